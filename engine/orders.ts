@@ -1,0 +1,831 @@
+/**
+ * Orders: placement with allocation, and the lifecycle (confirm in full or in part, cancel,
+ * extend, change a held basket, expire, fulfil, look up), on the shared order table.
+ *
+ * Every operation on an existing order runs under the lock of the order's bucket, so racing
+ * operations on one order serialise and exactly one of them moves the stock. The order id is
+ * the idempotency key: placing an id that exists answers the existing order and reserves
+ * nothing. Refusals are not recorded, so retrying a refused order evaluates it afresh (it took
+ * nothing the first time).
+ *
+ * Logging discipline (see log.ts): the record of a change is appended while the bucket lock is
+ * held, and before any unit it frees becomes visible in the counters. Each transition is split
+ * into a decision (live only) and an `apply*` step shared by live operation and replay, so
+ * replay moves stock exactly as the live engine did.
+ */
+
+import type { ErrorCode, LineRefusal } from '../protocol/codes.js';
+import { ErrorCodes } from '../protocol/codes.js';
+import {
+  BUCKET_SLOTS,
+  HOLD_TTL_SECONDS_MAX,
+  ID_BYTES_MAX,
+  MAX_MINUTES_CEILING,
+} from './constants.js';
+import type { EngineContext } from './context.js';
+import { DcHits } from './geo/index.js';
+import type { LogRecord } from './log.js';
+import { ALLOCATED, Allocation, SHORT } from './reservation/allocate.js';
+import {
+  A_CELL,
+  A_QTY,
+  ALLOCATION_INTS,
+  FLAG_COMMIT,
+  FLAG_SPLIT,
+  M_ALLOCATION_COUNT,
+  M_FINGERPRINT,
+  M_FLAGS,
+  M_KEY_BYTES,
+  META_INTS,
+  STATE_CANCELLED,
+  STATE_CONFIRMED,
+  STATE_EXPIRED,
+  STATE_FREE,
+  STATE_FULFILLED,
+  STATE_HELD,
+  T_CREATED_AT,
+  T_ETA,
+  T_EXPIRES_AT,
+  T_LAT,
+  T_LNG,
+  T_UPDATED_AT,
+  TIMES_FLOATS,
+} from './reservation/order-table.js';
+import type {
+  BasketCheckResult,
+  Failure,
+  OrderLineInput,
+  OrderResult,
+  OrderStatus,
+  OrderView,
+  PlaceOrderInput,
+} from './types.js';
+import {
+  encodeId,
+  hashBytes,
+  isCount,
+  isIntInRange,
+  isLocation,
+  isNumberInRange,
+  isQuantity,
+  mixInt,
+} from './validate.js';
+
+/** The fields of an exported order (Engine's OrderSnapshot). */
+export interface OrderSnapshotFields {
+  slot: number;
+  orderId: string;
+  state: number;
+  flags: number;
+  fingerprint: number;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+  lat: number;
+  lng: number;
+  etaMinutes: number;
+  allocation: number[];
+}
+
+const STATUS_NAMES: readonly OrderStatus[] = [
+  'held', // placeholder for STATE_FREE, never shown
+  'held',
+  'confirmed',
+  'cancelled',
+  'expired',
+  'fulfilled',
+];
+
+/** Most DCs considered for one order (the geo index keeps this many nearest). */
+const ORDER_DCS_MAX = 64;
+
+export function fail(code: ErrorCode, message?: string, details?: Record<string, unknown>): Failure {
+  return { ok: false, error: { code, message: message ?? ErrorCodes[code].text, ...details } };
+}
+
+export class OrderBook {
+  private readonly hits = new DcHits(ORDER_DCS_MAX);
+  private readonly allocation: Allocation;
+  private readonly lineSku: Int32Array;
+  private readonly lineQty: Int32Array;
+  private lineCount = 0;
+  /** Per-SKU stamps for duplicate-line detection in O(lines). */
+  private readonly skuStamp: Int32Array;
+  private stamp = 0;
+  private readonly key = new Uint8Array(ID_BYTES_MAX);
+  private keyBytes = 0;
+  private readonly encoder = new TextEncoder();
+
+  constructor(private readonly context: EngineContext) {
+    const config = context.config;
+    this.allocation = new Allocation(config.allocationsPerOrderMax);
+    this.lineSku = new Int32Array(config.linesPerOrderMax);
+    this.lineQty = new Int32Array(config.linesPerOrderMax);
+    this.skuStamp = new Int32Array(config.skuCapacity);
+  }
+
+  // ---------------------------------------------------------------- placement
+
+  placeOrder(input: PlaceOrderInput): OrderResult {
+    this.context.lastTicket = 0;
+    const invalid = this.parseOrder(input, true);
+    if (invalid !== null) return invalid;
+    if (!this.context.log.writable()) return fail('READ_ONLY');
+    const fingerprint = this.fingerprint(input);
+    const orders = this.context.orders;
+    const hash = hashBytes(this.key, this.keyBytes);
+    const bucket = orders.bucketOf(hash);
+    orders.lock(bucket);
+    try {
+      const existing = orders.find(bucket, hash, this.key, this.keyBytes);
+      if (existing >= 0) {
+        this.expireIfDue(existing, input.orderId);
+        if (orders.meta[existing * META_INTS + M_FINGERPRINT] !== fingerprint) {
+          return fail('ORDER_ID_REUSED');
+        }
+        return { ok: true, created: false, order: this.view(existing, input.orderId) };
+      }
+      const slot = orders.claim(bucket);
+      if (slot < 0) return fail('CAPACITY_EXHAUSTED', 'the order table has no room in this bucket');
+      const refusal = this.allocate(input, false);
+      if (refusal !== null) return refusal;
+      const now = this.context.clock();
+      const commit = input.mode === 'commit';
+      const ttlSeconds = input.ttlSeconds ?? this.context.config.holdTtlSecondsDefault;
+      const expiresAt = commit ? 0 : now + ttlSeconds * 1000;
+      const record: LogRecord = {
+        type: 'place',
+        at: now,
+        orderId: input.orderId,
+        mode: commit ? 1 : 0,
+        policy: input.policy === 'split' ? 1 : 0,
+        lat: input.location.lat,
+        lng: input.location.lng,
+        etaMinutes: this.allocation.etaMinutes,
+        expiresAt,
+        fingerprint,
+        allocation: this.allocationTriples(),
+      };
+      orders.writeKey(slot, hash, this.key, this.keyBytes);
+      this.writeOrder(slot, record);
+      this.context.lastTicket = this.context.log.append(record);
+      orders.setState(slot, commit ? STATE_CONFIRMED : STATE_HELD);
+      return { ok: true, created: true, order: this.view(slot, input.orderId) };
+    } finally {
+      orders.unlock(bucket);
+    }
+  }
+
+  /** A dry run of placement: the same checks and allocation, reading counters only. */
+  checkBasket(input: PlaceOrderInput): BasketCheckResult {
+    this.context.lastTicket = 0;
+    const invalid = this.parseOrder(input, false);
+    if (invalid !== null) return invalid;
+    const refusal = this.allocate(input, true);
+    if (refusal !== null) return refusal;
+    return {
+      ok: true,
+      allocation: this.allocationLines(),
+      etaMinutes: this.allocation.etaMinutes,
+    };
+  }
+
+  /**
+   * Fills the allocation scratch for the parsed lines at the DCs serving the input's location.
+   * With `dryRun`, counters are read, never written. Returns a refusal or null.
+   */
+  private allocate(input: PlaceOrderInput, dryRun: boolean, withCredit = false): Failure | null {
+    const context = this.context;
+    const maxMinutes = input.maxMinutes ?? context.config.maxMinutesDefault;
+    const { lat, lng } = input.location;
+    if (context.geo.resolve(lat, lng, maxMinutes, this.hits) === 0) {
+      return fail('NO_DC_IN_RANGE', 'no active DC delivers to this location within the window', {
+        lines: this.allLines('NO_DC_IN_RANGE'),
+      });
+    }
+    const allocation = this.allocation;
+    if (!withCredit) allocation.reset();
+    allocation.dryRun = dryRun;
+    const split = input.policy === 'split';
+    const outcome = split
+      ? allocation.allocateSplit(context.stock, this.hits, this.lineSku, this.lineQty, this.lineCount)
+      : allocation.allocateSingleDc(context.stock, this.hits, this.lineSku, this.lineQty, this.lineCount);
+    allocation.dryRun = false;
+    if (outcome === ALLOCATED) return null;
+    if (outcome !== SHORT) return fail('TOO_FRAGMENTED');
+    return this.shortfall(split);
+  }
+
+  /** Explains a refusal line by line from what the counters show now. */
+  private shortfall(split: boolean): Failure {
+    const context = this.context;
+    const lines: LineRefusal[] = [];
+    for (let line = 0; line < this.lineCount; line++) {
+      const sku = this.lineSku[line];
+      const reachable = this.allocation.reachable(context.stock, this.hits, sku, split);
+      if (reachable < this.lineQty[line]) {
+        lines.push({
+          sku: context.catalogue.skus[sku].id,
+          code: 'OUT_OF_STOCK',
+          requested: this.lineQty[line],
+          available: reachable,
+        });
+      }
+    }
+    if (lines.length === 0 && !split) return fail('NOT_IN_ONE_DC');
+    return fail('OUT_OF_STOCK', undefined, { lines });
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  confirm(orderId: string, lines?: readonly OrderLineInput[]): OrderResult {
+    return this.transition(orderId, OP_CONFIRM, lines, 0);
+  }
+
+  cancel(orderId: string): OrderResult {
+    return this.transition(orderId, OP_CANCEL, undefined, 0);
+  }
+
+  extend(orderId: string, ttlSeconds: number): OrderResult {
+    if (!isIntInRange(ttlSeconds, 1, HOLD_TTL_SECONDS_MAX)) return fail('BAD_TTL');
+    return this.transition(orderId, OP_EXTEND, undefined, ttlSeconds);
+  }
+
+  changeOrder(orderId: string, lines: readonly OrderLineInput[]): OrderResult {
+    return this.transition(orderId, OP_CHANGE, lines, 0);
+  }
+
+  fulfil(orderId: string): OrderResult {
+    return this.transition(orderId, OP_FULFIL, undefined, 0);
+  }
+
+  getOrder(orderId: string): OrderResult {
+    return this.transition(orderId, OP_GET, undefined, 0);
+  }
+
+  private transition(
+    orderId: string,
+    op: number,
+    lines: readonly OrderLineInput[] | undefined,
+    ttlSeconds: number,
+  ): OrderResult {
+    const context = this.context;
+    context.lastTicket = 0;
+    this.keyBytes = encodeId(orderId, this.encoder, this.key);
+    if (this.keyBytes < 0) return fail('BAD_ORDER_ID');
+    if (op !== OP_GET && !context.log.writable()) return fail('READ_ONLY');
+    const orders = context.orders;
+    const hash = hashBytes(this.key, this.keyBytes);
+    const bucket = orders.bucketOf(hash);
+    orders.lock(bucket);
+    try {
+      const slot = orders.find(bucket, hash, this.key, this.keyBytes);
+      if (slot < 0) return fail('ORDER_NOT_FOUND');
+      this.expireIfDue(slot, orderId);
+      const state = orders.state(slot);
+      switch (op) {
+        case OP_GET:
+          return this.answer(slot, orderId);
+        case OP_CONFIRM:
+          if (state === STATE_CONFIRMED) return this.answer(slot, orderId);
+          if (state !== STATE_HELD) return this.wrongState(slot, 'confirm');
+          return this.confirmHeld(slot, orderId, lines);
+        case OP_CANCEL:
+          if (state === STATE_CANCELLED) return this.answer(slot, orderId);
+          if (state !== STATE_HELD && state !== STATE_CONFIRMED) return this.wrongState(slot, 'cancel');
+          return this.logAndApply(slot, orderId, { type: 'cancel', at: context.clock(), orderId });
+        case OP_EXTEND: {
+          if (state !== STATE_HELD) return this.wrongState(slot, 'extend');
+          const at = context.clock();
+          return this.logAndApply(slot, orderId, {
+            type: 'extend',
+            at,
+            orderId,
+            expiresAt: at + ttlSeconds * 1000,
+          });
+        }
+        case OP_CHANGE:
+          if (state !== STATE_HELD) return this.wrongState(slot, 'change');
+          return this.changeHeld(slot, orderId, lines);
+        case OP_FULFIL:
+          if (state === STATE_FULFILLED) return this.answer(slot, orderId);
+          if (state !== STATE_CONFIRMED) return this.wrongState(slot, 'fulfil');
+          return this.logAndApply(slot, orderId, { type: 'fulfil', at: context.clock(), orderId });
+      }
+      throw new Error(`orders: unknown transition ${op}`);
+    } finally {
+      orders.unlock(bucket);
+    }
+  }
+
+  private answer(slot: number, orderId: string): OrderResult {
+    return { ok: true, created: false, order: this.view(slot, orderId) };
+  }
+
+  private wrongState(slot: number, action: string): Failure {
+    const status = STATUS_NAMES[this.context.orders.state(slot)];
+    return fail('INVALID_STATE', `cannot ${action} an order that is ${status}`, { status });
+  }
+
+  private logAndApply(slot: number, orderId: string, record: LogRecord): OrderResult {
+    this.context.lastTicket = this.context.log.append(record);
+    this.applyToSlot(slot, record);
+    return this.answer(slot, orderId);
+  }
+
+  private confirmHeld(
+    slot: number,
+    orderId: string,
+    lines: readonly OrderLineInput[] | undefined,
+  ): OrderResult {
+    const released: number[] = [];
+    if (lines !== undefined) {
+      const invalid = this.planPartialConfirm(slot, lines, released);
+      if (invalid !== null) return invalid;
+    }
+    const record: LogRecord = { type: 'confirm', at: this.context.clock(), orderId, released };
+    return this.logAndApply(slot, orderId, record);
+  }
+
+  /**
+   * Works out what a partial confirm releases: for each SKU, the order keeps the listed
+   * quantity from its entries in allocation order (nearest DC first) and releases the rest.
+   * SKUs not listed are released whole.
+   */
+  private planPartialConfirm(
+    slot: number,
+    lines: readonly OrderLineInput[],
+    released: number[],
+  ): Failure | null {
+    const { orders, catalogue, config } = this.context;
+    if (!Array.isArray(lines)) return fail('BAD_REQUEST', 'lines must be an array');
+    if (lines.length > config.linesPerOrderMax) return fail('TOO_MANY_LINES');
+    const keep = new Map<number, number>();
+    for (const line of lines) {
+      if (typeof line !== 'object' || line === null) return fail('BAD_REQUEST', 'a line must be an object');
+      const sku = typeof line.sku === 'string' ? catalogue.skuIndexes.get(line.sku) : undefined;
+      if (sku === undefined) return fail('UNKNOWN_SKU', `unknown SKU ${String(line.sku)}`);
+      if (!isCount(line.qty)) return fail('BAD_QUANTITY', 'a confirmed quantity is an int32 ≥ 0');
+      if (keep.has(sku)) return fail('DUPLICATE_LINE');
+      keep.set(sku, line.qty);
+    }
+    const base = orders.allocationBase(slot);
+    const count = orders.allocationCount(slot);
+    const skuCapacity = config.skuCapacity;
+    const held = new Map<number, number>();
+    for (let entry = 0; entry < count; entry++) {
+      const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
+      const sku = cell % skuCapacity;
+      held.set(sku, (held.get(sku) ?? 0) + orders.allocations[base + entry * ALLOCATION_INTS + A_QTY]);
+    }
+    let kept = 0;
+    for (const [sku, qty] of keep) {
+      const have = held.get(sku);
+      if (have === undefined) return fail('BAD_FIELD', `SKU ${catalogue.skus[sku].id} is not in this order`);
+      if (qty > have) return fail('BAD_QUANTITY', `cannot confirm more of ${catalogue.skus[sku].id} than is held`);
+      kept += qty;
+    }
+    if (kept === 0) return fail('EMPTY_ORDER', 'a partial confirm keeps at least one unit; cancel instead');
+    for (let entry = 0; entry < count; entry++) {
+      const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
+      const qty = orders.allocations[base + entry * ALLOCATION_INTS + A_QTY];
+      const sku = cell % skuCapacity;
+      const keepLeft = keep.get(sku) ?? 0;
+      const keepHere = Math.min(keepLeft, qty);
+      keep.set(sku, keepLeft - keepHere);
+      if (qty > keepHere) released.push(Math.floor(cell / skuCapacity), sku, qty - keepHere);
+    }
+    return null;
+  }
+
+  private changeHeld(
+    slot: number,
+    orderId: string,
+    lines: readonly OrderLineInput[] | undefined,
+  ): OrderResult {
+    const { orders, config } = this.context;
+    const base = slot * TIMES_FLOATS;
+    const input: PlaceOrderInput = {
+      orderId,
+      location: { lat: orders.times[base + T_LAT], lng: orders.times[base + T_LNG] },
+      lines: lines as OrderLineInput[],
+      mode: 'hold',
+      policy: (orders.meta[slot * META_INTS + M_FLAGS] & FLAG_SPLIT) !== 0 ? 'split' : 'single-dc',
+    };
+    const invalid = this.parseLines(input.lines);
+    if (invalid !== null) return invalid;
+    // The order's own units count as available to it.
+    const allocation = this.allocation;
+    allocation.reset();
+    const aBase = orders.allocationBase(slot);
+    const count = orders.allocationCount(slot);
+    for (let entry = 0; entry < count; entry++) {
+      const cell = orders.allocations[aBase + entry * ALLOCATION_INTS + A_CELL];
+      const qty = orders.allocations[aBase + entry * ALLOCATION_INTS + A_QTY];
+      allocation.addCredit(Math.floor(cell / config.skuCapacity), cell % config.skuCapacity, qty);
+    }
+    const refusal = this.allocate(input, false, true);
+    if (refusal !== null) return refusal;
+    const record: LogRecord = {
+      type: 'change',
+      at: this.context.clock(),
+      orderId,
+      fingerprint: orders.meta[slot * META_INTS + M_FINGERPRINT],
+      etaMinutes: allocation.etaMinutes,
+      expiresAt: orders.times[base + T_EXPIRES_AT],
+      allocation: this.allocationTriples(),
+    };
+    this.context.lastTicket = this.context.log.append(record);
+    // Live: the new allocation's extra units are already taken; give back unused credit.
+    for (let at = 0; at < allocation.creditCount; at++) {
+      const left = allocation.creditLeft[at];
+      if (left > 0) this.context.stock.release(allocation.creditDc[at], allocation.creditSku[at], left);
+    }
+    this.writeAllocation(slot, record.allocation);
+    this.touch(slot, record.at);
+    orders.times[base + T_ETA] = record.etaMinutes;
+    return this.answer(slot, orderId);
+  }
+
+  // ---------------------------------------------------------------- expiry
+
+  /** Expires a hold whose deadline passed (called under the bucket lock). */
+  private expireIfDue(slot: number, orderId: string): void {
+    const orders = this.context.orders;
+    if (orders.state(slot) !== STATE_HELD) return;
+    const now = this.context.clock();
+    if (orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] > now) return;
+    const record: LogRecord = { type: 'expire', at: now, orderId };
+    this.context.lastTicket = this.context.log.append(record);
+    this.applyToSlot(slot, record);
+  }
+
+  /** Scans the table for holds past their deadline and expires them. */
+  expireDue(): number {
+    const orders = this.context.orders;
+    const now = this.context.clock();
+    let expired = 0;
+    for (let slot = 0; slot < orders.capacity; slot++) {
+      // Unlocked reads are a hint; the state and deadline are checked again under the lock.
+      if (orders.state(slot) !== STATE_HELD) continue;
+      if (orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] > now) continue;
+      const bucket = Math.floor(slot / BUCKET_SLOTS);
+      orders.lock(bucket);
+      try {
+        if (orders.state(slot) === STATE_HELD) {
+          const before = orders.state(slot);
+          this.expireIfDue(slot, this.keyString(slot));
+          if (orders.state(slot) !== before) expired++;
+        }
+      } finally {
+        orders.unlock(bucket);
+      }
+    }
+    return expired;
+  }
+
+  // ---------------------------------------------------------------- replay
+
+  /** Applies an order record from the log: the same state changes the live engine made. */
+  replay(record: Extract<LogRecord, { orderId: string }>): void {
+    const orders = this.context.orders;
+    this.keyBytes = encodeId(record.orderId, this.encoder, this.key);
+    if (this.keyBytes < 0) throw new Error(`replay: bad order id ${JSON.stringify(record.orderId)}`);
+    const hash = hashBytes(this.key, this.keyBytes);
+    const bucket = orders.bucketOf(hash);
+    orders.lock(bucket);
+    try {
+      const slot = orders.find(bucket, hash, this.key, this.keyBytes);
+      if (record.type === 'place') {
+        if (slot >= 0) throw new Error(`replay: order ${record.orderId} placed twice`);
+        const claimed = orders.claim(bucket);
+        if (claimed < 0) throw new Error(`replay: no room for order ${record.orderId}`);
+        orders.writeKey(claimed, hash, this.key, this.keyBytes);
+        this.writeOrder(claimed, record);
+        const triples = record.allocation;
+        for (let at = 0; at < triples.length; at += 3) {
+          this.context.stock.forceReserve(triples[at], triples[at + 1], triples[at + 2]);
+        }
+        orders.setState(claimed, record.mode === 1 ? STATE_CONFIRMED : STATE_HELD);
+        return;
+      }
+      if (slot < 0) throw new Error(`replay: ${record.type} of unknown order ${record.orderId}`);
+      if (record.type === 'change') {
+        this.releaseAll(slot);
+        const triples = record.allocation;
+        for (let at = 0; at < triples.length; at += 3) {
+          this.context.stock.forceReserve(triples[at], triples[at + 1], triples[at + 2]);
+        }
+        this.writeAllocation(slot, triples);
+        orders.times[slot * TIMES_FLOATS + T_ETA] = record.etaMinutes;
+        this.touch(slot, record.at);
+        return;
+      }
+      this.applyToSlot(slot, record);
+    } finally {
+      orders.unlock(bucket);
+    }
+  }
+
+  /** The stock and state effect of a logged transition (not place or change). */
+  private applyToSlot(slot: number, record: LogRecord): void {
+    const orders = this.context.orders;
+    switch (record.type) {
+      case 'confirm': {
+        const released = record.released;
+        for (let at = 0; at < released.length; at += 3) {
+          this.releaseFrom(slot, released[at], released[at + 1], released[at + 2]);
+        }
+        orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] = 0;
+        orders.setState(slot, STATE_CONFIRMED);
+        break;
+      }
+      case 'cancel':
+      case 'expire':
+        this.releaseAll(slot);
+        orders.setState(slot, record.type === 'cancel' ? STATE_CANCELLED : STATE_EXPIRED);
+        break;
+      case 'extend':
+        orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] = record.expiresAt;
+        break;
+      case 'fulfil':
+        this.pickAll(slot);
+        orders.setState(slot, STATE_FULFILLED);
+        break;
+      default:
+        throw new Error(`orders: cannot apply ${record.type} to a slot`);
+    }
+    this.touch(slot, record.at);
+  }
+
+  private releaseAll(slot: number): void {
+    const { orders, stock, config } = this.context;
+    const base = orders.allocationBase(slot);
+    const count = orders.allocationCount(slot);
+    for (let entry = 0; entry < count; entry++) {
+      const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
+      const qty = orders.allocations[base + entry * ALLOCATION_INTS + A_QTY];
+      stock.release(Math.floor(cell / config.skuCapacity), cell % config.skuCapacity, qty);
+    }
+  }
+
+  private pickAll(slot: number): void {
+    const { orders, stock, config } = this.context;
+    const base = orders.allocationBase(slot);
+    const count = orders.allocationCount(slot);
+    for (let entry = 0; entry < count; entry++) {
+      const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
+      const qty = orders.allocations[base + entry * ALLOCATION_INTS + A_QTY];
+      stock.pick(Math.floor(cell / config.skuCapacity), cell % config.skuCapacity, qty);
+    }
+  }
+
+  /** Releases `qty` of the order's units at (dc, sku) and shrinks its allocation to match. */
+  private releaseFrom(slot: number, dc: number, sku: number, qty: number): void {
+    const { orders, stock, config } = this.context;
+    const base = orders.allocationBase(slot);
+    const count = orders.allocationCount(slot);
+    const cell = dc * config.skuCapacity + sku;
+    for (let entry = 0; entry < count; entry++) {
+      const at = base + entry * ALLOCATION_INTS;
+      if (orders.allocations[at + A_CELL] !== cell) continue;
+      if (orders.allocations[at + A_QTY] < qty) throw new Error('orders: release exceeds holding');
+      orders.allocations[at + A_QTY] -= qty;
+      stock.release(dc, sku, qty);
+      if (orders.allocations[at + A_QTY] === 0) this.removeEntry(slot, entry);
+      return;
+    }
+    throw new Error(`orders: release of a cell the order does not hold (${dc}, ${sku})`);
+  }
+
+  private removeEntry(slot: number, entry: number): void {
+    const orders = this.context.orders;
+    const base = orders.allocationBase(slot);
+    const count = orders.allocationCount(slot);
+    const from = base + (entry + 1) * ALLOCATION_INTS;
+    orders.allocations.copyWithin(base + entry * ALLOCATION_INTS, from, base + count * ALLOCATION_INTS);
+    orders.meta[slot * META_INTS + M_ALLOCATION_COUNT] = count - 1;
+  }
+
+  // ---------------------------------------------------------------- slots
+
+  private writeOrder(slot: number, record: Extract<LogRecord, { type: 'place' }>): void {
+    const orders = this.context.orders;
+    const meta = slot * META_INTS;
+    orders.meta[meta + M_FLAGS] = (record.mode === 1 ? FLAG_COMMIT : 0) | (record.policy === 1 ? FLAG_SPLIT : 0);
+    orders.meta[meta + M_FINGERPRINT] = record.fingerprint;
+    const base = slot * TIMES_FLOATS;
+    orders.times[base + T_CREATED_AT] = record.at;
+    orders.times[base + T_UPDATED_AT] = record.at;
+    orders.times[base + T_EXPIRES_AT] = record.expiresAt;
+    orders.times[base + T_LAT] = record.lat;
+    orders.times[base + T_LNG] = record.lng;
+    orders.times[base + T_ETA] = record.etaMinutes;
+    this.writeAllocation(slot, record.allocation);
+  }
+
+  private writeAllocation(slot: number, triples: readonly number[]): void {
+    const { orders, config } = this.context;
+    const base = orders.allocationBase(slot);
+    const count = triples.length / 3;
+    if (count > orders.allocationsMax) throw new Error('orders: allocation exceeds the slot');
+    for (let entry = 0; entry < count; entry++) {
+      const at = base + entry * ALLOCATION_INTS;
+      orders.allocations[at + A_CELL] = triples[entry * 3] * config.skuCapacity + triples[entry * 3 + 1];
+      orders.allocations[at + A_QTY] = triples[entry * 3 + 2];
+    }
+    orders.meta[slot * META_INTS + M_ALLOCATION_COUNT] = count;
+  }
+
+  private touch(slot: number, at: number): void {
+    this.context.orders.times[slot * TIMES_FLOATS + T_UPDATED_AT] = at;
+  }
+
+  keyString(slot: number): string {
+    const orders = this.context.orders;
+    const length = orders.meta[slot * META_INTS + M_KEY_BYTES];
+    return Buffer.from(orders.keys.buffer, slot * ID_BYTES_MAX, length).toString('utf8');
+  }
+
+  view(slot: number, orderId: string): OrderView {
+    const { orders, catalogue, config } = this.context;
+    const meta = slot * META_INTS;
+    const base = slot * TIMES_FLOATS;
+    const flags = orders.meta[meta + M_FLAGS];
+    const state = orders.state(slot);
+    const allocation = [];
+    const aBase = orders.allocationBase(slot);
+    const count = orders.allocationCount(slot);
+    for (let entry = 0; entry < count; entry++) {
+      const cell = orders.allocations[aBase + entry * ALLOCATION_INTS + A_CELL];
+      allocation.push({
+        sku: catalogue.skus[cell % config.skuCapacity].id,
+        dc: catalogue.dcs[Math.floor(cell / config.skuCapacity)].id,
+        qty: orders.allocations[aBase + entry * ALLOCATION_INTS + A_QTY],
+      });
+    }
+    const view: OrderView = {
+      orderId,
+      status: STATUS_NAMES[state],
+      mode: (flags & FLAG_COMMIT) !== 0 ? 'commit' : 'hold',
+      policy: (flags & FLAG_SPLIT) !== 0 ? 'split' : 'single-dc',
+      location: { lat: orders.times[base + T_LAT], lng: orders.times[base + T_LNG] },
+      allocation,
+      etaMinutes: Math.round(orders.times[base + T_ETA] * 10) / 10,
+      createdAt: orders.times[base + T_CREATED_AT],
+      updatedAt: orders.times[base + T_UPDATED_AT],
+    };
+    if (state === STATE_HELD) view.expiresAt = orders.times[base + T_EXPIRES_AT];
+    return view;
+  }
+
+  // ---------------------------------------------------------------- input
+
+  /** Validates a placement (with or without its order id) and parses its lines. */
+  private parseOrder(input: PlaceOrderInput, needsId: boolean): Failure | null {
+    if (typeof input !== 'object' || input === null) return fail('BAD_REQUEST', 'order must be an object');
+    if (needsId || input.orderId !== undefined) {
+      this.keyBytes = encodeId(input.orderId, this.encoder, this.key);
+      if (this.keyBytes < 0) return fail('BAD_ORDER_ID');
+    }
+    if (!isLocation(input.location)) return fail('BAD_LOCATION');
+    if (input.mode !== 'hold' && input.mode !== 'commit') return fail('BAD_MODE');
+    if (input.policy !== undefined && input.policy !== 'single-dc' && input.policy !== 'split') {
+      return fail('BAD_POLICY');
+    }
+    if (input.ttlSeconds !== undefined && !isIntInRange(input.ttlSeconds, 1, HOLD_TTL_SECONDS_MAX)) {
+      return fail('BAD_TTL', `ttlSeconds must be an integer in [1, ${HOLD_TTL_SECONDS_MAX}]`);
+    }
+    if (input.maxMinutes !== undefined && !isNumberInRange(input.maxMinutes, 1, MAX_MINUTES_CEILING)) {
+      return fail('BAD_FIELD', `maxMinutes must be in [1, ${MAX_MINUTES_CEILING}]`);
+    }
+    return this.parseLines(input.lines);
+  }
+
+  /** Parses lines into lineSku / lineQty; refuses with per-line reasons. */
+  private parseLines(lines: unknown): Failure | null {
+    const { catalogue, config } = this.context;
+    if (!Array.isArray(lines)) return fail('BAD_REQUEST', 'lines must be an array');
+    if (lines.length === 0) return fail('EMPTY_ORDER');
+    if (lines.length > config.linesPerOrderMax) {
+      return fail('TOO_MANY_LINES', `at most ${config.linesPerOrderMax} lines`);
+    }
+    const stamp = ++this.stamp;
+    let refusals: LineRefusal[] | null = null;
+    for (let line = 0; line < lines.length; line++) {
+      const entry = lines[line] as OrderLineInput;
+      if (typeof entry !== 'object' || entry === null) return fail('BAD_REQUEST', 'a line must be an object');
+      const sku = typeof entry.sku === 'string' ? catalogue.skuIndexes.get(entry.sku) : undefined;
+      const requested = typeof entry.qty === 'number' ? entry.qty : 0;
+      let code: LineRefusal['code'] | null = null;
+      if (sku === undefined) code = 'UNKNOWN_SKU';
+      else if (!isQuantity(entry.qty)) code = 'BAD_QUANTITY';
+      else if (this.skuStamp[sku] === stamp) code = 'DUPLICATE_LINE';
+      else if (catalogue.skuMaxPerOrder[sku] > 0 && entry.qty > catalogue.skuMaxPerOrder[sku]) {
+        code = 'OVER_LIMIT';
+      }
+      if (code !== null) {
+        refusals ??= [];
+        refusals.push({ sku: String(entry.sku), code, requested, available: 0 });
+        continue;
+      }
+      this.skuStamp[sku as number] = stamp;
+      this.lineSku[line] = sku as number;
+      this.lineQty[line] = entry.qty;
+    }
+    if (refusals !== null) return fail(refusals[0].code, undefined, { lines: refusals });
+    this.lineCount = lines.length;
+    return null;
+  }
+
+  private fingerprint(input: PlaceOrderInput): number {
+    let hash = input.mode === 'commit' ? 1 : 2;
+    hash = mixInt(hash, input.policy === 'split' ? 1 : 0);
+    hash = mixInt(hash, input.ttlSeconds ?? -1);
+    hash = mixInt(hash, input.maxMinutes ?? -1);
+    hash = mixInt(hash, Math.round(input.location.lat * 1e6));
+    hash = mixInt(hash, Math.round(input.location.lng * 1e6));
+    for (let line = 0; line < this.lineCount; line++) {
+      hash = mixInt(hash, this.lineSku[line]);
+      hash = mixInt(hash, this.lineQty[line]);
+    }
+    return hash;
+  }
+
+  private allocationTriples(): number[] {
+    const allocation = this.allocation;
+    const triples = new Array<number>(allocation.count * 3);
+    for (let entry = 0; entry < allocation.count; entry++) {
+      triples[entry * 3] = allocation.dc[entry];
+      triples[entry * 3 + 1] = allocation.sku[entry];
+      triples[entry * 3 + 2] = allocation.qty[entry];
+    }
+    return triples;
+  }
+
+  private allocationLines(): { sku: string; dc: string; qty: number }[] {
+    const { catalogue } = this.context;
+    const allocation = this.allocation;
+    const lines = [];
+    for (let entry = 0; entry < allocation.count; entry++) {
+      lines.push({
+        sku: catalogue.skus[allocation.sku[entry]].id,
+        dc: catalogue.dcs[allocation.dc[entry]].id,
+        qty: allocation.qty[entry],
+      });
+    }
+    return lines;
+  }
+
+  private allLines(code: LineRefusal['code']): LineRefusal[] {
+    const lines: LineRefusal[] = [];
+    for (let line = 0; line < this.lineCount; line++) {
+      lines.push({
+        sku: this.context.catalogue.skus[this.lineSku[line]].id,
+        code,
+        requested: this.lineQty[line],
+        available: 0,
+      });
+    }
+    return lines;
+  }
+
+  /** Restores orders exported by Engine.exportState into their original slots. */
+  importOrders(snapshots: readonly OrderSnapshotFields[]): void {
+    const orders = this.context.orders;
+    for (const order of snapshots) {
+      this.keyBytes = encodeId(order.orderId, this.encoder, this.key);
+      if (this.keyBytes < 0) throw new Error(`snapshot: bad order id ${JSON.stringify(order.orderId)}`);
+      const hash = hashBytes(this.key, this.keyBytes);
+      if (orders.bucketOf(hash) !== Math.floor(order.slot / BUCKET_SLOTS)) {
+        throw new Error(`snapshot: order ${order.orderId} is in the wrong bucket`);
+      }
+      if (orders.state(order.slot) !== STATE_FREE) throw new Error('snapshot: slot used twice');
+      orders.writeKey(order.slot, hash, this.key, this.keyBytes);
+      const meta = order.slot * META_INTS;
+      orders.meta[meta + M_FLAGS] = order.flags;
+      orders.meta[meta + M_FINGERPRINT] = order.fingerprint;
+      const base = order.slot * TIMES_FLOATS;
+      orders.times[base + T_CREATED_AT] = order.createdAt;
+      orders.times[base + T_UPDATED_AT] = order.updatedAt;
+      orders.times[base + T_EXPIRES_AT] = order.expiresAt;
+      orders.times[base + T_LAT] = order.lat;
+      orders.times[base + T_LNG] = order.lng;
+      orders.times[base + T_ETA] = order.etaMinutes;
+      this.writeAllocation(order.slot, order.allocation);
+      orders.setState(order.slot, order.state);
+    }
+  }
+
+  /** Whether a slot is in use (for state export). */
+  isUsed(slot: number): boolean {
+    return this.context.orders.state(slot) !== STATE_FREE;
+  }
+}
+
+const OP_GET = 0;
+const OP_CONFIRM = 1;
+const OP_CANCEL = 2;
+const OP_EXTEND = 3;
+const OP_CHANGE = 4;
+const OP_FULFIL = 5;

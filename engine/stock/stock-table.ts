@@ -1,0 +1,176 @@
+/**
+ * Stock counters per DC × SKU, in SharedArrayBuffers that every thread attaches to.
+ *
+ * Layout: the network is split into shards of `dcsPerShard` DCs (a region each); a shard is one
+ * SharedArrayBuffer holding, for each of its DCs and each SKU of the catalogue's capacity, one
+ * cell of two int32 counters side by side (so both sit on one cache line):
+ *
+ *   cell(dc, sku) = shard[dc / dcsPerShard], at int32 offset ((dc % dcsPerShard) * skuCapacity
+ *                   + sku) * CELL_INTS
+ *   [CELL_AVAILABLE] units free to reserve
+ *   [CELL_ON_HAND]   units physically in the DC
+ *
+ * Invariants: reserved = onHand - available is what live orders hold at the cell. A reservation
+ * never takes available below zero. Available goes negative only when a count (`adjust`) comes
+ * in below what is already reserved; that negative amount is the shortfall, reported by the
+ * adjust and by reads, and no reservation succeeds until stock comes back above zero.
+ *
+ * Every access goes through Atomics. Atomics operations are sequentially consistent, which is
+ * what the reservation needs: a compare-exchange that succeeds saw the latest value.
+ */
+
+import { CAS_RETRIES_MAX, QUANTITY_MAX } from '../constants.js';
+
+export const CELL_AVAILABLE = 0;
+export const CELL_ON_HAND = 1;
+export const CELL_INTS = 2;
+export const CELL_BYTES = CELL_INTS * Int32Array.BYTES_PER_ELEMENT;
+
+export interface StockGeometry {
+  dcCapacity: number;
+  skuCapacity: number;
+  dcsPerShard: number;
+}
+
+export function shardCount(geometry: StockGeometry): number {
+  return Math.ceil(geometry.dcCapacity / geometry.dcsPerShard);
+}
+
+/** Allocates every shard at start; pages are committed by the OS only when first written. */
+export function allocateStockShards(geometry: StockGeometry): SharedArrayBuffer[] {
+  const shards: SharedArrayBuffer[] = [];
+  const count = shardCount(geometry);
+  for (let shard = 0; shard < count; shard++) {
+    const dcs = Math.min(geometry.dcsPerShard, geometry.dcCapacity - shard * geometry.dcsPerShard);
+    shards.push(new SharedArrayBuffer(dcs * geometry.skuCapacity * CELL_BYTES));
+  }
+  return shards;
+}
+
+export class StockTable {
+  readonly skuCapacity: number;
+  /** Shard of each DC, and the int32 offset of the DC's first cell within it. */
+  private readonly dcShard: Int32Array[];
+  private readonly dcBase: Int32Array;
+
+  constructor(geometry: StockGeometry, buffers: readonly SharedArrayBuffer[]) {
+    if (buffers.length !== shardCount(geometry)) throw new Error('stock: shard count mismatch');
+    this.skuCapacity = geometry.skuCapacity;
+    const views = buffers.map((buffer) => new Int32Array(buffer));
+    this.dcShard = new Array(geometry.dcCapacity);
+    this.dcBase = new Int32Array(geometry.dcCapacity);
+    for (let dc = 0; dc < geometry.dcCapacity; dc++) {
+      this.dcShard[dc] = views[Math.floor(dc / geometry.dcsPerShard)];
+      this.dcBase[dc] = (dc % geometry.dcsPerShard) * geometry.skuCapacity * CELL_INTS;
+    }
+  }
+
+  available(dc: number, sku: number): number {
+    return Atomics.load(this.dcShard[dc], this.dcBase[dc] + sku * CELL_INTS + CELL_AVAILABLE);
+  }
+
+  onHand(dc: number, sku: number): number {
+    return Atomics.load(this.dcShard[dc], this.dcBase[dc] + sku * CELL_INTS + CELL_ON_HAND);
+  }
+
+  /** Takes exactly `qty` units or nothing. Bounded: gives up after CAS_RETRIES_MAX collisions. */
+  tryReserve(dc: number, sku: number, qty: number): boolean {
+    const cells = this.dcShard[dc];
+    const index = this.dcBase[dc] + sku * CELL_INTS + CELL_AVAILABLE;
+    for (let retry = 0; retry < CAS_RETRIES_MAX; retry++) {
+      const available = Atomics.load(cells, index);
+      if (available < qty) return false;
+      if (Atomics.compareExchange(cells, index, available, available - qty) === available) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Takes as many units as are free, up to `qty`; returns how many it took. */
+  reserveUpTo(dc: number, sku: number, qty: number): number {
+    const cells = this.dcShard[dc];
+    const index = this.dcBase[dc] + sku * CELL_INTS + CELL_AVAILABLE;
+    for (let retry = 0; retry < CAS_RETRIES_MAX; retry++) {
+      const available = Atomics.load(cells, index);
+      if (available <= 0) return 0;
+      const taken = available < qty ? available : qty;
+      if (Atomics.compareExchange(cells, index, available, available - taken) === available) {
+        return taken;
+      }
+    }
+    return 0;
+  }
+
+  /** Gives reserved units back. The caller has logged the release before calling. */
+  release(dc: number, sku: number, qty: number): void {
+    Atomics.add(this.dcShard[dc], this.dcBase[dc] + sku * CELL_INTS + CELL_AVAILABLE, qty);
+  }
+
+  /** New units arrive: on-hand first, so `reserved` never reads negative to a concurrent reader. */
+  receive(dc: number, sku: number, qty: number): void {
+    const cells = this.dcShard[dc];
+    const base = this.dcBase[dc] + sku * CELL_INTS;
+    Atomics.add(cells, base + CELL_ON_HAND, qty);
+    Atomics.add(cells, base + CELL_AVAILABLE, qty);
+  }
+
+  /**
+   * Adds received units to on-hand unless that would pass QUANTITY_MAX. Available follows with
+   * `applyCountDelta` once the receipt is logged.
+   */
+  tryAddOnHand(dc: number, sku: number, qty: number): boolean {
+    const cells = this.dcShard[dc];
+    const index = this.dcBase[dc] + sku * CELL_INTS + CELL_ON_HAND;
+    for (let retry = 0; retry < CAS_RETRIES_MAX; retry++) {
+      const onHand = Atomics.load(cells, index);
+      if (onHand > QUANTITY_MAX - qty) return false;
+      if (Atomics.compareExchange(cells, index, onHand, onHand + qty) === onHand) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Sets on-hand to a counted quantity and returns the delta applied (counted - previous). The
+   * caller logs the delta and then calls `applyCountDelta`, so that units a count adds become
+   * reservable only after the log holds them.
+   */
+  setOnHand(dc: number, sku: number, onHand: number): number {
+    const cells = this.dcShard[dc];
+    const index = this.dcBase[dc] + sku * CELL_INTS + CELL_ON_HAND;
+    // Only counts and picks write on-hand; the exchange makes concurrent counts each see the
+    // value they replaced, so the deltas they log add up to the final value.
+    const previous = Atomics.exchange(cells, index, onHand);
+    return onHand - previous;
+  }
+
+  applyCountDelta(dc: number, sku: number, delta: number): void {
+    Atomics.add(this.dcShard[dc], this.dcBase[dc] + sku * CELL_INTS + CELL_AVAILABLE, delta);
+  }
+
+  /** Replay of a logged count: both counters move by the logged delta. */
+  addBoth(dc: number, sku: number, delta: number): void {
+    const cells = this.dcShard[dc];
+    const base = this.dcBase[dc] + sku * CELL_INTS;
+    Atomics.add(cells, base + CELL_ON_HAND, delta);
+    Atomics.add(cells, base + CELL_AVAILABLE, delta);
+  }
+
+  /** Reserved units leave the building with a picked order. */
+  pick(dc: number, sku: number, qty: number): void {
+    Atomics.sub(this.dcShard[dc], this.dcBase[dc] + sku * CELL_INTS + CELL_ON_HAND, qty);
+  }
+
+  /** Reserve without a check: replay of an allocation the log says happened. */
+  forceReserve(dc: number, sku: number, qty: number): void {
+    Atomics.sub(this.dcShard[dc], this.dcBase[dc] + sku * CELL_INTS + CELL_AVAILABLE, qty);
+  }
+
+  /** Sets both counters, for loading a snapshot into a fresh table. */
+  load(dc: number, sku: number, available: number, onHand: number): void {
+    const cells = this.dcShard[dc];
+    const base = this.dcBase[dc] + sku * CELL_INTS;
+    Atomics.store(cells, base + CELL_AVAILABLE, available);
+    Atomics.store(cells, base + CELL_ON_HAND, onHand);
+  }
+}

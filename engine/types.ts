@@ -1,0 +1,170 @@
+/**
+ * The engine's public data shapes: inputs, results and the records it appends to the
+ * operation log. Results are discriminated unions; an expected refusal is a result with a
+ * code, never an exception (see protocol/codes.ts for every code).
+ */
+
+import type { ErrorBody } from '../protocol/codes.js';
+
+export interface Location {
+  lat: number;
+  lng: number;
+}
+
+/** A GeoJSON polygon ring list: [ring][point][lng, lat]. */
+export type PolygonCoordinates = number[][][];
+
+export interface DcInput {
+  id: string;
+  name: string;
+  location: Location;
+  /** Delivery area as a radius around the DC, in km. Used when `area` is absent. */
+  radiusKm?: number;
+  /** Delivery area as a GeoJSON Polygon (an isochrone, say). */
+  area?: { type: 'Polygon'; coordinates: PolygonCoordinates };
+  /** Courier speed in km/h; ETA = prepMinutes + distance / speed. */
+  speedKmh?: number;
+  prepMinutes?: number;
+  active?: boolean;
+}
+
+export interface SkuInput {
+  id: string;
+  name: string;
+  category?: string;
+  lowStockThreshold?: number;
+  /** Most units of this SKU one order may take (flash-sale protection); 0 means no limit. */
+  maxPerOrder?: number;
+}
+
+/** A DC as the catalogue holds it, with every default resolved. */
+export interface DcRecord {
+  index: number;
+  id: string;
+  name: string;
+  location: Location;
+  radiusKm: number | null;
+  area: { type: 'Polygon'; coordinates: PolygonCoordinates } | null;
+  speedKmh: number;
+  prepMinutes: number;
+  active: boolean;
+}
+
+export interface SkuRecord {
+  index: number;
+  id: string;
+  name: string;
+  category: string | null;
+  lowStockThreshold: number;
+  maxPerOrder: number;
+}
+
+export type OrderMode = 'hold' | 'commit';
+export type AllocationPolicy = 'single-dc' | 'split';
+export type OrderStatus = 'held' | 'confirmed' | 'cancelled' | 'expired' | 'fulfilled';
+
+export interface OrderLineInput {
+  sku: string;
+  qty: number;
+}
+
+export interface PlaceOrderInput {
+  orderId: string;
+  location: Location;
+  lines: OrderLineInput[];
+  mode: OrderMode;
+  /** Hold lifetime; the engine's default applies when absent. Ignored for `commit`. */
+  ttlSeconds?: number;
+  policy?: AllocationPolicy;
+  /** Delivery window; the engine's default (60) applies when absent. */
+  maxMinutes?: number;
+}
+
+export interface AllocationLine {
+  sku: string;
+  dc: string;
+  qty: number;
+}
+
+export interface OrderView {
+  orderId: string;
+  status: OrderStatus;
+  mode: OrderMode;
+  policy: AllocationPolicy;
+  location: Location;
+  allocation: AllocationLine[];
+  etaMinutes: number;
+  /** Milliseconds since the epoch; only for holds. */
+  expiresAt?: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type Failure = { ok: false; error: ErrorBody };
+
+export type OrderResult =
+  | {
+      ok: true;
+      /** False when the order id was seen before and this is the first answer again. */
+      created: boolean;
+      order: OrderView;
+    }
+  | Failure;
+
+/** A dry run: what placing the order would allocate, taking nothing. */
+export type BasketCheckResult =
+  | { ok: true; allocation: AllocationLine[]; etaMinutes: number }
+  | Failure;
+
+export interface DcAvailability {
+  dc: string;
+  available: number;
+  etaMinutes: number;
+}
+
+export interface SkuAvailability {
+  available: number;
+  /** Best ETA among DCs that have the SKU; null when none has it. */
+  etaMinutes: number | null;
+  dcs: DcAvailability[];
+}
+
+export type AvailabilityResult =
+  | { ok: true; skus: Record<string, SkuAvailability> }
+  | Failure;
+
+export interface BrowseInput {
+  location: Location;
+  category?: string;
+  cursor?: string;
+  limit?: number;
+  maxMinutes?: number;
+}
+
+export type BrowseResult =
+  | {
+      ok: true;
+      items: { sku: string; name: string; category: string | null; available: number; etaMinutes: number }[];
+      nextCursor: string | null;
+    }
+  | Failure;
+
+export interface StockView {
+  dc: string;
+  sku: string;
+  onHand: number;
+  /** Units free to reserve (never negative). */
+  available: number;
+  /** Units promised to orders. */
+  reserved: number;
+  /** Units promised beyond what is on hand, after a count came in low; 0 normally. */
+  shortfall: number;
+}
+
+export type StockResult = { ok: true; stock: StockView } | Failure;
+
+/** Who changed something and why: every mutation carries it into the log. */
+export interface Attribution {
+  actor: string;
+  reason?: string;
+}
