@@ -47,7 +47,11 @@ export interface EngineApi {
   getStock(dc: string, sku: string): StockResult;
 
   // Availability.
-  availability(location: Location, skus: readonly string[], maxMinutes?: number): AvailabilityResult;
+  availability(
+    location: Location,
+    skus: readonly string[],
+    maxMinutes?: number,
+  ): AvailabilityResult;
   browse(input: BrowseInput): BrowseResult;
 
   // Orders.

@@ -17,14 +17,16 @@ import {
   RADIUS_KM_MAX,
   SPEED_KMH_DEFAULT,
 } from './constants.js';
-import { validateArea } from './geo/index.js';
+import { checkDcRecord, validateArea } from './geo/index.js';
 import type { DcInput, DcRecord, SkuInput, SkuRecord } from './types.js';
 import { isId, isIntInRange, isLocation, isNumberInRange, isShortText } from './validate.js';
 
 const SPEED_KMH_MAX = 200;
 const PREP_MINUTES_MAX = 24 * 60;
 
-export type Prepared<T> = { ok: true; record: T; created: boolean } | { ok: false; code: ErrorCode; message: string };
+export type Prepared<T> =
+  | { ok: true; record: T; created: boolean }
+  | { ok: false; code: ErrorCode; message: string };
 
 function refuse<T>(code: ErrorCode, message: string): Prepared<T> {
   return { ok: false, code, message };
@@ -49,26 +51,34 @@ export class Catalogue {
   }
 
   prepareDc(input: DcInput): Prepared<DcRecord> {
-    if (typeof input !== 'object' || input === null) return refuse('BAD_REQUEST', 'DC must be an object');
+    if (typeof input !== 'object' || input === null)
+      return refuse('BAD_REQUEST', 'DC must be an object');
     if (!isId(input.id)) return refuse('BAD_ID', 'DC id must be 1–64 bytes, printable');
-    if (!isShortText(input.name, NAME_LENGTH_MAX)) return refuse('BAD_FIELD', 'name: 1–200 characters');
-    if (!isLocation(input.location)) return refuse('BAD_LOCATION', 'location: { lat, lng } in range');
+    if (!isShortText(input.name, NAME_LENGTH_MAX))
+      return refuse('BAD_FIELD', 'name: 1–200 characters');
+    if (!isLocation(input.location))
+      return refuse('BAD_LOCATION', 'location: { lat, lng } in range');
     const hasRadius = input.radiusKm !== undefined && input.radiusKm !== null;
     const hasArea = input.area !== undefined && input.area !== null;
     if (!hasRadius && !hasArea) return refuse('BAD_AREA', 'give radiusKm or area');
     if (hasRadius && !isNumberInRange(input.radiusKm, 0.01, RADIUS_KM_MAX)) {
       return refuse('BAD_AREA', `radiusKm must be in (0, ${RADIUS_KM_MAX}]`);
     }
-    if (hasArea && !validateArea(input.area)) return refuse('BAD_AREA', 'area must be a valid GeoJSON Polygon');
+    if (hasArea && !validateArea(input.area))
+      return refuse('BAD_AREA', 'area must be a valid GeoJSON Polygon');
     const speedKmh = input.speedKmh ?? SPEED_KMH_DEFAULT;
     if (!isNumberInRange(speedKmh, 1, SPEED_KMH_MAX)) return refuse('BAD_FIELD', 'speedKmh: 1–200');
     const prepMinutes = input.prepMinutes ?? PREP_MINUTES_DEFAULT;
-    if (!isNumberInRange(prepMinutes, 0, PREP_MINUTES_MAX)) return refuse('BAD_FIELD', 'prepMinutes: 0–1440');
+    if (!isNumberInRange(prepMinutes, 0, PREP_MINUTES_MAX))
+      return refuse('BAD_FIELD', 'prepMinutes: 0–1440');
     const active = input.active ?? true;
     if (typeof active !== 'boolean') return refuse('BAD_FIELD', 'active must be a boolean');
     const existing = this.dcIndexes.get(input.id);
     if (existing === undefined && this.dcs.length >= this.dcCapacity) {
-      return refuse('CAPACITY_EXHAUSTED', `the network holds its capacity of ${this.dcCapacity} DCs`);
+      return refuse(
+        'CAPACITY_EXHAUSTED',
+        `the network holds its capacity of ${this.dcCapacity} DCs`,
+      );
     }
     const record: DcRecord = {
       index: existing ?? this.dcs.length,
@@ -81,13 +91,19 @@ export class Catalogue {
       prepMinutes,
       active,
     };
+    // The geo index's own checks (an area crossing the antimeridian, say), so that nothing it
+    // would refuse ever reaches the log, where replay would meet it on every start.
+    const geoRefusal = checkDcRecord(record);
+    if (geoRefusal !== null) return refuse(geoRefusal, 'the delivery area cannot be indexed');
     return { ok: true, record, created: existing === undefined };
   }
 
   prepareSku(input: SkuInput): Prepared<SkuRecord> {
-    if (typeof input !== 'object' || input === null) return refuse('BAD_REQUEST', 'SKU must be an object');
+    if (typeof input !== 'object' || input === null)
+      return refuse('BAD_REQUEST', 'SKU must be an object');
     if (!isId(input.id)) return refuse('BAD_ID', 'SKU id must be 1–64 bytes, printable');
-    if (!isShortText(input.name, NAME_LENGTH_MAX)) return refuse('BAD_FIELD', 'name: 1–200 characters');
+    if (!isShortText(input.name, NAME_LENGTH_MAX))
+      return refuse('BAD_FIELD', 'name: 1–200 characters');
     const category = input.category ?? null;
     if (category !== null && !isShortText(category, NAME_LENGTH_MAX)) {
       return refuse('BAD_FIELD', 'category: 1–200 characters');
@@ -97,10 +113,14 @@ export class Catalogue {
       return refuse('BAD_FIELD', 'lowStockThreshold: an integer ≥ 0');
     }
     const maxPerOrder = input.maxPerOrder ?? 0;
-    if (!isIntInRange(maxPerOrder, 0, QUANTITY_MAX)) return refuse('BAD_FIELD', 'maxPerOrder: an integer ≥ 0');
+    if (!isIntInRange(maxPerOrder, 0, QUANTITY_MAX))
+      return refuse('BAD_FIELD', 'maxPerOrder: an integer ≥ 0');
     const existing = this.skuIndexes.get(input.id);
     if (existing === undefined && this.skus.length >= this.skuCapacity) {
-      return refuse('CAPACITY_EXHAUSTED', `the catalogue holds its capacity of ${this.skuCapacity} SKUs`);
+      return refuse(
+        'CAPACITY_EXHAUSTED',
+        `the catalogue holds its capacity of ${this.skuCapacity} SKUs`,
+      );
     }
     const record: SkuRecord = {
       index: existing ?? this.skus.length,
@@ -117,7 +137,8 @@ export class Catalogue {
   applyDc(record: DcRecord): void {
     const known = this.dcIndexes.get(record.id);
     if (known === undefined) {
-      if (record.index !== this.dcs.length) throw new Error(`catalogue: DC index ${record.index} out of order`);
+      if (record.index !== this.dcs.length)
+        throw new Error(`catalogue: DC index ${record.index} out of order`);
       this.dcIndexes.set(record.id, record.index);
     } else if (known !== record.index) {
       throw new Error(`catalogue: DC ${record.id} changed index`);
@@ -128,7 +149,8 @@ export class Catalogue {
   applySku(record: SkuRecord): void {
     const known = this.skuIndexes.get(record.id);
     if (known === undefined) {
-      if (record.index !== this.skus.length) throw new Error(`catalogue: SKU index ${record.index} out of order`);
+      if (record.index !== this.skus.length)
+        throw new Error(`catalogue: SKU index ${record.index} out of order`);
       this.skuIndexes.set(record.id, record.index);
     } else if (known !== record.index) {
       throw new Error(`catalogue: SKU ${record.id} changed index`);

@@ -75,7 +75,12 @@ export function resolveConfig(partial: Partial<EngineConfig> = {}): EngineConfig
     throw new ConfigError('orderCapacity must be a power of two');
   }
   requireInt('linesPerOrderMax', config.linesPerOrderMax, 1, 1_000);
-  requireInt('allocationsPerOrderMax', config.allocationsPerOrderMax, config.linesPerOrderMax, 4_000);
+  requireInt(
+    'allocationsPerOrderMax',
+    config.allocationsPerOrderMax,
+    config.linesPerOrderMax,
+    4_000,
+  );
   requireInt('holdTtlSecondsDefault', config.holdTtlSecondsDefault, 1, HOLD_TTL_SECONDS_MAX);
   requireInt('maxMinutesDefault', config.maxMinutesDefault, 1, 24 * 60);
   requireInt('geoCacheSize', config.geoCacheSize, 1, 1 << 22);

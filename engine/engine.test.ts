@@ -29,13 +29,29 @@ function network(options: EngineOptions = {}): Engine {
     options,
   );
   const dcs = [
-    { id: 'dc-near', name: 'Near', location: { lat: 12.97, lng: 77.59 }, radiusKm: 5, prepMinutes: 5, speedKmh: 20 },
-    { id: 'dc-mid', name: 'Mid', location: { lat: 12.99, lng: 77.61 }, radiusKm: 8, prepMinutes: 5, speedKmh: 20 },
+    {
+      id: 'dc-near',
+      name: 'Near',
+      location: { lat: 12.97, lng: 77.59 },
+      radiusKm: 5,
+      prepMinutes: 5,
+      speedKmh: 20,
+    },
+    {
+      id: 'dc-mid',
+      name: 'Mid',
+      location: { lat: 12.99, lng: 77.61 },
+      radiusKm: 8,
+      prepMinutes: 5,
+      speedKmh: 20,
+    },
     { id: 'dc-far', name: 'Far', location: { lat: 13.5, lng: 78.0 }, radiusKm: 3 },
   ];
   for (const dc of dcs) expect(engine.upsertDc(dc, ADMIN).ok).toBe(true);
   for (const id of ['milk', 'bread', 'eggs', 'tea']) {
-    expect(engine.upsertSku({ id, name: id, category: id === 'tea' ? 'beverages' : 'dairy' }, ADMIN).ok).toBe(true);
+    expect(
+      engine.upsertSku({ id, name: id, category: id === 'tea' ? 'beverages' : 'dairy' }, ADMIN).ok,
+    ).toBe(true);
   }
   expect(engine.upsertSku({ id: 'console', name: 'Console', maxPerOrder: 2 }, ADMIN).ok).toBe(true);
   return engine;
@@ -84,28 +100,51 @@ describe('catalogue', () => {
   it('refuses bad DCs and SKUs without changing anything', () => {
     const engine = network();
     const before = engine.dcCount;
-    expect(code(engine.upsertDc({ id: '', name: 'x', location: CUSTOMER, radiusKm: 1 }, ADMIN))).toBe('BAD_ID');
-    expect(code(engine.upsertDc({ id: 'x', name: 'x', location: { lat: 91, lng: 0 }, radiusKm: 1 }, ADMIN))).toBe(
-      'BAD_LOCATION',
-    );
-    expect(code(engine.upsertDc({ id: 'x', name: 'x', location: CUSTOMER }, ADMIN))).toBe('BAD_AREA');
-    const open = { type: 'Polygon' as const, coordinates: [[[77.5, 12.9], [77.6, 12.9], [77.6, 13.0]]] };
-    expect(code(engine.upsertDc({ id: 'x', name: 'x', location: CUSTOMER, area: open }, ADMIN))).toBe('BAD_AREA');
-    expect(code(engine.upsertDc({ id: 'x', name: 'x', location: CUSTOMER, radiusKm: Number.NaN }, ADMIN))).toBe(
+    expect(
+      code(engine.upsertDc({ id: '', name: 'x', location: CUSTOMER, radiusKm: 1 }, ADMIN)),
+    ).toBe('BAD_ID');
+    expect(
+      code(
+        engine.upsertDc({ id: 'x', name: 'x', location: { lat: 91, lng: 0 }, radiusKm: 1 }, ADMIN),
+      ),
+    ).toBe('BAD_LOCATION');
+    expect(code(engine.upsertDc({ id: 'x', name: 'x', location: CUSTOMER }, ADMIN))).toBe(
       'BAD_AREA',
     );
-    expect(code(engine.upsertSku({ id: 'y', name: 'y', maxPerOrder: -1 }, ADMIN))).toBe('BAD_FIELD');
+    const open = {
+      type: 'Polygon' as const,
+      coordinates: [
+        [
+          [77.5, 12.9],
+          [77.6, 12.9],
+          [77.6, 13.0],
+        ],
+      ],
+    };
+    expect(
+      code(engine.upsertDc({ id: 'x', name: 'x', location: CUSTOMER, area: open }, ADMIN)),
+    ).toBe('BAD_AREA');
+    expect(
+      code(
+        engine.upsertDc({ id: 'x', name: 'x', location: CUSTOMER, radiusKm: Number.NaN }, ADMIN),
+      ),
+    ).toBe('BAD_AREA');
+    expect(code(engine.upsertSku({ id: 'y', name: 'y', maxPerOrder: -1 }, ADMIN))).toBe(
+      'BAD_FIELD',
+    );
     expect(engine.dcCount).toBe(before);
   });
 
   it('refuses past the configured capacity', () => {
     const engine = network();
     for (let dc = engine.dcCount; dc < 8; dc++) {
-      expect(engine.upsertDc({ id: `dc-${dc}`, name: 'x', location: CUSTOMER, radiusKm: 1 }, ADMIN).ok).toBe(true);
+      expect(
+        engine.upsertDc({ id: `dc-${dc}`, name: 'x', location: CUSTOMER, radiusKm: 1 }, ADMIN).ok,
+      ).toBe(true);
     }
-    expect(code(engine.upsertDc({ id: 'one-more', name: 'x', location: CUSTOMER, radiusKm: 1 }, ADMIN))).toBe(
-      'CAPACITY_EXHAUSTED',
-    );
+    expect(
+      code(engine.upsertDc({ id: 'one-more', name: 'x', location: CUSTOMER, radiusKm: 1 }, ADMIN)),
+    ).toBe('CAPACITY_EXHAUSTED');
   });
 });
 
@@ -115,13 +154,21 @@ describe('stock operations', () => {
     stock(engine, 'dc-near', 'milk', 10);
     ok(engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 8 }] })));
     const counted = engine.adjust('dc-near', 'milk', 5, ADMIN);
-    expect(counted.ok && counted.stock).toMatchObject({ onHand: 5, available: 0, reserved: 8, shortfall: 3 });
+    expect(counted.ok && counted.stock).toMatchObject({
+      onHand: 5,
+      available: 0,
+      reserved: 8,
+      shortfall: 3,
+    });
     // Nothing can be reserved while short; cancelling the order restores a truthful count.
-    expect(code(engine.placeOrder(order({ orderId: 'o-2', lines: [{ sku: 'milk', qty: 1 }] })))).toBe(
-      'OUT_OF_STOCK',
-    );
+    expect(
+      code(engine.placeOrder(order({ orderId: 'o-2', lines: [{ sku: 'milk', qty: 1 }] }))),
+    ).toBe('OUT_OF_STOCK');
     ok(engine.cancel('o-1'));
-    expect(engine.getStock('dc-near', 'milk')).toMatchObject({ ok: true, stock: { onHand: 5, available: 5 } });
+    expect(engine.getStock('dc-near', 'milk')).toMatchObject({
+      ok: true,
+      stock: { onHand: 5, available: 5 },
+    });
     expect(engine.checkInvariants()).toEqual([]);
   });
 
@@ -176,7 +223,12 @@ describe('availability', () => {
     const first = engine.browse({ location: CUSTOMER, category: 'dairy', limit: 2 });
     if (!first.ok) throw new Error(first.error.code);
     expect(first.items.map((item) => item.sku)).toEqual(['milk', 'bread']);
-    const second = engine.browse({ location: CUSTOMER, category: 'dairy', limit: 2, cursor: first.nextCursor! });
+    const second = engine.browse({
+      location: CUSTOMER,
+      category: 'dairy',
+      limit: 2,
+      cursor: first.nextCursor!,
+    });
     expect(second.ok && second.items.map((item) => item.sku)).toEqual(['eggs']);
     expect(second.ok && second.nextCursor).toBe(null);
     expect(code(engine.browse({ location: CUSTOMER, cursor: 'abc' }))).toBe('BAD_FIELD');
@@ -196,7 +248,16 @@ describe('orders', () => {
     stock(engine, 'dc-near', 'milk', 5);
     stock(engine, 'dc-mid', 'milk', 5);
     stock(engine, 'dc-mid', 'bread', 5);
-    const placed = ok(engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 2 }, { sku: 'bread', qty: 1 }] })));
+    const placed = ok(
+      engine.placeOrder(
+        order({
+          lines: [
+            { sku: 'milk', qty: 2 },
+            { sku: 'bread', qty: 1 },
+          ],
+        }),
+      ),
+    );
     expect(placed.order.allocation.every((line) => line.dc === 'dc-mid')).toBe(true);
     expect(placed.order.status).toBe('held');
     expect(available(engine, 'dc-near', 'milk')).toBe(5);
@@ -207,7 +268,9 @@ describe('orders', () => {
     const engine = network();
     stock(engine, 'dc-near', 'milk', 2);
     stock(engine, 'dc-mid', 'milk', 5);
-    const placed = ok(engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 4 }], policy: 'split' })));
+    const placed = ok(
+      engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 4 }], policy: 'split' })),
+    );
     expect(placed.order.allocation).toEqual([
       { sku: 'milk', dc: 'dc-near', qty: 2 },
       { sku: 'milk', dc: 'dc-mid', qty: 2 },
@@ -218,11 +281,20 @@ describe('orders', () => {
     const engine = network();
     stock(engine, 'dc-near', 'milk', 5);
     stock(engine, 'dc-near', 'bread', 1);
-    const refused = engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 2 }, { sku: 'bread', qty: 3 }] }));
+    const refused = engine.placeOrder(
+      order({
+        lines: [
+          { sku: 'milk', qty: 2 },
+          { sku: 'bread', qty: 3 },
+        ],
+      }),
+    );
     expect(refused.ok).toBe(false);
     if (refused.ok) return;
     expect(refused.error.code).toBe('OUT_OF_STOCK');
-    expect(refused.error.lines).toEqual([{ sku: 'bread', code: 'OUT_OF_STOCK', requested: 3, available: 1 }]);
+    expect(refused.error.lines).toEqual([
+      { sku: 'bread', code: 'OUT_OF_STOCK', requested: 3, available: 1 },
+    ]);
     expect(available(engine, 'dc-near', 'milk')).toBe(5);
     expect(code(engine.getOrder('o-1'))).toBe('ORDER_NOT_FOUND');
   });
@@ -231,9 +303,14 @@ describe('orders', () => {
     const engine = network();
     stock(engine, 'dc-near', 'milk', 1);
     stock(engine, 'dc-mid', 'bread', 1);
-    const lines = [{ sku: 'milk', qty: 1 }, { sku: 'bread', qty: 1 }];
+    const lines = [
+      { sku: 'milk', qty: 1 },
+      { sku: 'bread', qty: 1 },
+    ];
     expect(code(engine.placeOrder(order({ lines })))).toBe('NOT_IN_ONE_DC');
-    expect(ok(engine.placeOrder(order({ lines, policy: 'split' }))).order.allocation).toHaveLength(2);
+    expect(ok(engine.placeOrder(order({ lines, policy: 'split' }))).order.allocation).toHaveLength(
+      2,
+    );
   });
 
   it('refuses a location no DC serves', () => {
@@ -254,7 +331,15 @@ describe('orders', () => {
       [{ lines: [{ sku: 'milk', qty: 1.5 }] }, 'BAD_QUANTITY'],
       [{ lines: [{ sku: 'milk', qty: 2 ** 31 }] }, 'BAD_QUANTITY'],
       [{ lines: [{ sku: 'ghost', qty: 1 }] }, 'UNKNOWN_SKU'],
-      [{ lines: [{ sku: 'milk', qty: 1 }, { sku: 'milk', qty: 1 }] }, 'DUPLICATE_LINE'],
+      [
+        {
+          lines: [
+            { sku: 'milk', qty: 1 },
+            { sku: 'milk', qty: 1 },
+          ],
+        },
+        'DUPLICATE_LINE',
+      ],
       [{ lines: new Array(33).fill({ sku: 'milk', qty: 1 }) }, 'TOO_MANY_LINES'],
       [{ lines: [{ sku: 'console', qty: 3 }] }, 'OVER_LIMIT'],
       [{ mode: 'maybe' as 'hold' }, 'BAD_MODE'],
@@ -262,7 +347,10 @@ describe('orders', () => {
       [{ ttlSeconds: 0 }, 'BAD_TTL'],
     ];
     for (const [overrides, expected] of cases) {
-      expect(code(engine.placeOrder(order(overrides))), JSON.stringify(overrides).slice(0, 80)).toBe(expected);
+      expect(
+        code(engine.placeOrder(order(overrides))),
+        JSON.stringify(overrides).slice(0, 80),
+      ).toBe(expected);
     }
     expect(available(engine, 'dc-near', 'milk')).toBe(5);
     expect(engine.checkInvariants()).toEqual([]);
@@ -277,7 +365,9 @@ describe('orders', () => {
     expect(again.created).toBe(false);
     expect(again.order).toEqual(first.order);
     expect(available(engine, 'dc-near', 'milk')).toBe(3);
-    expect(code(engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 3 }] })))).toBe('ORDER_ID_REUSED');
+    expect(code(engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 3 }] })))).toBe(
+      'ORDER_ID_REUSED',
+    );
   });
 
   it('a dry run answers the same question and takes nothing', () => {
@@ -285,7 +375,9 @@ describe('orders', () => {
     stock(engine, 'dc-near', 'milk', 5);
     const check = engine.checkBasket(order({ lines: [{ sku: 'milk', qty: 5 }] }));
     expect(check.ok && check.allocation).toEqual([{ sku: 'milk', dc: 'dc-near', qty: 5 }]);
-    expect(code(engine.checkBasket(order({ lines: [{ sku: 'milk', qty: 6 }] })))).toBe('OUT_OF_STOCK');
+    expect(code(engine.checkBasket(order({ lines: [{ sku: 'milk', qty: 6 }] })))).toBe(
+      'OUT_OF_STOCK',
+    );
     expect(available(engine, 'dc-near', 'milk')).toBe(5);
   });
 });
@@ -298,7 +390,9 @@ describe('order lifecycle', () => {
     expect(ok(engine.confirm('o-1')).order.status).toBe('confirmed');
     expect(ok(engine.confirm('o-1')).order.status).toBe('confirmed');
     expect(ok(engine.fulfil('o-1')).order.status).toBe('fulfilled');
-    expect(engine.getStock('dc-near', 'milk')).toMatchObject({ stock: { onHand: 3, available: 3 } });
+    expect(engine.getStock('dc-near', 'milk')).toMatchObject({
+      stock: { onHand: 3, available: 3 },
+    });
     expect(code(engine.cancel('o-1'))).toBe('INVALID_STATE');
     expect(engine.checkInvariants()).toEqual([]);
   });
@@ -307,7 +401,16 @@ describe('order lifecycle', () => {
     const engine = network();
     stock(engine, 'dc-near', 'milk', 5);
     stock(engine, 'dc-near', 'bread', 5);
-    ok(engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 4 }, { sku: 'bread', qty: 2 }] })));
+    ok(
+      engine.placeOrder(
+        order({
+          lines: [
+            { sku: 'milk', qty: 4 },
+            { sku: 'bread', qty: 2 },
+          ],
+        }),
+      ),
+    );
     const confirmed = ok(engine.confirm('o-1', [{ sku: 'milk', qty: 1 }]));
     expect(confirmed.order.allocation).toEqual([{ sku: 'milk', dc: 'dc-near', qty: 1 }]);
     expect(available(engine, 'dc-near', 'milk')).toBe(4);
@@ -358,7 +461,10 @@ describe('order lifecycle', () => {
     ok(engine.placeOrder(order({ ttlSeconds: 1 })));
     clock.now += 1_000;
     const confirm = engine.confirm('o-1');
-    expect(confirm.ok ? 'ok' : confirm.error).toMatchObject({ code: 'INVALID_STATE', status: 'expired' });
+    expect(confirm.ok ? 'ok' : confirm.error).toMatchObject({
+      code: 'INVALID_STATE',
+      status: 'expired',
+    });
     expect(available(engine, 'dc-near', 'milk')).toBe(5);
   });
 
@@ -368,7 +474,12 @@ describe('order lifecycle', () => {
     stock(engine, 'dc-near', 'bread', 2);
     ok(engine.placeOrder(order({ lines: [{ sku: 'milk', qty: 3 }] })));
     expect(available(engine, 'dc-near', 'milk')).toBe(0);
-    const changed = ok(engine.changeOrder('o-1', [{ sku: 'milk', qty: 2 }, { sku: 'bread', qty: 2 }]));
+    const changed = ok(
+      engine.changeOrder('o-1', [
+        { sku: 'milk', qty: 2 },
+        { sku: 'bread', qty: 2 },
+      ]),
+    );
     expect(changed.order.allocation).toEqual([
       { sku: 'milk', dc: 'dc-near', qty: 2 },
       { sku: 'bread', dc: 'dc-near', qty: 2 },
@@ -406,13 +517,24 @@ describe('replay and snapshots', () => {
     stock(engine, 'dc-near', 'milk', 10);
     stock(engine, 'dc-mid', 'milk', 10);
     stock(engine, 'dc-mid', 'bread', 10);
-    ok(engine.placeOrder(order({ orderId: 'a', lines: [{ sku: 'milk', qty: 12 }], policy: 'split' })));
-    ok(engine.placeOrder(order({ orderId: 'b', lines: [{ sku: 'bread', qty: 2 }], mode: 'commit' })));
+    ok(
+      engine.placeOrder(
+        order({ orderId: 'a', lines: [{ sku: 'milk', qty: 12 }], policy: 'split' }),
+      ),
+    );
+    ok(
+      engine.placeOrder(order({ orderId: 'b', lines: [{ sku: 'bread', qty: 2 }], mode: 'commit' })),
+    );
     ok(engine.placeOrder(order({ orderId: 'c', lines: [{ sku: 'milk', qty: 1 }], ttlSeconds: 5 })));
     ok(engine.confirm('a', [{ sku: 'milk', qty: 11 }]));
     ok(engine.fulfil('b'));
     ok(engine.placeOrder(order({ orderId: 'd', lines: [{ sku: 'bread', qty: 1 }] })));
-    ok(engine.changeOrder('d', [{ sku: 'bread', qty: 3 }, { sku: 'milk', qty: 1 }]));
+    ok(
+      engine.changeOrder('d', [
+        { sku: 'bread', qty: 3 },
+        { sku: 'milk', qty: 1 },
+      ]),
+    );
     engine.adjust('dc-mid', 'bread', 4, ADMIN);
     clock.now += 10_000;
     engine.expireDue();
@@ -420,7 +542,9 @@ describe('replay and snapshots', () => {
 
   function fingerprint(engine: Engine): unknown {
     const state = engine.exportState();
-    const stockOf = Array.from({ length: engine.dcCount }, (_, dc) => Array.from(engine.exportStockOfDc(dc)));
+    const stockOf = Array.from({ length: engine.dcCount }, (_, dc) =>
+      Array.from(engine.exportStockOfDc(dc)),
+    );
     return { orders: state.orders, dcs: state.dcs, skus: state.skus, stockOf };
   }
 

@@ -42,7 +42,7 @@ import {
   T_UPDATED_AT,
   TIMES_FLOATS,
 } from './reservation/order-table.js';
-import { StockTable } from './stock/stock-table.js';
+import { CELL_AVAILABLE, CELL_INTS, StockTable } from './stock/stock-table.js';
 import type {
   Attribution,
   AvailabilityResult,
@@ -61,7 +61,14 @@ import type {
   SkuRecord,
   StockResult,
 } from './types.js';
-import { isCount, isId, isIntInRange, isLocation, isNumberInRange, isQuantity } from './validate.js';
+import {
+  isCount,
+  isId,
+  isIntInRange,
+  isLocation,
+  isNumberInRange,
+  isQuantity,
+} from './validate.js';
 
 export interface EngineOptions {
   clock?: Clock;
@@ -92,7 +99,10 @@ export interface OrderSnapshot {
 /** The engine's state apart from stock counters (exported per DC, see exportStockOfDc). */
 export interface EngineState {
   format: 1;
-  capacities: Pick<EngineConfig, 'dcCapacity' | 'skuCapacity' | 'orderCapacity' | 'allocationsPerOrderMax'>;
+  capacities: Pick<
+    EngineConfig,
+    'dcCapacity' | 'skuCapacity' | 'orderCapacity' | 'allocationsPerOrderMax'
+  >;
   dcs: DcRecord[];
   skus: SkuRecord[];
   orders: OrderSnapshot[];
@@ -153,7 +163,12 @@ export class Engine implements EngineApi {
     if (!prepared.ok) return fail(prepared.code, prepared.message);
     const invalid = this.checkWrite(by);
     if (invalid !== null) return invalid;
-    const record: LogRecord = { type: 'dc', at: this.context.clock(), actor: by.actor, dc: prepared.record };
+    const record: LogRecord = {
+      type: 'dc',
+      at: this.context.clock(),
+      actor: by.actor,
+      dc: prepared.record,
+    };
     this.context.lastTicket = this.context.log.append(record);
     this.applyCatalogue(record);
     return { ok: true, created: prepared.created, dc: prepared.record };
@@ -165,7 +180,12 @@ export class Engine implements EngineApi {
     if (!prepared.ok) return fail(prepared.code, prepared.message);
     const invalid = this.checkWrite(by);
     if (invalid !== null) return invalid;
-    const record: LogRecord = { type: 'sku', at: this.context.clock(), actor: by.actor, sku: prepared.record };
+    const record: LogRecord = {
+      type: 'sku',
+      at: this.context.clock(),
+      actor: by.actor,
+      sku: prepared.record,
+    };
     this.context.lastTicket = this.context.log.append(record);
     this.applyCatalogue(record);
     return { ok: true, created: prepared.created, sku: prepared.record };
@@ -176,7 +196,8 @@ export class Engine implements EngineApi {
       this.context.catalogue.applyDc(record.dc);
       const refusal = this.context.geo.upsert(record.dc);
       // Records were validated before they were logged; a refusal here is a bug or corruption.
-      if (refusal !== null) throw new Error(`catalogue: DC ${record.dc.id} refused by geo: ${refusal}`);
+      if (refusal !== null)
+        throw new Error(`catalogue: DC ${record.dc.id} refused by geo: ${refusal}`);
     } else {
       this.context.catalogue.applySku(record.sku);
     }
@@ -269,7 +290,10 @@ export class Engine implements EngineApi {
     this.context.lastTicket = 0;
     const cell = this.resolveCell(dc, sku);
     if (typeof cell === 'object') return cell;
-    return this.stockView(Math.floor(cell / this.config.skuCapacity), cell % this.config.skuCapacity);
+    return this.stockView(
+      Math.floor(cell / this.config.skuCapacity),
+      cell % this.config.skuCapacity,
+    );
   }
 
   private stockView(dc: number, sku: number): StockResult {
@@ -307,7 +331,10 @@ export class Engine implements EngineApi {
     if (by.actor.length === 0 || by.actor.length > ATTRIBUTION_LENGTH_MAX) {
       return fail('BAD_FIELD', 'actor: 1–200 characters');
     }
-    if (by.reason !== undefined && (typeof by.reason !== 'string' || by.reason.length > ATTRIBUTION_LENGTH_MAX)) {
+    if (
+      by.reason !== undefined &&
+      (typeof by.reason !== 'string' || by.reason.length > ATTRIBUTION_LENGTH_MAX)
+    ) {
       return fail('BAD_FIELD', 'reason: at most 200 characters');
     }
     if (!this.context.log.writable()) return fail('READ_ONLY');
@@ -316,13 +343,20 @@ export class Engine implements EngineApi {
 
   // ---------------------------------------------------------------- availability
 
-  availability(location: Location, skus: readonly string[], maxMinutes?: number): AvailabilityResult {
+  availability(
+    location: Location,
+    skus: readonly string[],
+    maxMinutes?: number,
+  ): AvailabilityResult {
     this.context.lastTicket = 0;
     if (!isLocation(location)) return fail('BAD_LOCATION');
-    if (!Array.isArray(skus) || skus.length === 0) return fail('BAD_REQUEST', 'skus must be a non-empty array');
-    if (skus.length > AVAILABILITY_SKUS_MAX) return fail('TOO_MANY_SKUS', `at most ${AVAILABILITY_SKUS_MAX} SKUs`);
+    if (!Array.isArray(skus) || skus.length === 0)
+      return fail('BAD_REQUEST', 'skus must be a non-empty array');
+    if (skus.length > AVAILABILITY_SKUS_MAX)
+      return fail('TOO_MANY_SKUS', `at most ${AVAILABILITY_SKUS_MAX} SKUs`);
     const window = maxMinutes ?? this.config.maxMinutesDefault;
-    if (!isNumberInRange(window, 1, MAX_MINUTES_CEILING)) return fail('BAD_FIELD', 'maxMinutes: 1–1440');
+    if (!isNumberInRange(window, 1, MAX_MINUTES_CEILING))
+      return fail('BAD_FIELD', 'maxMinutes: 1–1440');
     const { catalogue, stock, geo } = this.context;
     for (let at = 0; at < skus.length; at++) {
       const id = skus[at];
@@ -337,7 +371,8 @@ export class Engine implements EngineApi {
       const entry: SkuAvailability = { available: 0, etaMinutes: null, dcs: [] };
       if (sku < 0) (entry as SkuAvailability & { unknown: boolean }).unknown = true;
       for (let hit = 0; hit < hits.count && sku >= 0; hit++) {
-        const available = stock.available(hits.dcs[hit], sku);
+        const dc = hits.dcs[hit];
+        const available = stock.cellsOf(dc)[stock.cellBase(dc) + sku * CELL_INTS + CELL_AVAILABLE];
         if (available <= 0) continue;
         const etaMinutes = Math.round(hits.etaMinutes[hit] * 10) / 10;
         entry.available += available;
@@ -362,19 +397,21 @@ export class Engine implements EngineApi {
     bestEta: Float64Array,
   ): void {
     const stock = this.context.stock;
-    for (let at = 0; at < count; at++) {
-      const sku = skus[at];
-      let total = 0;
-      let eta = Number.POSITIVE_INFINITY;
-      for (let hit = 0; hit < hits.count; hit++) {
-        const available = stock.available(hits.dcs[hit], sku);
-        if (available > 0) {
-          total += available;
-          if (eta === Number.POSITIVE_INFINITY) eta = hits.etaMinutes[hit];
-        }
+    totals.fill(0, 0, count);
+    bestEta.fill(Number.POSITIVE_INFINITY, 0, count);
+    // DC-outer: one shard look-up per DC. Hits are sorted by ETA, so the first DC with units
+    // gives a SKU's best ETA. Plain reads: see StockTable.cellsOf.
+    for (let hit = 0; hit < hits.count; hit++) {
+      const dc = hits.dcs[hit];
+      const cells = stock.cellsOf(dc);
+      const base = stock.cellBase(dc) + CELL_AVAILABLE;
+      const eta = hits.etaMinutes[hit];
+      for (let at = 0; at < count; at++) {
+        const available = cells[base + skus[at] * CELL_INTS];
+        if (available <= 0) continue;
+        totals[at] += available;
+        if (bestEta[at] > eta) bestEta[at] = eta;
       }
-      totals[at] = total;
-      bestEta[at] = eta;
     }
   }
 
@@ -388,13 +425,18 @@ export class Engine implements EngineApi {
     if (typeof input !== 'object' || input === null) return fail('BAD_REQUEST');
     if (!isLocation(input.location)) return fail('BAD_LOCATION');
     const limit = input.limit ?? BROWSE_LIMIT_DEFAULT;
-    if (!isIntInRange(limit, 1, BROWSE_LIMIT_MAX)) return fail('BAD_FIELD', `limit: 1–${BROWSE_LIMIT_MAX}`);
+    if (!isIntInRange(limit, 1, BROWSE_LIMIT_MAX))
+      return fail('BAD_FIELD', `limit: 1–${BROWSE_LIMIT_MAX}`);
     const window = input.maxMinutes ?? this.config.maxMinutesDefault;
-    if (!isNumberInRange(window, 1, MAX_MINUTES_CEILING)) return fail('BAD_FIELD', 'maxMinutes: 1–1440');
+    if (!isNumberInRange(window, 1, MAX_MINUTES_CEILING))
+      return fail('BAD_FIELD', 'maxMinutes: 1–1440');
     if (input.category !== undefined && typeof input.category !== 'string') {
       return fail('BAD_FIELD', 'category must be a string');
     }
-    if (input.cursor !== undefined && (typeof input.cursor !== 'string' || !CURSOR_PATTERN.test(input.cursor))) {
+    if (
+      input.cursor !== undefined &&
+      (typeof input.cursor !== 'string' || !CURSOR_PATTERN.test(input.cursor))
+    ) {
       return fail('BAD_FIELD', 'cursor is not one this node gave out');
     }
     const { catalogue, stock, geo } = this.context;
@@ -410,7 +452,9 @@ export class Engine implements EngineApi {
       let total = 0;
       let eta = -1;
       for (let hit = 0; hit < hits.count; hit++) {
-        const available = stock.available(hits.dcs[hit], sku);
+        const dc = hits.dcs[hit];
+        // Plain read: an advisory snapshot, see StockTable.cellsOf.
+        const available = stock.cellsOf(dc)[stock.cellBase(dc) + sku * CELL_INTS + CELL_AVAILABLE];
         if (available <= 0) continue;
         total += available;
         if (eta < 0) eta = hits.etaMinutes[hit];
@@ -554,11 +598,15 @@ export class Engine implements EngineApi {
     if (caps.orderCapacity !== config.orderCapacity || caps.skuCapacity !== config.skuCapacity) {
       throw new Error('snapshot: order capacity and SKU capacity must equal the configuration');
     }
-    if (caps.dcCapacity > config.dcCapacity || caps.allocationsPerOrderMax > config.allocationsPerOrderMax) {
+    if (
+      caps.dcCapacity > config.dcCapacity ||
+      caps.allocationsPerOrderMax > config.allocationsPerOrderMax
+    ) {
       throw new Error('snapshot: the configuration is smaller than the data');
     }
     for (const dc of state.dcs) this.applyCatalogue({ type: 'dc', at: 0, actor: 'snapshot', dc });
-    for (const sku of state.skus) this.applyCatalogue({ type: 'sku', at: 0, actor: 'snapshot', sku });
+    for (const sku of state.skus)
+      this.applyCatalogue({ type: 'sku', at: 0, actor: 'snapshot', sku });
     this.book.importOrders(state.orders);
   }
 

@@ -99,7 +99,11 @@ const STATUS_NAMES: readonly OrderStatus[] = [
 /** Most DCs considered for one order (the geo index keeps this many nearest). */
 const ORDER_DCS_MAX = 64;
 
-export function fail(code: ErrorCode, message?: string, details?: Record<string, unknown>): Failure {
+export function fail(
+  code: ErrorCode,
+  message?: string,
+  details?: Record<string, unknown>,
+): Failure {
   return { ok: false, error: { code, message: message ?? ErrorCodes[code].text, ...details } };
 }
 
@@ -208,8 +212,20 @@ export class OrderBook {
     allocation.dryRun = dryRun;
     const split = input.policy === 'split';
     const outcome = split
-      ? allocation.allocateSplit(context.stock, this.hits, this.lineSku, this.lineQty, this.lineCount)
-      : allocation.allocateSingleDc(context.stock, this.hits, this.lineSku, this.lineQty, this.lineCount);
+      ? allocation.allocateSplit(
+          context.stock,
+          this.hits,
+          this.lineSku,
+          this.lineQty,
+          this.lineCount,
+        )
+      : allocation.allocateSingleDc(
+          context.stock,
+          this.hits,
+          this.lineSku,
+          this.lineQty,
+          this.lineCount,
+        );
     allocation.dryRun = false;
     if (outcome === ALLOCATED) return null;
     if (outcome !== SHORT) return fail('TOO_FRAGMENTED');
@@ -292,7 +308,8 @@ export class OrderBook {
           return this.confirmHeld(slot, orderId, lines);
         case OP_CANCEL:
           if (state === STATE_CANCELLED) return this.answer(slot, orderId);
-          if (state !== STATE_HELD && state !== STATE_CONFIRMED) return this.wrongState(slot, 'cancel');
+          if (state !== STATE_HELD && state !== STATE_CONFIRMED)
+            return this.wrongState(slot, 'cancel');
           return this.logAndApply(slot, orderId, { type: 'cancel', at: context.clock(), orderId });
         case OP_EXTEND: {
           if (state !== STATE_HELD) return this.wrongState(slot, 'extend');
@@ -362,7 +379,8 @@ export class OrderBook {
     if (lines.length > config.linesPerOrderMax) return fail('TOO_MANY_LINES');
     const keep = new Map<number, number>();
     for (const line of lines) {
-      if (typeof line !== 'object' || line === null) return fail('BAD_REQUEST', 'a line must be an object');
+      if (typeof line !== 'object' || line === null)
+        return fail('BAD_REQUEST', 'a line must be an object');
       const sku = typeof line.sku === 'string' ? catalogue.skuIndexes.get(line.sku) : undefined;
       if (sku === undefined) return fail('UNKNOWN_SKU', `unknown SKU ${String(line.sku)}`);
       if (!isCount(line.qty)) return fail('BAD_QUANTITY', 'a confirmed quantity is an int32 ≥ 0');
@@ -376,16 +394,25 @@ export class OrderBook {
     for (let entry = 0; entry < count; entry++) {
       const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
       const sku = cell % skuCapacity;
-      held.set(sku, (held.get(sku) ?? 0) + orders.allocations[base + entry * ALLOCATION_INTS + A_QTY]);
+      held.set(
+        sku,
+        (held.get(sku) ?? 0) + orders.allocations[base + entry * ALLOCATION_INTS + A_QTY],
+      );
     }
     let kept = 0;
     for (const [sku, qty] of keep) {
       const have = held.get(sku);
-      if (have === undefined) return fail('BAD_FIELD', `SKU ${catalogue.skus[sku].id} is not in this order`);
-      if (qty > have) return fail('BAD_QUANTITY', `cannot confirm more of ${catalogue.skus[sku].id} than is held`);
+      if (have === undefined)
+        return fail('BAD_FIELD', `SKU ${catalogue.skus[sku].id} is not in this order`);
+      if (qty > have)
+        return fail(
+          'BAD_QUANTITY',
+          `cannot confirm more of ${catalogue.skus[sku].id} than is held`,
+        );
       kept += qty;
     }
-    if (kept === 0) return fail('EMPTY_ORDER', 'a partial confirm keeps at least one unit; cancel instead');
+    if (kept === 0)
+      return fail('EMPTY_ORDER', 'a partial confirm keeps at least one unit; cancel instead');
     for (let entry = 0; entry < count; entry++) {
       const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
       const qty = orders.allocations[base + entry * ALLOCATION_INTS + A_QTY];
@@ -439,7 +466,8 @@ export class OrderBook {
     // Live: the new allocation's extra units are already taken; give back unused credit.
     for (let at = 0; at < allocation.creditCount; at++) {
       const left = allocation.creditLeft[at];
-      if (left > 0) this.context.stock.release(allocation.creditDc[at], allocation.creditSku[at], left);
+      if (left > 0)
+        this.context.stock.release(allocation.creditDc[at], allocation.creditSku[at], left);
     }
     this.writeAllocation(slot, record.allocation);
     this.touch(slot, record.at);
@@ -490,7 +518,8 @@ export class OrderBook {
   replay(record: Extract<LogRecord, { orderId: string }>): void {
     const orders = this.context.orders;
     this.keyBytes = encodeId(record.orderId, this.encoder, this.key);
-    if (this.keyBytes < 0) throw new Error(`replay: bad order id ${JSON.stringify(record.orderId)}`);
+    if (this.keyBytes < 0)
+      throw new Error(`replay: bad order id ${JSON.stringify(record.orderId)}`);
     const hash = hashBytes(this.key, this.keyBytes);
     const bucket = orders.bucketOf(hash);
     orders.lock(bucket);
@@ -603,7 +632,11 @@ export class OrderBook {
     const base = orders.allocationBase(slot);
     const count = orders.allocationCount(slot);
     const from = base + (entry + 1) * ALLOCATION_INTS;
-    orders.allocations.copyWithin(base + entry * ALLOCATION_INTS, from, base + count * ALLOCATION_INTS);
+    orders.allocations.copyWithin(
+      base + entry * ALLOCATION_INTS,
+      from,
+      base + count * ALLOCATION_INTS,
+    );
     orders.meta[slot * META_INTS + M_ALLOCATION_COUNT] = count - 1;
   }
 
@@ -612,7 +645,8 @@ export class OrderBook {
   private writeOrder(slot: number, record: Extract<LogRecord, { type: 'place' }>): void {
     const orders = this.context.orders;
     const meta = slot * META_INTS;
-    orders.meta[meta + M_FLAGS] = (record.mode === 1 ? FLAG_COMMIT : 0) | (record.policy === 1 ? FLAG_SPLIT : 0);
+    orders.meta[meta + M_FLAGS] =
+      (record.mode === 1 ? FLAG_COMMIT : 0) | (record.policy === 1 ? FLAG_SPLIT : 0);
     orders.meta[meta + M_FINGERPRINT] = record.fingerprint;
     const base = slot * TIMES_FLOATS;
     orders.times[base + T_CREATED_AT] = record.at;
@@ -631,7 +665,8 @@ export class OrderBook {
     if (count > orders.allocationsMax) throw new Error('orders: allocation exceeds the slot');
     for (let entry = 0; entry < count; entry++) {
       const at = base + entry * ALLOCATION_INTS;
-      orders.allocations[at + A_CELL] = triples[entry * 3] * config.skuCapacity + triples[entry * 3 + 1];
+      orders.allocations[at + A_CELL] =
+        triples[entry * 3] * config.skuCapacity + triples[entry * 3 + 1];
       orders.allocations[at + A_QTY] = triples[entry * 3 + 2];
     }
     orders.meta[slot * META_INTS + M_ALLOCATION_COUNT] = count;
@@ -683,7 +718,8 @@ export class OrderBook {
 
   /** Validates a placement (with or without its order id) and parses its lines. */
   private parseOrder(input: PlaceOrderInput, needsId: boolean): Failure | null {
-    if (typeof input !== 'object' || input === null) return fail('BAD_REQUEST', 'order must be an object');
+    if (typeof input !== 'object' || input === null)
+      return fail('BAD_REQUEST', 'order must be an object');
     if (needsId || input.orderId !== undefined) {
       this.keyBytes = encodeId(input.orderId, this.encoder, this.key);
       if (this.keyBytes < 0) return fail('BAD_ORDER_ID');
@@ -693,10 +729,16 @@ export class OrderBook {
     if (input.policy !== undefined && input.policy !== 'single-dc' && input.policy !== 'split') {
       return fail('BAD_POLICY');
     }
-    if (input.ttlSeconds !== undefined && !isIntInRange(input.ttlSeconds, 1, HOLD_TTL_SECONDS_MAX)) {
+    if (
+      input.ttlSeconds !== undefined &&
+      !isIntInRange(input.ttlSeconds, 1, HOLD_TTL_SECONDS_MAX)
+    ) {
       return fail('BAD_TTL', `ttlSeconds must be an integer in [1, ${HOLD_TTL_SECONDS_MAX}]`);
     }
-    if (input.maxMinutes !== undefined && !isNumberInRange(input.maxMinutes, 1, MAX_MINUTES_CEILING)) {
+    if (
+      input.maxMinutes !== undefined &&
+      !isNumberInRange(input.maxMinutes, 1, MAX_MINUTES_CEILING)
+    ) {
       return fail('BAD_FIELD', `maxMinutes must be in [1, ${MAX_MINUTES_CEILING}]`);
     }
     return this.parseLines(input.lines);
@@ -714,7 +756,8 @@ export class OrderBook {
     let refusals: LineRefusal[] | null = null;
     for (let line = 0; line < lines.length; line++) {
       const entry = lines[line] as OrderLineInput;
-      if (typeof entry !== 'object' || entry === null) return fail('BAD_REQUEST', 'a line must be an object');
+      if (typeof entry !== 'object' || entry === null)
+        return fail('BAD_REQUEST', 'a line must be an object');
       const sku = typeof entry.sku === 'string' ? catalogue.skuIndexes.get(entry.sku) : undefined;
       const requested = typeof entry.qty === 'number' ? entry.qty : 0;
       let code: LineRefusal['code'] | null = null;
@@ -795,7 +838,8 @@ export class OrderBook {
     const orders = this.context.orders;
     for (const order of snapshots) {
       this.keyBytes = encodeId(order.orderId, this.encoder, this.key);
-      if (this.keyBytes < 0) throw new Error(`snapshot: bad order id ${JSON.stringify(order.orderId)}`);
+      if (this.keyBytes < 0)
+        throw new Error(`snapshot: bad order id ${JSON.stringify(order.orderId)}`);
       const hash = hashBytes(this.key, this.keyBytes);
       if (orders.bucketOf(hash) !== Math.floor(order.slot / BUCKET_SLOTS)) {
         throw new Error(`snapshot: order ${order.orderId} is in the wrong bucket`);

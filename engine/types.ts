@@ -129,9 +129,7 @@ export interface SkuAvailability {
   dcs: DcAvailability[];
 }
 
-export type AvailabilityResult =
-  | { ok: true; skus: Record<string, SkuAvailability> }
-  | Failure;
+export type AvailabilityResult = { ok: true; skus: Record<string, SkuAvailability> } | Failure;
 
 export interface BrowseInput {
   location: Location;
@@ -144,7 +142,13 @@ export interface BrowseInput {
 export type BrowseResult =
   | {
       ok: true;
-      items: { sku: string; name: string; category: string | null; available: number; etaMinutes: number }[];
+      items: {
+        sku: string;
+        name: string;
+        category: string | null;
+        available: number;
+        etaMinutes: number;
+      }[];
       nextCursor: string | null;
     }
   | Failure;

@@ -81,7 +81,9 @@ export function allocateOrderTable(geometry: OrderTableGeometry): OrderTableBuff
     meta: new SharedArrayBuffer(slots * META_INTS * 4),
     times: new SharedArrayBuffer(slots * TIMES_FLOATS * 8),
     keys: new SharedArrayBuffer(slots * ID_BYTES_MAX),
-    allocations: new SharedArrayBuffer(slots * geometry.allocationsPerOrderMax * ALLOCATION_INTS * 4),
+    allocations: new SharedArrayBuffer(
+      slots * geometry.allocationsPerOrderMax * ALLOCATION_INTS * 4,
+    ),
     locks: new SharedArrayBuffer((slots / BUCKET_SLOTS) * 4),
   };
 }

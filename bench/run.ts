@@ -1,0 +1,196 @@
+/**
+ * In-process micro-benchmarks of the engine's hot paths, one thread, with tinybench.
+ *
+ *   npm run bench                     table of ops/s and ns/op
+ *   npm run bench -- --json           the same as a JSON array of { name, opsPerSec }
+ *   npm run bench -- --smoke          every benchmark, tiny, to keep them from rotting (CI)
+ *   npm run bench -- --time 2000 --dcs 10 --skus 2000 --out results.json
+ *
+ * Each task runs a batch of operations per call, so timer overhead (tens of ns) does not
+ * swamp operations that take tens of ns; ops/s = batch / mean call time.
+ */
+
+import { writeFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Bench } from 'tinybench';
+import { DcHits, type Engine } from '../engine/index.js';
+import { DeliveryAreaIndex } from '../engine/geo/index.js';
+import { Allocation } from '../engine/reservation/allocate.js';
+import { StockTable } from '../engine/stock/stock-table.js';
+import { Prng } from '../engine/testing/prng.js';
+import { BENCH_CUSTOMER, benchNetwork } from './fixture.js';
+
+export interface BenchFigure {
+  name: string;
+  opsPerSec: number;
+}
+
+interface BenchCase {
+  name: string;
+  /** Operations one call of `run` performs. */
+  batch: number;
+  run: () => void;
+}
+
+const BATCH = 1_000;
+const LINES = 3;
+const AVAILABILITY_SKUS = 20;
+
+function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
+  const shared = engine.shared();
+  const stock = new StockTable(shared.config, shared.stock);
+  const hits = new DcHits();
+  engine.resolveDcs(BENCH_CUSTOMER, 60, hits);
+  if (hits.count !== dcs) throw new Error(`bench network: ${hits.count} of ${dcs} DCs in range`);
+  const allocation = new Allocation(shared.config.allocationsPerOrderMax);
+  const lineSku = new Int32Array(LINES);
+  const lineQty = new Int32Array(LINES).fill(1);
+  let cursor = 0;
+
+  const availabilitySkus = new Int32Array(AVAILABILITY_SKUS);
+  const availabilityIds: string[] = [];
+  for (let at = 0; at < AVAILABILITY_SKUS; at++) {
+    availabilitySkus[at] = (at * 7) % skus;
+    availabilityIds.push(`sku-${availabilitySkus[at]}`);
+  }
+  const totals = new Float64Array(AVAILABILITY_SKUS);
+  const etas = new Float64Array(AVAILABILITY_SKUS);
+
+  const geo = new DeliveryAreaIndex({ dcCapacity: shared.config.dcCapacity, cacheSize: 1024 });
+  for (const record of engine.catalogueRecords()) if (record.type === 'dc') geo.upsert(record.dc);
+  const prng = new Prng(42);
+  const points = Array.from({ length: 1024 }, () => ({
+    lat: BENCH_CUSTOMER.lat + prng.uniform(-0.03, 0.03),
+    lng: BENCH_CUSTOMER.lng + prng.uniform(-0.03, 0.03),
+  }));
+  let orderNumber = 0;
+
+  return [
+    {
+      name: `reserve+release ${LINES}-line order, counters (${dcs} DCs in range)`,
+      batch: BATCH,
+      run: () => {
+        for (let op = 0; op < BATCH; op++) {
+          for (let line = 0; line < LINES; line++) lineSku[line] = (cursor + line) % skus;
+          cursor = (cursor + LINES) % skus;
+          allocation.reset();
+          if (allocation.allocateSingleDc(stock, hits, lineSku, lineQty, LINES) !== 0) {
+            throw new Error('bench: reservation refused');
+          }
+          allocation.rollback(stock);
+        }
+      },
+    },
+    {
+      name: `place+cancel ${LINES}-line order, full engine path (ids, order table)`,
+      batch: BATCH,
+      run: () => {
+        for (let op = 0; op < BATCH; op++) {
+          const orderId = `bench-${orderNumber++}`;
+          const sku = (orderNumber * LINES) % (skus - LINES);
+          const placed = engine.placeOrder({
+            orderId,
+            location: BENCH_CUSTOMER,
+            lines: [
+              { sku: `sku-${sku}`, qty: 1 },
+              { sku: `sku-${sku + 1}`, qty: 1 },
+              { sku: `sku-${sku + 2}`, qty: 1 },
+            ],
+            mode: 'commit',
+          });
+          if (!placed.ok) throw new Error(`bench: ${placed.error.code}`);
+          engine.cancel(orderId);
+        }
+      },
+    },
+    {
+      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, typed core (incl. cached geo)`,
+      batch: BATCH,
+      run: () => {
+        for (let op = 0; op < BATCH; op++) {
+          engine.resolveDcs(BENCH_CUSTOMER, 60, hits);
+          engine.availabilityInto(hits, availabilitySkus, AVAILABILITY_SKUS, totals, etas);
+        }
+      },
+    },
+    {
+      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, JSON-shaped answer`,
+      batch: 100,
+      run: () => {
+        for (let op = 0; op < 100; op++) engine.availability(BENCH_CUSTOMER, availabilityIds);
+      },
+    },
+    {
+      name: 'location -> DCs, repeated location (cache hit)',
+      batch: BATCH,
+      run: () => {
+        for (let op = 0; op < BATCH; op++)
+          geo.resolve(BENCH_CUSTOMER.lat, BENCH_CUSTOMER.lng, 60, hits);
+      },
+    },
+    {
+      name: `location -> DCs, new location (R-tree + exact polygon tests, ${dcs} DCs)`,
+      batch: 100,
+      run: () => {
+        for (let op = 0; op < 100; op++) {
+          const point = points[cursor++ & 1023];
+          geo.resolveUncached(point.lat, point.lng, 60, hits);
+        }
+      },
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      smoke: { type: 'boolean', default: false },
+      time: { type: 'string', default: '1500' },
+      dcs: { type: 'string', default: '10' },
+      skus: { type: 'string', default: '2000' },
+      out: { type: 'string' },
+    },
+  });
+  const dcs = Number(values.dcs);
+  const skus = Number(values.skus);
+  const timeMs = values.smoke ? 20 : Number(values.time);
+  const engine = benchNetwork({ dcs, skus });
+  const bench = new Bench({ time: timeMs, iterations: 5, warmup: !values.smoke, warmupTime: 200 });
+  const cases = engineCases(engine, dcs, skus);
+  for (const entry of cases) bench.add(entry.name, entry.run);
+  await bench.run();
+  const figures: BenchFigure[] = bench.tasks.map((task, at) => {
+    const result = task.result;
+    if (!('period' in result)) throw new Error(`bench ${task.name} did not complete`);
+    return { name: task.name, opsPerSec: Math.round(cases[at].batch / (result.period / 1000)) };
+  });
+  if (values.out !== undefined) {
+    const machine = {
+      host: hostname(),
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      node: process.version,
+    };
+    writeFileSync(
+      values.out,
+      `${JSON.stringify({ date: new Date().toISOString(), machine, figures }, null, 2)}\n`,
+    );
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(figures)}\n`);
+    return;
+  }
+  console.log(
+    `engine micro-benchmarks, one thread, node ${process.version}${values.smoke ? ' (smoke)' : ''}`,
+  );
+  for (const figure of figures) {
+    const ns = (1e9 / figure.opsPerSec).toFixed(0).padStart(7);
+    console.log(
+      `${figure.opsPerSec.toLocaleString('en-US').padStart(14)} ops/s ${ns} ns/op  ${figure.name}`,
+    );
+  }
+}
+
+await main();
