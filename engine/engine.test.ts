@@ -512,6 +512,61 @@ describe('order lifecycle', () => {
   });
 });
 
+describe('order table capacity', () => {
+  function tiny(): Engine {
+    const engine = Engine.create({
+      dcCapacity: 1,
+      skuCapacity: 1,
+      dcsPerShard: 1,
+      orderCapacity: 1024,
+    });
+    engine.upsertDc({ id: 'dc', name: 'dc', location: CUSTOMER, radiusKm: 5 }, ADMIN);
+    engine.upsertSku({ id: 'milk', name: 'milk' }, ADMIN);
+    stock(engine, 'dc', 'milk', 1_000_000);
+    return engine;
+  }
+
+  it('holds live orders up to most of its capacity, then refuses without taking stock', () => {
+    const engine = tiny();
+    let placed = 0;
+    let firstRefusal = -1;
+    for (let n = 0; n < 1400; n++) {
+      const result = engine.placeOrder(order({ orderId: `live-${n}` }));
+      if (result.ok) placed++;
+      else {
+        expect(result.error.code).toBe('CAPACITY_EXHAUSTED');
+        if (firstRefusal < 0) firstRefusal = placed;
+      }
+    }
+    // Two-choice buckets fill evenly: far beyond the ~40 % where one choice overflows.
+    expect(firstRefusal).toBeGreaterThan(0.85 * 1024);
+    expect(placed).toBeLessThanOrEqual(1024);
+    expect(available(engine, 'dc', 'milk')).toBe(1_000_000 - placed * 2);
+    expect(engine.checkInvariants()).toEqual([]);
+  });
+
+  it('evicts the oldest finished orders to make room, never live ones', () => {
+    const clock = new ManualClock();
+    const engine = Engine.create(
+      { dcCapacity: 1, skuCapacity: 1, dcsPerShard: 1, orderCapacity: 64 },
+      { clock: clock.read },
+    );
+    engine.upsertDc({ id: 'dc', name: 'dc', location: CUSTOMER, radiusKm: 5 }, ADMIN);
+    engine.upsertSku({ id: 'milk', name: 'milk' }, ADMIN);
+    stock(engine, 'dc', 'milk', 1_000_000);
+    ok(engine.placeOrder(order({ orderId: 'keep' })));
+    for (let n = 0; n < 500; n++) {
+      clock.now += 1;
+      ok(engine.placeOrder(order({ orderId: `done-${n}` })));
+      ok(engine.cancel(`done-${n}`));
+    }
+    expect(ok(engine.getOrder('keep')).order.status).toBe('held');
+    expect(code(engine.getOrder('done-0'))).toBe('ORDER_NOT_FOUND');
+    expect(ok(engine.getOrder('done-499')).order.status).toBe('cancelled');
+    expect(engine.checkInvariants()).toEqual([]);
+  });
+});
+
 describe('replay and snapshots', () => {
   function workload(engine: Engine, clock: ManualClock): void {
     stock(engine, 'dc-near', 'milk', 10);

@@ -16,12 +16,7 @@
 
 import type { ErrorCode, LineRefusal } from '../protocol/codes.js';
 import { ErrorCodes } from '../protocol/codes.js';
-import {
-  BUCKET_SLOTS,
-  HOLD_TTL_SECONDS_MAX,
-  ID_BYTES_MAX,
-  MAX_MINUTES_CEILING,
-} from './constants.js';
+import { HOLD_TTL_SECONDS_MAX, ID_BYTES_MAX, MAX_MINUTES_CEILING } from './constants.js';
 import type { EngineContext } from './context.js';
 import { DcHits } from './geo/index.js';
 import type { LogRecord } from './log.js';
@@ -36,6 +31,7 @@ import {
   M_FINGERPRINT,
   M_FLAGS,
   M_KEY_BYTES,
+  M_KEY_HASH,
   META_INTS,
   STATE_CANCELLED,
   STATE_CONFIRMED,
@@ -138,10 +134,9 @@ export class OrderBook {
     const fingerprint = this.fingerprint(input);
     const orders = this.context.orders;
     const hash = hashBytes(this.key, this.keyBytes);
-    const bucket = orders.bucketOf(hash);
-    orders.lock(bucket);
+    orders.lockKey(hash);
     try {
-      const existing = orders.find(bucket, hash, this.key, this.keyBytes);
+      const existing = orders.findKey(hash, this.key, this.keyBytes);
       if (existing >= 0) {
         this.expireIfDue(existing, input.orderId);
         if (orders.meta[existing * META_INTS + M_FINGERPRINT] !== fingerprint) {
@@ -149,8 +144,9 @@ export class OrderBook {
         }
         return { ok: true, created: false, order: this.view(existing, input.orderId) };
       }
-      const slot = orders.claim(bucket);
-      if (slot < 0) return fail('CAPACITY_EXHAUSTED', 'the order table has no room in this bucket');
+      const slot = orders.claimKey(hash);
+      if (slot < 0)
+        return fail('CAPACITY_EXHAUSTED', 'the order table has no room for this order id');
       const refusal = this.allocate(input, false);
       if (refusal !== null) return refusal;
       const now = this.context.clock();
@@ -176,7 +172,7 @@ export class OrderBook {
       orders.setState(slot, commit ? STATE_CONFIRMED : STATE_HELD);
       return { ok: true, created: true, order: this.view(slot, input.orderId) };
     } finally {
-      orders.unlock(bucket);
+      orders.unlockKey(hash);
     }
   }
 
@@ -292,10 +288,9 @@ export class OrderBook {
     if (op !== OP_GET && !context.log.writable()) return fail('READ_ONLY');
     const orders = context.orders;
     const hash = hashBytes(this.key, this.keyBytes);
-    const bucket = orders.bucketOf(hash);
-    orders.lock(bucket);
+    orders.lockKey(hash);
     try {
-      const slot = orders.find(bucket, hash, this.key, this.keyBytes);
+      const slot = orders.findKey(hash, this.key, this.keyBytes);
       if (slot < 0) return fail('ORDER_NOT_FOUND');
       this.expireIfDue(slot, orderId);
       const state = orders.state(slot);
@@ -331,7 +326,7 @@ export class OrderBook {
       }
       throw new Error(`orders: unknown transition ${op}`);
     } finally {
-      orders.unlock(bucket);
+      orders.unlockKey(hash);
     }
   }
 
@@ -497,8 +492,10 @@ export class OrderBook {
       // Unlocked reads are a hint; the state and deadline are checked again under the lock.
       if (orders.state(slot) !== STATE_HELD) continue;
       if (orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] > now) continue;
-      const bucket = Math.floor(slot / BUCKET_SLOTS);
-      orders.lock(bucket);
+      // The key hash is only written under the key's locks; if the slot was reused between the
+      // unlocked read and the lock, the state check below sees the new order and skips it.
+      const hash = orders.meta[slot * META_INTS + M_KEY_HASH];
+      orders.lockKey(hash);
       try {
         if (orders.state(slot) === STATE_HELD) {
           const before = orders.state(slot);
@@ -506,7 +503,7 @@ export class OrderBook {
           if (orders.state(slot) !== before) expired++;
         }
       } finally {
-        orders.unlock(bucket);
+        orders.unlockKey(hash);
       }
     }
     return expired;
@@ -521,13 +518,12 @@ export class OrderBook {
     if (this.keyBytes < 0)
       throw new Error(`replay: bad order id ${JSON.stringify(record.orderId)}`);
     const hash = hashBytes(this.key, this.keyBytes);
-    const bucket = orders.bucketOf(hash);
-    orders.lock(bucket);
+    orders.lockKey(hash);
     try {
-      const slot = orders.find(bucket, hash, this.key, this.keyBytes);
+      const slot = orders.findKey(hash, this.key, this.keyBytes);
       if (record.type === 'place') {
         if (slot >= 0) throw new Error(`replay: order ${record.orderId} placed twice`);
-        const claimed = orders.claim(bucket);
+        const claimed = orders.claimKey(hash);
         if (claimed < 0) throw new Error(`replay: no room for order ${record.orderId}`);
         orders.writeKey(claimed, hash, this.key, this.keyBytes);
         this.writeOrder(claimed, record);
@@ -552,7 +548,7 @@ export class OrderBook {
       }
       this.applyToSlot(slot, record);
     } finally {
-      orders.unlock(bucket);
+      orders.unlockKey(hash);
     }
   }
 
@@ -841,7 +837,7 @@ export class OrderBook {
       if (this.keyBytes < 0)
         throw new Error(`snapshot: bad order id ${JSON.stringify(order.orderId)}`);
       const hash = hashBytes(this.key, this.keyBytes);
-      if (orders.bucketOf(hash) !== Math.floor(order.slot / BUCKET_SLOTS)) {
+      if (!orders.slotFitsKey(order.slot, hash)) {
         throw new Error(`snapshot: order ${order.orderId} is in the wrong bucket`);
       }
       if (orders.state(order.slot) !== STATE_FREE) throw new Error('snapshot: slot used twice');

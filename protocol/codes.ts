@@ -35,7 +35,11 @@ export const ErrorCodes = {
     retryable: true,
     text: 'every line is in stock nearby, but no single DC has them all (try policy split)',
   },
-  NO_DC_IN_RANGE: { status: 409, retryable: false, text: 'no DC delivers to this location in time' },
+  NO_DC_IN_RANGE: {
+    status: 409,
+    retryable: false,
+    text: 'no DC delivers to this location in time',
+  },
   UNKNOWN_SKU: { status: 404, retryable: false, text: 'unknown SKU' },
   UNKNOWN_DC: { status: 404, retryable: false, text: 'unknown DC' },
   OVER_LIMIT: { status: 409, retryable: false, text: 'quantity over the per-order limit' },
@@ -50,7 +54,11 @@ export const ErrorCodes = {
     retryable: false,
     text: 'this order id was already used for a different request',
   },
-  INVALID_STATE: { status: 409, retryable: false, text: 'the order is not in a state that allows this' },
+  INVALID_STATE: {
+    status: 409,
+    retryable: false,
+    text: 'the order is not in a state that allows this',
+  },
   CAPACITY_EXHAUSTED: { status: 503, retryable: true, text: 'a configured capacity is full' },
 
   // Access and flow control.

@@ -2,9 +2,12 @@
  * The order table: every live order and the idempotency record of finished ones, in shared
  * memory, so any thread can place, look up or move any order.
  *
- * Shape: a hash table of `capacity` slots grouped in buckets of BUCKET_SLOTS. An order id hashes
- * to one bucket and lives in one of its slots. One int32 lock per bucket serialises everything
- * done to the orders of that bucket: look-up, insert, every state transition. That is what
+ * Shape: a hash table of `capacity` slots grouped in buckets of BUCKET_SLOTS, with two-choice
+ * hashing: an order id has two candidate buckets and lives in a slot of one of them; a new
+ * order goes to the less loaded one, which keeps buckets from overflowing until the table is
+ * nearly full (with one choice, a 16-slot bucket overflows at about 40 % load). One int32 lock
+ * per bucket; everything done to an order (look-up, insert, every state transition) holds the
+ * locks of both its buckets, taken in ascending order so two keys never deadlock. That is what
  * makes concurrent confirm / cancel / change / expire on one order have exactly one winner, and
  * makes a retried order id find the first placement instead of reserving twice.
  *
@@ -14,9 +17,9 @@
  * that are read without the lock (state, for the expiry scan) are written with Atomics; such
  * reads are hints and are checked again under the lock.
  *
- * When a bucket is full, the finished order (cancelled, expired, fulfilled) that changed last
+ * When both buckets are full, the finished order (cancelled, expired, fulfilled) that changed
  * longest ago is evicted, taking its idempotency record with it; live orders are never evicted,
- * so a bucket full of live orders refuses new ones (CAPACITY_EXHAUSTED).
+ * so two buckets full of live orders refuse a new one (CAPACITY_EXHAUSTED).
  */
 
 import { BUCKET_SLOTS, ID_BYTES_MAX, LOCK_SPINS_MAX } from '../constants.js';
@@ -120,11 +123,89 @@ export class OrderTable {
     if (this.locks.length !== this.bucketMask + 1) throw new Error('order table: bad buffers');
   }
 
-  bucketOf(hash: number): number {
+  /** The first candidate bucket of a key hash. */
+  firstBucket(hash: number): number {
     return hash & this.bucketMask;
   }
 
-  lock(bucket: number): void {
+  /** The second candidate bucket: an independent mix of the hash, never the first bucket. */
+  secondBucket(hash: number): number {
+    const first = hash & this.bucketMask;
+    if (this.bucketMask === 0) return first;
+    let mixed = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d);
+    mixed ^= mixed >>> 12;
+    const second = mixed & this.bucketMask;
+    return second === first ? first ^ 1 : second;
+  }
+
+  /** Takes the locks of both buckets of a key, lower bucket first. */
+  lockKey(hash: number): void {
+    const first = this.firstBucket(hash);
+    const second = this.secondBucket(hash);
+    this.lock(first < second ? first : second);
+    if (first !== second) this.lock(first < second ? second : first);
+  }
+
+  unlockKey(hash: number): void {
+    const first = this.firstBucket(hash);
+    const second = this.secondBucket(hash);
+    this.unlock(first);
+    if (first !== second) this.unlock(second);
+  }
+
+  /** Finds a key's slot (its buckets locked); -1 when absent. */
+  findKey(hash: number, key: Uint8Array, keyBytes: number): number {
+    const slot = this.find(this.firstBucket(hash), hash, key, keyBytes);
+    return slot >= 0 ? slot : this.find(this.secondBucket(hash), hash, key, keyBytes);
+  }
+
+  /**
+   * A slot for a new key (its buckets locked): a free slot in the bucket with more free slots
+   * (the first on a tie), else the finished order updated longest ago in either (ties to the
+   * lower slot, so replay evicts the same one); -1 when both hold only live orders.
+   */
+  claimKey(hash: number): number {
+    const first = this.firstBucket(hash);
+    const second = this.secondBucket(hash);
+    const freeFirst = this.freeSlots(first);
+    const freeSecond = this.freeSlots(second);
+    if (freeFirst > 0 || freeSecond > 0) {
+      return this.firstFree(freeFirst >= freeSecond ? first : second);
+    }
+    const a = this.oldestFinished(first);
+    const b = this.oldestFinished(second);
+    if (a < 0) return b;
+    if (b < 0) return a;
+    const updatedA = this.times[a * TIMES_FLOATS + T_UPDATED_AT];
+    const updatedB = this.times[b * TIMES_FLOATS + T_UPDATED_AT];
+    if (updatedA !== updatedB) return updatedA < updatedB ? a : b;
+    return a < b ? a : b;
+  }
+
+  /** Whether a slot belongs to one of a key's buckets. */
+  slotFitsKey(slot: number, hash: number): boolean {
+    const bucket = Math.floor(slot / BUCKET_SLOTS);
+    return bucket === this.firstBucket(hash) || bucket === this.secondBucket(hash);
+  }
+
+  private freeSlots(bucket: number): number {
+    let free = 0;
+    const first = bucket * BUCKET_SLOTS;
+    for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
+      if (this.meta[slot * META_INTS + M_STATE] === STATE_FREE) free++;
+    }
+    return free;
+  }
+
+  private firstFree(bucket: number): number {
+    const first = bucket * BUCKET_SLOTS;
+    for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
+      if (this.meta[slot * META_INTS + M_STATE] === STATE_FREE) return slot;
+    }
+    return -1;
+  }
+
+  private lock(bucket: number): void {
     const locks = this.locks;
     for (let spin = 0; spin < LOCK_SPINS_MAX; spin++) {
       if (Atomics.compareExchange(locks, bucket, 0, 1) === 0) return;
@@ -136,7 +217,7 @@ export class OrderTable {
     throw new Error(`order table: bucket ${bucket} lock never released`);
   }
 
-  unlock(bucket: number): void {
+  private unlock(bucket: number): void {
     Atomics.store(this.locks, bucket, 0);
   }
 
@@ -148,8 +229,7 @@ export class OrderTable {
     Atomics.store(this.meta, slot * META_INTS + M_STATE, state);
   }
 
-  /** Finds the slot of a key in a locked bucket; -1 when absent. */
-  find(bucket: number, hash: number, key: Uint8Array, keyBytes: number): number {
+  private find(bucket: number, hash: number, key: Uint8Array, keyBytes: number): number {
     const meta = this.meta;
     const keys = this.keys;
     const first = bucket * BUCKET_SLOTS;
@@ -170,19 +250,13 @@ export class OrderTable {
     return -1;
   }
 
-  /**
-   * A slot for a new order in a locked bucket: a free one, else the finished order that was
-   * updated longest ago (ties go to the lowest slot, so replay evicts the same one); -1 if
-   * every slot holds a live order.
-   */
-  claim(bucket: number): number {
+  /** The finished order updated longest ago in a bucket (ties to the lower slot); -1 if none. */
+  private oldestFinished(bucket: number): number {
     const first = bucket * BUCKET_SLOTS;
     let victim = -1;
     let victimUpdatedAt = Number.POSITIVE_INFINITY;
     for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
-      const state = this.meta[slot * META_INTS + M_STATE];
-      if (state === STATE_FREE) return slot;
-      if (!isFinished(state)) continue;
+      if (!isFinished(this.meta[slot * META_INTS + M_STATE])) continue;
       const updatedAt = this.times[slot * TIMES_FLOATS + T_UPDATED_AT];
       if (updatedAt < victimUpdatedAt) {
         victim = slot;

@@ -1,0 +1,202 @@
+/**
+ * The node's options: command-line flags and environment variables, parsed and checked into a
+ * `NodeOptions` that `startNode` takes. Tests build `NodeOptions` directly.
+ *
+ * Invariants: every option has a named default; a bad flag is an error at start, never a
+ * silently ignored value; nothing here reads the environment except through the `env` argument.
+ */
+
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { EngineConfig } from '../engine/config.js';
+import { DURABILITY_POLICIES, type DurabilityPolicy } from '../wal/constants.js';
+import {
+  DEMO_SEED_DEFAULT,
+  HOST_DEFAULT,
+  PORT_DEFAULT,
+  RATE_BURST_DEFAULT,
+  RATE_REQUESTS_PER_SECOND_DEFAULT,
+  RATE_REQUESTS_PER_SECOND_MAX,
+  THREADS_MAX,
+} from './constants.js';
+import { type KeyConfig, loadKeyFile, parseKeyConfig } from './keys.js';
+import { isLogLevel, type LogLevel, type Logger } from './logger.js';
+import type { RateLimit } from './rate-limiter.js';
+
+/** Size of the demo network generated into an empty data directory. */
+export interface DemoOptions {
+  dcs: number;
+  skus: number;
+  seed: number;
+}
+
+export interface NodeOptions {
+  host: string;
+  /** 0 picks a free port (tests); the chosen one is in the started node's `port`. */
+  port: number;
+  threads: number;
+  dataDir: string;
+  fsync: DurabilityPolicy;
+  logLevel: LogLevel;
+  allowJsFallback: boolean;
+  rateLimit: RateLimit;
+  /** Keys from the deployment (key file or environment); otherwise data/keys.json is used. */
+  keys: KeyConfig | null;
+  /** The demo network to generate into an empty data directory; null leaves it empty. */
+  demo: DemoOptions | null;
+  engineConfig: Partial<EngineConfig>;
+  /** Name reported in `hello`; defaults to host name and process id. */
+  nodeName: string | null;
+  clock: () => number;
+  /** Where log lines go; defaults to stderr at `logLevel`. */
+  logger: Logger | null;
+}
+
+export const DEMO_DCS_NODE_DEFAULT = 60;
+export const DEMO_SKUS_NODE_DEFAULT = 5_000;
+
+export function defaultNodeOptions(): NodeOptions {
+  return {
+    host: HOST_DEFAULT,
+    port: PORT_DEFAULT,
+    threads: availableParallelism(),
+    dataDir: './data',
+    fsync: 'fsync',
+    logLevel: 'info',
+    allowJsFallback: false,
+    rateLimit: { requestsPerSecond: RATE_REQUESTS_PER_SECOND_DEFAULT, burst: RATE_BURST_DEFAULT },
+    keys: null,
+    demo: { dcs: DEMO_DCS_NODE_DEFAULT, skus: DEMO_SKUS_NODE_DEFAULT, seed: DEMO_SEED_DEFAULT },
+    engineConfig: {},
+    nodeName: null,
+    clock: Date.now,
+    logger: null,
+  };
+}
+
+export class OptionsError extends Error {
+  readonly code = 'BAD_OPTIONS';
+}
+
+export const USAGE = `Usage: npm start -- [options]
+
+  --port <n>             listen port (default ${PORT_DEFAULT})
+  --host <addr>          listen address (default ${HOST_DEFAULT})
+  --threads <n>          worker threads serving connections (default: one per core)
+  --data <dir>           data directory: write-ahead log and keys.json (default ./data)
+  --fsync <policy>       fsync (default): acknowledge after fsync; commit: after the LMDB
+                         commit, fsync left to the OS; none: after the append, in memory
+  --log-level <level>    debug | info | warn | error | silent (default info)
+  --rate-limit <n>       requests per second per connection (default ${RATE_REQUESTS_PER_SECOND_DEFAULT})
+  --rate-burst <n>       request burst per connection (default ${RATE_BURST_DEFAULT})
+  --demo-dcs <n>         DCs of the demo network generated into an empty data dir (default ${DEMO_DCS_NODE_DEFAULT})
+  --demo-skus <n>        SKUs of the demo network (default ${DEMO_SKUS_NODE_DEFAULT})
+  --no-demo              leave an empty data directory empty
+  --allow-js-fallback    run even if uWebSockets.js fell back to its JavaScript implementation
+  --help                 this text
+
+Environment:
+  INVENTORY_KEYS_FILE    path of a JSON key file { "reader": key|[keys], "orderer": ..., "admin": ... }
+  INVENTORY_KEYS         the same JSON inline
+  Without either, the node uses <data>/keys.json, generating it (mode 0600) when absent.
+`;
+
+function integerOption(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new OptionsError(`--${name} must be an integer in [${min}, ${max}], got '${text}'`);
+  }
+  return value;
+}
+
+/** Keys from INVENTORY_KEYS (inline JSON) or INVENTORY_KEYS_FILE (a path), or null. */
+export function keysFromEnv(env: Readonly<Record<string, string | undefined>>): KeyConfig | null {
+  const inline = env.INVENTORY_KEYS;
+  const file = env.INVENTORY_KEYS_FILE;
+  if (inline !== undefined && inline !== '' && file !== undefined && file !== '') {
+    throw new OptionsError('set INVENTORY_KEYS or INVENTORY_KEYS_FILE, not both');
+  }
+  if (inline !== undefined && inline !== '') return parseKeyConfig(inline, 'INVENTORY_KEYS');
+  if (file !== undefined && file !== '') return loadKeyFile(file);
+  return null;
+}
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  threads: { type: 'string' },
+  data: { type: 'string' },
+  fsync: { type: 'string' },
+  'log-level': { type: 'string' },
+  'rate-limit': { type: 'string' },
+  'rate-burst': { type: 'string' },
+  'demo-dcs': { type: 'string' },
+  'demo-skus': { type: 'string' },
+  'no-demo': { type: 'boolean' },
+  'allow-js-fallback': { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+export type CliResult = { help: true } | { help: false; options: NodeOptions };
+
+/** Parses command-line flags and the environment; throws OptionsError on anything wrong. */
+export function parseCli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): CliResult {
+  let values: ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>['values'];
+  try {
+    values = parseArgs({ args: [...argv], options: FLAGS, strict: true }).values;
+  } catch (error) {
+    throw new OptionsError((error as Error).message);
+  }
+  if (values.help) return { help: true };
+  const options = defaultNodeOptions();
+  if (values.port !== undefined) options.port = integerOption('port', values.port, 0, 65_535);
+  if (values.host !== undefined) options.host = values.host;
+  if (values.threads !== undefined) {
+    options.threads = integerOption('threads', values.threads, 1, THREADS_MAX);
+  }
+  if (values.data !== undefined) options.dataDir = values.data;
+  if (values.fsync !== undefined) {
+    const policy = values.fsync;
+    if (!(DURABILITY_POLICIES as readonly string[]).includes(policy)) {
+      throw new OptionsError(`--fsync must be one of ${DURABILITY_POLICIES.join(', ')}`);
+    }
+    options.fsync = policy as DurabilityPolicy;
+  }
+  const level = values['log-level'];
+  if (level !== undefined) {
+    if (!isLogLevel(level)) throw new OptionsError(`--log-level '${level}' is not a level`);
+    options.logLevel = level;
+  }
+  parseRateFlags(options, values['rate-limit'], values['rate-burst']);
+  parseDemoFlags(options, values['demo-dcs'], values['demo-skus'], values['no-demo'] === true);
+  options.allowJsFallback = values['allow-js-fallback'] === true;
+  options.keys = keysFromEnv(env);
+  return { help: false, options };
+}
+
+function parseRateFlags(options: NodeOptions, rate?: string, burst?: string): void {
+  if (rate !== undefined) {
+    options.rateLimit.requestsPerSecond = integerOption(
+      'rate-limit',
+      rate,
+      1,
+      RATE_REQUESTS_PER_SECOND_MAX,
+    );
+  }
+  if (burst !== undefined) {
+    options.rateLimit.burst = integerOption('rate-burst', burst, 1, RATE_REQUESTS_PER_SECOND_MAX);
+  }
+}
+
+function parseDemoFlags(options: NodeOptions, dcs?: string, skus?: string, none = false): void {
+  if (none) {
+    options.demo = null;
+    return;
+  }
+  const demo = options.demo!;
+  if (dcs !== undefined) demo.dcs = integerOption('demo-dcs', dcs, 1, 10_000);
+  if (skus !== undefined) demo.skus = integerOption('demo-skus', skus, 1, 1_000_000);
+}

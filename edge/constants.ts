@@ -1,0 +1,77 @@
+/**
+ * Every limit and timing of the edge node, named, with the reason for its value. The wire
+ * limits (frame size, requests per frame, in-flight requests) live in protocol/limits.ts because
+ * clients must know them too; what is here only the server needs.
+ *
+ * Invariants: every queue, buffer and wait the edge keeps is bounded by one of these; none is
+ * `Infinity`. `checkEdgeLimits` (config.ts) checks configurable ones against each other at start.
+ */
+
+/** Default listen address: loopback, so a demo never exposes itself by accident. */
+export const HOST_DEFAULT = '127.0.0.1';
+export const PORT_DEFAULT = 8080;
+/** More threads than this only adds contention on the shared counters. */
+export const THREADS_MAX = 256;
+
+/** Requests one worker thread may have waiting on the log over HTTP before refusing (429). */
+export const HTTP_IN_FLIGHT_MAX = 65_536;
+/** Query strings longer than this are refused before parsing (availability has 500 ids). */
+export const HTTP_QUERY_BYTES_MAX = 64 * 1024;
+
+/**
+ * Seconds without a frame before uWS closes a WebSocket. uWS's granularity is about 4 s and it
+ * sends pings automatically, so a live but quiet client is never cut off.
+ */
+export const WS_IDLE_TIMEOUT_SECONDS = 120;
+/**
+ * Bytes buffered towards one client above which the edge stops writing to it and holds its
+ * answers until uWS reports a drain. Two full frames: a pipelining client that reads at all
+ * never reaches it for long.
+ */
+export const WS_SEND_BUFFER_BYTES_SOFT = 2 * 1024 * 1024;
+/** uWS's own hard cap (maxBackpressure): a client past it is closed by uWS itself. */
+export const WS_SEND_BUFFER_BYTES_HARD = 16 * 1024 * 1024;
+/** Answers held for one congested client before it is closed (1008) as not reading. */
+export const WS_HELD_ANSWERS_MAX = 16_384;
+/** A client that stays congested this long is closed as not reading. */
+export const WS_DRAIN_TIMEOUT_MS = 10_000;
+/** Answers of one connection packed into one outgoing frame, before the byte check. */
+export const WS_ANSWERS_PER_FRAME_MAX = 4_096;
+
+/**
+ * Per-connection request-rate limit (token bucket), counted in requests, not frames. The
+ * defaults only stop a runaway client: a pipelining SDK connection at full speed stays under.
+ */
+export const RATE_REQUESTS_PER_SECOND_DEFAULT = 500_000;
+export const RATE_BURST_DEFAULT = 100_000;
+export const RATE_REQUESTS_PER_SECOND_MAX = 100_000_000;
+
+/** How often the main thread expires holds whose TTL has passed. */
+export const EXPIRY_SWEEP_INTERVAL_MS = 100;
+/** How often each worker checks its connections for a client that never drains. */
+export const CONGESTION_CHECK_INTERVAL_MS = 1_000;
+
+/** A mutation waits at most this long for its log record to become durable, then TIMEOUT. */
+export const DURABLE_WAIT_MS_MAX = 30_000;
+/** A catalogue upsert waits at most this long for the main thread and every worker. */
+export const CATALOGUE_WAIT_MS_MAX = 30_000;
+/** Catalogue upserts one worker may have waiting on the main thread at once. */
+export const CATALOGUE_PENDING_MAX = 4_096;
+
+/** Graceful shutdown waits this long for in-flight requests before closing connections. */
+export const SHUTDOWN_DRAIN_MS_MAX = 10_000;
+/** A worker that has not started (listening) in this time fails the node's start. */
+export const WORKER_START_MS_MAX = 30_000;
+/** Attempts at finding a free port when asked for port 0. */
+export const PORT_PICK_ATTEMPTS_MAX = 8;
+
+/** API keys: generated keys are this many random bytes, shown as hex. */
+export const KEY_BYTES = 32;
+/** A configured key shorter than this is refused at start: it would be guessable. */
+export const KEY_LENGTH_MIN = 16;
+export const KEY_LENGTH_MAX = 256;
+/** Keys per role in a key file (rotation needs two; a deployment rarely needs more). */
+export const KEYS_PER_ROLE_MAX = 64;
+
+/** Seed of the demo network, so every fresh demo is the same city. */
+export const DEMO_SEED_DEFAULT = 20_240_601;

@@ -1,0 +1,375 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HTTP_BODY_BYTES_MAX } from '../protocol/limits.js';
+import { http, startTestNode, type TestNode } from './testing/harness.js';
+
+// A test network far from the demo city, so only the DCs made here serve its location.
+const HERE = { lat: 48.8566, lng: 2.3522 };
+const DC_A = { name: 'Paris Centre', location: HERE, radiusKm: 5, speedKmh: 20, prepMinutes: 5 };
+const DC_B = {
+  name: 'Paris Nord',
+  location: { lat: 48.8966, lng: 2.3522 },
+  radiusKm: 10,
+  speedKmh: 20,
+  prepMinutes: 5,
+};
+
+let test: TestNode;
+let port: number;
+let keys: TestNode['keys'];
+
+async function admin(path: string, json: unknown, method = 'POST') {
+  const answer = await http(port, path, { method, json, key: keys.admin });
+  expect(answer.status, answer.text).toBeLessThan(300);
+  return answer.body;
+}
+
+beforeAll(async () => {
+  test = await startTestNode();
+  port = test.node.port;
+  keys = test.keys;
+  await admin('/v1/dcs/paris-a', DC_A, 'PUT');
+  await admin('/v1/dcs/paris-b', DC_B, 'PUT');
+  await admin('/v1/skus/baguette', { name: 'Baguette', category: 'bakery' }, 'PUT');
+  await admin('/v1/skus/cheese', { name: 'Comté 200 g', category: 'dairy', maxPerOrder: 5 }, 'PUT');
+  await admin('/v1/stock/receive', { dc: 'paris-a', sku: 'baguette', qty: 10 });
+  await admin('/v1/stock/receive', { dc: 'paris-b', sku: 'baguette', qty: 4 });
+  await admin('/v1/stock/receive', { dc: 'paris-b', sku: 'cheese', qty: 3 });
+});
+
+afterAll(async () => {
+  await test?.stop();
+});
+
+function order(orderId: string, lines: { sku: string; qty: number }[], extra: object = {}) {
+  return { orderId, location: HERE, lines, mode: 'hold', ttlSeconds: 120, ...extra };
+}
+
+describe('HTTP health', () => {
+  it('answers /healthz and /readyz without a key', async () => {
+    expect((await http(port, '/healthz')).status).toBe(200);
+    const ready = await http(port, '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.ready).toBe(true);
+    expect(ready.body.workersListening).toBe(2);
+  });
+});
+
+describe('HTTP reads', () => {
+  it('answers availability with totals, the best ETA and the per-DC breakdown', async () => {
+    const answer = await http(
+      port,
+      `/v1/availability?lat=${HERE.lat}&lng=${HERE.lng}&skus=baguette,cheese,nope`,
+      { key: keys.reader },
+    );
+    expect(answer.status).toBe(200);
+    const { baguette, cheese, nope } = answer.body.skus;
+    expect(baguette.available).toBe(14);
+    expect(baguette.etaMinutes).toBe(5);
+    expect(baguette.dcs.map((dc: { dc: string }) => dc.dc).sort()).toEqual(['paris-a', 'paris-b']);
+    expect(cheese).toMatchObject({ available: 3, dcs: [{ dc: 'paris-b', available: 3 }] });
+    expect(nope.available).toBe(0);
+  });
+
+  it('browses SKUs near a location, by category', async () => {
+    const answer = await http(port, `/v1/browse?lat=${HERE.lat}&lng=${HERE.lng}&category=dairy`, {
+      key: keys.reader,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body.items).toEqual([
+      expect.objectContaining({ sku: 'cheese', available: 3, category: 'dairy' }),
+    ]);
+  });
+
+  it('reads one stock cell', async () => {
+    const answer = await http(port, '/v1/stock?dc=paris-b&sku=cheese', { key: keys.reader });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ dc: 'paris-b', sku: 'cheese', onHand: 3, available: 3 });
+  });
+
+  it('refuses bad query values with the field at fault', async () => {
+    const answer = await http(port, '/v1/availability?lat=abc&lng=2&skus=baguette', {
+      key: keys.reader,
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe('BAD_LOCATION');
+  });
+});
+
+describe('HTTP orders', () => {
+  it('places a hold (201), answers a retry with 200 and the same body', async () => {
+    const body = order('http-hold-1', [{ sku: 'baguette', qty: 2 }]);
+    const first = await http(port, '/v1/orders', { json: body, key: keys.orderer });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({
+      orderId: 'http-hold-1',
+      status: 'held',
+      allocation: [{ sku: 'baguette', dc: 'paris-a', qty: 2 }],
+      etaMinutes: 5,
+    });
+    expect(first.body.expiresAt).toBeGreaterThan(Date.now());
+    const retry = await http(port, '/v1/orders', { json: body, key: keys.orderer });
+    expect(retry.status).toBe(200);
+    expect(retry.text).toBe(first.text);
+    const reused = await http(port, '/v1/orders', {
+      json: { ...body, lines: [{ sku: 'baguette', qty: 1 }] },
+      key: keys.orderer,
+    });
+    expect(reused.status).toBe(409);
+    expect(reused.body.error.code).toBe('ORDER_ID_REUSED');
+  });
+
+  it('refuses an order it cannot fill with 409 OUT_OF_STOCK and per-line detail', async () => {
+    const answer = await http(port, '/v1/orders', {
+      json: order('http-oos', [{ sku: 'baguette', qty: 500 }], { policy: 'split' }),
+      key: keys.orderer,
+    });
+    expect(answer.status).toBe(409);
+    expect(answer.body.error.code).toBe('OUT_OF_STOCK');
+    expect(answer.body.error.lines).toEqual([
+      expect.objectContaining({ sku: 'baguette', requested: 500, available: 12 }),
+    ]);
+  });
+
+  it('checks a basket without taking anything', async () => {
+    const answer = await http(port, '/v1/orders/check', {
+      json: order('http-check', [{ sku: 'cheese', qty: 2 }]),
+      key: keys.orderer,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body.allocation).toEqual([{ sku: 'cheese', dc: 'paris-b', qty: 2 }]);
+    const stock = await http(port, '/v1/stock?dc=paris-b&sku=cheese', { key: keys.reader });
+    expect(stock.body.available).toBe(3);
+  });
+
+  it('runs the lifecycle: extend, change, confirm in part, fulfil, get', async () => {
+    const key = keys.orderer;
+    const placed = await http(port, '/v1/orders', {
+      json: order('http-life', [{ sku: 'baguette', qty: 3 }]),
+      key,
+    });
+    expect(placed.status).toBe(201);
+    const extended = await http(port, '/v1/orders/http-life/extend', {
+      json: { ttlSeconds: 900 },
+      key,
+    });
+    expect(extended.status).toBe(200);
+    expect(extended.body.expiresAt).toBeGreaterThan(placed.body.expiresAt);
+    const changed = await http(port, '/v1/orders/http-life/lines', {
+      method: 'PUT',
+      json: { lines: [{ sku: 'baguette', qty: 4 }] },
+      key,
+    });
+    expect(changed.status).toBe(200);
+    expect(changed.body.allocation).toEqual([{ sku: 'baguette', dc: 'paris-a', qty: 4 }]);
+    const confirmed = await http(port, '/v1/orders/http-life/confirm', {
+      json: { lines: [{ sku: 'baguette', qty: 1 }] },
+      key,
+    });
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.body.status).toBe('confirmed');
+    expect(confirmed.body.allocation).toEqual([{ sku: 'baguette', dc: 'paris-a', qty: 1 }]);
+    const fulfilled = await http(port, '/v1/orders/http-life/fulfil', { method: 'POST', key });
+    expect(fulfilled.status).toBe(200);
+    expect(fulfilled.body.status).toBe('fulfilled');
+    const got = await http(port, '/v1/orders/http-life', { key: keys.reader });
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual(fulfilled.body);
+  });
+
+  it('cancels a hold and releases its stock', async () => {
+    const before = await http(port, '/v1/stock?dc=paris-b&sku=cheese', { key: keys.reader });
+    const placed = await http(port, '/v1/orders', {
+      json: order('http-cancel', [{ sku: 'cheese', qty: 2 }]),
+      key: keys.orderer,
+    });
+    expect(placed.status).toBe(201);
+    const held = await http(port, '/v1/stock?dc=paris-b&sku=cheese', { key: keys.reader });
+    expect(held.body.available).toBe(before.body.available - 2);
+    const cancelled = await http(port, '/v1/orders/http-cancel/cancel', {
+      method: 'POST',
+      key: keys.orderer,
+    });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.status).toBe('cancelled');
+    const after = await http(port, '/v1/stock?dc=paris-b&sku=cheese', { key: keys.reader });
+    expect(after.body.available).toBe(before.body.available);
+    const again = await http(port, '/v1/orders/http-cancel/confirm', {
+      method: 'POST',
+      key: keys.orderer,
+    });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('INVALID_STATE');
+  });
+
+  it('answers 404 for an unknown order', async () => {
+    const answer = await http(port, '/v1/orders/no-such-order', { key: keys.reader });
+    expect(answer.status).toBe(404);
+    expect(answer.body.error.code).toBe('ORDER_NOT_FOUND');
+  });
+});
+
+describe('HTTP stock and catalogue', () => {
+  it('receives and adjusts stock, reporting a count below what is promised', async () => {
+    await admin('/v1/skus/jam', { name: 'Jam' }, 'PUT');
+    const received = await http(port, '/v1/stock/receive', {
+      json: { dc: 'paris-a', sku: 'jam', qty: 5, reason: 'delivery' },
+      key: keys.admin,
+    });
+    expect(received.status).toBe(200);
+    expect(received.body).toMatchObject({ dc: 'paris-a', sku: 'jam', onHand: 5, available: 5 });
+    const held = await http(port, '/v1/orders', {
+      json: order('http-jam', [{ sku: 'jam', qty: 4 }]),
+      key: keys.orderer,
+    });
+    expect(held.status).toBe(201);
+    const adjusted = await http(port, '/v1/stock/adjust', {
+      json: { dc: 'paris-a', sku: 'jam', onHand: 2 },
+      key: keys.admin,
+    });
+    expect(adjusted.status).toBe(200);
+    expect(adjusted.body).toMatchObject({ onHand: 2, available: 0, reserved: 4, shortfall: 2 });
+  });
+
+  it('creates (201) and updates (200) DCs and SKUs; refuses a bad area', async () => {
+    const created = await http(port, '/v1/skus/new-sku', {
+      method: 'PUT',
+      json: { name: 'New' },
+      key: keys.admin,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: 'new-sku', name: 'New' });
+    const updated = await http(port, '/v1/skus/new-sku', {
+      method: 'PUT',
+      json: { name: 'Renamed', lowStockThreshold: 3 },
+      key: keys.admin,
+    });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({ name: 'Renamed', lowStockThreshold: 3 });
+    const badArea = await http(port, '/v1/dcs/bad-area', {
+      method: 'PUT',
+      json: { name: 'x', location: HERE, area: { type: 'Polygon', coordinates: [[[0, 0]]] } },
+      key: keys.admin,
+    });
+    expect(badArea.status).toBe(400);
+    expect(badArea.body.error.code).toBe('BAD_AREA');
+  });
+
+  it('shows a new DC and SKU on every worker as soon as the upsert is answered', async () => {
+    const far = { lat: -33.8688, lng: 151.2093 };
+    await admin('/v1/dcs/sydney', { name: 'Sydney', location: far, radiusKm: 3 }, 'PUT');
+    await admin('/v1/skus/lamington', { name: 'Lamington' }, 'PUT');
+    await admin('/v1/stock/receive', { dc: 'sydney', sku: 'lamington', qty: 7 });
+    // Each request opens its own connection; the kernel spreads them over both workers.
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, () =>
+        http(port, `/v1/availability?lat=${far.lat}&lng=${far.lng}&skus=lamington`, {
+          key: keys.reader,
+        }),
+      ),
+    );
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.body.skus.lamington.available).toBe(7);
+    }
+  });
+});
+
+describe('HTTP auth', () => {
+  const routes: { path: string; method: string; json?: unknown; role: string }[] = [
+    { path: `/v1/availability?lat=1&lng=1&skus=a`, method: 'GET', role: 'reader' },
+    { path: '/v1/browse?lat=1&lng=1', method: 'GET', role: 'reader' },
+    { path: '/v1/stock?dc=paris-a&sku=baguette', method: 'GET', role: 'reader' },
+    { path: '/v1/orders/x', method: 'GET', role: 'reader' },
+    { path: '/v1/orders', method: 'POST', json: order('auth-1', []), role: 'orderer' },
+    { path: '/v1/orders/check', method: 'POST', json: order('auth-2', []), role: 'orderer' },
+    { path: '/v1/orders/x/confirm', method: 'POST', role: 'orderer' },
+    { path: '/v1/orders/x/cancel', method: 'POST', role: 'orderer' },
+    { path: '/v1/orders/x/extend', method: 'POST', json: { ttlSeconds: 5 }, role: 'orderer' },
+    { path: '/v1/orders/x/fulfil', method: 'POST', role: 'orderer' },
+    { path: '/v1/orders/x/lines', method: 'PUT', json: { lines: [] }, role: 'orderer' },
+    {
+      path: '/v1/stock/receive',
+      method: 'POST',
+      json: { dc: 'a', sku: 'b', qty: 1 },
+      role: 'admin',
+    },
+    {
+      path: '/v1/stock/adjust',
+      method: 'POST',
+      json: { dc: 'a', sku: 'b', onHand: 1 },
+      role: 'admin',
+    },
+    { path: '/v1/dcs/x', method: 'PUT', json: { name: 'x' }, role: 'admin' },
+    { path: '/v1/skus/x', method: 'PUT', json: { name: 'x' }, role: 'admin' },
+  ];
+  const rank: Record<string, number> = { reader: 0, orderer: 1, admin: 2 };
+
+  it('refuses a missing or unknown key with 401 on every route', async () => {
+    for (const route of routes) {
+      for (const key of [null, 'not-a-key-0123456789', `${keys.admin}x`]) {
+        const answer = await http(port, route.path, {
+          method: route.method,
+          json: route.json,
+          key,
+        });
+        expect(answer.status, `${route.method} ${route.path}`).toBe(401);
+        expect(answer.body.error.code).toBe('UNAUTHORIZED');
+      }
+    }
+  });
+
+  it("refuses a role below the route's with 403, before looking at the arguments", async () => {
+    for (const route of routes) {
+      for (const role of ['reader', 'orderer', 'admin'] as const) {
+        const answer = await http(port, route.path, {
+          method: route.method,
+          json: route.json,
+          key: keys[role],
+        });
+        if (rank[role] < rank[route.role]) {
+          expect(answer.status, `${role} ${route.method} ${route.path}`).toBe(403);
+          expect(answer.body.error.code).toBe('FORBIDDEN');
+        } else {
+          expect([401, 403]).not.toContain(answer.status);
+        }
+      }
+    }
+  });
+});
+
+describe('HTTP bad input', () => {
+  it('refuses invalid JSON, non-object bodies and missing bodies with 400', async () => {
+    for (const raw of ['{', 'null', '[1,2]', '"text"', '{"orderId": }']) {
+      const answer = await http(port, '/v1/orders', {
+        raw,
+        key: keys.orderer,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(answer.status, raw).toBe(400);
+      expect(answer.body.error.code).toBe('BAD_REQUEST');
+    }
+    const empty = await http(port, '/v1/orders', { method: 'POST', key: keys.orderer });
+    expect(empty.status).toBe(400);
+  });
+
+  it('refuses a body over the limit with 413, by header and while streaming', async () => {
+    const big = Buffer.alloc(HTTP_BODY_BYTES_MAX + 1, 0x20);
+    const declared = await http(port, '/v1/orders', { raw: big, key: keys.orderer });
+    expect(declared.status).toBe(413);
+    expect(declared.body.error.code).toBe('BODY_TOO_LARGE');
+    const chunked = await http(port, '/v1/orders', {
+      raw: big,
+      key: keys.orderer,
+      headers: { 'transfer-encoding': 'chunked' },
+    });
+    expect(chunked.status).toBe(413);
+    // The node still answers afterwards.
+    expect((await http(port, '/healthz')).status).toBe(200);
+  });
+
+  it('answers 404 NOT_FOUND for an unknown route', async () => {
+    const answer = await http(port, '/v2/nothing', { key: keys.admin });
+    expect(answer.status).toBe(404);
+    expect(answer.body.error.code).toBe('NOT_FOUND');
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * The edge node's public surface: start a whole node in-process (`startNode`, as tests and load
+ * tests do), its options and command-line parsing, the key file helpers, and the test harness.
+ * `main.ts` is the command-line entry (`npm start`); `worker.ts` is the worker-thread entry.
+ */
+
+export {
+  type DemoOptions,
+  defaultNodeOptions,
+  type NodeOptions,
+  OptionsError,
+  parseCli,
+  USAGE,
+} from './config.js';
+export * from './constants.js';
+export { demoExamples, seedDemoNetwork, startBanner } from './demo.js';
+export { httpStatusOf, statusLine } from './errors.js';
+export {
+  type DemoKeys,
+  generateDemoKeys,
+  type KeyConfig,
+  KeyConfigError,
+  type KeyIdentity,
+  KeyRing,
+  parseKeyConfig,
+  readDemoKeys,
+  writeDemoKeys,
+} from './keys.js';
+export { createLogger, type Logger, type LogLevel } from './logger.js';
+export { KEY_FILE_NAME, LOG_DIR_NAME, type StartedNode, startNode } from './node.js';
+export { loadUws, requireNativeUws, UwsFallbackError } from './uws.js';
+export { NodeLogError } from './wal-port.js';
+export { http, makeDataDir, startTestNode, TEST_DEMO, type TestNode } from './testing/harness.js';

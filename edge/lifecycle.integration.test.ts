@@ -1,0 +1,219 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  InventoryClient,
+  type InventoryError,
+  type OrderResult,
+} from '../protocol/client/index.js';
+import { http, makeDataDir, startTestNode, type TestNode } from './testing/harness.js';
+
+const MAIN = fileURLToPath(new URL('../dist/edge/main.js', import.meta.url));
+const HERE = { lat: 40.4168, lng: -3.7038 };
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function seedMadrid(test: TestNode, units: number): Promise<void> {
+  const admin = await InventoryClient.connect(test.node.wsUrl, {
+    apiKey: test.keys.admin,
+    reconnect: false,
+  });
+  await admin.upsertDc({ id: 'mad-1', name: 'Madrid 1', location: HERE, radiusKm: 5 });
+  await admin.upsertSku({ id: 'churros', name: 'Churros' });
+  await admin.receive({ dc: 'mad-1', sku: 'churros', qty: units });
+  await admin.close();
+}
+
+describe('restart and reconnect', () => {
+  it('answers a retried order with its first answer after an SDK reconnect to a restarted node', async () => {
+    const dataDir = makeDataDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    let test = await startTestNode({ dataDir });
+    cleanups.push(() => test.stop(true));
+    await seedMadrid(test, 10);
+    const port = test.node.port;
+    const client = await InventoryClient.connect(test.node.wsUrl, {
+      apiKey: test.keys.orderer,
+      reconnect: { retries: 100, baseDelayMs: 20, maxDelayMs: 100 },
+    });
+    cleanups.push(() => client.close());
+    const args = {
+      orderId: 'restart-1',
+      location: HERE,
+      mode: 'hold' as const,
+      ttlSeconds: 600,
+      lines: [{ sku: 'churros', qty: 3 }],
+    };
+    const first = await client.placeOrder(args);
+    expect(first.created).toBe(true);
+
+    await test.stop(true);
+    test = await startTestNode({ dataDir, port });
+    expect(test.node.seeded).toBe(false);
+
+    const retry = await client.placeOrder(args);
+    expect(retry.created).toBe(false);
+    expect(retry.order).toEqual(first.order);
+    const stock = await client.getStock({ dc: 'mad-1', sku: 'churros' });
+    expect(stock.stock).toMatchObject({ onHand: 10, available: 7, reserved: 3 });
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('finishes in-flight requests, and every acknowledged order survives a restart', async () => {
+    const dataDir = makeDataDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    let test = await startTestNode({ dataDir, fsync: 'fsync' });
+    cleanups.push(() => test.stop(true));
+    await seedMadrid(test, 100_000);
+    const client = await InventoryClient.connect(test.node.wsUrl, {
+      apiKey: test.keys.orderer,
+      reconnect: false,
+    });
+    cleanups.push(() => client.close());
+    const calls: Promise<OrderResult>[] = [];
+    for (let index = 0; index < 3_000; index++) {
+      calls.push(
+        client.placeOrder({
+          orderId: `shutdown-${index}`,
+          location: HERE,
+          mode: 'commit',
+          lines: [{ sku: 'churros', qty: 1 }],
+        }),
+      );
+    }
+    await calls[0];
+    const closing = test.stop(true);
+    const settled = await Promise.allSettled(calls);
+    await closing;
+    const acknowledged: string[] = [];
+    for (const [index, outcome] of settled.entries()) {
+      if (outcome.status === 'fulfilled') acknowledged.push(`shutdown-${index}`);
+      else {
+        expect(['SHUTTING_DOWN', 'CONNECTION_LOST', 'CLOSED']).toContain(
+          (outcome.reason as InventoryError).code,
+        );
+      }
+    }
+    expect(acknowledged.length).toBeGreaterThan(0);
+
+    test = await startTestNode({ dataDir });
+    for (const orderId of acknowledged) {
+      const found = test.node.engine.getOrder(orderId);
+      expect(found.ok, orderId).toBe(true);
+    }
+    const stock = test.node.engine.getStock('mad-1', 'churros');
+    expect(stock.ok && stock.stock.reserved).toBeGreaterThanOrEqual(acknowledged.length);
+  });
+
+  it('refuses new work with SHUTTING_DOWN and reports not ready while draining', async () => {
+    const test = await startTestNode();
+    cleanups.push(() => test.stop());
+    const closing = test.node.close();
+    const ready = await http(test.node.port, '/readyz').catch(() => null);
+    if (ready !== null) {
+      expect(ready.status).toBe(503);
+      expect(ready.body.error.code).toBe('SHUTTING_DOWN');
+    }
+    await closing;
+  });
+});
+
+/** Runs `node dist/edge/main.js` and collects its output. */
+function runMain(args: string[], env: Record<string, string> = {}) {
+  const child: ChildProcess = spawn(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const output = () => ({ stdout, stderr });
+  const waitFor = async (pattern: RegExp, timeoutMs = 20_000): Promise<void> => {
+    const start = Date.now();
+    while (!pattern.test(stdout)) {
+      if (child.exitCode !== null) throw new Error(`exited early:\n${stdout}\n${stderr}`);
+      if (Date.now() - start > timeoutMs) throw new Error(`timed out:\n${stdout}\n${stderr}`);
+      await new Promise((done) => setTimeout(done, 20));
+    }
+  };
+  cleanups.push(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { child, exited, output, waitFor };
+}
+
+describe('npm start (edge/main.js)', () => {
+  it('generates the demo and its keys once, serves them, and stops on SIGTERM and SIGINT', async () => {
+    const dataDir = makeDataDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const port = await freePort();
+    const args = ['--port', String(port), '--threads', '2', '--data', dataDir, '--fsync', 'commit'];
+    const demo = ['--demo-dcs', '5', '--demo-skus', '40', '--log-level', 'info'];
+
+    const first = runMain([...args, ...demo]);
+    await first.waitFor(/Try it:/);
+    const keys = JSON.parse(readFileSync(`${dataDir}/keys.json`, 'utf8'));
+    expect(statSync(`${dataDir}/keys.json`).mode & 0o777).toBe(0o600);
+    expect(first.output().stdout).toContain(keys.reader);
+    expect(first.output().stderr).toContain('generated the demo network');
+    const command = /"(http:\/\/127\.0\.0\.1:\d+\/v1\/availability\?[^"]+)"/.exec(
+      first.output().stdout,
+    );
+    expect(command).not.toBeNull();
+    const answer = await fetch(command![1], {
+      headers: { authorization: `Bearer ${keys.reader}` },
+    });
+    expect(answer.status).toBe(200);
+    const body = (await answer.json()) as { skus: Record<string, { available: number }> };
+    expect(Object.keys(body.skus)).toHaveLength(3);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = runMain([...args, ...demo]);
+    await second.waitFor(/Try it:/);
+    expect(second.output().stderr).not.toContain('generated the demo network');
+    expect(second.output().stderr).toContain('recovered');
+    expect(second.output().stdout).toContain(keys.admin);
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('refuses to start on the JavaScript fallback of uWebSockets.js', async () => {
+    const dataDir = makeDataDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const run = runMain(['--port', String(await freePort()), '--data', dataDir], {
+      UWS_USE_FALLBACK: '1',
+    });
+    expect(await run.exited).toBe(64);
+    expect(run.output().stderr).toContain('--allow-js-fallback');
+  });
+
+  it('refuses bad flags with usage', async () => {
+    const run = runMain(['--fsync', 'sometimes']);
+    expect(await run.exited).toBe(64);
+    expect(run.output().stderr).toContain('--fsync must be one of');
+  });
+});

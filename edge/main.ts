@@ -1,0 +1,89 @@
+/**
+ * The node's command-line entry (`npm start`): parses flags and environment, starts the node,
+ * prints where it listens, its demo keys and curl commands, and shuts it down gracefully on
+ * SIGINT or SIGTERM (a second signal exits at once).
+ *
+ * Exit codes: 0 after a graceful shutdown, 1 when the node fails to start or to stop, 64
+ * (sysexits EX_USAGE) for bad flags or keys, and the log's own sysexits code (65 data, 74 I/O,
+ * 78 configuration) when it refuses the data directory.
+ */
+
+import { OptionsError, parseCli, USAGE } from './config.js';
+import { demoExamples, startBanner } from './demo.js';
+import { KeyConfigError } from './keys.js';
+import { startNode } from './node.js';
+import { UwsFallbackError } from './uws.js';
+import { NodeLogError } from './wal-port.js';
+
+const EXIT_USAGE = 64;
+const EXIT_FAILURE = 1;
+/** Time a crashing node has to close its workers before the process exits anyway. */
+const CRASH_CLOSE_MS_MAX = 15_000;
+
+async function main(): Promise<number> {
+  let cli: ReturnType<typeof parseCli>;
+  try {
+    cli = parseCli(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof OptionsError || error instanceof KeyConfigError) {
+      process.stderr.write(`${error.message}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+  if (cli.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let node: Awaited<ReturnType<typeof startNode>>;
+  try {
+    node = await startNode(cli.options);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`cannot start the node: ${message}\n`);
+    if (error instanceof NodeLogError) return error.exitCode;
+    return error instanceof UwsFallbackError ? EXIT_USAGE : EXIT_FAILURE;
+  }
+  process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));
+  const stopped = new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`${signal} again: exiting without finishing the shutdown\n`);
+        process.exit(EXIT_FAILURE);
+      }
+      stopping = true;
+      process.stderr.write(`${signal}: shutting down\n`);
+      node.close().then(
+        () => done(0),
+        (error: unknown) => {
+          process.stderr.write(`shutdown failed: ${String(error)}\n`);
+          done(EXIT_FAILURE);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    // A bug in the main thread: close the node before exiting, because a worker thread torn
+    // down with its sockets open aborts the whole process instead of exiting.
+    const crash = (error: unknown) => {
+      process.stderr.write(`fatal: ${error instanceof Error ? error.stack : String(error)}\n`);
+      const timer = setTimeout(() => process.exit(EXIT_FAILURE), CRASH_CLOSE_MS_MAX);
+      node.close().finally(() => {
+        clearTimeout(timer);
+        process.exit(EXIT_FAILURE);
+      });
+    };
+    process.on('uncaughtException', crash);
+    process.on('unhandledRejection', crash);
+  });
+  return stopped;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`fatal: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(EXIT_FAILURE);
+  },
+);

@@ -1,0 +1,401 @@
+/**
+ * `startNode`: the whole edge node in one call, as `main.ts` runs it and as tests and load
+ * tests start it in-process. The main thread opens (or recovers) the log, seeds the demo
+ * network into an empty data directory, owns catalogue index assignment and the expiry sweep,
+ * and runs the lifecycle; worker threads (worker.ts) serve every connection.
+ *
+ * Invariants:
+ * - The node reports ready only after recovery and seeding are durable and every worker
+ *   listens; shutdown clears readiness first.
+ * - Shutdown order: stop accepting (listen sockets closed), let in-flight requests finish
+ *   (bounded by SHUTDOWN_DRAIN_MS_MAX), flush and stop the log, close every connection, and
+ *   wait for every worker thread to end. `close()` is idempotent.
+ * - The demo network is generated only into a directory without a log; keys.json is written
+ *   with mode 0600 and never overwritten when present.
+ */
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Engine } from '../engine/index.js';
+import { CatalogueOwner, type WorkerPort } from './catalogue-sync.js';
+import { defaultNodeOptions, type NodeOptions } from './config.js';
+import {
+  EXPIRY_SWEEP_INTERVAL_MS,
+  PORT_PICK_ATTEMPTS_MAX,
+  SHUTDOWN_DRAIN_MS_MAX,
+  WORKER_START_MS_MAX,
+} from './constants.js';
+import { seedDemoNetwork } from './demo.js';
+import {
+  type DemoKeys,
+  demoKeysToConfig,
+  generateDemoKeys,
+  type KeyConfig,
+  readDemoKeys,
+  writeDemoKeys,
+} from './keys.js';
+import { createLogger, type Logger } from './logger.js';
+import {
+  createNodeState,
+  type MainToWorker,
+  STATE_READY,
+  STATE_SHUTTING_DOWN,
+  STATE_WORKERS_LISTENING,
+  type WorkerInit,
+  type WorkerToMain,
+} from './thread-messages.js';
+import { requireNativeUws } from './uws.js';
+import { type NodeLog, openNodeLog } from './wal-port.js';
+
+/** The log lives in its own directory so the data directory can hold keys.json beside it. */
+export const LOG_DIR_NAME = 'log';
+export const KEY_FILE_NAME = 'keys.json';
+/** Extra time over the drain deadline before a worker that did not report is given up on. */
+const DRAIN_REPORT_GRACE_MS = 2_000;
+/** Time a closing worker has to end by itself before it is terminated. */
+const WORKER_EXIT_MS_MAX = 5_000;
+
+export interface StartedNode {
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port` */
+  readonly url: string;
+  /** `ws://host:port/v1/ws` */
+  readonly wsUrl: string;
+  readonly dataDir: string;
+  /** The keys of data/keys.json; null when the deployment supplied its own keys. */
+  readonly keys: DemoKeys | null;
+  /** True when this start generated the demo network into an empty data directory. */
+  readonly seeded: boolean;
+  /** The main thread's engine over the shared memory: lets tests look at stock directly. */
+  readonly engine: Engine;
+  close(): Promise<void>;
+}
+
+/** Where the compiled worker lives: next to this file, or under dist/ when run from sources. */
+function workerFile(): URL {
+  const here = new URL(import.meta.url);
+  if (here.pathname.endsWith('.ts')) return new URL('../dist/edge/worker.js', here);
+  return new URL('./worker.js', here);
+}
+
+/** A free TCP port on `host`, found by binding port 0 and releasing it. */
+function pickFreePort(host: string): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen({ host, port: 0, exclusive: true }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** One worker thread as the main thread sees it. */
+class WorkerHandle implements WorkerPort {
+  private readonly waiters = new Map<string, (message: WorkerToMain) => void>();
+  exited = false;
+  readonly exit: Promise<number>;
+
+  constructor(
+    readonly index: number,
+    readonly worker: Worker,
+    onMessage: (handle: WorkerHandle, message: WorkerToMain) => void,
+  ) {
+    worker.on('message', (message: WorkerToMain) => {
+      const waiter = this.waiters.get(message.type);
+      if (waiter !== undefined) {
+        this.waiters.delete(message.type);
+        waiter(message);
+      }
+      onMessage(this, message);
+    });
+    this.exit = new Promise((done) =>
+      worker.once('exit', (code) => {
+        this.exited = true;
+        done(code);
+      }),
+    );
+  }
+
+  post(message: MainToWorker): void {
+    if (!this.exited) this.worker.postMessage(message);
+  }
+
+  /** The next message of one of `types`, or an error after `timeoutMs` or on exit. */
+  next<T extends WorkerToMain['type']>(
+    types: T[],
+    timeoutMs: number,
+  ): Promise<Extract<WorkerToMain, { type: T }>> {
+    return new Promise((done, fail) => {
+      const timer = setTimeout(() => {
+        for (const type of types) this.waiters.delete(type);
+        fail(new Error(`worker ${this.index} sent none of ${types.join(', ')} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settle = (message: WorkerToMain) => {
+        clearTimeout(timer);
+        for (const type of types) this.waiters.delete(type);
+        done(message as Extract<WorkerToMain, { type: T }>);
+      };
+      for (const type of types) this.waiters.set(type, settle);
+      this.exit.then((code) => {
+        clearTimeout(timer);
+        fail(new Error(`worker ${this.index} exited with code ${code}`));
+      });
+    });
+  }
+}
+
+/** Keys: the deployment's, else data/keys.json, else newly generated into data/keys.json. */
+function resolveKeys(
+  options: NodeOptions,
+  dataDir: string,
+  logger: Logger,
+): { config: KeyConfig; demo: DemoKeys | null } {
+  if (options.keys !== null) return { config: options.keys, demo: null };
+  const path = join(dataDir, KEY_FILE_NAME);
+  if (existsSync(path)) {
+    const keys = readDemoKeys(path);
+    if (keys === null) {
+      throw new Error(`${path} is not a key file with one reader, orderer and admin key`);
+    }
+    return { config: demoKeysToConfig(keys), demo: keys };
+  }
+  const keys = generateDemoKeys();
+  writeDemoKeys(path, keys);
+  logger.info('generated API keys', { path });
+  return { config: demoKeysToConfig(keys), demo: keys };
+}
+
+export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<StartedNode> {
+  const options: NodeOptions = { ...defaultNodeOptions(), ...overrides };
+  const logger = options.logger ?? createLogger({ level: options.logLevel, clock: options.clock });
+  const { native, reason } = requireNativeUws(options.allowJsFallback);
+  if (!native) logger.warn('uWebSockets.js runs on its JavaScript fallback', { reason });
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const opened = await openNodeLog({
+    dir: join(dataDir, LOG_DIR_NAME),
+    policy: options.fsync,
+    engineConfig: demoEngineConfig(options),
+    engineOverrides: options.engineConfig,
+    clock: options.clock,
+    logger,
+  });
+  const { engine, log } = opened;
+  let seeded = false;
+  try {
+    if (opened.fresh && options.demo !== null) {
+      await seedDemoNetwork(engine, log.thread, options.demo, logger);
+      seeded = true;
+    }
+    const keys = resolveKeys(options, dataDir, logger);
+    const runtime = new NodeRuntime(options, engine, log, keys.config, logger);
+    const port = await runtime.start();
+    return {
+      host: options.host,
+      port,
+      url: `http://${options.host}:${port}`,
+      wsUrl: `ws://${options.host}:${port}/v1/ws`,
+      dataDir,
+      keys: keys.demo,
+      seeded,
+      engine,
+      close: () => runtime.close(),
+    };
+  } catch (error) {
+    await log.close();
+    throw error;
+  }
+}
+
+/** The demo network may need more DCs or SKUs than the default capacities. */
+function demoEngineConfig(options: NodeOptions): NodeOptions['engineConfig'] {
+  const config = { ...options.engineConfig };
+  if (options.demo === null) return config;
+  const dcCapacity = config.dcCapacity ?? 256;
+  const skuCapacity = config.skuCapacity ?? 16_384;
+  if (options.demo.dcs > dcCapacity) config.dcCapacity = options.demo.dcs;
+  if (options.demo.skus > skuCapacity) config.skuCapacity = options.demo.skus;
+  return config;
+}
+
+/** The running node: workers, the catalogue owner, the expiry sweep and the shutdown. */
+class NodeRuntime {
+  private readonly state = createNodeState();
+  private readonly words = new Int32Array(this.state);
+  private readonly workers: WorkerHandle[] = [];
+  private readonly catalogue: CatalogueOwner;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly options: NodeOptions,
+    private readonly engine: Engine,
+    private readonly log: NodeLog,
+    private readonly keys: KeyConfig,
+    private readonly logger: Logger,
+  ) {
+    this.catalogue = new CatalogueOwner(engine, log.thread, options.clock);
+  }
+
+  async start(): Promise<number> {
+    try {
+      await this.spawnWorkers();
+      const port = await this.listen();
+      this.sweepTimer = setInterval(() => this.sweep(), EXPIRY_SWEEP_INTERVAL_MS);
+      Atomics.store(this.words, STATE_READY, 1);
+      this.logger.info('node ready', {
+        host: this.options.host,
+        port,
+        threads: this.workers.length,
+        durability: this.log.policy,
+      });
+      return port;
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  private sweep(): void {
+    try {
+      if (this.log.thread.writable()) this.engine.expireDue();
+    } catch (error) {
+      this.logger.error('expiry sweep failed', { error });
+    }
+  }
+
+  private async spawnWorkers(): Promise<void> {
+    const nodeName = this.options.nodeName ?? `${hostname()}:${process.pid}`;
+    const attached: Promise<unknown>[] = [];
+    for (let index = 0; index < this.options.threads; index++) {
+      const init: WorkerInit = {
+        index,
+        threads: this.options.threads,
+        host: this.options.host,
+        engineShared: this.engine.shared(),
+        catalogue: this.engine.catalogueRecords(),
+        logShared: this.log.ringBuffer,
+        durability: this.log.policy,
+        keys: this.keys,
+        rateLimit: this.options.rateLimit,
+        nodeName,
+        logLevel: this.options.logLevel,
+        allowJsFallback: this.options.allowJsFallback,
+        state: this.state,
+      };
+      const worker = new Worker(workerFile(), { workerData: init, name: `edge-worker-${index}` });
+      const handle = new WorkerHandle(index, worker, (from, message) =>
+        this.onMessage(from, message),
+      );
+      worker.on('error', (error) => this.logger.error('worker crashed', { index, error }));
+      handle.exit.then((code) => this.onExit(handle, code));
+      this.workers.push(handle);
+      this.catalogue.addWorker(handle);
+      attached.push(this.expect(handle, 'attached'));
+    }
+    await Promise.all(attached);
+  }
+
+  /** Waits for a worker's message, turning a 'fatal' report into an error. */
+  private async expect<T extends WorkerToMain['type']>(handle: WorkerHandle, type: T) {
+    const message: WorkerToMain = await handle.next([type, 'fatal'], WORKER_START_MS_MAX);
+    if (message.type === 'fatal') throw new Error(`worker ${handle.index}: ${message.message}`);
+    return message as Extract<WorkerToMain, { type: T }>;
+  }
+
+  private onMessage(handle: WorkerHandle, message: WorkerToMain): void {
+    if (this.catalogue.handle(handle, message)) return;
+    if (message.type === 'fatal') {
+      this.logger.error('worker failed', { index: handle.index, message: message.message });
+    }
+  }
+
+  private onExit(handle: WorkerHandle, code: number): void {
+    this.catalogue.removeWorker(handle);
+    if (this.closing === null) {
+      this.logger.error('worker exited unexpectedly', { index: handle.index, code });
+      Atomics.sub(this.words, STATE_WORKERS_LISTENING, 1);
+    }
+  }
+
+  /**
+   * Makes every worker listen on one port. Port 0 means any free port: the first worker
+   * tries free ports until one binds, then the others join it (uWS binds with SO_REUSEPORT,
+   * but only on a fixed port, so the port is chosen first).
+   */
+  private async listen(): Promise<number> {
+    const [first, ...rest] = this.workers;
+    let port = this.options.port;
+    for (let attempt = 1; ; attempt++) {
+      const tryPort = this.options.port === 0 ? await pickFreePort(this.options.host) : port;
+      first.post({ type: 'listen', port: tryPort });
+      const reply = await first.next(['listening', 'listen-failed', 'fatal'], WORKER_START_MS_MAX);
+      if (reply.type === 'listening') {
+        port = reply.port;
+        break;
+      }
+      if (this.options.port !== 0 || attempt >= PORT_PICK_ATTEMPTS_MAX) {
+        throw new Error(`cannot listen on ${this.options.host}:${tryPort}`);
+      }
+    }
+    Atomics.add(this.words, STATE_WORKERS_LISTENING, 1);
+    await Promise.all(
+      rest.map(async (handle) => {
+        handle.post({ type: 'listen', port });
+        const reply = await handle.next(
+          ['listening', 'listen-failed', 'fatal'],
+          WORKER_START_MS_MAX,
+        );
+        if (reply.type !== 'listening') {
+          throw new Error(`worker ${handle.index} cannot listen on ${this.options.host}:${port}`);
+        }
+        Atomics.add(this.words, STATE_WORKERS_LISTENING, 1);
+      }),
+    );
+    return port;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    Atomics.store(this.words, STATE_READY, 0);
+    Atomics.store(this.words, STATE_SHUTTING_DOWN, 1);
+    const live = this.workers.filter((handle) => !handle.exited);
+    const deadlineMs = Date.now() + SHUTDOWN_DRAIN_MS_MAX;
+    const drained = live.map(async (handle) => {
+      handle.post({ type: 'drain', deadlineMs });
+      try {
+        const reply = await handle.next(['drained'], SHUTDOWN_DRAIN_MS_MAX + DRAIN_REPORT_GRACE_MS);
+        if (reply.unanswered > 0) {
+          this.logger.warn('requests left unanswered', { index: handle.index, ...reply });
+        }
+      } catch (error) {
+        this.logger.warn('worker did not drain', { index: handle.index, error });
+      }
+    });
+    await Promise.all(drained);
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    await this.log.close();
+    await Promise.all(live.map((handle) => this.closeWorker(handle)));
+    this.logger.info('node stopped');
+  }
+
+  private async closeWorker(handle: WorkerHandle): Promise<void> {
+    handle.post({ type: 'close' });
+    const timer = setTimeout(() => {
+      this.logger.warn('worker did not exit; terminating it', { index: handle.index });
+      handle.worker.terminate();
+    }, WORKER_EXIT_MS_MAX);
+    await handle.exit;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Runs one checked request against the engine, the same way for WebSocket and HTTP: the role
+ * check, the read-only check, the engine call, and for a mutation the wait until its log
+ * record is durable. Catalogue upserts are forwarded to the main thread, which owns index
+ * assignment.
+ *
+ * Invariants: an outcome that acknowledges a change is produced only after `waitDurable` of
+ * the ticket that covers the change resolved; a refusal that changed nothing is answered at
+ * once; nothing here throws for a client's input (the engine and the protocol's validators
+ * return codes), and an unexpected throw becomes an INTERNAL outcome, not a crash.
+ */
+
+import type { EngineApi } from '../engine/api.js';
+import type { ErrorBody } from '../protocol/codes.js';
+import {
+  OP_MUTATES,
+  type Op,
+  type OpArgs,
+  type Role,
+  roleAllows,
+  type WireLimits,
+} from '../protocol/messages.js';
+import { errorFromUnknown, errorOf } from './errors.js';
+import type { UpsertOutcome, UpsertRequest } from './thread-messages.js';
+
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: ErrorBody };
+
+/** Who is asking: the key's role and the name written into the log as the change's actor. */
+export interface Principal {
+  role: Role;
+  actor: string;
+}
+
+/** The part of the write-ahead log the edge uses on a worker thread. */
+export interface DurableLog {
+  writable(): boolean;
+  /** Resolves once the record with this ticket (and every earlier one) is durable. */
+  waitDurable(ticket: number): Promise<void>;
+  /** Ticket of the newest record appended by any thread (covers a change made elsewhere). */
+  lastAppendedTicket(): number;
+}
+
+export type CatalogueForwarder = (
+  request: Omit<UpsertRequest, 'type' | 'requestId'>,
+) => Promise<UpsertOutcome>;
+
+export interface OperationContext {
+  engine: EngineApi;
+  log: DurableLog;
+  forwardUpsert: CatalogueForwarder;
+  clock: () => number;
+  nodeName: string;
+  /** The limits this node enforces, reported in the hello answer. */
+  limits: WireLimits;
+  /** True once the node is shutting down: new requests are refused. */
+  shuttingDown(): boolean;
+}
+
+type EngineResult = { ok: true } | { ok: false; error: ErrorBody };
+
+function failure(error: ErrorBody): Outcome {
+  return { ok: false, error };
+}
+
+/** Strips `ok` from an engine result, which is otherwise the wire result already. */
+function resultOf(result: EngineResult): Outcome {
+  if (!result.ok) return failure(result.error);
+  const { ok: _ok, ...value } = result as { ok: true } & Record<string, unknown>;
+  return { ok: true, value };
+}
+
+/**
+ * Acknowledges a change once it is durable. A result that appended nothing itself (a retried
+ * order id answering its first answer) may describe a change another request made and is still
+ * flushing, so it waits for everything appended so far.
+ */
+function durable(context: OperationContext, result: EngineResult): Outcome | Promise<Outcome> {
+  const outcome = resultOf(result);
+  if (!outcome.ok) return outcome;
+  let ticket = context.engine.lastTicket;
+  if (ticket === 0) ticket = context.log.lastAppendedTicket();
+  if (ticket === 0) return outcome;
+  return context.log.waitDurable(ticket).then(
+    () => outcome,
+    (error: unknown) => failure(errorFromUnknown(error)),
+  );
+}
+
+function hello(context: OperationContext, args: OpArgs['hello'], principal: Principal): Outcome {
+  if (!args.versions.includes(1)) {
+    return failure(errorOf('PROTOCOL_VERSION', 'this node speaks protocol version 1 only'));
+  }
+  const value = {
+    version: 1,
+    node: context.nodeName,
+    role: principal.role,
+    limits: context.limits,
+  };
+  return { ok: true, value };
+}
+
+/**
+ * Why `principal` may not run `op` now, or null when it may: the role (FORBIDDEN), the node
+ * shutting down, or a mutation while the log cannot accept writes (READ_ONLY). Transports call
+ * this before checking arguments, so an unauthorised caller learns nothing about them.
+ */
+export function refusalOf(
+  context: OperationContext,
+  op: Op,
+  principal: Principal,
+): ErrorBody | null {
+  if (!roleAllows(principal.role, op)) {
+    return errorOf('FORBIDDEN', `the ${principal.role} role may not call ${op}`);
+  }
+  if (context.shuttingDown()) return errorOf('SHUTTING_DOWN');
+  if (OP_MUTATES[op] && !context.log.writable()) return errorOf('READ_ONLY');
+  return null;
+}
+
+/**
+ * Runs `op`, which `refusalOf` allowed, with arguments the protocol's validators checked.
+ * Returns the outcome, or a promise of it for mutations (durability) and catalogue upserts
+ * (the main thread).
+ */
+export function runOperation(
+  context: OperationContext,
+  op: Op,
+  args: unknown,
+  principal: Principal,
+): Outcome | Promise<Outcome> {
+  try {
+    return dispatch(context, op, args, principal);
+  } catch (error) {
+    return failure(errorFromUnknown(error));
+  }
+}
+
+function dispatch(
+  context: OperationContext,
+  op: Op,
+  input: unknown,
+  principal: Principal,
+): Outcome | Promise<Outcome> {
+  const engine = context.engine;
+  switch (op) {
+    case 'hello':
+      return hello(context, input as OpArgs['hello'], principal);
+    case 'ping':
+      return { ok: true, value: { now: context.clock() } };
+    case 'availability': {
+      const args = input as OpArgs['availability'];
+      const location = { lat: args.lat, lng: args.lng };
+      return resultOf(engine.availability(location, args.skus, args.maxMinutes));
+    }
+    case 'browse': {
+      const args = input as OpArgs['browse'];
+      const { lat, lng, ...rest } = args;
+      return resultOf(engine.browse({ location: { lat, lng }, ...rest }));
+    }
+    case 'checkBasket':
+      return resultOf(engine.checkBasket(input as OpArgs['checkBasket']));
+    case 'getOrder':
+      return resultOf(engine.getOrder((input as OpArgs['getOrder']).orderId));
+    case 'getStock': {
+      const args = input as OpArgs['getStock'];
+      return resultOf(engine.getStock(args.dc, args.sku));
+    }
+    default:
+      return mutate(context, op, input, principal);
+  }
+}
+
+function mutate(
+  context: OperationContext,
+  op: Op,
+  input: unknown,
+  principal: Principal,
+): Outcome | Promise<Outcome> {
+  const engine = context.engine;
+  switch (op) {
+    case 'placeOrder':
+      return durable(context, engine.placeOrder(input as OpArgs['placeOrder']));
+    case 'confirm': {
+      const args = input as OpArgs['confirm'];
+      return durable(context, engine.confirm(args.orderId, args.lines));
+    }
+    case 'cancel':
+      return durable(context, engine.cancel((input as OpArgs['cancel']).orderId));
+    case 'extend': {
+      const args = input as OpArgs['extend'];
+      return durable(context, engine.extend(args.orderId, args.ttlSeconds));
+    }
+    case 'changeOrder': {
+      const args = input as OpArgs['changeOrder'];
+      return durable(context, engine.changeOrder(args.orderId, args.lines));
+    }
+    case 'fulfil':
+      return durable(context, engine.fulfil((input as OpArgs['fulfil']).orderId));
+    case 'receive': {
+      const args = input as OpArgs['receive'];
+      const by = { actor: principal.actor, reason: args.reason };
+      return durable(context, engine.receive(args.dc, args.sku, args.qty, by));
+    }
+    case 'adjust': {
+      const args = input as OpArgs['adjust'];
+      const by = { actor: principal.actor, reason: args.reason };
+      return durable(context, engine.adjust(args.dc, args.sku, args.onHand, by));
+    }
+    case 'upsertDc':
+    case 'upsertSku':
+      return context
+        .forwardUpsert({ op, args: input, actor: principal.actor })
+        .catch((error: unknown) => failure(errorFromUnknown(error)));
+    default:
+      return failure(errorOf('UNKNOWN_OP', `unknown operation ${String(op)}`));
+  }
+}

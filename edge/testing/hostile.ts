@@ -1,0 +1,263 @@
+/**
+ * Seeded generators of hostile input for the edge: junk values, requests whose envelope is
+ * valid but whose args are not, byte frames that break the protocol (random bytes, truncated
+ * MessagePack, lying length headers, deep nesting, extension types, text), and HTTP bodies.
+ *
+ * Invariants: everything is a pure function of the Prng's state; every id generated starts
+ * with HOSTILE_ID_PREFIX, so no generated request can name a DC, SKU or order that a test
+ * created, and a request that happens to pass validation changes nothing that exists.
+ */
+
+import type { Packr } from 'msgpackr';
+import type { Prng } from '../../engine/testing/index.js';
+import { OP_LIST } from '../../protocol/messages.js';
+
+export const HOSTILE_ID_PREFIX = 'fz-';
+
+const FIELD_NAMES = [
+  'orderId',
+  'location',
+  'lat',
+  'lng',
+  'lines',
+  'sku',
+  'skus',
+  'dc',
+  'qty',
+  'onHand',
+  'mode',
+  'policy',
+  'ttlSeconds',
+  'maxMinutes',
+  'id',
+  'name',
+  'area',
+  'radiusKm',
+  'category',
+  'cursor',
+  'limit',
+  'versions',
+  '__proto__',
+  'constructor',
+  'toString',
+];
+
+const SPECIAL_NUMBERS = [
+  0,
+  -0,
+  -1,
+  1.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  0x7fff_ffff,
+  0x8000_0000,
+  0xffff_ffff,
+  0x1_0000_0000,
+  -0x8000_0000,
+  Number.MAX_SAFE_INTEGER,
+  -Number.MAX_SAFE_INTEGER,
+  1e308,
+  -1e308,
+  5e-324,
+  91,
+  -181,
+];
+
+const SPECIAL_STRINGS = [
+  '',
+  ' ',
+  '\u0000',
+  '\ud800',
+  '\udfff\ud800',
+  '💥',
+  'hold',
+  'commit',
+  'split',
+  'single-dc',
+  'Polygon',
+  '../../etc/passwd',
+  '%00',
+  '<script>',
+  'NaN',
+];
+
+/**
+ * Sets an own property, even `__proto__` (a plain assignment would replace the prototype and
+ * turn the object into something else for every encoder).
+ */
+function setOwn(map: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(map, key, { value, enumerable: true, configurable: true, writable: true });
+}
+
+/**
+ * The value as msgpackr should encode it: plain objects become Maps, so keys such as
+ * `constructor` or `__proto__` are written as keys instead of steering the encoder.
+ */
+export function toWireValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toWireValue);
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value;
+  const map = new Map<string, unknown>();
+  for (const key of Object.keys(value)) {
+    map.set(key, toWireValue((value as Record<string, unknown>)[key]));
+  }
+  return map;
+}
+
+export function hostileId(prng: Prng): string {
+  return `${HOSTILE_ID_PREFIX}${prng.nextUint32().toString(36)}`;
+}
+
+function hostileString(prng: Prng): string {
+  switch (prng.int(4)) {
+    case 0:
+      return prng.pick(SPECIAL_STRINGS);
+    case 1:
+      return hostileId(prng);
+    case 2:
+      return `${HOSTILE_ID_PREFIX}${'x'.repeat(prng.range(60, 400))}`;
+    default:
+      return String.fromCharCode(
+        ...Array.from({ length: prng.range(1, 12) }, () => prng.int(0x10000)),
+      );
+  }
+}
+
+/** Any value MessagePack can carry, nested up to `depth`, biased towards edge cases. */
+export function junkValue(prng: Prng, depth = 3): unknown {
+  const kind = prng.int(depth > 0 ? 9 : 6);
+  switch (kind) {
+    case 0:
+      return null;
+    case 1:
+      return prng.chance(0.5);
+    case 2:
+      return prng.pick(SPECIAL_NUMBERS);
+    case 3:
+      return prng.uniform(-1e6, 1e6);
+    case 4:
+      return hostileString(prng);
+    case 5:
+      return Buffer.from(Array.from({ length: prng.int(8) }, () => prng.int(256)));
+    case 6:
+      return Array.from({ length: prng.int(6) }, () => junkValue(prng, depth - 1));
+    default: {
+      const map: Record<string, unknown> = {};
+      const count = prng.int(6);
+      for (let index = 0; index < count; index++) {
+        setOwn(map, prng.pick(FIELD_NAMES), junkValue(prng, depth - 1));
+      }
+      return map;
+    }
+  }
+}
+
+/** A plausible args map for `op`, with hostile ids, then a few fields replaced by junk. */
+export function hostileArgs(prng: Prng, op: string): Record<string, unknown> {
+  const location = { lat: prng.uniform(-90, 90), lng: prng.uniform(-180, 180) };
+  const lines = Array.from({ length: prng.range(0, 40) }, () => ({
+    sku: hostileId(prng),
+    qty: prng.pick([1, 2, 0, -1, 0x7fff_ffff, 0x8000_0000, 1.5]),
+  }));
+  const base: Record<string, unknown> = {
+    orderId: hostileId(prng),
+    location,
+    lat: location.lat,
+    lng: location.lng,
+    lines,
+    skus: Array.from({ length: prng.pick([0, 1, 3, 499, 501]) }, () => hostileId(prng)),
+    mode: prng.pick(['hold', 'commit', 'maybe']),
+    dc: hostileId(prng),
+    sku: hostileId(prng),
+    qty: prng.pick([1, -5, 0, 1e10]),
+    onHand: prng.pick([0, 3, -1]),
+    id: hostileId(prng),
+    name: hostileString(prng),
+    radiusKm: prng.pick([1, 0, -3, 1e9]),
+    ttlSeconds: prng.pick([1, 0, -1, 1e12]),
+  };
+  const mutations = prng.range(0, 4);
+  for (let index = 0; index < mutations; index++) {
+    setOwn(base, prng.pick(FIELD_NAMES), junkValue(prng));
+  }
+  if (op === '' || prng.chance(0.05)) return {};
+  return base;
+}
+
+/** An op name: usually a real one, sometimes unknown or absurd. */
+export function hostileOp(prng: Prng, exclude: readonly string[] = []): string {
+  if (prng.chance(0.15)) {
+    return prng.pick(['', 'nope', 'constructor', '__proto__', 'placeorder', hostileString(prng)]);
+  }
+  const ops = OP_LIST.filter((op) => !exclude.includes(op));
+  return prng.pick(ops);
+}
+
+/** A frame that breaks the protocol: the node must close the connection that sent it. */
+export function violatingFrame(prng: Prng, packr: Packr): Uint8Array | string {
+  switch (prng.int(11)) {
+    case 0:
+      return Uint8Array.from({ length: prng.range(1, 512) }, () => prng.int(256));
+    case 1: {
+      const valid = packr.pack([
+        [1, 'ping', {}],
+        [2, 'availability', hostileArgs(prng, 'x')],
+      ]);
+      return Uint8Array.from(valid.subarray(0, prng.range(1, valid.length - 1)));
+    }
+    case 2:
+      // Array 32 claiming 4 billion elements with none present.
+      return Uint8Array.from([0xdd, 0xff, 0xff, 0xff, 0xff, 0x93, 0x01]);
+    case 3: {
+      // A request whose args map claims 65,535 entries, then ends.
+      return Uint8Array.from([0x91, 0x93, 0x01, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xde, 0xff, 0xff]);
+    }
+    case 4: {
+      const depth = prng.range(20, 5_000);
+      const bytes = new Uint8Array(depth + 1).fill(0x91);
+      bytes[depth] = 0xc0;
+      return bytes;
+    }
+    case 5:
+      // Extension types (timestamp, fixext) and the never-used byte.
+      return Uint8Array.from(
+        prng.pick([
+          [0x91, 0x93, 0x01, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xd6, 0xff, 0, 0, 0, 1],
+          [0x91, 0xc1],
+          [0x91, 0x93, 0x01, 0xa1, 0x78, 0xc7, 0x02, 0x01, 0x00, 0x00],
+        ]),
+      );
+    case 6:
+      return packr.pack(prng.pick([42, 'frame', {}, [], null, [[1, 'ping']], [[-1, 'ping', {}]]]));
+    case 7:
+      return packr.pack([[prng.pick([-1, 1.5, 0x1_0000_0000, 'id', null]), 'ping', {}]]);
+    case 8:
+      return packr.pack([[1, 7, {}]]);
+    case 9:
+      return packr.pack(Array.from({ length: 1_025 }, (_, index) => [index, 'ping', {}]));
+    default:
+      return prng.chance(0.5) ? 'text frame' : JSON.stringify([[1, 'ping', {}]]);
+  }
+}
+
+/** An HTTP body that no route should accept as a valid change to existing stock. */
+export function hostileBody(prng: Prng): string | Buffer {
+  switch (prng.int(7)) {
+    case 0:
+      return Buffer.from(Array.from({ length: prng.range(1, 300) }, () => prng.int(256)));
+    case 1: {
+      const text = JSON.stringify(hostileArgs(prng, 'x'));
+      return text.slice(0, prng.range(0, text.length - 1));
+    }
+    case 2:
+      return `${'['.repeat(prng.range(100, 20_000))}${']'.repeat(prng.range(0, 100))}`;
+    case 3:
+      return prng.pick(['{"qty": NaN}', '{"qty": 1e400}', '{"lat": -Infinity}', '{,}', 'nul']);
+    case 4:
+      return JSON.stringify(junkValue(prng, 4));
+    case 5:
+      return '';
+    default:
+      return JSON.stringify(hostileArgs(prng, 'x'));
+  }
+}

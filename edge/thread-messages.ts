@@ -1,0 +1,86 @@
+/**
+ * Messages between the main thread and the worker threads, and the small shared state word
+ * array both read. The main thread owns the catalogue's index assignment, the expiry sweep and
+ * the node's lifecycle; workers own connections and run every other operation themselves.
+ *
+ * Invariants: every message is structured-cloneable (plain data and SharedArrayBuffers); each
+ * request that expects an answer carries an id unique per sender; the shared state words are
+ * touched only through Atomics, and only the main thread stores them.
+ */
+
+import type { LogRecord } from '../engine/log.js';
+import type { ErrorBody } from '../protocol/codes.js';
+import type { DurabilityPolicy } from '../wal/constants.js';
+import type { KeyConfig } from './keys.js';
+import type { LogLevel } from './logger.js';
+import type { RateLimit } from './rate-limiter.js';
+
+export type CatalogueRecord = Extract<LogRecord, { type: 'dc' | 'sku' }>;
+
+/** A catalogue change forwarded to the main thread: `upsertDc` or `upsertSku`, checked args. */
+export interface UpsertRequest {
+  type: 'upsert';
+  requestId: number;
+  op: 'upsertDc' | 'upsertSku';
+  args: unknown;
+  actor: string;
+  reason?: string;
+}
+
+export type UpsertOutcome = { ok: true; value: unknown } | { ok: false; error: ErrorBody };
+
+export type MainToWorker =
+  | { type: 'listen'; port: number }
+  | { type: 'catalogue'; sequence: number; record: CatalogueRecord }
+  | { type: 'upsert-result'; requestId: number; outcome: UpsertOutcome }
+  /** Stop accepting, finish in-flight requests, then report 'drained'. */
+  | { type: 'drain'; deadlineMs: number }
+  /** Close every connection and exit. */
+  | { type: 'close' };
+
+export type WorkerToMain =
+  | { type: 'attached' }
+  | { type: 'listening'; port: number }
+  | { type: 'listen-failed'; port: number }
+  | UpsertRequest
+  | { type: 'catalogue-ack'; sequence: number }
+  | { type: 'drained'; unanswered: number }
+  | { type: 'fatal'; message: string };
+
+/** What a worker needs to attach to the node: passed as its workerData. */
+export interface WorkerInit {
+  index: number;
+  /** Workers the node runs (for readiness). */
+  threads: number;
+  host: string;
+  /** Shared memory of the engine (Engine.shared()). */
+  engineShared: unknown;
+  /** Catalogue as of the worker's start; later changes arrive as 'catalogue' messages. */
+  catalogue: CatalogueRecord[];
+  /** Shared memory of the write-ahead log's ring (SharedLog.shared()). */
+  logShared: unknown;
+  durability: DurabilityPolicy;
+  keys: KeyConfig;
+  rateLimit: RateLimit;
+  nodeName: string;
+  logLevel: LogLevel;
+  allowJsFallback: boolean;
+  /** NodeState words (see below). */
+  state: SharedArrayBuffer;
+}
+
+// NodeState: an Int32Array over a small SharedArrayBuffer. Only the main thread stores; workers
+// load with Atomics (sequentially consistent, so a worker that sees READY also sees everything
+// the main thread did before storing it).
+
+/** 1 once recovery finished and every worker listens; 0 before and while shutting down. */
+export const STATE_READY = 0;
+/** 1 once shutdown began: workers refuse new requests with SHUTTING_DOWN. */
+export const STATE_SHUTTING_DOWN = 1;
+/** Workers that are listening. */
+export const STATE_WORKERS_LISTENING = 2;
+export const STATE_WORDS = 4;
+
+export function createNodeState(): SharedArrayBuffer {
+  return new SharedArrayBuffer(STATE_WORDS * Int32Array.BYTES_PER_ELEMENT);
+}

@@ -1,0 +1,297 @@
+import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Engine } from '../engine/index.js';
+import { WireCodec } from '../protocol/codec.js';
+import { IN_FLIGHT_MAX, WIRE_LIMITS } from '../protocol/limits.js';
+import { CloseCodes, MessageKinds, type Op, type WireMessage } from '../protocol/messages.js';
+import { validateArgs } from '../protocol/validate.js';
+import {
+  WS_DRAIN_TIMEOUT_MS,
+  WS_HELD_ANSWERS_MAX,
+  WS_SEND_BUFFER_BYTES_SOFT,
+} from './constants.js';
+import { KeyRing } from './keys.js';
+import { createLogger } from './logger.js';
+import type { OperationContext } from './operations.js';
+import { WsServer } from './ws-server.js';
+
+const KEYS = {
+  reader: ['reader-key-0123456789'],
+  orderer: ['orderer-key-0123456789'],
+  admin: ['admin-key-0123456789'],
+};
+const HERE = { lat: 10, lng: 10 };
+
+/** A stand-in for a uWS WebSocket: records what the server sends and how it closes. */
+class FakeSocket {
+  readonly frames: WireMessage[][] = [];
+  closed: { code: number; reason: string } | null = null;
+  bufferedAmount = 0;
+
+  constructor(
+    private readonly data: unknown,
+    readonly behavior: WebSocketBehavior<unknown>,
+    private readonly codec: WireCodec,
+  ) {}
+
+  getUserData() {
+    return this.data;
+  }
+  getBufferedAmount() {
+    return this.bufferedAmount;
+  }
+  cork(callback: () => void) {
+    callback();
+    return this;
+  }
+  send(message: Uint8Array) {
+    const decoded = this.codec.decodeMessageFrame(message);
+    if (!decoded.ok) throw new Error(`server sent an undecodable frame: ${decoded.message}`);
+    this.frames.push(decoded.messages);
+    return 1;
+  }
+  end(code: number, reason: string) {
+    this.closed = { code, reason };
+    this.behavior.close?.(this as never, code, new ArrayBuffer(0));
+  }
+  messages(): WireMessage[] {
+    return this.frames.flat();
+  }
+}
+
+interface Harness {
+  server: WsServer;
+  engine: Engine;
+  connect(key: string): FakeSocket;
+  send(socket: FakeSocket, requests: unknown[]): void;
+  /** Resolves every durability wait so far. */
+  makeDurable(): void;
+  now: { ms: number };
+}
+
+function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Harness {
+  let ticket = 0;
+  const waits: (() => void)[] = [];
+  const engine = Engine.create(
+    { dcCapacity: 4, skuCapacity: 16, orderCapacity: 1 << 14, dcsPerShard: 4 },
+    { log: { writable: () => true, append: () => ++ticket } },
+  );
+  engine.upsertDc({ id: 'dc', name: 'DC', location: HERE, radiusKm: 5 }, { actor: 'test' });
+  engine.upsertSku({ id: 'sku', name: 'SKU' }, { actor: 'test' });
+  engine.receive('dc', 'sku', 1_000_000, { actor: 'test' });
+  const now = { ms: 1_000 };
+  const context: OperationContext = {
+    engine,
+    log: {
+      writable: () => true,
+      waitDurable: () => new Promise<void>((resolve) => waits.push(resolve)),
+      lastAppendedTicket: () => ticket,
+    },
+    forwardUpsert: async () => ({ ok: false, error: { code: 'INTERNAL', message: 'unused' } }),
+    clock: () => now.ms,
+    nodeName: 'test-node',
+    limits: WIRE_LIMITS,
+    shuttingDown: () => false,
+  };
+  const codec = new WireCodec();
+  const server = new WsServer({
+    keys: new KeyRing(KEYS),
+    context,
+    codec,
+    checkArgs: (op: Op, args) => validateArgs(op, args),
+    rateLimit: rate,
+    clock: () => now.ms,
+    logger: createLogger({ level: 'silent', clock: () => now.ms }),
+    acceptingConnections: () => true,
+  });
+  let behavior: WebSocketBehavior<unknown> | undefined;
+  server.register({
+    ws: (_pattern: string, captured: WebSocketBehavior<unknown>) => {
+      behavior = captured;
+    },
+  } as unknown as TemplatedApp);
+  const b = behavior!;
+  const connect = (key: string): FakeSocket => {
+    let userData: unknown;
+    const res = {
+      upgrade: (data: unknown) => {
+        userData = data;
+      },
+    };
+    const req = { getHeader: (name: string) => (name === 'authorization' ? `Bearer ${key}` : '') };
+    b.upgrade!(res as never, req as never, {} as never);
+    const socket = new FakeSocket(userData, b, codec);
+    b.open!(socket as never);
+    return socket;
+  };
+  const send = (socket: FakeSocket, requests: unknown[]) => {
+    const bytes = codec.encodeValue(requests);
+    const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+    b.message!(socket as never, copy as ArrayBuffer, true);
+  };
+  const makeDurable = () => {
+    for (const resolve of waits.splice(0)) resolve();
+  };
+  return { server, engine, connect, send, makeDurable, now };
+}
+
+/** Lets promise callbacks and the server's setImmediate flush run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
+function order(orderId: string) {
+  return { orderId, location: HERE, mode: 'hold', lines: [{ sku: 'sku', qty: 1 }] };
+}
+
+let h: Harness;
+beforeEach(() => {
+  h = harness();
+});
+
+describe('WsServer', () => {
+  it('answers the requests of one frame in one frame, out of order when they wait', async () => {
+    const socket = h.connect(KEYS.orderer[0]);
+    h.send(socket, [
+      [1, 'hello', { versions: [1] }],
+      [2, 'placeOrder', order('o-1')],
+      [3, 'ping', {}],
+      [4, 'nope', {}],
+    ]);
+    expect(socket.frames).toHaveLength(1);
+    expect(socket.frames[0].map(([id, kind]) => [id, kind])).toEqual([
+      [1, MessageKinds.OK],
+      [3, MessageKinds.OK],
+      [4, MessageKinds.ERROR],
+    ]);
+    expect(socket.frames[0][0][2]).toMatchObject({
+      version: 1,
+      node: 'test-node',
+      role: 'orderer',
+    });
+    expect(socket.frames[0][2][2]).toMatchObject({ code: 'UNKNOWN_OP' });
+    await settle();
+    expect(socket.frames).toHaveLength(1);
+    h.makeDurable();
+    await settle();
+    expect(socket.frames).toHaveLength(2);
+    expect(socket.frames[1]).toEqual([
+      [2, MessageKinds.OK, expect.objectContaining({ created: true })],
+    ]);
+  });
+
+  it('refuses by role before checking arguments', () => {
+    const socket = h.connect(KEYS.reader[0]);
+    h.send(socket, [[1, 'receive', { junk: true }]]);
+    expect(socket.messages()[0][2]).toMatchObject({ code: 'FORBIDDEN' });
+  });
+
+  it('refuses requests over the in-flight limit with TOO_MANY_IN_FLIGHT', async () => {
+    const socket = h.connect(KEYS.orderer[0]);
+    let id = 0;
+    const frames = Math.ceil((IN_FLIGHT_MAX + 100) / 1024);
+    for (let frame = 0; frame < frames; frame++) {
+      h.send(
+        socket,
+        Array.from({ length: 1024 }, () => {
+          id++;
+          return [id, 'placeOrder', order(`f-${id}`)];
+        }),
+      );
+    }
+    const refused = socket.messages().filter(([, , body]) => {
+      return (body as { code?: string }).code === 'TOO_MANY_IN_FLIGHT';
+    });
+    expect(refused).toHaveLength(frames * 1024 - IN_FLIGHT_MAX);
+    h.makeDurable();
+    await settle();
+    expect(socket.messages()).toHaveLength(frames * 1024);
+    // The window is free again.
+    h.send(socket, [[id + 1, 'ping', {}]]);
+    expect(socket.messages().at(-1)?.[1]).toBe(MessageKinds.OK);
+  });
+
+  it('refuses requests over the rate with RATE_LIMITED, counting requests not frames', () => {
+    h = harness({ requestsPerSecond: 10, burst: 20 });
+    const socket = h.connect(KEYS.reader[0]);
+    h.send(
+      socket,
+      Array.from({ length: 50 }, (_, index) => [index, 'ping', {}]),
+    );
+    const codes = socket
+      .messages()
+      .map(([, kind, body]) => (kind === MessageKinds.OK ? 'OK' : (body as { code: string }).code));
+    expect(codes.filter((code) => code === 'OK')).toHaveLength(20);
+    expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(30);
+    h.now.ms += 1_000;
+    h.send(socket, [[99, 'ping', {}]]);
+    expect(socket.messages().at(-1)?.[1]).toBe(MessageKinds.OK);
+  });
+
+  it('closes on a text frame, an undecodable frame, or an unsupported version', () => {
+    const text = h.connect(KEYS.reader[0]);
+    const bytes = new TextEncoder().encode('[[1,"ping",{}]]');
+    const behaviorSend = (socket: FakeSocket, data: Uint8Array, isBinary: boolean) => {
+      const copy = data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
+      socket.behavior.message!(socket as never, copy as ArrayBuffer, isBinary);
+    };
+    behaviorSend(text, bytes, false);
+    expect(text.closed?.code).toBe(CloseCodes.UNSUPPORTED_DATA);
+    expect(text.messages()[0]).toEqual([0, MessageKinds.NOTICE, expect.any(Object)]);
+
+    const garbage = h.connect(KEYS.reader[0]);
+    behaviorSend(garbage, Uint8Array.from([0xc1, 0x00]), true);
+    expect(garbage.closed?.code).toBe(CloseCodes.INVALID_PAYLOAD);
+
+    const version = h.connect(KEYS.reader[0]);
+    h.send(version, [[1, 'hello', { versions: [7] }]]);
+    expect(version.messages()[0]).toEqual([
+      1,
+      MessageKinds.ERROR,
+      expect.objectContaining({ code: 'PROTOCOL_VERSION' }),
+    ]);
+    expect(version.closed?.code).toBe(CloseCodes.POLICY_VIOLATION);
+  });
+
+  it('holds answers while the client is congested and writes them on drain', () => {
+    const socket = h.connect(KEYS.reader[0]);
+    socket.bufferedAmount = WS_SEND_BUFFER_BYTES_SOFT;
+    h.send(socket, [[1, 'ping', {}]]);
+    expect(socket.frames).toHaveLength(0);
+    socket.bufferedAmount = 0;
+    socket.behavior.drain!(socket as never);
+    expect(socket.messages().map(([id]) => id)).toEqual([1]);
+  });
+
+  it('closes a client that does not drain in time or lets answers pile up', () => {
+    const slow = h.connect(KEYS.reader[0]);
+    slow.bufferedAmount = WS_SEND_BUFFER_BYTES_SOFT;
+    h.send(slow, [[1, 'ping', {}]]);
+    h.server.checkCongestion(h.now.ms + WS_DRAIN_TIMEOUT_MS - 1);
+    expect(slow.closed).toBeNull();
+    h.server.checkCongestion(h.now.ms + WS_DRAIN_TIMEOUT_MS);
+    expect(slow.closed?.code).toBe(CloseCodes.POLICY_VIOLATION);
+
+    const piling = h.connect(KEYS.reader[0]);
+    piling.bufferedAmount = WS_SEND_BUFFER_BYTES_SOFT;
+    let id = 0;
+    while (piling.closed === null && id < WS_HELD_ANSWERS_MAX * 2) {
+      h.send(
+        piling,
+        Array.from({ length: 1024 }, () => [++id, 'ping', {}]),
+      );
+    }
+    expect(piling.closed?.code).toBe(CloseCodes.POLICY_VIOLATION);
+    expect(h.server.connectionCount).toBe(0);
+  });
+
+  it('never answers a connection after it closed', async () => {
+    const socket = h.connect(KEYS.orderer[0]);
+    h.send(socket, [[1, 'placeOrder', order('late-1')]]);
+    socket.end(CloseCodes.NORMAL, 'bye');
+    h.makeDurable();
+    await settle();
+    expect(socket.frames).toHaveLength(0);
+    expect(h.server.unanswered).toBe(0);
+  });
+});

@@ -1,0 +1,392 @@
+/**
+ * The WebSocket endpoint (`/v1/ws`) of one worker thread: the authenticated upgrade, frame
+ * decoding, per-connection limits, running each request, and batching the answers of one
+ * connection into as few frames as possible.
+ *
+ * Invariants:
+ * - uWS lends the message ArrayBuffer only for the callback; the codec copies what it decodes
+ *   and nothing else keeps a reference, so no borrowed byte outlives the callback.
+ * - A closed WebSocket is never touched: `Connection.open` is cleared in the close handler and
+ *   every late completion checks it.
+ * - Per connection, answers not yet handed to uWS are bounded (WS_HELD_ANSWERS_MAX): a client
+ *   that stops reading is closed, never buffered without bound. Requests running or answered
+ *   but unsent are bounded by IN_FLIGHT_MAX; more are refused TOO_MANY_IN_FLIGHT.
+ * - Answers are written only while uWS's buffer for the client is under the soft limit; above
+ *   it they wait for the drain event, new requests are refused TOO_MANY_IN_FLIGHT without
+ *   being run, and a client congested for WS_DRAIN_TIMEOUT_MS is closed.
+ * - Every protocol violation closes only its own connection, after a kind-3 notice.
+ */
+
+import type {
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  us_socket_context_t,
+  WebSocket,
+} from 'uWebSockets.js';
+import type { ErrorBody } from '../protocol/codes.js';
+import type { WireCodec } from '../protocol/codec.js';
+import { FRAME_BYTES_MAX, IN_FLIGHT_MAX, WS_PATH } from '../protocol/limits.js';
+import {
+  type CloseCode,
+  CloseCodes,
+  isOp,
+  MessageKinds,
+  type Op,
+  type WireMessage,
+} from '../protocol/messages.js';
+import {
+  WS_ANSWERS_PER_FRAME_MAX,
+  WS_DRAIN_TIMEOUT_MS,
+  WS_HELD_ANSWERS_MAX,
+  WS_IDLE_TIMEOUT_SECONDS,
+  WS_SEND_BUFFER_BYTES_HARD,
+  WS_SEND_BUFFER_BYTES_SOFT,
+} from './constants.js';
+import { errorOf, statusLine, violation } from './errors.js';
+import type { KeyRing } from './keys.js';
+import type { Logger } from './logger.js';
+import {
+  type OperationContext,
+  type Outcome,
+  type Principal,
+  refusalOf,
+  runOperation,
+} from './operations.js';
+import { type RateLimit, TokenBucket } from './rate-limiter.js';
+
+export type ArgsCheck = (
+  op: Op,
+  args: Record<string, unknown>,
+) => { ok: true; args: unknown } | { ok: false; error: ErrorBody };
+
+export interface WsServerOptions {
+  keys: KeyRing;
+  context: OperationContext;
+  codec: WireCodec;
+  checkArgs: ArgsCheck;
+  rateLimit: RateLimit;
+  clock: () => number;
+  logger: Logger;
+  /** False before the node is ready and while it shuts down: upgrades are refused (503). */
+  acceptingConnections(): boolean;
+}
+
+/** One client connection's state; uWS hands it back as the WebSocket's user data. */
+class Connection {
+  ws: WebSocket<ConnectionData> | null = null;
+  open = false;
+  /** Requests whose answer is still being computed (waiting on the log or the main thread). */
+  running = 0;
+  /** Answers not yet handed to uWS. */
+  readonly outbox: WireMessage[] = [];
+  /** When the client's buffer first went over the soft limit; 0 when it is not congested. */
+  congestedSinceMs = 0;
+  /** Set when the connection must close once its answers are written (failed hello). */
+  closeAfterFlush: { code: CloseCode; reason: string } | null = null;
+  /** True while queued for the next event-loop turn's flush. */
+  flushQueued = false;
+
+  constructor(
+    readonly id: number,
+    readonly principal: Principal,
+    readonly bucket: TokenBucket,
+  ) {}
+}
+
+interface ConnectionData {
+  connection: Connection;
+}
+
+export class WsServer {
+  private readonly connections = new Set<Connection>();
+  /** Connections with answers produced outside a uWS callback, flushed on setImmediate. */
+  private readonly flushQueue: Connection[] = [];
+  private flushScheduled = false;
+  private nextConnectionId = 1;
+
+  constructor(private readonly options: WsServerOptions) {}
+
+  register(app: TemplatedApp): void {
+    app.ws<ConnectionData>(WS_PATH, {
+      compression: 0,
+      maxPayloadLength: FRAME_BYTES_MAX,
+      idleTimeout: WS_IDLE_TIMEOUT_SECONDS,
+      maxBackpressure: WS_SEND_BUFFER_BYTES_HARD,
+      closeOnBackpressureLimit: 1,
+      sendPingsAutomatically: true,
+      maxLifetime: 0,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.opened(ws),
+      message: (ws, message, isBinary) => this.message(ws, message, isBinary),
+      drain: (ws) => this.drained(ws),
+      close: (ws) => this.closed(ws),
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Requests accepted on any connection whose answers are not yet handed to uWS. */
+  get unanswered(): number {
+    let count = 0;
+    for (const connection of this.connections) count += connection.running;
+    return count;
+  }
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    // Everything needed from `req` is read now: it is only valid during this callback.
+    const authorization = req.getHeader('authorization');
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    if (!this.options.acceptingConnections()) {
+      refuseUpgrade(res, errorOf('NOT_READY', 'the node is not accepting connections'), 503);
+      return;
+    }
+    const identity = this.options.keys.identify(authorization);
+    if (identity === null) {
+      refuseUpgrade(res, errorOf('UNAUTHORIZED'), 401);
+      return;
+    }
+    const bucket = new TokenBucket(this.options.rateLimit, this.options.clock);
+    const connection = new Connection(this.nextConnectionId++, identity, bucket);
+    res.upgrade<ConnectionData>({ connection }, key, protocol, extensions, context);
+  }
+
+  private opened(ws: WebSocket<ConnectionData>): void {
+    const connection = ws.getUserData().connection;
+    connection.ws = ws;
+    connection.open = true;
+    this.connections.add(connection);
+  }
+
+  private closed(ws: WebSocket<ConnectionData>): void {
+    const connection = ws.getUserData().connection;
+    connection.open = false;
+    connection.ws = null;
+    connection.outbox.length = 0;
+    this.connections.delete(connection);
+  }
+
+  private drained(ws: WebSocket<ConnectionData>): void {
+    const connection = ws.getUserData().connection;
+    if (ws.getBufferedAmount() < WS_SEND_BUFFER_BYTES_SOFT) this.flush(connection);
+  }
+
+  private message(ws: WebSocket<ConnectionData>, message: ArrayBuffer, isBinary: boolean): void {
+    const connection = ws.getUserData().connection;
+    if (!connection.open || connection.closeAfterFlush !== null) return;
+    if (!isBinary) {
+      const { close, code } = violation('text-frame');
+      this.closeWithNotice(connection, close, code, 'text frames are not part of the protocol');
+      return;
+    }
+    const decoded = this.options.codec.decodeRequestFrame(message);
+    if (!decoded.ok) {
+      this.closeWithNotice(connection, decoded.closeCode, decoded.code, decoded.message);
+      return;
+    }
+    const requests = decoded.requests;
+    const allowed = connection.bucket.take(requests.length);
+    for (let index = 0; index < requests.length; index++) {
+      const [id, op, args] = requests[index];
+      if (index >= allowed) {
+        connection.outbox.push([id, MessageKinds.ERROR, errorOf('RATE_LIMITED')]);
+      } else {
+        this.request(connection, id, op, args);
+      }
+    }
+    if (connection.outbox.length > WS_HELD_ANSWERS_MAX) {
+      const { close, code } = violation('not-reading');
+      this.closeWithNotice(connection, close, code, 'the client is not reading its answers');
+      return;
+    }
+    this.flush(connection);
+  }
+
+  private request(connection: Connection, id: number, op: string, args: Record<string, unknown>) {
+    const outbox = connection.outbox;
+    // A congested client gets cheap refusals instead of answers that would only wait in
+    // memory: what is held for it stays bounded by one frame's answers plus running requests.
+    if (connection.running + outbox.length >= IN_FLIGHT_MAX || connection.congestedSinceMs !== 0) {
+      outbox.push([id, MessageKinds.ERROR, errorOf('TOO_MANY_IN_FLIGHT')]);
+      return;
+    }
+    if (!isOp(op)) {
+      outbox.push([id, MessageKinds.ERROR, errorOf('UNKNOWN_OP', `unknown operation '${op}'`)]);
+      return;
+    }
+    const refusal = refusalOf(this.options.context, op, connection.principal);
+    if (refusal !== null) {
+      outbox.push([id, MessageKinds.ERROR, refusal]);
+      return;
+    }
+    const checked = this.options.checkArgs(op, args);
+    if (!checked.ok) {
+      outbox.push([id, MessageKinds.ERROR, checked.error]);
+      return;
+    }
+    const outcome = runOperation(this.options.context, op, checked.args, connection.principal);
+    if (outcome instanceof Promise) {
+      connection.running++;
+      outcome.then(
+        (settled) => this.completed(connection, id, settled),
+        () => this.completed(connection, id, { ok: false, error: errorOf('INTERNAL') }),
+      );
+      return;
+    }
+    this.answer(connection, id, outcome);
+    if (op === 'hello' && !outcome.ok) {
+      // An unsupported version: answer, then close (the wire spec's handshake rule).
+      const { close } = violation('protocol-version');
+      connection.closeAfterFlush = { code: close, reason: 'unsupported protocol version' };
+    }
+  }
+
+  private answer(connection: Connection, id: number, outcome: Outcome): void {
+    connection.outbox.push(
+      outcome.ok ? [id, MessageKinds.OK, outcome.value] : [id, MessageKinds.ERROR, outcome.error],
+    );
+  }
+
+  /** An answer computed after the frame's callback returned: queued for this turn's flush. */
+  private completed(connection: Connection, id: number, outcome: Outcome): void {
+    connection.running--;
+    if (!connection.open) return;
+    this.answer(connection, id, outcome);
+    if (!connection.flushQueued) {
+      connection.flushQueued = true;
+      this.flushQueue.push(connection);
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushPending);
+    }
+  }
+
+  private readonly flushPending = (): void => {
+    this.flushScheduled = false;
+    const queue = this.flushQueue;
+    for (let index = 0; index < queue.length; index++) {
+      const connection = queue[index];
+      connection.flushQueued = false;
+      const ws = connection.ws;
+      if (connection.open && ws !== null) ws.cork(() => this.flush(connection));
+    }
+    queue.length = 0;
+  };
+
+  /** Writes the outbox unless the client's buffer is over the soft limit. */
+  private flush(connection: Connection): void {
+    const ws = connection.ws;
+    if (!connection.open || ws === null) return;
+    const outbox = connection.outbox;
+    if (ws.getBufferedAmount() >= WS_SEND_BUFFER_BYTES_SOFT) {
+      if (outbox.length > 0 && connection.congestedSinceMs === 0) {
+        connection.congestedSinceMs = this.options.clock();
+      }
+      return;
+    }
+    connection.congestedSinceMs = 0;
+    if (outbox.length > 0) {
+      this.sendMessages(ws, outbox, 0, outbox.length);
+      outbox.length = 0;
+    }
+    const closing = connection.closeAfterFlush;
+    if (closing !== null && connection.open) ws.end(closing.code, closing.reason);
+  }
+
+  /**
+   * Sends messages [from, to) in frames of at most FRAME_BYTES_MAX bytes where possible: a
+   * frame over it is split in halves; a single answer over it goes alone (the wire spec lets a
+   * client expect up to RESPONSE_FRAME_BYTES_MAX for that case).
+   */
+  private sendMessages(
+    ws: WebSocket<ConnectionData>,
+    all: WireMessage[],
+    from: number,
+    to: number,
+  ) {
+    for (let start = from; start < to; start += WS_ANSWERS_PER_FRAME_MAX) {
+      const end = Math.min(to, start + WS_ANSWERS_PER_FRAME_MAX);
+      const slice = start === 0 && end === all.length ? all : all.slice(start, end);
+      this.sendSplit(ws, slice);
+    }
+  }
+
+  private sendSplit(ws: WebSocket<ConnectionData>, messages: WireMessage[]): void {
+    let frame: Uint8Array;
+    try {
+      frame = this.options.codec.encodeMessages(messages);
+    } catch (error) {
+      // Only a bug can produce a value MessagePack cannot carry; answer each alone so one bad
+      // answer does not take the others with it.
+      if (messages.length > 1) {
+        for (const message of messages) this.sendSplit(ws, [message]);
+        return;
+      }
+      this.options.logger.error('answer not encodable', { error });
+      const [id] = messages[0];
+      frame = this.options.codec.encodeMessages([[id, MessageKinds.ERROR, errorOf('INTERNAL')]]);
+    }
+    if (frame.length > FRAME_BYTES_MAX && messages.length > 1) {
+      const half = messages.length >>> 1;
+      this.sendSplit(ws, messages.slice(0, half));
+      this.sendSplit(ws, messages.slice(half));
+      return;
+    }
+    ws.send(frame, true, false);
+  }
+
+  private closeWithNotice(
+    connection: Connection,
+    closeCode: CloseCode,
+    code: string,
+    message: string,
+  ): void {
+    const ws = connection.ws;
+    if (!connection.open || ws === null) return;
+    this.options.logger.debug('closing connection', { connection: connection.id, code, message });
+    connection.outbox.length = 0;
+    ws.cork(() => {
+      ws.send(this.options.codec.encodeNotice({ code, message }), true, false);
+      ws.end(closeCode, code);
+    });
+  }
+
+  /** Closes connections whose client has not drained its buffer for WS_DRAIN_TIMEOUT_MS. */
+  checkCongestion(nowMs: number): void {
+    for (const connection of this.connections) {
+      const since = connection.congestedSinceMs;
+      if (since !== 0 && nowMs - since >= WS_DRAIN_TIMEOUT_MS) {
+        const { close, code } = violation('not-reading');
+        this.closeWithNotice(connection, close, code, 'the client stopped reading its answers');
+      }
+    }
+  }
+
+  /** Sends every connection a SHUTTING_DOWN notice and closes it (1001 going away). */
+  closeAll(): void {
+    for (const connection of [...this.connections]) {
+      const ws = connection.ws;
+      if (!connection.open || ws === null) continue;
+      ws.cork(() => {
+        this.flush(connection);
+        if (!connection.open) return;
+        ws.send(this.options.codec.encodeNotice(errorOf('SHUTTING_DOWN')), true, false);
+        ws.end(CloseCodes.GOING_AWAY, 'SHUTTING_DOWN');
+      });
+    }
+  }
+}
+
+function refuseUpgrade(res: HttpResponse, error: ErrorBody, status: number): void {
+  res.cork(() => {
+    res
+      .writeStatus(statusLine(status))
+      .writeHeader('content-type', 'application/json')
+      .end(JSON.stringify({ error }), true);
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * Flag parsing shared by the load-test commands: typed, range-checked reads of the values that
+ * `node:util` parseArgs returns, so a bad flag stops a run before it starts instead of being
+ * silently replaced by a default.
+ */
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export class UsageError extends Error {
+  readonly code = 'BAD_USAGE';
+}
+
+/** sysexits EX_USAGE, as the node's own command line uses. */
+export const EXIT_USAGE = 64;
+
+type Values = Record<string, string | boolean | undefined>;
+
+export function intFlag(values: Values, name: string, fallback: number, min: number, max: number) {
+  const text = values[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (typeof text !== 'string' || !/^\d+$/.test(text) || value < min || value > max) {
+    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got '${text}'`);
+  }
+  return value;
+}
+
+export function numberFlag(
+  values: Values,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const text = values[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(value)) {
+    throw new UsageError(`--${name} must be a number, got '${String(text)}'`);
+  }
+  if (value < min || value > max) {
+    throw new UsageError(`--${name} must be in [${min}, ${max}], got ${value}`);
+  }
+  return value;
+}
+
+export function stringFlag(values: Values, name: string, fallback: string): string {
+  const text = values[name];
+  if (text === undefined) return fallback;
+  if (typeof text !== 'string' || text === '') throw new UsageError(`--${name} needs a value`);
+  return text;
+}
+
+export function choiceFlag<T extends string>(
+  values: Values,
+  name: string,
+  fallback: T,
+  choices: readonly T[],
+): T {
+  const text = values[name];
+  if (text === undefined) return fallback;
+  if (!(choices as readonly unknown[]).includes(text)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${String(text)}'`);
+  }
+  return text as T;
+}
+
+/** True when the module at `moduleUrl` is the process's entry point (not imported by a test). */
+export function isEntryPoint(moduleUrl: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && pathToFileURL(resolve(entry)).href === moduleUrl;
+}
+
+/** Runs a command's main, mapping a UsageError to exit 64 and anything else to exit 1. */
+export function runMain(main: () => Promise<number>, usage: string): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      if (error instanceof UsageError) {
+        process.stderr.write(`${error.message}\n\n${usage}`);
+        process.exit(EXIT_USAGE);
+      }
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : error}\n`);
+      process.exit(1);
+    },
+  );
+}

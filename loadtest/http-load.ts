@@ -1,0 +1,225 @@
+/**
+ * `npm run loadtest:http`: autocannon scenarios for the HTTP JSON API, against a running node
+ * (`--url`) or one started for the run (`--start`). `availability` sends GET
+ * /v1/availability for 20 SKUs at customer addresses; `orders` sends POST /v1/orders with a
+ * 3-line `commit` order, each with its own order id (autocannon's setupRequest builds every
+ * request from the seeded workload). Prints autocannon's own tables per scenario.
+ *
+ * Invariants: each scenario is bounded by duration and by request count; the dataset is
+ * provisioned through the admin API first; a started node is stopped by its PID on every path.
+ */
+
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { InventoryClient } from '../protocol/client/index.js';
+import { choiceFlag, intFlag, isEntryPoint, numberFlag, runMain, UsageError } from './cli.js';
+import { nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
+import { provisionDataset } from './provision.js';
+import { describeMachine, fileStamp, machineInfo, outDir, writeJson } from './report.js';
+import {
+  buildDataset,
+  type Dataset,
+  datasetOptionsDefault,
+  makeRunId,
+  OrderIds,
+  OrderSource,
+  orderMixDefault,
+  placeOrderArgs,
+  QuerySource,
+  SKUS_PER_QUERY_DEFAULT,
+  ZIPF_EXPONENT_DEFAULT,
+} from './workload.js';
+
+const SCENARIOS = ['availability', 'orders'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const SEED_DEFAULT = 20_241_121;
+const AMOUNT_DEFAULT = 5_000_000;
+const REQUEST_TIMEOUT_S = 30;
+/** Order-table slots of a started node: room for every order a bounded run can commit. */
+const ORDER_CAPACITY_STARTED = 1 << 22;
+
+export interface HttpScenarioOptions {
+  url: string;
+  readerKey: string;
+  ordererKey: string;
+  connections: number;
+  pipelining: number;
+  durationS: number;
+  amount: number;
+  dataset: Dataset;
+  runId: string;
+}
+
+/** autocannon's request list for one scenario: every request built fresh by setupRequest. */
+export function scenarioRequests(
+  scenario: Scenario,
+  options: HttpScenarioOptions,
+): autocannon.Request[] {
+  const dataset = options.dataset;
+  if (scenario === 'availability') {
+    const queries = new QuerySource(dataset, SKUS_PER_QUERY_DEFAULT, ZIPF_EXPONENT_DEFAULT, 0);
+    return [
+      {
+        method: 'GET',
+        headers: { authorization: `Bearer ${options.readerKey}` },
+        setupRequest: (request) => {
+          const query = queries.next();
+          const skus = query.skus.join(',');
+          request.path = `/v1/availability?lat=${query.lat}&lng=${query.lng}&skus=${skus}`;
+          return request;
+        },
+      },
+    ];
+  }
+  const orders = new OrderSource(dataset, orderMixDefault(), 0);
+  const ids = new OrderIds(options.runId, 0);
+  return [
+    {
+      method: 'POST',
+      path: '/v1/orders',
+      headers: {
+        authorization: `Bearer ${options.ordererKey}`,
+        'content-type': 'application/json',
+      },
+      setupRequest: (request) => {
+        request.body = JSON.stringify(placeOrderArgs(dataset, orders.next(), ids.next(), 'commit'));
+        return request;
+      },
+    },
+  ];
+}
+
+export function runScenario(
+  scenario: Scenario,
+  options: HttpScenarioOptions,
+): Promise<autocannon.Result> {
+  return new Promise((done, fail) => {
+    autocannon(
+      {
+        url: options.url,
+        title: scenario,
+        connections: options.connections,
+        pipelining: options.pipelining,
+        duration: options.durationS,
+        maxOverallRequests: options.amount,
+        timeout: REQUEST_TIMEOUT_S,
+        requests: scenarioRequests(scenario, options),
+      },
+      (error, result) => (error ? fail(error) : done(result)),
+    );
+  });
+}
+
+export const USAGE = `Usage: npm run loadtest:http -- [options]
+
+  --start | --url <http://host:port> with --keys-file <keys.json> (or --admin-key <key>)
+  --threads <n> --fsync <policy>   for a started node (default 1, fsync)
+  --scenario availability|orders|all  (default all)
+  --connections <n>   (default 64)    --pipelining <n> (default 1)
+  --duration <s>      (default 10)    --amount <n> requests at most (default ${AMOUNT_DEFAULT})
+  --seed <n>          workload seed (default ${SEED_DEFAULT})
+`;
+
+const FLAGS = {
+  start: { type: 'boolean' },
+  url: { type: 'string' },
+  'keys-file': { type: 'string' },
+  'admin-key': { type: 'string' },
+  threads: { type: 'string' },
+  fsync: { type: 'string' },
+  scenario: { type: 'string' },
+  connections: { type: 'string' },
+  pipelining: { type: 'string' },
+  duration: { type: 'string' },
+  amount: { type: 'string' },
+  seed: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>['values'];
+
+function keysFor(values: Values) {
+  if (values['keys-file'] !== undefined) return readKeysFile(values['keys-file']);
+  const admin = values['admin-key'];
+  if (admin === undefined) throw new UsageError('--url needs --keys-file or --admin-key');
+  return { reader: admin, orderer: admin, admin };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: FLAGS, strict: true });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if ((values.start === true) === (values.url !== undefined)) {
+    throw new UsageError('give exactly one of --start and --url');
+  }
+  const which = choiceFlag(values, 'scenario', 'all', ['all', ...SCENARIOS] as const);
+  const fsync = choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const);
+  const threads = intFlag(values, 'threads', 1, 1, 256);
+  const node =
+    values.start === true
+      ? await startNodeProcess({
+          threads,
+          fsync,
+          cpus: null,
+          orderCapacity: ORDER_CAPACITY_STARTED,
+          extraArgs: ['--no-demo'],
+        })
+      : null;
+  try {
+    const keys = node?.keys ?? keysFor(values);
+    const url = node?.url ?? nodeUrls(values.url!).url;
+    const dataset = buildDataset(
+      datasetOptionsDefault(intFlag(values, 'seed', SEED_DEFAULT, 0, 2 ** 32)),
+    );
+    const admin = await InventoryClient.connect(nodeUrls(url).wsUrl, {
+      apiKey: keys.admin,
+      reconnect: false,
+    });
+    await provisionDataset(admin, dataset).finally(() => admin.close());
+    const options: HttpScenarioOptions = {
+      url,
+      readerKey: keys.reader,
+      ordererKey: keys.orderer,
+      connections: intFlag(values, 'connections', 64, 1, 10_000),
+      pipelining: intFlag(values, 'pipelining', 1, 1, 1_000),
+      durationS: numberFlag(values, 'duration', 10, 1, 3_600),
+      amount: intFlag(values, 'amount', AMOUNT_DEFAULT, 1, 1_000_000_000),
+      dataset,
+      runId: makeRunId(Date.now(), Math.random),
+    };
+    const date = new Date();
+    process.stdout.write(`machine: ${describeMachine(machineInfo())}\n`);
+    if (node !== null) {
+      process.stdout.write(`node: pid ${node.pid}, ${threads} worker thread(s), fsync=${fsync}\n`);
+    }
+    const results: Record<string, unknown> = {};
+    let failed = false;
+    for (const scenario of which === 'all' ? SCENARIOS : [which]) {
+      const result = await runScenario(scenario, options);
+      process.stdout.write(
+        `\n== ${scenario}: ${options.connections} connections, pipelining ` +
+          `${options.pipelining}\n${autocannon.printResult(result, { renderStatusCodes: true })}`,
+      );
+      process.stdout.write(
+        `${scenario}: ${Math.round(result.requests.average)} requests/s, p50 ` +
+          `${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, ` +
+          `errors ${result.errors}\n`,
+      );
+      failed ||= result.non2xx > 0 || result.errors > 0;
+      results[scenario] = result;
+    }
+    writeJson(`${outDir()}/http-load-${fileStamp(date)}.json`, {
+      kind: 'http-load',
+      date: date.toISOString(),
+      machine: machineInfo(),
+      results,
+    });
+    return failed ? 1 : 0;
+  } finally {
+    await node?.stop();
+  }
+}
+
+if (isEntryPoint(import.meta.url)) runMain(main, USAGE);

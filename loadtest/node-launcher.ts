@@ -1,0 +1,106 @@
+/**
+ * A node launcher for load tests: the node's own command line (edge/config.ts parseCli, the
+ * same flags as `npm start`) plus `--order-capacity <slots>`, which sizes the engine's order
+ * table. Committed orders stay live until fulfilled, so a sustained run of 100,000 orders/s
+ * needs millions of slots where the default table holds a few hundred thousand; the load tests
+ * start their node through this file when they need a larger table.
+ *
+ * Prints the same "listening on <url>" line as the node's main and stops gracefully on
+ * SIGTERM or SIGINT (a second signal exits at once).
+ */
+
+import { OptionsError, parseCli, USAGE as NODE_USAGE } from '../edge/config.js';
+import { startNode } from '../edge/node.js';
+import { EXIT_USAGE } from './cli.js';
+
+const ORDER_CAPACITY_FLAG = '--order-capacity';
+/** The engine's own bound (engine/config.ts); a power of two is required. */
+const ORDER_CAPACITY_MAX = 1 << 26;
+
+export const USAGE = `Usage: node dist/loadtest/node-launcher.js [--order-capacity <power of two>] [node flags]
+
+${NODE_USAGE}`;
+
+/** Splits `--order-capacity n` out of argv; the rest goes to the node's own parser. */
+export function takeOrderCapacity(argv: readonly string[]): {
+  capacity: number | null;
+  rest: string[];
+} {
+  const rest: string[] = [];
+  let capacity: number | null = null;
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index];
+    let text: string | undefined;
+    if (arg === ORDER_CAPACITY_FLAG) text = argv[++index];
+    else if (arg.startsWith(`${ORDER_CAPACITY_FLAG}=`))
+      text = arg.slice(ORDER_CAPACITY_FLAG.length + 1);
+    else {
+      rest.push(arg);
+      continue;
+    }
+    const value = Number(text);
+    if (
+      text === undefined ||
+      !/^\d+$/.test(text) ||
+      value < 16 ||
+      value > ORDER_CAPACITY_MAX ||
+      (value & (value - 1)) !== 0
+    ) {
+      throw new OptionsError(
+        `${ORDER_CAPACITY_FLAG} must be a power of two in [16, ${ORDER_CAPACITY_MAX}]`,
+      );
+    }
+    capacity = value;
+  }
+  return { capacity, rest };
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseCli>;
+  let capacity: number | null;
+  try {
+    const split = takeOrderCapacity(process.argv.slice(2));
+    capacity = split.capacity;
+    parsed = parseCli(split.rest, process.env);
+  } catch (error) {
+    if (!(error instanceof OptionsError)) throw error;
+    process.stderr.write(`${error.message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (parsed.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const options = parsed.options;
+  if (capacity !== null)
+    options.engineConfig = { ...options.engineConfig, orderCapacity: capacity };
+  const node = await startNode(options);
+  process.stdout.write(
+    `inventory node listening on ${node.url} (order capacity ${capacity ?? 'default'})\n`,
+  );
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      process.stderr.write(`${signal}: shutting down\n`);
+      node.close().then(
+        () => done(0),
+        (error: unknown) => {
+          process.stderr.write(`shutdown failed: ${String(error)}\n`);
+          done(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`cannot run the node: ${error instanceof Error ? error.stack : error}\n`);
+    process.exit(1);
+  },
+);

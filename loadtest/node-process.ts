@@ -1,0 +1,175 @@
+/**
+ * Starting an inventory node as a child process (`node dist/edge/main.js`) for the load tests,
+ * exactly as a user runs it: a temporary data directory, a free port on 127.0.0.1, the keys the
+ * node writes to `<data>/keys.json`; and stopping it again by its PID.
+ *
+ * Invariants: only the process started here is ever signalled, by its own PID; the temporary
+ * data directory is removed after the node has exited; every wait is bounded.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Time for the node to recover, seed and report where it listens. */
+const NODE_START_MS_MAX = 60_000;
+/** Time a SIGTERM'd node has to drain and exit before it is killed. */
+const NODE_STOP_MS_MAX = 20_000;
+/** Output kept from the node for error messages. */
+const OUTPUT_KEPT_CHARS_MAX = 8_192;
+
+export interface NodeKeys {
+  reader: string;
+  orderer: string;
+  admin: string;
+}
+
+export interface NodeProcessOptions {
+  threads: number;
+  fsync: 'fsync' | 'commit' | 'none';
+  /** CPU list for `taskset -c` (e.g. '0'); null runs the node unpinned. */
+  cpus: string | null;
+  /**
+   * Order-table slots; null keeps the engine's default and runs `dist/edge/main.js` itself,
+   * otherwise the node runs through `dist/loadtest/node-launcher.js`, which accepts the size.
+   */
+  orderCapacity: number | null;
+  /** Extra flags for the node's command line. */
+  extraArgs: string[];
+}
+
+export interface NodeProcess {
+  pid: number;
+  /** `http://127.0.0.1:port` */
+  url: string;
+  /** `ws://127.0.0.1:port/v1/ws` */
+  wsUrl: string;
+  keys: NodeKeys;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** The repository root, from this file's place in the source or in dist/. */
+export function repoRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.includes(`${join('dist', 'loadtest')}`)
+    ? resolve(here, '..', '..')
+    : resolve(here, '..');
+}
+
+export function readKeysFile(path: string): NodeKeys {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeKeys>;
+  for (const role of ['reader', 'orderer', 'admin'] as const) {
+    if (typeof parsed[role] !== 'string') throw new Error(`${path} has no ${role} key`);
+  }
+  return parsed as NodeKeys;
+}
+
+/** `http://host:port` or `ws://host:port[/v1/ws]` → both forms. */
+export function nodeUrls(url: string): { url: string; wsUrl: string } {
+  const parsed = new URL(url);
+  const http = parsed.protocol === 'ws:' || parsed.protocol === 'http:' ? 'http:' : 'https:';
+  const ws = http === 'http:' ? 'ws:' : 'wss:';
+  return { url: `${http}//${parsed.host}`, wsUrl: `${ws}//${parsed.host}/v1/ws` };
+}
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((done) => {
+    const timer = setTimeout(() => done(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done(true);
+    });
+  });
+}
+
+export async function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'inventory-loadtest-'));
+  const main =
+    options.orderCapacity === null
+      ? join(repoRoot(), 'dist', 'edge', 'main.js')
+      : join(repoRoot(), 'dist', 'loadtest', 'node-launcher.js');
+  const capacityArgs =
+    options.orderCapacity === null ? [] : ['--order-capacity', String(options.orderCapacity)];
+  const nodeArgs = [
+    main,
+    ...capacityArgs,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--data',
+    dataDir,
+    '--threads',
+    String(options.threads),
+    '--fsync',
+    options.fsync,
+    '--log-level',
+    'warn',
+    ...options.extraArgs,
+  ];
+  const command = options.cpus === null ? process.execPath : 'taskset';
+  const args =
+    options.cpus === null ? nodeArgs : ['-c', options.cpus, process.execPath, ...nodeArgs];
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_KEPT_CHARS_MAX);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
+  let url: string;
+  try {
+    url = await waitForListening(child, () => output);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await waitExit(child, NODE_STOP_MS_MAX);
+    cleanup();
+    throw error;
+  }
+  const keys = readKeysFile(join(dataDir, 'keys.json'));
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      child.kill('SIGTERM');
+      if (!(await waitExit(child, NODE_STOP_MS_MAX))) {
+        child.kill('SIGKILL');
+        await waitExit(child, NODE_STOP_MS_MAX);
+      }
+      cleanup();
+    })();
+    return stopping;
+  };
+  return { pid: child.pid!, ...nodeUrls(url), keys, dataDir, stop };
+}
+
+/** Resolves with the node's URL once its banner says where it listens. */
+function waitForListening(child: ChildProcess, output: () => string): Promise<string> {
+  return new Promise((done, fail) => {
+    const onData = () => {
+      const match = /listening on (http:\/\/[^\s]+)/.exec(output());
+      if (match === null) return;
+      finish();
+      done(match[1]);
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      finish();
+      fail(new Error(`the node exited (${code ?? signal}) before listening:\n${output()}`));
+    };
+    const timer = setTimeout(() => {
+      finish();
+      fail(new Error(`the node did not listen within ${NODE_START_MS_MAX} ms:\n${output()}`));
+    }, NODE_START_MS_MAX);
+    const finish = () => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
+  });
+}

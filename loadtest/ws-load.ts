@@ -1,0 +1,441 @@
+/**
+ * `npm run loadtest`: the project's WebSocket load generator. Drives a running node (`--url`)
+ * or one it starts itself (`--start`) with SDK connections that keep a bounded window of
+ * requests in flight, mixing availability queries (20 SKUs) and 3-line orders over a Zipf SKU
+ * popularity; prints throughput and p50/p90/p99/p99.9/max per op type and writes a JSON result.
+ * `--processes K` forks K generator processes and merges their HDR histograms, so the load can
+ * use more than one core; the CPU time each party used is measured and printed, so the split of
+ * the machine's cores between node and generator is visible.
+ *
+ * Invariants: the run is bounded by time and by count; the dataset is provisioned through the
+ * admin API before the clock starts; a node this command started is stopped (by its PID) on
+ * every exit path.
+ */
+
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { seedFromEnv } from '../engine/testing/index.js';
+import { InventoryClient } from '../protocol/client/index.js';
+import { choiceFlag, intFlag, isEntryPoint, numberFlag, runMain, UsageError } from './cli.js';
+import {
+  type NodeKeys,
+  type NodeProcess,
+  nodeUrls,
+  readKeysFile,
+  startNodeProcess,
+} from './node-process.js';
+import { formatMs } from './histogram.js';
+import { provisionDataset } from './provision.js';
+import {
+  describeMachine,
+  fileStamp,
+  formatCount,
+  latencyTable,
+  machineInfo,
+  outDir,
+  processCpuSeconds,
+  writeJson,
+} from './report.js';
+import {
+  CHILD_FLAG,
+  type GeneratorOutcome,
+  type MergedRun,
+  mergeResults,
+  runChild,
+  runForked,
+  runInProcess,
+} from './ws-processes.js';
+import { CONNECTIONS_PER_PROCESS_MAX, type WsRunConfig } from './ws-runner.js';
+import {
+  DATASET_DCS_DEFAULT,
+  DATASET_SKUS_DEFAULT,
+  LINES_PER_ORDER_DEFAULT,
+  buildDataset,
+  makeRunId,
+  QTY_PER_LINE_MAX_DEFAULT,
+  SKUS_PER_QUERY_DEFAULT,
+  STOCK_PER_CELL_DEFAULT,
+  STOCK_PER_CELL_MAX,
+  ZIPF_EXPONENT_DEFAULT,
+} from './workload.js';
+
+const SEED_DEFAULT = 20_241_121;
+const PROCESSES_MAX = 64;
+const WINDOW_MAX = 4_096;
+const DURATION_S_MAX = 3_600;
+const OPS_MAX_DEFAULT = 20_000_000;
+const OPS_MAX_CEILING = 1_000_000_000;
+const TIMEOUT_MS_DEFAULT = 30_000;
+/** Order-table slots of a started node: 4 M, 40 s of committed orders at 100,000/s. */
+const ORDER_CAPACITY_DEFAULT = 1 << 22;
+const ORDER_CAPACITY_MAX = 1 << 26;
+
+/** The SPEC's performance bars for this generator's two dedicated scenarios. */
+const BARS = {
+  order: { perSecondMin: 100_000, p99MsMax: 5, what: 'durable 3-line orders' },
+  availability: { perSecondMin: 200_000, p99MsMax: 2, what: 'availability queries' },
+} as const;
+
+const SCENARIOS = ['mixed', 'orders', 'availability'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const SCENARIO_AVAILABILITY_SHARE: Record<Scenario, number> = {
+  mixed: 0.5,
+  orders: 0,
+  availability: 1,
+};
+
+export const USAGE = `Usage: npm run loadtest -- [options]
+
+Target (one of):
+  --start                start a node (node dist/edge/main.js) on 127.0.0.1 in a temp dir
+  --url <url>            a running node: ws://host:port/v1/ws or http://host:port
+Keys for --url: --key <key> (orders and queries), --admin-key <key> (provisioning; default
+  --key), or --keys-file <data>/keys.json
+Node started with --start:
+  --threads <n>          worker threads (default 1)         --fsync fsync|commit|none (default fsync)
+  --node-cpus <list>     pin the node with taskset -c (e.g. 0)
+  --order-capacity <n>   order-table slots, a power of two (default ${ORDER_CAPACITY_DEFAULT}):
+                         committed orders stay live until fulfilled, so a long run needs room
+  --node-pid <pid>       with --url: a local node's PID, to report the CPU time it used
+Load:
+  --scenario mixed|orders|availability   (default mixed: half queries, half orders)
+  --availability-share <0..1>            override the scenario's share of queries
+  --processes <k>        generator processes (default 1)    --load-cpus <list> pin them
+  --connections <n>      SDK connections per process (default 4)
+  --window <n>           requests in flight per connection (default 256)
+  --duration <s>         measured seconds (default 10)      --warmup <s> (default 2)
+  --max-ops <n>          requests in all, across processes (default ${OPS_MAX_DEFAULT})
+  --hold-share <0..1>    orders placed as hold + confirm instead of commit (default 0)
+  --fulfil-share <0..1>  confirmed orders then fulfilled (default 0; see loadtest/RESULTS.md)
+  --customer-locations   orders from customer addresses, not the DCs' own locations
+Workload:
+  --dcs <n> (default ${DATASET_DCS_DEFAULT})  --skus <n> (default ${DATASET_SKUS_DEFAULT})  --stock <units per cell> (default ${STOCK_PER_CELL_DEFAULT})
+  --zipf <s> (default ${ZIPF_EXPONENT_DEFAULT})  --lines <n> (default ${LINES_PER_ORDER_DEFAULT})  --qty-max <n> (default ${QTY_PER_LINE_MAX_DEFAULT})
+  --skus-per-query <n> (default ${SKUS_PER_QUERY_DEFAULT})   --seed <n> (or SEED=; default ${SEED_DEFAULT})
+Output:
+  --out <file.json>      result file (default loadtest/out/ws-load-<time>.json)
+`;
+
+const FLAGS = {
+  start: { type: 'boolean' },
+  url: { type: 'string' },
+  key: { type: 'string' },
+  'admin-key': { type: 'string' },
+  'keys-file': { type: 'string' },
+  threads: { type: 'string' },
+  fsync: { type: 'string' },
+  'node-cpus': { type: 'string' },
+  'node-pid': { type: 'string' },
+  'order-capacity': { type: 'string' },
+  scenario: { type: 'string' },
+  'availability-share': { type: 'string' },
+  processes: { type: 'string' },
+  'load-cpus': { type: 'string' },
+  connections: { type: 'string' },
+  window: { type: 'string' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  'max-ops': { type: 'string' },
+  'hold-share': { type: 'string' },
+  'fulfil-share': { type: 'string' },
+  'customer-locations': { type: 'boolean' },
+  dcs: { type: 'string' },
+  skus: { type: 'string' },
+  stock: { type: 'string' },
+  zipf: { type: 'string' },
+  lines: { type: 'string' },
+  'qty-max': { type: 'string' },
+  'skus-per-query': { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+export interface WsLoadOptions {
+  start: boolean;
+  url: string | null;
+  keys: { load: string; admin: string } | null;
+  threads: number;
+  fsync: 'fsync' | 'commit' | 'none';
+  nodeCpus: string | null;
+  nodePid: number | null;
+  orderCapacity: number;
+  scenario: Scenario;
+  processes: number;
+  loadCpus: string | null;
+  out: string | null;
+  /** Per-process run configuration, without url, key, run id and stream. */
+  run: Omit<WsRunConfig, 'wsUrl' | 'apiKey' | 'runId' | 'stream'>;
+}
+
+function cpuListFlag(values: Record<string, unknown>, name: string): string | null {
+  const text = values[name];
+  if (text === undefined) return null;
+  if (typeof text !== 'string' || !/^\d+([-,]\d+)*$/.test(text)) {
+    throw new UsageError(`--${name} must be a CPU list such as 0 or 0,1 or 0-1`);
+  }
+  return text;
+}
+
+function orderCapacityFlag(values: Record<string, string | boolean | undefined>): number {
+  const capacity = intFlag(
+    values,
+    'order-capacity',
+    ORDER_CAPACITY_DEFAULT,
+    16,
+    ORDER_CAPACITY_MAX,
+  );
+  if ((capacity & (capacity - 1)) !== 0)
+    throw new UsageError('--order-capacity must be a power of two');
+  return capacity;
+}
+
+function keysOf(values: Record<string, string | boolean | undefined>) {
+  const file = values['keys-file'];
+  if (typeof file === 'string') {
+    const keys = readKeysFile(file);
+    return { load: keys.orderer, admin: keys.admin };
+  }
+  const key = values.key;
+  if (typeof key !== 'string') return null;
+  const admin = values['admin-key'];
+  return { load: key, admin: typeof admin === 'string' ? admin : key };
+}
+
+export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
+  const { values } = parseArgs({ args: [...argv], options: FLAGS, strict: true });
+  if (values.help) return null;
+  const start = values.start === true;
+  const url = typeof values.url === 'string' ? values.url : null;
+  if (start === (url !== null)) throw new UsageError('give exactly one of --start and --url');
+  const keys = keysOf(values);
+  if (url !== null && keys === null) {
+    throw new UsageError('--url needs --key (and --admin-key) or --keys-file');
+  }
+  const scenario = choiceFlag(values, 'scenario', 'mixed', SCENARIOS);
+  const seed =
+    values.seed === undefined ? seedFromEnv(SEED_DEFAULT) : intFlag(values, 'seed', 0, 0, 2 ** 32);
+  const processes = intFlag(values, 'processes', 1, 1, PROCESSES_MAX);
+  return {
+    start,
+    url,
+    keys,
+    threads: intFlag(values, 'threads', 1, 1, 256),
+    fsync: choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const),
+    nodeCpus: cpuListFlag(values, 'node-cpus'),
+    orderCapacity: orderCapacityFlag(values),
+    nodePid: values['node-pid'] === undefined ? null : intFlag(values, 'node-pid', 0, 1, 2 ** 22),
+    scenario,
+    processes,
+    loadCpus: cpuListFlag(values, 'load-cpus'),
+    out: typeof values.out === 'string' ? values.out : null,
+    run: {
+      connections: intFlag(values, 'connections', 4, 1, CONNECTIONS_PER_PROCESS_MAX),
+      window: intFlag(values, 'window', 256, 1, WINDOW_MAX),
+      warmupMs: numberFlag(values, 'warmup', 2, 0, DURATION_S_MAX) * 1000,
+      durationMs: numberFlag(values, 'duration', 10, 0.1, DURATION_S_MAX) * 1000,
+      opsMax: Math.ceil(
+        intFlag(values, 'max-ops', OPS_MAX_DEFAULT, 1, OPS_MAX_CEILING) / processes,
+      ),
+      timeoutMs: TIMEOUT_MS_DEFAULT,
+      dataset: {
+        seed,
+        dcs: intFlag(values, 'dcs', DATASET_DCS_DEFAULT, 1, 200),
+        skus: intFlag(values, 'skus', DATASET_SKUS_DEFAULT, 1, 10_000),
+        stockPerCell: intFlag(values, 'stock', STOCK_PER_CELL_DEFAULT, 1, STOCK_PER_CELL_MAX),
+      },
+      mix: {
+        linesPerOrder: intFlag(values, 'lines', LINES_PER_ORDER_DEFAULT, 1, 32),
+        qtyPerLineMax: intFlag(values, 'qty-max', QTY_PER_LINE_MAX_DEFAULT, 1, 1_000),
+        zipfExponent: numberFlag(values, 'zipf', ZIPF_EXPONENT_DEFAULT, 0, 5),
+        hotSku: false,
+      },
+      availabilityShare: numberFlag(
+        values,
+        'availability-share',
+        SCENARIO_AVAILABILITY_SHARE[scenario],
+        0,
+        1,
+      ),
+      holdShare: numberFlag(values, 'hold-share', 0, 0, 1),
+      fulfilShare: numberFlag(values, 'fulfil-share', 0, 0, 1),
+      skusPerQuery: intFlag(values, 'skus-per-query', SKUS_PER_QUERY_DEFAULT, 1, 500),
+      customerLocations: values['customer-locations'] === true,
+    },
+  };
+}
+
+interface Target {
+  wsUrl: string;
+  loadKey: string;
+  adminKey: string;
+  /** A local node's PID when known: its CPU time is measured. */
+  pid: number | null;
+  started: NodeProcess | null;
+}
+
+async function openTarget(options: WsLoadOptions): Promise<Target> {
+  if (!options.start) {
+    return {
+      wsUrl: nodeUrls(options.url!).wsUrl,
+      loadKey: options.keys!.load,
+      adminKey: options.keys!.admin,
+      pid: options.nodePid,
+      started: null,
+    };
+  }
+  const node = await startNodeProcess({
+    threads: options.threads,
+    fsync: options.fsync,
+    cpus: options.nodeCpus,
+    orderCapacity: options.orderCapacity,
+    extraArgs: ['--no-demo'],
+  });
+  const keys: NodeKeys = node.keys;
+  return {
+    wsUrl: node.wsUrl,
+    loadKey: keys.orderer,
+    adminKey: keys.admin,
+    pid: node.pid,
+    started: node,
+  };
+}
+
+function runConfigs(options: WsLoadOptions, target: Target, runId: string): WsRunConfig[] {
+  return Array.from({ length: options.processes }, (_, stream) => ({
+    ...options.run,
+    wsUrl: target.wsUrl,
+    apiKey: target.loadKey,
+    runId,
+    stream,
+  }));
+}
+
+/** How the machine's cores were shared, as configured and as measured. */
+function coreSplit(
+  options: WsLoadOptions,
+  target: Target,
+  generators: GeneratorOutcome,
+  nodeCpuSeconds: number | null,
+  wallSeconds: number,
+): string {
+  const cores = machineInfo().logicalCpus;
+  const share = (cpu: number) =>
+    `${cpu.toFixed(1)} CPU-s = ${(cpu / wallSeconds).toFixed(2)} cores`;
+  const node = target.started
+    ? `node: ${options.threads} worker thread(s) + main thread + log writer, ` +
+      `fsync=${options.fsync}, ${options.nodeCpus === null ? 'unpinned' : `pinned to CPU ${options.nodeCpus}`}`
+    : `node: at ${target.wsUrl}${target.pid === null ? ' (CPU not measured)' : ` (pid ${target.pid})`}`;
+  const load =
+    `load generator: ${options.processes} process(es) × ${options.run.connections} connection(s) × ` +
+    `${options.run.window} in flight, ` +
+    `${options.loadCpus === null ? 'unpinned' : `pinned to CPU ${options.loadCpus}`}`;
+  const lines = [`${cores} logical CPUs shared by`, `  ${node}`, `  ${load}`];
+  if (nodeCpuSeconds !== null) lines.push(`  measured: node ${share(nodeCpuSeconds)}`);
+  lines.push(`  measured: load generator ${share(generators.cpuSeconds)}`);
+  return lines.join('\n');
+}
+
+function printBars(merged: MergedRun, scenario: Scenario): string[] {
+  const lines: string[] = [];
+  for (const op of ['order', 'availability'] as const) {
+    const found = merged.ops.find((entry) => entry.op === op);
+    if (found === undefined) continue;
+    const bar = BARS[op];
+    const met = found.row.perSecond >= bar.perSecondMin && found.row.latency.p99 <= bar.p99MsMax;
+    const note = scenario === 'mixed' ? ' (mixed run: the bar is for a dedicated run)' : '';
+    lines.push(
+      `bar ${bar.what}: ≥ ${formatCount(bar.perSecondMin)}/s with p99 ≤ ${bar.p99MsMax} ms → ` +
+        `${formatCount(found.row.perSecond)}/s, p99 ${formatMs(found.row.latency.p99)} ms: ` +
+        `${met ? 'MET' : 'NOT MET'}${note}`,
+    );
+  }
+  return lines;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.includes(CHILD_FLAG)) return runChild();
+  const options = parseWsLoadArgs(argv);
+  if (options === null) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const date = new Date();
+  const runId = makeRunId(date.getTime(), Math.random);
+  const target = await openTarget(options);
+  try {
+    if (target.started !== null) {
+      process.stderr.write(`started a node: pid ${target.started.pid}, ${target.started.url}\n`);
+    }
+    const admin = await InventoryClient.connect(target.wsUrl, {
+      apiKey: target.adminKey,
+      timeoutMs: TIMEOUT_MS_DEFAULT,
+      reconnect: false,
+    });
+    const provisioned = await provisionDataset(admin, buildDatasetFor(options)).finally(() =>
+      admin.close(),
+    );
+    process.stderr.write(`dataset: ${JSON.stringify(provisioned)}\n`);
+    const configs = runConfigs(options, target, runId);
+    const nodeCpuBefore = target.pid === null ? null : processCpuSeconds(target.pid);
+    const wallStart = performance.now();
+    const generators =
+      options.processes === 1
+        ? await runInProcess(configs[0], options.loadCpus)
+        : await runForked(new URL(import.meta.url), configs, options.loadCpus);
+    const wallSeconds = (performance.now() - wallStart) / 1000;
+    const nodeCpuAfter = target.pid === null ? null : processCpuSeconds(target.pid);
+    const nodeCpu =
+      nodeCpuBefore === null || nodeCpuAfter === null ? null : nodeCpuAfter - nodeCpuBefore;
+    const merged = mergeResults(generators.results);
+    const split = coreSplit(options, target, generators, nodeCpu, wallSeconds);
+    const bars = printBars(merged, options.scenario);
+    const machine = machineInfo();
+    const out = options.out ?? join(outDir(), `ws-load-${fileStamp(date)}.json`);
+    process.stdout.write(
+      [
+        '',
+        `WebSocket load, scenario ${options.scenario}, ${(merged.measuredMs / 1000).toFixed(1)} s measured`,
+        `machine: ${describeMachine(machine)}`,
+        split,
+        '',
+        latencyTable(merged.ops.map((entry) => entry.row)),
+        '',
+        ...merged.ops
+          .filter((entry) => entry.row.errors > 0)
+          .map((entry) => `errors ${entry.op}: ${JSON.stringify(entry.errors)}`),
+        ...bars,
+        `result: ${out}`,
+        '',
+      ].join('\n'),
+    );
+    writeJson(out, {
+      kind: 'ws-load',
+      date: date.toISOString(),
+      command: `node dist/loadtest/ws-load.js ${argv.join(' ')}`,
+      machine,
+      coreSplit: split,
+      nodeCpuSeconds: nodeCpu,
+      generatorCpuSeconds: generators.cpuSeconds,
+      wallSeconds,
+      options: { ...options, keys: undefined },
+      measuredMs: merged.measuredMs,
+      ops: merged.ops,
+      bars,
+    });
+    const failed = merged.ops.some((entry) =>
+      Object.keys(entry.errors).some((code) => code !== 'OUT_OF_STOCK'),
+    );
+    return failed ? 1 : 0;
+  } finally {
+    await target.started?.stop();
+  }
+}
+
+function buildDatasetFor(options: WsLoadOptions) {
+  return buildDataset(options.run.dataset);
+}
+
+if (isEntryPoint(import.meta.url)) runMain(main, USAGE);

@@ -1,0 +1,311 @@
+/**
+ * One load-generator process: N SDK connections, each with a bounded window of "lanes" (a
+ * lane is a closed loop that issues one request, awaits its answer and issues the next), so a
+ * connection keeps up to `window` requests in flight and the SDK packs the ones issued in the
+ * same event-loop turn into one frame. Lanes draw availability queries and orders from the
+ * seeded workload; latency is recorded per op type in HDR histograms (microseconds).
+ *
+ * Invariants: the run is bounded in time (warm-up + duration) and in count (`opsMax` requests
+ * in all); a request is recorded only if it was issued inside the measured window (after the
+ * warm-up), and throughput counts only answers inside it; a lane stops on a connection-level
+ * failure instead of spinning; every connection is closed before the result is returned.
+ */
+
+import { performance } from 'node:perf_hooks';
+import type { Histogram } from 'hdr-histogram-js';
+import { Prng } from '../engine/testing/index.js';
+import { InventoryClient, InventoryError } from '../protocol/client/index.js';
+import { createLatencyHistogram, encodeHistogram, recordLatencyUs } from './histogram.js';
+import {
+  buildDataset,
+  type Dataset,
+  type DatasetOptions,
+  OrderIds,
+  type OrderMixOptions,
+  OrderSource,
+  placeOrderArgs,
+  QuerySource,
+} from './workload.js';
+
+export const OP_TYPES = ['availability', 'order', 'hold', 'confirm', 'fulfil'] as const;
+export type OpType = (typeof OP_TYPES)[number];
+
+/** Failures that mean the connection is gone: the lane stops rather than fail every draw. */
+const FATAL_CODES: ReadonlySet<string> = new Set(['CLOSED', 'CONNECTION_LOST', 'CONNECT_FAILED']);
+/** Hold lifetime for hold-then-confirm orders: long enough that none expires mid-run. */
+const HOLD_TTL_SECONDS = 300;
+/** Wait for lanes to finish their last request after the run stops. */
+const DRAIN_MS_MAX = 30_000;
+const PROGRESS_INTERVAL_MS = 1_000;
+const US_PER_MS = 1000;
+
+export interface WsRunConfig {
+  wsUrl: string;
+  apiKey: string;
+  connections: number;
+  /** Requests in flight per connection (lanes per connection). */
+  window: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Requests this process may issue in all. */
+  opsMax: number;
+  timeoutMs: number;
+  dataset: DatasetOptions;
+  mix: OrderMixOptions;
+  /** Share of lane iterations that are availability queries; the rest are orders. */
+  availabilityShare: number;
+  /** Share of orders placed as holds and then confirmed; the rest are committed at once. */
+  holdShare: number;
+  /** Share of confirmed orders then fulfilled (picked), which frees their order-table slot. */
+  fulfilShare: number;
+  skusPerQuery: number;
+  /** Orders come from customer addresses (true) or from the DCs' own locations (false). */
+  customerLocations: boolean;
+  runId: string;
+  /** This process's index: selects its PRNG streams and order-id namespace. */
+  stream: number;
+}
+
+export interface OpResult {
+  /** Answers inside the measured window. */
+  count: number;
+  /** Error answers by code, over the whole run. */
+  errors: Record<string, number>;
+  /** Latency histogram of successful requests issued in the window, base64. */
+  histogram: string;
+}
+
+export interface WsRunResult {
+  stream: number;
+  measuredMs: number;
+  ops: Record<OpType, OpResult>;
+}
+
+export interface Progress {
+  stream: number;
+  /** Answers (any outcome) since the last report. */
+  answers: number;
+  errors: number;
+}
+
+interface OpStats {
+  count: number;
+  errors: Map<string, number>;
+  histogram: Histogram;
+}
+
+/** Shared state of one process's lanes. */
+class RunState {
+  running = true;
+  issued = 0;
+  answers = 0;
+  errorCount = 0;
+  windowStart = Number.POSITIVE_INFINITY;
+  windowEnd = Number.POSITIVE_INFINITY;
+  readonly stats = new Map<OpType, OpStats>();
+
+  constructor(readonly config: WsRunConfig) {
+    for (const op of OP_TYPES) {
+      this.stats.set(op, { count: 0, errors: new Map(), histogram: createLatencyHistogram() });
+    }
+  }
+
+  /** Claims one request of the count budget; false once the run must stop. */
+  claim(): boolean {
+    if (!this.running || this.issued >= this.config.opsMax) return false;
+    this.issued++;
+    return true;
+  }
+
+  /** Awaits one request and records it; returns false when the lane must stop. */
+  async timed<T>(op: OpType, request: () => Promise<T>): Promise<T | undefined> {
+    const started = performance.now();
+    try {
+      const value = await request();
+      const ended = performance.now();
+      this.answers++;
+      const stats = this.stats.get(op)!;
+      if (started >= this.windowStart && started < this.windowEnd) {
+        recordLatencyUs(stats.histogram, (ended - started) * US_PER_MS);
+      }
+      if (ended >= this.windowStart && ended < this.windowEnd) stats.count++;
+      return value;
+    } catch (error) {
+      this.answers++;
+      this.errorCount++;
+      const code = error instanceof InventoryError ? error.code : 'CLIENT_ERROR';
+      const errors = this.stats.get(op)!.errors;
+      errors.set(code, (errors.get(code) ?? 0) + 1);
+      if (FATAL_CODES.has(code) || !(error instanceof InventoryError)) throw error;
+      return undefined;
+    }
+  }
+}
+
+/**
+ * One connection's generators, shared by its lanes (one thread, so no races): per-lane Zipf
+ * tables would cost megabytes per lane for no gain in realism.
+ */
+interface LaneSources {
+  prng: Prng;
+  orders: OrderSource;
+  queries: QuerySource;
+  orderIds: OrderIds;
+}
+
+/** Connections per process are bounded by this, so stream numbers never overlap. */
+export const CONNECTIONS_PER_PROCESS_MAX = 4_096;
+
+function laneSources(dataset: Dataset, config: WsRunConfig, connection: number): LaneSources {
+  const stream = config.stream * CONNECTIONS_PER_PROCESS_MAX + connection;
+  return {
+    prng: new Prng(config.dataset.seed, stream),
+    orders: new OrderSource(dataset, config.mix, stream),
+    queries: new QuerySource(dataset, config.skusPerQuery, config.mix.zipfExponent, stream),
+    orderIds: new OrderIds(config.runId, stream),
+  };
+}
+
+async function placeOne(
+  state: RunState,
+  client: InventoryClient,
+  dataset: Dataset,
+  sources: LaneSources,
+): Promise<void> {
+  const config = state.config;
+  const hold = config.holdShare > 0 && sources.prng.chance(config.holdShare);
+  const location = config.customerLocations ? sources.queries.location() : undefined;
+  const args = placeOrderArgs(
+    dataset,
+    sources.orders.next(),
+    sources.orderIds.next(),
+    hold ? 'hold' : 'commit',
+    location,
+  );
+  if (hold) args.ttlSeconds = HOLD_TTL_SECONDS;
+  const placed = await state.timed(hold ? 'hold' : 'order', () => client.placeOrder(args));
+  if (placed === undefined) return;
+  const orderId = args.orderId;
+  if (hold) {
+    if (!state.claim()) return;
+    const confirmed = await state.timed('confirm', () => client.confirm({ orderId }));
+    if (confirmed === undefined) return;
+  }
+  if (config.fulfilShare > 0 && sources.prng.chance(config.fulfilShare) && state.claim()) {
+    await state.timed('fulfil', () => client.fulfil({ orderId }));
+  }
+}
+
+async function runLane(
+  state: RunState,
+  client: InventoryClient,
+  dataset: Dataset,
+  sources: LaneSources,
+): Promise<void> {
+  const share = state.config.availabilityShare;
+  while (state.claim()) {
+    if (share > 0 && (share >= 1 || sources.prng.chance(share))) {
+      const args = sources.queries.next();
+      await state.timed('availability', () => client.availability(args));
+    } else {
+      await placeOne(state, client, dataset, sources);
+    }
+  }
+}
+
+function resultOf(state: RunState): WsRunResult {
+  const ops = {} as Record<OpType, OpResult>;
+  for (const [op, stats] of state.stats) {
+    ops[op] = {
+      count: stats.count,
+      errors: Object.fromEntries(stats.errors),
+      histogram: encodeHistogram(stats.histogram),
+    };
+  }
+  const measuredMs = Math.max(0, Math.min(performance.now(), state.windowEnd) - state.windowStart);
+  return { stream: state.config.stream, measuredMs, ops };
+}
+
+export interface RunControl {
+  /** Called about once a second while the run is going. */
+  onProgress?: (progress: Progress) => void;
+  /** Resolves when the lanes may start (lets several processes start together). */
+  startSignal?: Promise<void>;
+  /** Called once every connection is open, before waiting for `startSignal`. */
+  onReady?: () => void;
+}
+
+export async function runWsLoad(config: WsRunConfig, control: RunControl = {}) {
+  const dataset = buildDataset(config.dataset);
+  const state = new RunState(config);
+  const clients: InventoryClient[] = [];
+  try {
+    for (let index = 0; index < config.connections; index++) {
+      clients.push(
+        await InventoryClient.connect(config.wsUrl, {
+          apiKey: config.apiKey,
+          timeoutMs: config.timeoutMs,
+          reconnect: false,
+          inFlightMax: config.window,
+        }),
+      );
+    }
+    control.onReady?.();
+    if (control.startSignal !== undefined) await control.startSignal;
+    return await driveLanes(state, clients, dataset, control);
+  } finally {
+    await Promise.allSettled(clients.map((client) => client.close()));
+  }
+}
+
+async function driveLanes(
+  state: RunState,
+  clients: InventoryClient[],
+  dataset: Dataset,
+  control: RunControl,
+): Promise<WsRunResult> {
+  const config = state.config;
+  const begun = performance.now();
+  state.windowStart = begun + config.warmupMs;
+  state.windowEnd = state.windowStart + config.durationMs;
+  let reported = 0;
+  let reportedErrors = 0;
+  const progress = setInterval(() => {
+    control.onProgress?.({
+      stream: config.stream,
+      answers: state.answers - reported,
+      errors: state.errorCount - reportedErrors,
+    });
+    reported = state.answers;
+    reportedErrors = state.errorCount;
+  }, PROGRESS_INTERVAL_MS);
+  const stopTimer = setTimeout(() => {
+    state.running = false;
+  }, config.warmupMs + config.durationMs);
+  const lanes: Promise<void>[] = [];
+  for (let connection = 0; connection < clients.length; connection++) {
+    const sources = laneSources(dataset, config, connection);
+    for (let slot = 0; slot < config.window; slot++) {
+      lanes.push(runLane(state, clients[connection], dataset, sources));
+    }
+  }
+  let drainTimer: NodeJS.Timeout | undefined;
+  const allLanes = await Promise.race([
+    Promise.allSettled(lanes),
+    new Promise<null>((done) => {
+      drainTimer = setTimeout(done, config.warmupMs + config.durationMs + DRAIN_MS_MAX, null);
+    }),
+  ]);
+  clearTimeout(drainTimer);
+  clearTimeout(stopTimer);
+  clearInterval(progress);
+  state.running = false;
+  // The count budget can end the run before the clock does: the window ends there.
+  state.windowEnd = Math.min(state.windowEnd, performance.now());
+  if (allLanes === null) throw new Error('lanes did not finish within the drain time');
+  const failed = allLanes.find((lane) => lane.status === 'rejected');
+  if (failed !== undefined && failed.status === 'rejected' && state.answers === 0) {
+    throw failed.reason;
+  }
+  return resultOf(state);
+}

@@ -1,0 +1,161 @@
+/**
+ * InventoryClient: the TypeScript SDK for an inventory node (SPEC F11). One promise per
+ * operation; calls made in the same event-loop turn travel in one frame and are pipelined;
+ * per-call timeouts and AbortSignal; reconnect with backoff that sends again only what is
+ * safe to send again; typed errors carrying the node's code.
+ *
+ * The connection machinery lives in session.ts; this class is the public surface.
+ */
+
+import type {
+  AdjustArgs,
+  AvailabilityArgs,
+  AvailabilityResult,
+  BasketCheckResult,
+  BrowseArgs,
+  BrowseResult,
+  ChangeOrderArgs,
+  CheckBasketArgs,
+  ConfirmArgs,
+  DcUpsertResult,
+  ExtendArgs,
+  HelloResult,
+  Op,
+  OpArgs,
+  OpResults,
+  OrderIdArgs,
+  OrderResult,
+  PingResult,
+  PlaceOrderArgs,
+  ReceiveArgs,
+  SkuUpsertResult,
+  StockKeyArgs,
+  StockResult,
+  UpsertDcArgs,
+  UpsertSkuArgs,
+} from '../messages.js';
+import type { PushRouter } from './push-router.js';
+import { type CallOptions, type ClientState, type ConnectOptions, Session } from './session.js';
+
+/** Ops a caller may issue; `hello` is the client's own, sent on every connection. */
+export type ClientOp = Exclude<Op, 'hello'>;
+
+export class InventoryClient {
+  private readonly session: Session;
+
+  private constructor(session: Session) {
+    this.session = session;
+  }
+
+  /**
+   * Connects and completes the hello handshake. Rejects with an InventoryError: UNAUTHORIZED
+   * (unknown key), PROTOCOL_VERSION, or CONNECT_FAILED (network, handshake timeout). The first
+   * connection is not retried; `reconnect` governs connections lost later.
+   */
+  static async connect(url: string, options: ConnectOptions): Promise<InventoryClient> {
+    const session = new Session(url, options);
+    await session.open();
+    return new InventoryClient(session);
+  }
+
+  /** The node's hello answer on the current connection: version, node name, role, limits. */
+  get server(): HelloResult {
+    return this.session.server!;
+  }
+
+  get state(): ClientState {
+    return this.session.state;
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.session.inFlight;
+  }
+
+  /** Calls waiting to be sent (for the next flush, the in-flight window or a reconnect). */
+  get queued(): number {
+    return this.session.queued;
+  }
+
+  /** Routes kind-2 pushes by subscription id; the subscription ops build on it. */
+  get pushes(): PushRouter {
+    return this.session.pushes;
+  }
+
+  /** Issues any op by name; the typed methods below are shorthands for this. */
+  call<O extends ClientOp>(op: O, args: OpArgs[O], options?: CallOptions): Promise<OpResults[O]> {
+    return this.session.call(op, args, options) as Promise<OpResults[O]>;
+  }
+
+  ping(options?: CallOptions): Promise<PingResult> {
+    return this.call('ping', {}, options);
+  }
+
+  availability(args: AvailabilityArgs, options?: CallOptions): Promise<AvailabilityResult> {
+    return this.call('availability', args, options);
+  }
+
+  browse(args: BrowseArgs, options?: CallOptions): Promise<BrowseResult> {
+    return this.call('browse', args, options);
+  }
+
+  placeOrder(args: PlaceOrderArgs, options?: CallOptions): Promise<OrderResult> {
+    return this.call('placeOrder', args, options);
+  }
+
+  checkBasket(args: CheckBasketArgs, options?: CallOptions): Promise<BasketCheckResult> {
+    return this.call('checkBasket', args, options);
+  }
+
+  confirm(args: ConfirmArgs, options?: CallOptions): Promise<OrderResult> {
+    return this.call('confirm', args, options);
+  }
+
+  cancel(args: OrderIdArgs, options?: CallOptions): Promise<OrderResult> {
+    return this.call('cancel', args, options);
+  }
+
+  extend(args: ExtendArgs, options?: CallOptions): Promise<OrderResult> {
+    return this.call('extend', args, options);
+  }
+
+  changeOrder(args: ChangeOrderArgs, options?: CallOptions): Promise<OrderResult> {
+    return this.call('changeOrder', args, options);
+  }
+
+  fulfil(args: OrderIdArgs, options?: CallOptions): Promise<OrderResult> {
+    return this.call('fulfil', args, options);
+  }
+
+  getOrder(args: OrderIdArgs, options?: CallOptions): Promise<OrderResult> {
+    return this.call('getOrder', args, options);
+  }
+
+  receive(args: ReceiveArgs, options?: CallOptions): Promise<StockResult> {
+    return this.call('receive', args, options);
+  }
+
+  adjust(args: AdjustArgs, options?: CallOptions): Promise<StockResult> {
+    return this.call('adjust', args, options);
+  }
+
+  getStock(args: StockKeyArgs, options?: CallOptions): Promise<StockResult> {
+    return this.call('getStock', args, options);
+  }
+
+  upsertDc(args: UpsertDcArgs, options?: CallOptions): Promise<DcUpsertResult> {
+    return this.call('upsertDc', args, options);
+  }
+
+  upsertSku(args: UpsertSkuArgs, options?: CallOptions): Promise<SkuUpsertResult> {
+    return this.call('upsertSku', args, options);
+  }
+
+  /**
+   * Closes gracefully: calls already made are sent and their answers awaited (each bounded
+   * by its timeout), then the socket closes. Later calls reject with CLOSED.
+   */
+  close(): Promise<void> {
+    return this.session.close();
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The SDK entry point (the package's main export): InventoryClient, its options and errors,
+ * and the wire types and codes a caller needs to use it.
+ */
+
+export {
+  ErrorCodes,
+  type ErrorBody,
+  type ErrorCode,
+  type LineRefusal,
+  LineCodes,
+} from '../codes.js';
+export * from '../limits.js';
+export type * from '../messages.js';
+export { MessageKinds, Ops, OP_RESEND_SAFE, OP_MUTATES, Roles } from '../messages.js';
+export { backoffDelayMs, type Random, type ReconnectPolicy } from './backoff.js';
+export { type ClientOp, InventoryClient } from './client.js';
+export {
+  ConnectionLostError,
+  InventoryError,
+  type InventoryErrorOptions,
+} from './errors.js';
+export { type PushHandler, PushRouter } from './push-router.js';
+export type { CallOptions, ClientState, ConnectOptions } from './session.js';

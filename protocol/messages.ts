@@ -1,0 +1,499 @@
+/**
+ * The wire messages of protocol v1: op names, each op's arguments and result, who may call
+ * what, message kinds and WebSocket close codes.
+ *
+ * The data shapes mirror engine/types.ts. They are repeated here, not imported, because
+ * protocol/ depends on nothing else in the repo (engine/ may import protocol/, not the
+ * reverse); the edge compiles engine results into these types, so a drift fails to typecheck.
+ * Optional result fields may arrive as nil (null) as well as absent: the encoder writes an
+ * undefined property as nil, so result types say `| null` where that can happen.
+ */
+
+import type { ErrorBody } from './codes.js';
+import { PROTOCOL_VERSIONS, REQUEST_ID_MAX } from './limits.js';
+
+// Ops.
+
+export const Ops = {
+  hello: 'hello',
+  ping: 'ping',
+  availability: 'availability',
+  browse: 'browse',
+  placeOrder: 'placeOrder',
+  checkBasket: 'checkBasket',
+  confirm: 'confirm',
+  cancel: 'cancel',
+  extend: 'extend',
+  changeOrder: 'changeOrder',
+  fulfil: 'fulfil',
+  getOrder: 'getOrder',
+  receive: 'receive',
+  adjust: 'adjust',
+  getStock: 'getStock',
+  upsertDc: 'upsertDc',
+  upsertSku: 'upsertSku',
+} as const;
+
+export type Op = keyof typeof Ops;
+
+export const OP_LIST = Object.keys(Ops) as Op[];
+
+export function isOp(value: unknown): value is Op {
+  return typeof value === 'string' && Object.hasOwn(Ops, value);
+}
+
+/**
+ * The version a hello settles on: the newest this code speaks among those offered, or
+ * undefined (answer PROTOCOL_VERSION and close with POLICY_VIOLATION).
+ */
+export function chooseVersion(offered: readonly number[]): number | undefined {
+  for (const version of PROTOCOL_VERSIONS) {
+    if (offered.includes(version)) return version;
+  }
+  return undefined;
+}
+
+/** A request id: an integer in [0, 2^32 - 1]. */
+export function isRequestId(value: unknown): value is number {
+  return (
+    typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= REQUEST_ID_MAX
+  );
+}
+
+/** A MessagePack map or JSON object as decoded: an object that is not an array or binary. */
+export function isPlainMap(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !ArrayBuffer.isView(value)
+  );
+}
+
+// Roles.
+
+export const Roles = { reader: 'reader', orderer: 'orderer', admin: 'admin' } as const;
+export type Role = keyof typeof Roles;
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === 'string' && Object.hasOwn(Roles, value);
+}
+
+const READER: readonly Role[] = ['reader', 'orderer', 'admin'];
+const ORDERER: readonly Role[] = ['orderer', 'admin'];
+const ADMIN: readonly Role[] = ['admin'];
+
+/** Which roles may call each op; any other role gets FORBIDDEN. */
+export const OP_ROLES: Readonly<Record<Op, readonly Role[]>> = {
+  hello: READER,
+  ping: READER,
+  availability: READER,
+  browse: READER,
+  getStock: READER,
+  getOrder: READER,
+  placeOrder: ORDERER,
+  checkBasket: ORDERER,
+  confirm: ORDERER,
+  cancel: ORDERER,
+  extend: ORDERER,
+  changeOrder: ORDERER,
+  fulfil: ORDERER,
+  receive: ADMIN,
+  adjust: ADMIN,
+  upsertDc: ADMIN,
+  upsertSku: ADMIN,
+};
+
+export function roleAllows(role: Role, op: Op): boolean {
+  return OP_ROLES[op].includes(role);
+}
+
+/**
+ * Ops that change state: the node answers them only after their log record is durable.
+ * `checkBasket` is a dry run and changes nothing.
+ */
+export const OP_MUTATES: Readonly<Record<Op, boolean>> = {
+  hello: false,
+  ping: false,
+  availability: false,
+  browse: false,
+  getStock: false,
+  getOrder: false,
+  checkBasket: false,
+  placeOrder: true,
+  confirm: true,
+  cancel: true,
+  extend: true,
+  changeOrder: true,
+  fulfil: true,
+  receive: true,
+  adjust: true,
+  upsertDc: true,
+  upsertSku: true,
+};
+
+/**
+ * Ops a client may send again, unchanged, after a connection was lost with the request sent
+ * but unanswered. Reads are harmless; order ops carry the order id, the idempotency key, so a
+ * repeat returns the first answer. Receive and adjust have no key (a repeated receive adds
+ * the units twice) and upserts may race a later change, so those are never resent blindly.
+ */
+export const OP_RESEND_SAFE: Readonly<Record<Op, boolean>> = {
+  hello: true,
+  ping: true,
+  availability: true,
+  browse: true,
+  getStock: true,
+  getOrder: true,
+  checkBasket: true,
+  placeOrder: true,
+  confirm: true,
+  cancel: true,
+  extend: true,
+  changeOrder: true,
+  fulfil: true,
+  receive: false,
+  adjust: false,
+  upsertDc: false,
+  upsertSku: false,
+};
+
+// Message kinds and close codes.
+
+/** The second element of every server → client message `[id, kind, body]`. */
+export const MessageKinds = {
+  /** An answer: body is the op's result. */
+  OK: 0,
+  /** An error answer: body is `{ code, message, ...details }`. */
+  ERROR: 1,
+  /** A push on a subscription: id is the subscription id. */
+  PUSH: 2,
+  /** A notice about the connection (id 0), e.g. SHUTTING_DOWN before the node closes. */
+  NOTICE: 3,
+} as const;
+
+export type MessageKind = (typeof MessageKinds)[keyof typeof MessageKinds];
+
+/** WebSocket close codes the node uses (RFC 6455 §7.4.1). */
+export const CloseCodes = {
+  NORMAL: 1000,
+  /** The node is shutting down. */
+  GOING_AWAY: 1001,
+  /** A text frame: the protocol is binary only. */
+  UNSUPPORTED_DATA: 1003,
+  /** A frame that is not MessagePack or not an array of `[id, op, args]`. */
+  INVALID_PAYLOAD: 1007,
+  /** A rule was broken: an unsupported protocol version, a client that stopped reading. */
+  POLICY_VIOLATION: 1008,
+  /** A frame over FRAME_BYTES_MAX or over REQUESTS_PER_FRAME_MAX requests. */
+  MESSAGE_TOO_BIG: 1009,
+  /** The node failed; reconnect. */
+  INTERNAL_ERROR: 1011,
+} as const;
+
+export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
+
+// Shared shapes (mirroring engine/types.ts).
+
+export interface Location {
+  lat: number;
+  lng: number;
+}
+
+/** A GeoJSON polygon ring list: [ring][point][lng, lat]. */
+export type PolygonCoordinates = number[][][];
+
+export interface PolygonArea {
+  type: 'Polygon';
+  coordinates: PolygonCoordinates;
+}
+
+export type OrderMode = 'hold' | 'commit';
+export type AllocationPolicy = 'single-dc' | 'split';
+export type OrderStatus = 'held' | 'confirmed' | 'cancelled' | 'expired' | 'fulfilled';
+
+export interface OrderLine {
+  sku: string;
+  qty: number;
+}
+
+export interface AllocationLine {
+  sku: string;
+  dc: string;
+  qty: number;
+}
+
+export interface OrderView {
+  orderId: string;
+  status: OrderStatus;
+  mode: OrderMode;
+  policy: AllocationPolicy;
+  location: Location;
+  allocation: AllocationLine[];
+  etaMinutes: number;
+  /** Milliseconds since the epoch; only for holds. */
+  expiresAt?: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface DcAvailability {
+  dc: string;
+  available: number;
+  etaMinutes: number;
+}
+
+export interface SkuAvailability {
+  available: number;
+  /** Best ETA among DCs that have the SKU; null when none has it. */
+  etaMinutes: number | null;
+  dcs: DcAvailability[];
+}
+
+export interface BrowseItem {
+  sku: string;
+  name: string;
+  category: string | null;
+  available: number;
+  etaMinutes: number;
+}
+
+export interface StockView {
+  dc: string;
+  sku: string;
+  onHand: number;
+  available: number;
+  reserved: number;
+  shortfall: number;
+}
+
+export interface DcView {
+  /** The node's internal slot for this DC; informational. */
+  index: number;
+  id: string;
+  name: string;
+  location: Location;
+  radiusKm: number | null;
+  area: PolygonArea | null;
+  speedKmh: number;
+  prepMinutes: number;
+  active: boolean;
+}
+
+export interface SkuView {
+  /** The node's internal slot for this SKU; informational. */
+  index: number;
+  id: string;
+  name: string;
+  category: string | null;
+  lowStockThreshold: number;
+  maxPerOrder: number;
+}
+
+// Arguments, one type per op.
+
+export interface HelloArgs {
+  versions: number[];
+}
+
+export type PingArgs = Record<string, never>;
+
+export interface AvailabilityArgs {
+  lat: number;
+  lng: number;
+  skus: string[];
+  maxMinutes?: number;
+}
+
+export interface BrowseArgs {
+  lat: number;
+  lng: number;
+  category?: string;
+  cursor?: string;
+  limit?: number;
+  maxMinutes?: number;
+}
+
+export interface PlaceOrderArgs {
+  orderId: string;
+  location: Location;
+  lines: OrderLine[];
+  mode: OrderMode;
+  ttlSeconds?: number;
+  policy?: AllocationPolicy;
+  maxMinutes?: number;
+}
+
+export type CheckBasketArgs = PlaceOrderArgs;
+
+export interface ConfirmArgs {
+  orderId: string;
+  /** Quantities to confirm per SKU; absent confirms everything held. */
+  lines?: OrderLine[];
+}
+
+export interface OrderIdArgs {
+  orderId: string;
+}
+
+export interface ExtendArgs {
+  orderId: string;
+  ttlSeconds: number;
+}
+
+export interface ChangeOrderArgs {
+  orderId: string;
+  lines: OrderLine[];
+}
+
+export interface ReceiveArgs {
+  dc: string;
+  sku: string;
+  qty: number;
+  reason?: string;
+}
+
+export interface AdjustArgs {
+  dc: string;
+  sku: string;
+  onHand: number;
+  reason?: string;
+}
+
+export interface StockKeyArgs {
+  dc: string;
+  sku: string;
+}
+
+export interface UpsertDcArgs {
+  id: string;
+  name: string;
+  location: Location;
+  radiusKm?: number;
+  area?: PolygonArea;
+  speedKmh?: number;
+  prepMinutes?: number;
+  active?: boolean;
+}
+
+export interface UpsertSkuArgs {
+  id: string;
+  name: string;
+  category?: string;
+  lowStockThreshold?: number;
+  maxPerOrder?: number;
+}
+
+export interface OpArgs {
+  hello: HelloArgs;
+  ping: PingArgs;
+  availability: AvailabilityArgs;
+  browse: BrowseArgs;
+  placeOrder: PlaceOrderArgs;
+  checkBasket: CheckBasketArgs;
+  confirm: ConfirmArgs;
+  cancel: OrderIdArgs;
+  extend: ExtendArgs;
+  changeOrder: ChangeOrderArgs;
+  fulfil: OrderIdArgs;
+  getOrder: OrderIdArgs;
+  receive: ReceiveArgs;
+  adjust: AdjustArgs;
+  getStock: StockKeyArgs;
+  upsertDc: UpsertDcArgs;
+  upsertSku: UpsertSkuArgs;
+}
+
+// Results, one type per op.
+
+export interface WireLimits {
+  frameBytesMax: number;
+  requestsPerFrameMax: number;
+  inFlightMax: number;
+  linesPerOrderMax: number;
+  skusPerRequestMax: number;
+}
+
+export interface HelloResult {
+  version: number;
+  /** The node's name, for logs. */
+  node: string;
+  role: Role;
+  limits: WireLimits;
+}
+
+export interface PingResult {
+  /** The node's clock, milliseconds since the epoch. */
+  now: number;
+}
+
+export interface AvailabilityResult {
+  skus: Record<string, SkuAvailability>;
+}
+
+export interface BrowseResult {
+  items: BrowseItem[];
+  nextCursor: string | null;
+}
+
+export interface OrderResult {
+  /** False when the order id was seen before and this is the first answer again. */
+  created: boolean;
+  order: OrderView;
+}
+
+export interface BasketCheckResult {
+  allocation: AllocationLine[];
+  etaMinutes: number;
+}
+
+export interface StockResult {
+  stock: StockView;
+}
+
+export interface DcUpsertResult {
+  created: boolean;
+  dc: DcView;
+}
+
+export interface SkuUpsertResult {
+  created: boolean;
+  sku: SkuView;
+}
+
+export interface OpResults {
+  hello: HelloResult;
+  ping: PingResult;
+  availability: AvailabilityResult;
+  browse: BrowseResult;
+  placeOrder: OrderResult;
+  checkBasket: BasketCheckResult;
+  confirm: OrderResult;
+  cancel: OrderResult;
+  extend: OrderResult;
+  changeOrder: OrderResult;
+  fulfil: OrderResult;
+  getOrder: OrderResult;
+  receive: StockResult;
+  adjust: StockResult;
+  getStock: StockResult;
+  upsertDc: DcUpsertResult;
+  upsertSku: SkuUpsertResult;
+}
+
+// Envelopes.
+
+/** One client → server request: `[id, op, args]`. */
+export type WireRequest = [id: number, op: string, args: Record<string, unknown>];
+
+/** One server → client message: `[id, kind, body]`. */
+export type WireMessage = [id: number, kind: MessageKind, body: unknown];
+
+/** A kind-3 notice body. */
+export interface NoticeBody {
+  code: string;
+  message?: string;
+  [detail: string]: unknown;
+}
+
+export type { ErrorBody };

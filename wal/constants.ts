@@ -1,0 +1,185 @@
+/**
+ * Every limit and layout constant of the write-ahead log, named, with the reason for its value.
+ * The shared-memory layout of the ring (control words, frame header) lives here too, so the
+ * producers (any thread), the writer thread and the tests agree on one definition.
+ *
+ * Invariants, checked at load by `checkConstants`: the ring's capacity bounds are powers of two
+ * that divide 2^32 (byte positions wrap as int32 and stay aligned); the largest frame fits four
+ * times in the smallest ring; a writer batch can hold the largest frame.
+ */
+
+/** The three durability policies; see wal/README.md for what each one promises. */
+export const DURABILITY_POLICIES = ['fsync', 'commit', 'none'] as const;
+export type DurabilityPolicy = (typeof DURABILITY_POLICIES)[number];
+export const DURABILITY_POLICY_DEFAULT: DurabilityPolicy = 'fsync';
+
+export function isDurabilityPolicy(value: unknown): value is DurabilityPolicy {
+  return typeof value === 'string' && (DURABILITY_POLICIES as readonly string[]).includes(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ring: sizes.
+
+/** 64 MiB holds about 400,000 typical records (≈160 bytes each): seconds of peak load. */
+export const RING_CAPACITY_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const RING_CAPACITY_BYTES_MIN = 64 * 1024;
+/** Positions are int32 byte counters; a capacity up to 2^30 keeps `tail - head` exact. */
+export const RING_CAPACITY_BYTES_MAX = 1024 * 1024 * 1024;
+
+/** Frames start on 8-byte boundaries, so a frame header never straddles the ring's end. */
+export const RING_FRAME_ALIGN_BYTES = 8;
+/** Frame header: word 0 is the ready word (payload length, or a pad mark), word 1 the CRC32. */
+export const RING_FRAME_HEADER_BYTES = 8;
+/** Ready word of a frame that pads the rest of the ring: the consumer skips to the ring start. */
+export const RING_FRAME_PAD = -1;
+/**
+ * Largest encoded record. The biggest record is a DC with a 10,000-vertex delivery area
+ * (about 180 KB of msgpack); 1 MiB leaves room and keeps a frame small next to the ring.
+ */
+export const RECORD_PAYLOAD_BYTES_MAX = 1024 * 1024;
+
+/**
+ * `writable()` reports false while less than this is free in the ring, so the engine refuses
+ * new mutations (READ_ONLY, retryable) instead of blocking a thread that holds an order lock.
+ */
+export const RING_HEADROOM_BYTES = 2 * RECORD_PAYLOAD_BYTES_MAX;
+
+/** Compare-exchange retries on the ring tail; a retry means another producer won the race. */
+export const RING_RESERVE_CAS_RETRIES_MAX = 100_000;
+/** When the ring is full, a producer sleeps this long on the head word, this many times... */
+export const RING_FULL_WAIT_MS = 2;
+/** ...then throws: 2.5 s without the writer freeing space means the writer is stuck or gone. */
+export const RING_FULL_WAITS_MAX = 1_250;
+
+// ---------------------------------------------------------------------------------------------
+// Ring: shared control words. Each index is an int32 slot of the control region. The three hot
+// words (tail, head, durable position) sit on their own 64-byte cache lines so producers
+// reserving and the writer publishing do not invalidate each other's lines.
+
+export const RING_CONTROL_BYTES = 256;
+/** Next free byte position (int32, wraps); producers advance it with compare-exchange. */
+export const CONTROL_TAIL = 0;
+/** First byte not yet freed by the writer (int32, wraps); only the writer stores it. */
+export const CONTROL_HEAD = 16;
+/** Every frame before this position is durable under the policy; only the writer stores it. */
+export const CONTROL_DURABLE_POSITION = 32;
+/** LSN of the last durable record, split in two int32 halves (LSNs pass 2^32 in days). */
+export const CONTROL_DURABLE_LSN_HIGH = 48;
+export const CONTROL_DURABLE_LSN_LOW = 49;
+/** 1 while the log accepts writes; the writer stores 0 on an unrecoverable write error. */
+export const CONTROL_WRITABLE = 50;
+/** One of WRITER_STATE_*. */
+export const CONTROL_WRITER_STATE = 51;
+/** 1 while the writer sleeps on the head frame's ready word; producers then notify it. */
+export const CONTROL_WRITER_SLEEPING = 52;
+/** 1 once the owner asked the writer to drain the ring and stop. */
+export const CONTROL_STOP_REQUESTED = 53;
+/** Index into DURABILITY_POLICIES, so every thread reads the policy from the ring itself. */
+export const CONTROL_POLICY = 54;
+/** log2 of the ring capacity, checked when a thread attaches. */
+export const CONTROL_CAPACITY_LOG2 = 55;
+/** RING_LAYOUT_MAGIC, checked when a thread attaches. */
+export const CONTROL_MAGIC = 56;
+/** One of WalFailure codes (errors.ts) once the writer failed; 0 otherwise. */
+export const CONTROL_FAILURE = 57;
+/** Statistics the writer stores after each commit, for metrics (wrap as int32). */
+export const CONTROL_STAT_BATCHES = 58;
+export const CONTROL_STAT_BATCH_RECORDS_LAST = 59;
+export const CONTROL_STAT_COMMIT_MICROS_LAST = 60;
+export const CONTROL_STAT_COMMIT_MICROS_MAX = 61;
+export const CONTROL_WORDS = RING_CONTROL_BYTES / 4;
+
+/** "WAL1": marks a SharedArrayBuffer laid out as this version of the ring. */
+export const RING_LAYOUT_MAGIC = 0x57414c31;
+
+export const WRITER_STATE_STARTING = 0;
+export const WRITER_STATE_RUNNING = 1;
+export const WRITER_STATE_STOPPED = 2;
+export const WRITER_STATE_FAILED = 3;
+
+// ---------------------------------------------------------------------------------------------
+// Writer.
+
+/** Records per LMDB transaction: bounds one commit's latency and the staging buffer's use. */
+export const WRITER_BATCH_RECORDS_MAX = 8_192;
+/** Bytes per LMDB transaction (staging buffer size); must hold the largest record. */
+export const WRITER_BATCH_BYTES_MAX = 8 * 1024 * 1024;
+/** The idle writer sleeps at most this long before rechecking the stop flag. */
+export const WRITER_IDLE_WAIT_MS = 100;
+/**
+ * A frame reserved but not published for this long means a producer thread died between its
+ * reservation and its publication; the writer reports it (the log cannot skip the hole).
+ */
+export const WRITER_HOLE_REPORT_MS = 5_000;
+/** Commit latencies kept for percentiles (a ring of the most recent commits). */
+export const WRITER_COMMIT_SAMPLES_MAX = 65_536;
+
+/**
+ * Pending acknowledgements one thread may wait on (the edge bounds requests in flight far
+ * below this); the waiter FIFO is allocated at this size when a thread attaches.
+ */
+export const DURABLE_WAITERS_MAX = 1 << 16;
+/** A thread's durable watcher re-arms its wait at least this often (a safety net only). */
+export const DURABLE_WAIT_TIMEOUT_MS = 1_000;
+
+// ---------------------------------------------------------------------------------------------
+// Store (LMDB).
+
+/**
+ * lmdb-js grows its memory map on demand, so LMDB never reports a full map by itself; the
+ * writer enforces this ceiling on the data file and goes read-only when the next batch would
+ * cross it, leaving room for recovery's and compaction's own small transactions.
+ */
+export const STORE_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024 * 1024;
+export const STORE_SIZE_BYTES_MIN = 1024 * 1024;
+/** Bytes kept free below the ceiling for snapshots' manifests and compaction bookkeeping. */
+export const STORE_RESERVE_BYTES = 256 * 1024;
+/** Initial memory map; lmdb-js grows it, so this only avoids early remaps. */
+export const STORE_MAP_BYTES_INITIAL = 256 * 1024 * 1024;
+/** Named databases in the environment: meta, log, snapshot manifests, snapshot chunks. */
+export const STORE_DBS_MAX = 8;
+/** Concurrent read transactions: one per thread that opens the store, plus slack. */
+export const STORE_READERS_MAX = 126;
+
+/** Stored record: format byte, flags byte, two reserved bytes, CRC32 (LE), then payload. */
+export const RECORD_HEADER_BYTES = 8;
+export const RECORD_FORMAT = 1;
+/** Flag bit: the last record of a writer batch (one LMDB transaction). */
+export const RECORD_FLAG_BATCH_END = 1;
+
+/** Version of the data directory's layout; a mismatch refuses to start. */
+export const DATA_FORMAT_VERSION = 1;
+export const DATA_MAGIC = 'qcommerce-inventory-wal';
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots.
+
+export const SNAPSHOT_FORMAT_VERSION = 1;
+/** Snapshot bytes per chunk (one LMDB value); bounds each value and each CRC. */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** Chunks per transaction: the writer waits for the LMDB write lock at most one such batch. */
+export const SNAPSHOT_CHUNKS_PER_TXN = 4;
+/** Snapshots kept; the log is kept back to the oldest, so a damaged newest one falls back. */
+export const SNAPSHOTS_KEPT = 2;
+/** Log records deleted per compaction transaction (each deletion is a few microseconds). */
+export const COMPACT_DELETES_PER_TXN = 5_000;
+
+function isPowerOfTwo(value: number): boolean {
+  return Number.isInteger(value) && value > 0 && (value & (value - 1)) === 0;
+}
+
+function checkConstants(): void {
+  const powers = [RING_CAPACITY_BYTES_DEFAULT, RING_CAPACITY_BYTES_MIN, RING_CAPACITY_BYTES_MAX];
+  if (!powers.every(isPowerOfTwo)) throw new Error('ring capacities must be powers of two');
+  if ((RECORD_PAYLOAD_BYTES_MAX + RING_FRAME_HEADER_BYTES) * 4 > RING_CAPACITY_BYTES_DEFAULT) {
+    throw new Error('the largest frame must fit four times in the default ring');
+  }
+  if (RECORD_PAYLOAD_BYTES_MAX + RECORD_HEADER_BYTES > WRITER_BATCH_BYTES_MAX) {
+    throw new Error('a writer batch must hold the largest record');
+  }
+  if (RING_CONTROL_BYTES % RING_FRAME_ALIGN_BYTES !== 0 || CONTROL_STAT_COMMIT_MICROS_MAX >= 64) {
+    throw new Error('the control region must be aligned and hold every control word');
+  }
+}
+
+checkConstants();

@@ -1,0 +1,48 @@
+/**
+ * The write-ahead log's public surface: open a data directory and recover an engine from it
+ * (`openWal`, `Wal`), each thread's end of the log (`SharedLog`), snapshots, the durability
+ * policies and limits, the failure codes, and the inspection CLI's entry (`runCli`).
+ * See wal/README.md for the durability contract.
+ */
+
+export { type CliIo, runCli } from './cli.js';
+export {
+  DURABILITY_POLICIES,
+  DURABILITY_POLICY_DEFAULT,
+  type DurabilityPolicy,
+  isDurabilityPolicy,
+  RECORD_PAYLOAD_BYTES_MAX,
+  RING_CAPACITY_BYTES_DEFAULT,
+  RING_CAPACITY_BYTES_MAX,
+  RING_CAPACITY_BYTES_MIN,
+  SNAPSHOTS_KEPT,
+  STORE_SIZE_BYTES_DEFAULT,
+  WRITER_BATCH_BYTES_MAX,
+  WRITER_BATCH_RECORDS_MAX,
+} from './constants.js';
+export { crc32 } from './crc32.js';
+export { createPrivateEngine, exportFullState, type SnapshotableEngine } from './engine-port.js';
+export {
+  describeWalError,
+  LogUnavailableError,
+  type WalCode,
+  WalCodes,
+  type WalErrorBody,
+  type WalFailure,
+  type WalResult,
+} from './errors.js';
+export { type LogStats, SharedLog, TooManyWaitersError } from './log.js';
+export {
+  jsonLineLogger,
+  SILENT_LOGGER,
+  type WalLogger,
+  type WalLogLevel,
+} from './logger.js';
+export { RecordDecoder, RecordEncoder } from './record.js';
+export { openWal, type RecoveryReport, Wal, type WalOptions } from './recovery.js';
+export type { TornTail } from './replay.js';
+export { createRingBuffer, LogRing, type RingOptions } from './ring.js';
+export { type SnapshotInfo, Snapshotter } from './snapshot.js';
+export type { SnapshotManifest } from './snapshot-store.js';
+export { type DataMeta, inspectDirectory, openStore, type Store } from './store.js';
+export { LogWriter, type LogWriterOptions, type WriterSummary } from './writer.js';

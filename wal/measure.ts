@@ -1,0 +1,159 @@
+/**
+ * A quick local measurement of the log: records per second, acknowledgement latency and
+ * commit latency under each durability policy, with 1 and 2 producer threads, against a real
+ * LMDB store in a temporary directory. (The project's benchmarks live in bench/; this is the
+ * log's own check, kept next to it.)
+ *
+ *   node dist/wal/measure.js [--records 100000] [--in-flight 1000] [--policy fsync]
+ *                            [--producers 2] [--json]
+ *
+ * Threads: each producer is a worker thread, the log writer is another; on a 2-core machine
+ * they share both cores with the main thread, which only waits.
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  DURABILITY_POLICIES,
+  type DurabilityPolicy,
+  isDurabilityPolicy,
+  RING_CAPACITY_BYTES_DEFAULT,
+  STORE_SIZE_BYTES_DEFAULT,
+} from './constants.js';
+import { SharedLog } from './log.js';
+import { SILENT_LOGGER } from './logger.js';
+import type { MeasureTask } from './measure-worker.js';
+import { createRingBuffer } from './ring.js';
+import { compiledWalFile } from './worker-file.js';
+import { LogWriter } from './writer.js';
+
+const RECORDS_DEFAULT = 100_000;
+const RECORDS_MAX = 10_000_000;
+const IN_FLIGHT_DEFAULT = 1_000;
+const PRODUCER_COUNTS = [1, 2];
+const PRODUCERS_MAX = 16;
+/** A run that has not finished after this long is reported as failed. */
+const RUN_TIMEOUT_MS = 120_000;
+
+interface ProducerResult {
+  seconds: number;
+  latencyMicros: { p50: number; p99: number; max: number };
+}
+
+export interface MeasureRow {
+  policy: DurabilityPolicy;
+  producers: number;
+  records: number;
+  recordsPerSecond: number;
+  ackMicrosP50: number;
+  ackMicrosP99: number;
+  batches: number;
+  batchRecordsMean: number;
+  batchRecordsMax: number;
+  commitMicrosP50: number;
+  commitMicrosP99: number;
+  commitMicrosMax: number;
+}
+
+function runProducer(task: MeasureTask): Promise<ProducerResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(compiledWalFile('measure-worker.js'), { workerData: task });
+    worker.once('message', (message: { type: string; message?: string } & ProducerResult) => {
+      if (message.type === 'done') resolve(message);
+      else reject(new Error(message.message));
+    });
+    worker.once('error', reject);
+  });
+}
+
+async function measure(
+  policy: DurabilityPolicy,
+  producers: number,
+  records: number,
+  inFlightMax: number,
+): Promise<MeasureRow> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wal-measure-'));
+  const ringBuffer = createRingBuffer({ capacityBytes: RING_CAPACITY_BYTES_DEFAULT, policy });
+  try {
+    const writer = await LogWriter.start({
+      ringBuffer,
+      dataDir,
+      nextLsn: 1,
+      storeSizeBytesMax: STORE_SIZE_BYTES_DEFAULT,
+      logger: SILENT_LOGGER,
+    });
+    const started = performance.now();
+    const results = await Promise.all(
+      Array.from({ length: producers }, (_, producer) =>
+        runProducer({ ringBuffer, producer, records, inFlightMax }),
+      ),
+    );
+    // Under `none` acknowledgements do not wait for the writer; time the writes too.
+    const log = new SharedLog(ringBuffer);
+    const deadline = Date.now() + RUN_TIMEOUT_MS;
+    while (log.durableLsn() < producers * records && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const summary = await writer.stop();
+    if (summary === null) throw new Error(`writer failed: ${writer.failure?.message}`);
+    const worst = (pick: (r: ProducerResult) => number) => Math.max(...results.map(pick));
+    return {
+      policy,
+      producers,
+      records: producers * records,
+      recordsPerSecond: Math.round((producers * records) / seconds),
+      ackMicrosP50: Math.round(worst((r) => r.latencyMicros.p50)),
+      ackMicrosP99: Math.round(worst((r) => r.latencyMicros.p99)),
+      batches: summary.batches,
+      batchRecordsMean: Math.round(summary.batchRecordsMean),
+      batchRecordsMax: summary.batchRecordsMax,
+      commitMicrosP50: summary.commitMicrosP50,
+      commitMicrosP99: summary.commitMicrosP99,
+      commitMicrosMax: summary.commitMicrosMax,
+    };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function flag(args: string[], name: string, fallback: number, max: number): number {
+  const index = args.indexOf(name);
+  if (index < 0) return fallback;
+  const value = Number(args[index + 1]);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer in [1, ${max}]`);
+  }
+  return value;
+}
+
+async function main(args: string[]): Promise<void> {
+  const records = flag(args, '--records', RECORDS_DEFAULT, RECORDS_MAX);
+  const inFlight = flag(args, '--in-flight', IN_FLIGHT_DEFAULT, 65_536);
+  const policyIndex = args.indexOf('--policy');
+  const policies = policyIndex < 0 ? DURABILITY_POLICIES : [args[policyIndex + 1]];
+  if (!policies.every(isDurabilityPolicy)) throw new RangeError('--policy: fsync, commit or none');
+  const producerIndex = args.indexOf('--producers');
+  const producerCounts =
+    producerIndex < 0 ? PRODUCER_COUNTS : [flag(args, '--producers', 1, PRODUCERS_MAX)];
+  const rows: MeasureRow[] = [];
+  for (const policy of policies) {
+    for (const producers of producerCounts) {
+      rows.push(await measure(policy, producers, records, inFlight));
+    }
+  }
+  if (args.includes('--json')) {
+    const machine = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model };
+    process.stdout.write(`${JSON.stringify({ machine, records, inFlight, rows }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `node ${process.version}, ${cpus().length} cores; ${records} records per producer, ` +
+      `${inFlight} in flight per producer\n`,
+  );
+  console.table(rows);
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,340 @@
+/**
+ * Opening a data directory and bringing an engine back to the state the log describes.
+ *
+ * `openWal` looks before it touches: an empty or missing directory is created with a meta
+ * record (format version, random cluster and node ids, the engine configuration); a directory
+ * with anything else in it, a store without our meta, a format version this release does not
+ * read, or a configuration smaller than the data's is refused with a code, a message, a hint
+ * and an exit code, and nothing in the directory is changed.
+ *
+ * `Wal.recover(engine)` loads the newest usable snapshot, replays every record after it in
+ * LSN order (replay.ts), truncates a torn last batch (reported; it was never acknowledged under
+ * `fsync` or `commit`, since acknowledgements follow the commit), refuses corruption anywhere
+ * else, starts the log writer after the last record, and finally expires the holds whose
+ * wall-clock deadline passed while the node was down (their expiry records are logged and
+ * durable before `recover` returns).
+ */
+
+import { mkdirSync } from 'node:fs';
+import type { EngineConfig } from '../engine/config.js';
+import {
+  COMPACT_DELETES_PER_TXN,
+  DATA_FORMAT_VERSION,
+  DATA_MAGIC,
+  DURABILITY_POLICY_DEFAULT,
+  type DurabilityPolicy,
+  isDurabilityPolicy,
+  RING_CAPACITY_BYTES_DEFAULT,
+  STORE_SIZE_BYTES_DEFAULT,
+  STORE_SIZE_BYTES_MIN,
+} from './constants.js';
+import { assert, type WalErrorBody, type WalResult, walError } from './errors.js';
+import type { SnapshotableEngine } from './engine-port.js';
+import { SharedLog } from './log.js';
+import type { WalLogger } from './logger.js';
+import { replayLog, type TornTail } from './replay.js';
+import { createRingBuffer } from './ring.js';
+import { type SnapshotInfo, Snapshotter } from './snapshot.js';
+import { chooseBase, loadSnapshot } from './snapshot-store.js';
+import {
+  STORE_DATABASES,
+  type DataMeta,
+  databaseNames,
+  inspectDirectory,
+  logBounds,
+  makeMeta,
+  openEnvironment,
+  readMeta,
+  type Store,
+  storeFromEnvironment,
+  storeUsedBytes,
+  writeMeta,
+} from './store.js';
+import { LogWriter, type WriterSummary } from './writer.js';
+
+export interface WalOptions {
+  dataDir: string;
+  engineConfig: EngineConfig;
+  policy?: DurabilityPolicy;
+  ringCapacityBytes?: number;
+  /** Ceiling on the data file; the log goes read-only before crossing it. */
+  storeSizeBytesMax?: number;
+  writerBatchRecordsMax?: number;
+  writerBatchBytesMax?: number;
+  /** O(n) checks: the writer rechecks each frame's CRC. */
+  verify?: boolean;
+  clock: () => number;
+  /** Makes the random cluster and node ids of a new directory. */
+  randomId: () => string;
+  logger: WalLogger;
+}
+
+export interface RecoveryReport {
+  /** True when the directory was created by this start. */
+  created: boolean;
+  /** LSN of the snapshot recovery started from; 0 for none. */
+  snapshotLsn: number;
+  skippedSnapshots: { lsn: number; problem: string }[];
+  replayed: number;
+  /** The torn last batch that was truncated, if any. */
+  tornTail: TornTail | null;
+  /** LSN of the last record in the log after recovery (the writer continues after it). */
+  lastLsn: number;
+  /** Holds that expired because their deadline passed while the node was down. */
+  expired: number;
+  durationMs: number;
+}
+
+function checkConfig(data: EngineConfig, wanted: EngineConfig): WalErrorBody | null {
+  for (const key of ['skuCapacity', 'orderCapacity'] as const) {
+    if (data[key] !== wanted[key]) {
+      const message = `${key} is ${wanted[key]}, the data was written with ${data[key]}`;
+      return walError('CONFIG_MISMATCH', message).error;
+    }
+  }
+  for (const key of ['dcCapacity', 'allocationsPerOrderMax'] as const) {
+    if (wanted[key] < data[key]) {
+      const message = `${key} is ${wanted[key]}, smaller than the data's ${data[key]}`;
+      return walError('CONFIG_TOO_SMALL', message).error;
+    }
+  }
+  return null;
+}
+
+function sameConfig(a: EngineConfig, b: EngineConfig): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof EngineConfig>;
+  return [...keys].every((key) => a[key] === b[key]);
+}
+
+function checkOptions(options: WalOptions): WalErrorBody | null {
+  const policy = options.policy ?? DURABILITY_POLICY_DEFAULT;
+  if (!isDurabilityPolicy(policy)) {
+    return walError('BAD_OPTIONS', `policy must be fsync, commit or none, got ${policy}`).error;
+  }
+  const size = options.storeSizeBytesMax ?? STORE_SIZE_BYTES_DEFAULT;
+  if (!Number.isSafeInteger(size) || size < STORE_SIZE_BYTES_MIN) {
+    return walError('BAD_OPTIONS', `storeSizeBytesMax must be ≥ ${STORE_SIZE_BYTES_MIN}`).error;
+  }
+  return null;
+}
+
+/** Opens an existing store after checking it is ours, readable and big enough; or refuses. */
+function openExisting(
+  options: WalOptions,
+  policy: DurabilityPolicy,
+): WalResult<{ store: Store; meta: DataMeta }> {
+  let env: ReturnType<typeof openEnvironment>;
+  try {
+    env = openEnvironment({ path: options.dataDir, policy });
+  } catch (error) {
+    return walError('STORE_OPEN_FAILED', `${options.dataDir}: ${String(error)}`);
+  }
+  const refuse = (code: Parameters<typeof walError>[0], message: string) => {
+    void env.close();
+    return walError(code, message);
+  };
+  const names = databaseNames(env);
+  const missing = STORE_DATABASES.filter((name) => !names.includes(name));
+  if (missing.length > 0) {
+    const message = `${options.dataDir} holds an LMDB store without our ${missing.join(', ')}`;
+    return refuse('DATA_DIR_FOREIGN', message);
+  }
+  // Every database exists, so opening the store creates nothing.
+  const store = storeFromEnvironment(env);
+  const meta = readMeta(store);
+  if (meta === null || meta.magic !== DATA_MAGIC) {
+    return refuse('DATA_DIR_FOREIGN', `${options.dataDir} was not written by this project`);
+  }
+  if (meta.formatVersion !== DATA_FORMAT_VERSION) {
+    return refuse(
+      'DATA_VERSION_MISMATCH',
+      `${options.dataDir} has format version ${meta.formatVersion}; ` +
+        `this release reads version ${DATA_FORMAT_VERSION}`,
+    );
+  }
+  const configProblem = checkConfig(meta.engineConfig, options.engineConfig);
+  if (configProblem !== null) return refuse(configProblem.code, configProblem.message);
+  if (!sameConfig(meta.engineConfig, options.engineConfig)) {
+    // Capacities grew (or defaults changed): the data now lives under the new configuration.
+    const updated = { ...meta, engineConfig: { ...options.engineConfig } };
+    writeMeta(store, updated);
+    options.logger.log('info', 'data directory configuration updated', {
+      from: meta.engineConfig,
+      to: options.engineConfig,
+    });
+    return { ok: true, value: { store, meta: updated } };
+  }
+  return { ok: true, value: { store, meta } };
+}
+
+function createNew(
+  options: WalOptions,
+  policy: DurabilityPolicy,
+): WalResult<{ store: Store; meta: DataMeta }> {
+  try {
+    mkdirSync(options.dataDir, { recursive: true });
+    const store = storeFromEnvironment(openEnvironment({ path: options.dataDir, policy }));
+    const meta = makeMeta(options.engineConfig, options.clock(), [
+      options.randomId(),
+      options.randomId(),
+    ]);
+    writeMeta(store, meta);
+    options.logger.log('info', 'data directory created', {
+      dataDir: options.dataDir,
+      clusterId: meta.clusterId,
+      nodeId: meta.nodeId,
+    });
+    return { ok: true, value: { store, meta } };
+  } catch (error) {
+    return walError('STORE_OPEN_FAILED', `${options.dataDir}: ${String(error)}`);
+  }
+}
+
+/** Opens (or creates) a data directory; refuses foreign, mismatched or too-small ones. */
+export function openWal(options: WalOptions): WalResult<Wal> {
+  const optionsProblem = checkOptions(options);
+  if (optionsProblem !== null) return { ok: false, error: optionsProblem };
+  const policy = options.policy ?? DURABILITY_POLICY_DEFAULT;
+  const directory = inspectDirectory(options.dataDir);
+  if (directory.kind === 'foreign') {
+    return walError('DATA_DIR_FOREIGN', `${options.dataDir}: ${directory.reason}`);
+  }
+  const opened =
+    directory.kind === 'empty' ? createNew(options, policy) : openExisting(options, policy);
+  if (!opened.ok) return opened;
+  const ringBuffer = createRingBuffer({
+    capacityBytes: options.ringCapacityBytes ?? RING_CAPACITY_BYTES_DEFAULT,
+    policy,
+  });
+  const wal = new Wal(options, policy, opened.value.store, opened.value.meta, ringBuffer);
+  wal.created = directory.kind === 'empty';
+  return { ok: true, value: wal };
+}
+
+/** An open data directory: its log ring, its writer once recovered, its snapshots. */
+export class Wal {
+  /** This thread's end of the log; other threads attach with `new SharedLog(ringBuffer)`. */
+  readonly log: SharedLog;
+  created = false;
+  private recovered = false;
+  private writer: LogWriter | null = null;
+  private snapshotter: Snapshotter | null = null;
+
+  constructor(
+    private readonly options: WalOptions,
+    readonly policy: DurabilityPolicy,
+    private readonly store: Store,
+    readonly meta: DataMeta,
+    readonly ringBuffer: SharedArrayBuffer,
+  ) {
+    this.log = new SharedLog(ringBuffer);
+  }
+
+  get dataDir(): string {
+    return this.options.dataDir;
+  }
+
+  /**
+   * Rebuilds `engine` (fresh, created with `this.log` as its log) from the directory, starts
+   * the writer, and expires holds that are past due. Call once, before serving.
+   */
+  async recover(engine: SnapshotableEngine): Promise<WalResult<RecoveryReport>> {
+    assert(!this.recovered, 'recover runs once per open data directory');
+    this.recovered = true;
+    const started = performance.now();
+    const { logger } = this.options;
+    const bounds = logBounds(this.store);
+    const chosen = chooseBase(this.store, bounds?.first ?? null);
+    if (!chosen.ok) return walError('SNAPSHOT_CORRUPT', chosen.problem);
+    for (const skipped of chosen.base.skipped) {
+      logger.log('warn', 'snapshot skipped', skipped);
+    }
+    const manifest = chosen.base.manifest;
+    if (manifest !== null) {
+      const problem = loadSnapshot(this.store, manifest, engine);
+      if (problem !== null) {
+        return walError('SNAPSHOT_CORRUPT', `snapshot at LSN ${manifest.lsn}: ${problem}`);
+      }
+    }
+    const baseLsn = manifest?.lsn ?? 0;
+    const replayed = replayLog(this.store, engine, { afterLsn: baseLsn, tornTail: true });
+    if (!replayed.ok) return replayed;
+    const { tornTail } = replayed.value;
+    if (tornTail !== null) {
+      const deleted = this.truncateFrom(tornTail.fromLsn);
+      logger.log('warn', 'torn log tail truncated (never acknowledged)', { ...tornTail, deleted });
+    }
+    const lastLsn = Math.max(replayed.value.lastLsn, baseLsn);
+    const writer = await this.startWriter(lastLsn + 1);
+    if (!writer.ok) return writer;
+    const expired = engine.expireDue();
+    if (engine.lastTicket !== 0) await this.log.waitDurable(engine.lastTicket);
+    const report: RecoveryReport = {
+      created: this.created,
+      snapshotLsn: baseLsn,
+      skippedSnapshots: chosen.base.skipped,
+      replayed: replayed.value.applied,
+      tornTail,
+      lastLsn,
+      expired,
+      durationMs: Math.round(performance.now() - started),
+    };
+    logger.log('info', 'recovered', { ...report });
+    return { ok: true, value: report };
+  }
+
+  private truncateFrom(fromLsn: number): number {
+    const log = this.store.log;
+    let deleted = 0;
+    for (;;) {
+      const keys = [
+        ...log.getKeys({ start: fromLsn, limit: COMPACT_DELETES_PER_TXN, snapshot: false }),
+      ];
+      if (keys.length === 0) return deleted;
+      log.transactionSync(() => {
+        for (const key of keys) log.removeSync(key);
+      });
+      deleted += keys.length;
+    }
+  }
+
+  private async startWriter(nextLsn: number): Promise<WalResult<LogWriter>> {
+    try {
+      this.writer = await LogWriter.start({
+        ringBuffer: this.ringBuffer,
+        dataDir: this.options.dataDir,
+        nextLsn,
+        storeSizeBytesMax: this.options.storeSizeBytesMax ?? STORE_SIZE_BYTES_DEFAULT,
+        batchRecordsMax: this.options.writerBatchRecordsMax,
+        batchBytesMax: this.options.writerBatchBytesMax,
+        verify: this.options.verify,
+        logger: this.options.logger,
+      });
+      return { ok: true, value: this.writer };
+    } catch (error) {
+      return walError('WRITE_FAILED', `the log writer did not start: ${String(error)}`);
+    }
+  }
+
+  /** Takes a snapshot in a worker thread (folding the log; the live engine never stalls). */
+  snapshot(targetLsn?: number): Promise<WalResult<SnapshotInfo>> {
+    this.snapshotter ??= new Snapshotter(this.options.dataDir, this.policy);
+    return this.snapshotter.take(targetLsn);
+  }
+
+  /** Bytes of the data file in use. */
+  storeUsedBytes(): number {
+    return storeUsedBytes(this.store.env);
+  }
+
+  /** Writes what is in the ring, stops the writer and the snapshot thread, closes the store. */
+  async close(): Promise<WriterSummary | null> {
+    const summary = this.writer === null ? null : await this.writer.stop();
+    this.writer = null;
+    if (this.snapshotter !== null) await this.snapshotter.close();
+    this.snapshotter = null;
+    this.log.close();
+    await this.store.close();
+    return summary;
+  }
+}

@@ -1,0 +1,128 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EngineState } from '../engine/index.js';
+import type { LogRecord } from '../engine/log.js';
+import { SNAPSHOT_CHUNK_BYTES } from './constants.js';
+import type { SnapshotableEngine } from './engine-port.js';
+import {
+  checkSnapshot,
+  compactLog,
+  listSnapshots,
+  loadSnapshot,
+  pruneAndCompact,
+  writeSnapshot,
+} from './snapshot-store.js';
+import { openStore } from './store.js';
+import { TempDirs } from './testing/temp-dir.js';
+
+const dirs = new TempDirs();
+afterEach(() => dirs.removeAll());
+
+/** An engine that holds a state and per-DC counters, and records what it is given. */
+class FakeEngine implements SnapshotableEngine {
+  readonly lastTicket = 0;
+  state: EngineState;
+  stock: Int32Array[] = [];
+
+  constructor(dcs: number, skus: number, seed: number) {
+    this.state = {
+      format: 1,
+      capacities: {
+        dcCapacity: dcs,
+        skuCapacity: skus,
+        orderCapacity: 16,
+        allocationsPerOrderMax: 4,
+      },
+      dcs: Array.from({ length: dcs }, (_, index) => ({
+        index,
+        id: `dc-${index}`,
+        name: 'x'.repeat(1_000),
+        location: { lat: 1, lng: 2 },
+        radiusKm: 3,
+        area: null,
+        speedKmh: 20,
+        prepMinutes: 5,
+        active: true,
+      })),
+      skus: Array.from({ length: skus }, (_, index) => ({
+        index,
+        id: `sku-${index}`,
+        name: 'n',
+        category: null,
+        lowStockThreshold: 0,
+        maxPerOrder: 0,
+      })),
+      orders: [],
+    };
+    for (let dc = 0; dc < dcs; dc++) {
+      this.stock.push(Int32Array.from({ length: skus * 2 }, (_, i) => (i * 31 + dc * seed) | 0));
+    }
+  }
+
+  applyRecord(_record: LogRecord): void {}
+  exportState(): EngineState {
+    return this.state;
+  }
+  importState(state: EngineState): void {
+    this.state = state;
+  }
+  exportStockOfDc(dc: number): Int32Array {
+    return this.stock[dc];
+  }
+  importStockOfDc(dc: number, cells: Int32Array): void {
+    this.stock[dc] = cells.slice();
+  }
+  expireDue(): number {
+    return 0;
+  }
+}
+
+describe('snapshot store', () => {
+  it('round-trips a state spanning many chunks, with sections crossing chunk ends', async () => {
+    const store = openStore({ path: dirs.make(), policy: 'commit' });
+    // 7 DCs × 30,001 SKUs × 8 bytes ≈ 1.7 MB of stock plus ~2 MB of state: several chunks.
+    const source = new FakeEngine(7, 30_001, 3);
+    const manifest = writeSnapshot(store, source, 500, 1_700_000_000_000, () => 12);
+    expect(manifest.chunkCount).toBe(Math.ceil(manifest.totalBytes / SNAPSHOT_CHUNK_BYTES));
+    expect(manifest.chunkCount).toBeGreaterThan(3);
+    expect(checkSnapshot(store, manifest)).toBeNull();
+    const target = new FakeEngine(0, 0, 0);
+    expect(loadSnapshot(store, manifest, target)).toBeNull();
+    expect(target.state).toEqual(source.state);
+    expect(target.stock).toEqual(source.stock);
+    expect(listSnapshots(store)).toEqual([{ lsn: 500, manifest, problem: null }]);
+    await store.close();
+  });
+
+  it('finds a damaged or missing chunk and a damaged manifest', async () => {
+    const store = openStore({ path: dirs.make(), policy: 'commit' });
+    const manifest = writeSnapshot(store, new FakeEngine(3, 100_000, 1), 9, 0, () => 0);
+    const chunk = Buffer.from(store.snapshotChunks.getBinary([9, 1])!);
+    chunk[chunk.length - 1] ^= 4;
+    store.snapshotChunks.putSync([9, 1], chunk);
+    expect(checkSnapshot(store, manifest)).toBe('chunk 1 is missing or fails its CRC check');
+    store.snapshotChunks.removeSync([9, 1]);
+    expect(checkSnapshot(store, manifest)).toBe('chunk 1 is missing or fails its CRC check');
+    const sealed = Buffer.from(store.snapshotManifests.getBinary(9)!);
+    sealed[6] ^= 1;
+    store.snapshotManifests.putSync(9, sealed);
+    expect(listSnapshots(store)[0].problem).toBe('the manifest fails its CRC check');
+    await store.close();
+  });
+
+  it('keeps two snapshots and compacts the log up to the older one', async () => {
+    const store = openStore({ path: dirs.make(), policy: 'commit' });
+    store.log.transactionSync(() => {
+      for (let lsn = 1; lsn <= 300; lsn++) store.log.putSync(lsn, Buffer.from([lsn & 0xff]));
+    });
+    for (const lsn of [100, 200, 300])
+      writeSnapshot(store, new FakeEngine(1, 10, lsn), lsn, lsn, () => 0);
+    expect(pruneAndCompact(store)).toEqual({ removedSnapshots: 1, deletedRecords: 200 });
+    expect(listSnapshots(store).map((s) => s.lsn)).toEqual([300, 200]);
+    expect(
+      [...store.snapshotChunks.getKeys({ snapshot: false })].every((key) => key[0] !== 100),
+    ).toBe(true);
+    expect([...store.log.getKeys({ limit: 1, snapshot: false })]).toEqual([201]);
+    expect(compactLog(store, 250)).toBe(50);
+    await store.close();
+  });
+});

@@ -1,0 +1,406 @@
+/**
+ * Snapshots on disk: the whole engine state at one LSN, stored as numbered chunks and a
+ * manifest, plus the pruning of old snapshots and the compaction of the log behind them.
+ *
+ * A snapshot's byte stream is the packed EngineState (catalogue and orders, msgpack), then one
+ * stock section per DC: [available, onHand] int32 pairs, little-endian, one pair per SKU of the
+ * catalogue. The stream is cut into SNAPSHOT_CHUNK_BYTES chunks, keyed [LSN, sequence], each
+ * stored as CRC32 (LE) ‖ bytes, the CRC continued over the LSN and sequence so a chunk under
+ * the wrong key fails. The manifest, keyed LSN, is written last: a snapshot without a
+ * manifest does not exist, so a crash while writing one leaves only unreferenced chunks.
+ *
+ * Each transaction holds at most SNAPSHOT_CHUNKS_PER_TXN chunks or COMPACT_DELETES_PER_TXN
+ * deletions: the live log writer shares LMDB's single write lock and waits for at most one.
+ */
+
+import { endianness } from 'node:os';
+import type { EngineState } from '../engine/index.js';
+import {
+  COMPACT_DELETES_PER_TXN,
+  SNAPSHOT_CHUNK_BYTES,
+  SNAPSHOT_CHUNKS_PER_TXN,
+  SNAPSHOT_FORMAT_VERSION,
+  SNAPSHOTS_KEPT,
+} from './constants.js';
+import { crc32, crc32Uint32 } from './crc32.js';
+import { assert } from './errors.js';
+import type { SnapshotableEngine } from './engine-port.js';
+import type { Store } from './store.js';
+
+const UINT32_RANGE = 0x1_0000_0000;
+const CHUNK_HEADER_BYTES = 4;
+/** Bytes of one (available, onHand) pair. */
+const STOCK_CELL_BYTES = 8;
+
+// Stock sections are written from Int32Array memory as they are; the format says
+// little-endian, so refuse to run where typed arrays are not.
+assert(endianness() === 'LE', 'snapshots need a little-endian platform');
+
+export interface SnapshotManifest {
+  format: number;
+  lsn: number;
+  createdAt: number;
+  /** Milliseconds the fold and the write took. */
+  durationMs: number;
+  stateBytes: number;
+  dcCount: number;
+  skuCount: number;
+  chunkCount: number;
+  totalBytes: number;
+}
+
+export interface ListedSnapshot {
+  lsn: number;
+  manifest: SnapshotManifest | null;
+  /** Why the manifest is unusable, when it is. */
+  problem: string | null;
+}
+
+function keyCrc(crc: number, lsn: number, sequence: number): number {
+  let next = crc32Uint32((lsn % UINT32_RANGE) >>> 0, crc);
+  next = crc32Uint32(Math.floor(lsn / UINT32_RANGE) >>> 0, next);
+  return crc32Uint32(sequence >>> 0, next);
+}
+
+function sealed(bytes: Uint8Array, lsn: number, sequence: number): Buffer {
+  const value = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + bytes.length);
+  value.set(bytes, CHUNK_HEADER_BYTES);
+  value.writeUInt32LE(keyCrc(crc32(bytes), lsn, sequence), 0);
+  return value;
+}
+
+/** The bytes of a sealed value, or null when its CRC does not match its key. */
+function unseal(value: Uint8Array | undefined, lsn: number, sequence: number): Uint8Array | null {
+  if (value === undefined || value.length < CHUNK_HEADER_BYTES) return null;
+  const stored = (value[0] | (value[1] << 8) | (value[2] << 16) | (value[3] << 24)) >>> 0;
+  const crc = keyCrc(crc32(value, CHUNK_HEADER_BYTES, value.length), lsn, sequence);
+  return crc === stored ? value.subarray(CHUNK_HEADER_BYTES) : null;
+}
+
+/** The manifest's sequence number in its CRC, distinct from any chunk's. */
+const MANIFEST_SEQUENCE = 0xffff_ffff;
+
+/** Cuts a byte stream into chunks and writes them a few per transaction. */
+class ChunkWriter {
+  private readonly chunk = new Uint8Array(SNAPSHOT_CHUNK_BYTES);
+  private filled = 0;
+  private readonly pending: Buffer[] = [];
+  sequence = 0;
+  totalBytes = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly lsn: number,
+  ) {}
+
+  write(bytes: Uint8Array): void {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const take = Math.min(bytes.length - offset, SNAPSHOT_CHUNK_BYTES - this.filled);
+      this.chunk.set(bytes.subarray(offset, offset + take), this.filled);
+      this.filled += take;
+      offset += take;
+      if (this.filled === SNAPSHOT_CHUNK_BYTES) this.seal();
+    }
+    this.totalBytes += bytes.length;
+  }
+
+  private seal(): void {
+    this.pending.push(sealed(this.chunk.subarray(0, this.filled), this.lsn, this.sequence));
+    this.sequence++;
+    this.filled = 0;
+    if (this.pending.length >= SNAPSHOT_CHUNKS_PER_TXN) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const first = this.sequence - this.pending.length;
+    const chunks = this.store.snapshotChunks;
+    chunks.transactionSync(() => {
+      for (let i = 0; i < this.pending.length; i++) {
+        chunks.putSync([this.lsn, first + i], this.pending[i]);
+      }
+    });
+    this.pending.length = 0;
+  }
+
+  finish(): number {
+    if (this.filled > 0) this.seal();
+    this.flush();
+    return this.sequence;
+  }
+}
+
+function stockBytes(cells: Int32Array): Uint8Array {
+  return new Uint8Array(cells.buffer, cells.byteOffset, cells.byteLength);
+}
+
+/**
+ * Writes the engine's state as the snapshot at `lsn`. The engine must not change meanwhile
+ * (it is a private engine folded from the log, never the live one).
+ */
+export function writeSnapshot(
+  store: Store,
+  engine: SnapshotableEngine,
+  lsn: number,
+  createdAt: number,
+  durationMs: () => number,
+): SnapshotManifest {
+  assert(store.snapshotManifests.get(lsn) === undefined, `a snapshot at LSN ${lsn} exists`);
+  const state = engine.exportState();
+  // Borrowed from the packer's buffer: written out (copied) before the next pack.
+  const stateBytes = store.packr.pack(state);
+  const stateByteLength = stateBytes.length;
+  const writer = new ChunkWriter(store, lsn);
+  writer.write(stateBytes);
+  for (let dc = 0; dc < state.dcs.length; dc++) {
+    const cells = engine.exportStockOfDc(dc);
+    assert(cells.length === state.skus.length * 2, 'a stock section covers every SKU');
+    writer.write(stockBytes(cells));
+  }
+  const chunkCount = writer.finish();
+  const manifest: SnapshotManifest = {
+    format: SNAPSHOT_FORMAT_VERSION,
+    lsn,
+    createdAt,
+    durationMs: 0,
+    stateBytes: stateByteLength,
+    dcCount: state.dcs.length,
+    skuCount: state.skus.length,
+    chunkCount,
+    totalBytes: writer.totalBytes,
+  };
+  manifest.durationMs = Math.round(durationMs());
+  const packed = store.packr.pack(manifest);
+  store.snapshotManifests.putSync(lsn, sealed(packed, lsn, MANIFEST_SEQUENCE));
+  return manifest;
+}
+
+/** Every snapshot's manifest, newest first, with why it is unusable when it is. */
+export function listSnapshots(store: Store): ListedSnapshot[] {
+  const listed: ListedSnapshot[] = [];
+  for (const { key: lsn, value } of store.snapshotManifests.getRange({
+    reverse: true,
+    snapshot: false,
+  })) {
+    const bytes = unseal(value, lsn, MANIFEST_SEQUENCE);
+    if (bytes === null) {
+      listed.push({ lsn, manifest: null, problem: 'the manifest fails its CRC check' });
+      continue;
+    }
+    const manifest = store.unpackr.unpack(bytes) as SnapshotManifest;
+    const problem =
+      manifest.format !== SNAPSHOT_FORMAT_VERSION
+        ? `snapshot format ${manifest.format}, this release reads ${SNAPSHOT_FORMAT_VERSION}`
+        : manifest.lsn !== lsn
+          ? 'the manifest names another LSN'
+          : null;
+    listed.push({ lsn, manifest, problem });
+  }
+  return listed;
+}
+
+/** Reads a snapshot's byte stream part by part, checking every chunk. */
+class ChunkReader {
+  private chunk: Uint8Array = new Uint8Array(0);
+  private offset = 0;
+  private sequence = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly manifest: SnapshotManifest,
+  ) {}
+
+  /** Fills `target` from the stream; returns a problem, or null. */
+  read(target: Uint8Array): string | null {
+    let filled = 0;
+    while (filled < target.length) {
+      if (this.offset === this.chunk.length) {
+        const problem = this.next();
+        if (problem !== null) return problem;
+      }
+      const take = Math.min(target.length - filled, this.chunk.length - this.offset);
+      target.set(this.chunk.subarray(this.offset, this.offset + take), filled);
+      filled += take;
+      this.offset += take;
+    }
+    return null;
+  }
+
+  private next(): string | null {
+    const { lsn, chunkCount } = this.manifest;
+    if (this.sequence >= chunkCount) return `the stream is longer than its ${chunkCount} chunks`;
+    const bytes = unseal(
+      this.store.snapshotChunks.getBinary([lsn, this.sequence]),
+      lsn,
+      this.sequence,
+    );
+    if (bytes === null) return `chunk ${this.sequence} is missing or fails its CRC check`;
+    this.chunk = bytes;
+    this.offset = 0;
+    this.sequence++;
+    return null;
+  }
+
+  atEnd(): boolean {
+    return this.sequence === this.manifest.chunkCount && this.offset === this.chunk.length;
+  }
+}
+
+/** Checks every chunk of a snapshot without loading it; returns a problem, or null. */
+export function checkSnapshot(store: Store, manifest: SnapshotManifest): string | null {
+  const reader = new ChunkReader(store, manifest);
+  const scratch = new Uint8Array(SNAPSHOT_CHUNK_BYTES);
+  let remaining = manifest.totalBytes;
+  if (
+    manifest.totalBytes !==
+    manifest.stateBytes + manifest.dcCount * manifest.skuCount * STOCK_CELL_BYTES
+  ) {
+    return 'the manifest sizes do not add up';
+  }
+  while (remaining > 0) {
+    const take = Math.min(remaining, scratch.length);
+    const problem = reader.read(scratch.subarray(0, take));
+    if (problem !== null) return problem;
+    remaining -= take;
+  }
+  return reader.atEnd() ? null : 'chunks remain after the stream';
+}
+
+/** Loads a checked snapshot into a fresh engine; returns a problem, or null. */
+export function loadSnapshot(
+  store: Store,
+  manifest: SnapshotManifest,
+  engine: SnapshotableEngine,
+): string | null {
+  const reader = new ChunkReader(store, manifest);
+  const stateBytes = new Uint8Array(manifest.stateBytes);
+  const problem = reader.read(stateBytes);
+  if (problem !== null) return problem;
+  const state = store.unpackr.unpack(stateBytes) as EngineState;
+  if (state.dcs.length !== manifest.dcCount || state.skus.length !== manifest.skuCount) {
+    return 'the state does not match its manifest';
+  }
+  try {
+    engine.importState(state);
+    const cells = new Int32Array(manifest.skuCount * 2);
+    for (let dc = 0; dc < manifest.dcCount; dc++) {
+      const stockProblem = reader.read(stockBytes(cells));
+      if (stockProblem !== null) return stockProblem;
+      engine.importStockOfDc(dc, cells);
+    }
+  } catch (error) {
+    return `the engine refused the snapshot: ${error instanceof Error ? error.message : error}`;
+  }
+  return null;
+}
+
+/** Removes a snapshot: the manifest first, so a half-removed snapshot is never listed. */
+export function deleteSnapshot(store: Store, lsn: number): void {
+  store.snapshotManifests.removeSync(lsn);
+  for (;;) {
+    const keys = [
+      ...store.snapshotChunks.getKeys({
+        start: [lsn, 0],
+        end: [lsn + 1, 0],
+        limit: COMPACT_DELETES_PER_TXN,
+        snapshot: false,
+      }),
+    ];
+    if (keys.length === 0) return;
+    store.snapshotChunks.transactionSync(() => {
+      for (const key of keys) store.snapshotChunks.removeSync(key);
+    });
+  }
+}
+
+/** Deletes log records with LSN ≤ `throughLsn`; returns how many. */
+export function compactLog(store: Store, throughLsn: number): number {
+  let deleted = 0;
+  for (;;) {
+    const keys = [
+      ...store.log.getKeys({
+        end: throughLsn + 1,
+        limit: COMPACT_DELETES_PER_TXN,
+        snapshot: false,
+      }),
+    ];
+    if (keys.length === 0) return deleted;
+    store.log.transactionSync(() => {
+      for (const key of keys) store.log.removeSync(key);
+    });
+    deleted += keys.length;
+  }
+}
+
+/**
+ * Keeps the newest SNAPSHOTS_KEPT usable snapshots, removes the rest (and unusable ones older
+ * than the newest usable), and compacts the log up to the oldest one kept: the log stays
+ * complete from that snapshot on, so recovery can fall back to it if the newest is damaged,
+ * and `verify` can check the newest against it.
+ */
+export function pruneAndCompact(store: Store): {
+  removedSnapshots: number;
+  deletedRecords: number;
+} {
+  const listed = listSnapshots(store);
+  const kept: number[] = [];
+  let removedSnapshots = 0;
+  for (const entry of listed) {
+    if (entry.problem === null && kept.length < SNAPSHOTS_KEPT) {
+      kept.push(entry.lsn);
+      continue;
+    }
+    if (kept.length === 0) continue;
+    deleteSnapshot(store, entry.lsn);
+    removedSnapshots++;
+  }
+  if (kept.length < SNAPSHOTS_KEPT) return { removedSnapshots, deletedRecords: 0 };
+  return { removedSnapshots, deletedRecords: compactLog(store, kept[kept.length - 1]) };
+}
+
+export interface SnapshotBase {
+  /** The newest usable snapshot the log continues from; null to replay from LSN 1. */
+  manifest: SnapshotManifest | null;
+  /** Newer snapshots passed over, with why. */
+  skipped: { lsn: number; problem: string }[];
+}
+
+/**
+ * Chooses where a replay starts: the newest snapshot that is usable, whose chunks all check,
+ * and that the log continues without a gap (the log's first record is at most its LSN + 1).
+ * Null manifest with no problem means "from the start": allowed only while the log starts
+ * at LSN 1 (or is empty and no snapshot ever existed).
+ */
+export function chooseBase(
+  store: Store,
+  logFirstLsn: number | null,
+):
+  | { ok: true; base: SnapshotBase }
+  | { ok: false; problem: string; skipped: SnapshotBase['skipped'] } {
+  const skipped: SnapshotBase['skipped'] = [];
+  for (const entry of listSnapshots(store)) {
+    let problem = entry.problem;
+    const manifest = entry.manifest;
+    if (problem === null && manifest !== null) {
+      if (logFirstLsn !== null && logFirstLsn > manifest.lsn + 1) {
+        problem = `the log starts at LSN ${logFirstLsn}, after this snapshot`;
+      } else {
+        problem = checkSnapshot(store, manifest);
+      }
+      if (problem === null) return { ok: true, base: { manifest, skipped } };
+    }
+    skipped.push({ lsn: entry.lsn, problem: problem ?? 'unusable' });
+  }
+  if (logFirstLsn !== null && logFirstLsn > 1) {
+    return {
+      ok: false,
+      problem: `the log starts at LSN ${logFirstLsn}; no usable snapshot covers what precedes it`,
+      skipped,
+    };
+  }
+  if (skipped.length > 0 && logFirstLsn === null) {
+    return { ok: false, problem: 'every snapshot is unusable and the log is empty', skipped };
+  }
+  return { ok: true, base: { manifest: null, skipped } };
+}

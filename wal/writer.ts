@@ -1,0 +1,473 @@
+/**
+ * The single log writer. It runs in its own worker thread (writer-worker.ts), drains the ring
+ * in batches, writes each batch to LMDB in one transaction, commits, and then publishes the
+ * durable position and LSN in the ring's control words. Group commit falls out of the loop:
+ * while one commit (and its fsync) is in flight, producers keep filling the ring, and the next
+ * batch takes everything that arrived, up to `batchRecordsMax` records or `batchBytesMax` bytes.
+ *
+ * Invariants:
+ * - LSNs are assigned here, consecutively, in ring order (which is reservation order, which is
+ *   the engine's causal order); the last record of each transaction carries the batch-end flag.
+ * - The durable position only moves after the transaction that holds every frame before it
+ *   committed under the policy, and the ring only frees frames after that commit.
+ * - On any write error the writer stops accepting: it clears the writable flag, records why,
+ *   wakes every waiter (they reject, nothing further is acknowledged) and exits.
+ *
+ * `LogWriter` is the owner's handle (main thread): it starts the worker and stops it.
+ */
+
+import { Worker } from 'node:worker_threads';
+import type { TransactionFlags } from 'lmdb';
+import {
+  CONTROL_DURABLE_LSN_HIGH,
+  CONTROL_DURABLE_LSN_LOW,
+  CONTROL_DURABLE_POSITION,
+  CONTROL_FAILURE,
+  CONTROL_STAT_BATCH_RECORDS_LAST,
+  CONTROL_STAT_BATCHES,
+  CONTROL_STAT_COMMIT_MICROS_LAST,
+  CONTROL_STAT_COMMIT_MICROS_MAX,
+  CONTROL_STOP_REQUESTED,
+  CONTROL_WRITABLE,
+  CONTROL_WRITER_SLEEPING,
+  CONTROL_WRITER_STATE,
+  RECORD_FLAG_BATCH_END,
+  RECORD_HEADER_BYTES,
+  RING_FRAME_PAD,
+  STORE_RESERVE_BYTES,
+  WRITER_BATCH_BYTES_MAX,
+  WRITER_BATCH_RECORDS_MAX,
+  WRITER_COMMIT_SAMPLES_MAX,
+  WRITER_HOLE_REPORT_MS,
+  WRITER_IDLE_WAIT_MS,
+  WRITER_STATE_FAILED,
+  WRITER_STATE_RUNNING,
+  WRITER_STATE_STOPPED,
+} from './constants.js';
+import { crc32 } from './crc32.js';
+import { assert, failureNumber, type WalFailure } from './errors.js';
+import type { WalLogger } from './logger.js';
+import { writeRecordHeader } from './record.js';
+import { LogRing } from './ring.js';
+import { openStore, type Store, storeUsedBytes } from './store.js';
+import { compiledWalFile } from './worker-file.js';
+
+const UINT32_RANGE = 0x1_0000_0000;
+/** lmdb-js transaction flags: abortable (1) | commit before returning (2). */
+const TXN_ABORTABLE_SYNCHRONOUS = 3 as TransactionFlags;
+/** Keys only grow, so MDB_APPEND skips the B-tree search. One object, not one per put. */
+const PUT_APPEND = { append: true } as const;
+/** LMDB pages a transaction may add beyond its values: branch pages, a split, the free list. */
+const TXN_PAGES_BOUND = 8;
+const STORE_PAGE_BYTES = 4096;
+/** The data file is measured at least this often (in batches) even far from the ceiling. */
+const STORE_MEASURE_BATCHES = 1_024;
+
+/**
+ * An upper bound on how much one transaction of `bytes` of values can grow the data file:
+ * leaf pages are at least half full after a split, plus a few pages of tree and bookkeeping.
+ */
+function growthBound(bytes: number): number {
+  return 2 * bytes + TXN_PAGES_BOUND * STORE_PAGE_BYTES;
+}
+
+export interface WriterConfig {
+  ringBuffer: SharedArrayBuffer;
+  dataDir: string;
+  /** LSN of the first record this writer will write (last LSN in the store + 1). */
+  nextLsn: number;
+  /** Ceiling on the data file; the writer goes read-only (STORE_FULL) before crossing it. */
+  storeSizeBytesMax: number;
+  batchRecordsMax?: number;
+  batchBytesMax?: number;
+  /** Recompute every frame's CRC before writing it (tests turn this on). */
+  verify?: boolean;
+}
+
+export interface WriterSummary {
+  batches: number;
+  records: number;
+  lastLsn: number;
+  batchRecordsMean: number;
+  batchRecordsMax: number;
+  commitMicrosP50: number;
+  commitMicrosP99: number;
+  commitMicrosMax: number;
+}
+
+export type WriterMessage =
+  | { type: 'ready' }
+  | { type: 'warning'; message: string }
+  | { type: 'failed'; failure: WalFailure; message: string }
+  | { type: 'stopped'; summary: WriterSummary };
+
+function percentile(sorted: Float64Array, fraction: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))];
+}
+
+/** Marks the log failed in shared memory and wakes every thread waiting for durability. */
+export function markFailed(ring: LogRing, failure: WalFailure): void {
+  const control = ring.control;
+  Atomics.store(control, CONTROL_FAILURE, failureNumber(failure));
+  Atomics.store(control, CONTROL_WRITABLE, 0);
+  Atomics.store(control, CONTROL_WRITER_STATE, WRITER_STATE_FAILED);
+  // Waiters sleep on the durable position; a notify without a change makes them recheck.
+  Atomics.notify(control, CONTROL_DURABLE_POSITION);
+}
+
+/** The writer's state within its thread: buffers allocated once, reused for every batch. */
+class WriterLoop {
+  private readonly ring: LogRing;
+  private readonly batchRecordsMax: number;
+  private readonly batchBytesMax: number;
+  private readonly staging: Buffer;
+  /** Start offset of each record's stored value in `staging`; one extra slot for the end. */
+  private readonly offsets: Int32Array;
+  private readonly payloadCrcs: Uint32Array;
+  private readonly commitMicros = new Float64Array(WRITER_COMMIT_SAMPLES_MAX);
+  private nextLsn: number;
+  private batches = 0;
+  private records = 0;
+  private batchRecordsMaxSeen = 0;
+  private holeSince = 0;
+  private usedBytesMeasured = 0;
+  private growthBytesSinceMeasure = 0;
+  /** Starts at the bound, so the first batch measures the file. */
+  private batchesSinceMeasure = STORE_MEASURE_BATCHES;
+
+  constructor(
+    private readonly config: WriterConfig,
+    private readonly store: Store,
+    private readonly report: (message: WriterMessage) => void,
+  ) {
+    this.ring = new LogRing(config.ringBuffer);
+    this.batchRecordsMax = config.batchRecordsMax ?? WRITER_BATCH_RECORDS_MAX;
+    this.batchBytesMax = config.batchBytesMax ?? WRITER_BATCH_BYTES_MAX;
+    // Recovery bounds a batch by WRITER_BATCH_RECORDS_MAX when it looks for a torn tail.
+    assert(
+      this.batchRecordsMax >= 1 && this.batchRecordsMax <= WRITER_BATCH_RECORDS_MAX,
+      `batchRecordsMax must be in [1, ${WRITER_BATCH_RECORDS_MAX}]`,
+    );
+    assert(
+      this.batchBytesMax >= this.ring.payloadBytesMax + RECORD_HEADER_BYTES,
+      'a batch must hold the largest record',
+    );
+    // Not shared: lmdb-js cannot read values that live in a SharedArrayBuffer.
+    this.staging = Buffer.allocUnsafeSlow(this.batchBytesMax);
+    this.offsets = new Int32Array(this.batchRecordsMax + 1);
+    this.payloadCrcs = new Uint32Array(this.batchRecordsMax);
+    this.nextLsn = config.nextLsn;
+  }
+
+  /** Runs until stopped (drained) or failed. */
+  run(): void {
+    const control = this.ring.control;
+    Atomics.store(control, CONTROL_WRITER_STATE, WRITER_STATE_RUNNING);
+    this.report({ type: 'ready' });
+    for (;;) {
+      const head = this.ring.head();
+      const { count, end } = this.collect(head);
+      if (count === 0) {
+        // Only pads (or nothing) were read: free them; pads carry no records.
+        if (end !== head) this.ring.release(end);
+        if (this.stopRequested() && this.ring.tail() === end) break;
+        this.sleep(end);
+        continue;
+      }
+      this.holeSince = 0;
+      if (!this.write(count, end)) return;
+    }
+    Atomics.store(control, CONTROL_WRITER_STATE, WRITER_STATE_STOPPED);
+    this.report({ type: 'stopped', summary: this.summary() });
+  }
+
+  /** Copies published frames from `head` on into the staging buffer; returns how many. */
+  private collect(head: number): { count: number; end: number } {
+    const ring = this.ring;
+    const data = ring.data;
+    let position = head;
+    let count = 0;
+    let bytes = 0;
+    while (count < this.batchRecordsMax) {
+      const ready = ring.readyWordAt(position);
+      if (ready === 0) break;
+      if (ready === RING_FRAME_PAD) {
+        position = ring.nextPosition(position, ready);
+        continue;
+      }
+      const valueBytes = RECORD_HEADER_BYTES + ready;
+      if (bytes + valueBytes > this.batchBytesMax) break;
+      const from = ring.payloadIndexAt(position);
+      this.staging.set(data.subarray(from, from + ready), bytes + RECORD_HEADER_BYTES);
+      const crc = ring.crcAt(position);
+      if (this.config.verify) {
+        const actual = crc32(this.staging, bytes + RECORD_HEADER_BYTES, bytes + valueBytes);
+        assert(actual === crc, `frame CRC mismatch at ring position ${position}`);
+      }
+      this.payloadCrcs[count] = crc;
+      this.offsets[count] = bytes;
+      bytes += valueBytes;
+      count++;
+      position = ring.nextPosition(position, ready);
+    }
+    this.offsets[count] = bytes;
+    return { count, end: position };
+  }
+
+  /** Writes `count` staged records in one transaction; false when the writer failed. */
+  private write(count: number, end: number): boolean {
+    const staging = this.staging;
+    const offsets = this.offsets;
+    const firstLsn = this.nextLsn;
+    for (let i = 0; i < count; i++) {
+      const flags = i === count - 1 ? RECORD_FLAG_BATCH_END : 0;
+      writeRecordHeader(staging, offsets[i], this.payloadCrcs[i], flags, firstLsn + i);
+    }
+    const log = this.store.log;
+    const started = performance.now();
+    try {
+      if (!this.roomFor(offsets[count])) return false;
+      log.transactionSync(() => {
+        for (let i = 0; i < count; i++) {
+          log.putSync(firstLsn + i, staging.subarray(offsets[i], offsets[i + 1]), PUT_APPEND);
+        }
+      }, TXN_ABORTABLE_SYNCHRONOUS);
+      this.growthBytesSinceMeasure += growthBound(offsets[count]);
+      this.batchesSinceMeasure++;
+    } catch (error) {
+      this.fail('WRITE_FAILED', `LMDB write of LSN ${firstLsn}.. failed: ${String(error)}`);
+      return false;
+    }
+    const micros = Math.round((performance.now() - started) * 1000);
+    this.nextLsn = firstLsn + count;
+    this.ring.release(end);
+    this.publish(end, this.nextLsn - 1, count, micros);
+    return true;
+  }
+
+  /**
+   * False (and the writer failed with STORE_FULL) when a batch of `bytes` could take the data
+   * file past its ceiling. Measuring the file is a few microseconds of LMDB calls, so it is
+   * done only when a bound on the growth since the last measure could reach the ceiling, or
+   * every STORE_MEASURE_BATCHES batches.
+   */
+  private roomFor(bytes: number): boolean {
+    const limit = this.config.storeSizeBytesMax - STORE_RESERVE_BYTES;
+    const bound = this.usedBytesMeasured + this.growthBytesSinceMeasure + growthBound(bytes);
+    if (bound <= limit && this.batchesSinceMeasure < STORE_MEASURE_BATCHES) return true;
+    this.usedBytesMeasured = storeUsedBytes(this.store.env);
+    this.growthBytesSinceMeasure = 0;
+    this.batchesSinceMeasure = 0;
+    if (this.usedBytesMeasured + growthBound(bytes) <= limit) return true;
+    this.fail(
+      'STORE_FULL',
+      `the store uses ${this.usedBytesMeasured} bytes and the next batch could pass its ` +
+        `limit of ${this.config.storeSizeBytesMax} bytes`,
+    );
+    return false;
+  }
+
+  private publish(end: number, lastLsn: number, count: number, micros: number): void {
+    const control = this.ring.control;
+    this.commitMicros[this.batches % WRITER_COMMIT_SAMPLES_MAX] = micros;
+    this.batches++;
+    this.records += count;
+    if (count > this.batchRecordsMaxSeen) this.batchRecordsMaxSeen = count;
+    Atomics.store(control, CONTROL_STAT_BATCHES, this.batches | 0);
+    Atomics.store(control, CONTROL_STAT_BATCH_RECORDS_LAST, count);
+    Atomics.store(control, CONTROL_STAT_COMMIT_MICROS_LAST, micros);
+    if (micros > Atomics.load(control, CONTROL_STAT_COMMIT_MICROS_MAX)) {
+      Atomics.store(control, CONTROL_STAT_COMMIT_MICROS_MAX, micros);
+    }
+    // The LSN halves first, then the position: a thread that sees the new position (and the
+    // wake-up) reads an LSN at least as new.
+    Atomics.store(control, CONTROL_DURABLE_LSN_HIGH, Math.floor(lastLsn / UINT32_RANGE));
+    Atomics.store(control, CONTROL_DURABLE_LSN_LOW, (lastLsn % UINT32_RANGE) | 0);
+    Atomics.store(control, CONTROL_DURABLE_POSITION, end);
+    Atomics.notify(control, CONTROL_DURABLE_POSITION);
+  }
+
+  /** Sleeps on the ready word of the frame at `head` until a producer publishes it. */
+  private sleep(head: number): void {
+    const control = this.ring.control;
+    Atomics.store(control, CONTROL_WRITER_SLEEPING, 1);
+    // Recheck after raising the flag: a producer that published before seeing the flag is
+    // seen here; one that publishes later sees the flag and notifies.
+    if (this.ring.readyWordAt(head) === 0 && !this.stopRequested()) {
+      const word = (head & this.ring.mask) >>> 2;
+      Atomics.wait(this.ring.dataWords, word, 0, WRITER_IDLE_WAIT_MS);
+    }
+    Atomics.store(control, CONTROL_WRITER_SLEEPING, 0);
+    this.checkHole(head);
+  }
+
+  /** Reports a frame that stays reserved but unpublished (its producer died mid-append). */
+  private checkHole(head: number): void {
+    if (this.ring.tail() === head || this.ring.readyWordAt(head) !== 0) {
+      this.holeSince = 0;
+      return;
+    }
+    const now = performance.now();
+    if (this.holeSince === 0) this.holeSince = now;
+    else if (now - this.holeSince > WRITER_HOLE_REPORT_MS) {
+      this.report({
+        type: 'warning',
+        message:
+          `the frame at ring position ${head} was reserved but not published for ` +
+          `${WRITER_HOLE_REPORT_MS} ms; records after it wait behind it`,
+      });
+      this.holeSince = now;
+    }
+  }
+
+  private stopRequested(): boolean {
+    return Atomics.load(this.ring.control, CONTROL_STOP_REQUESTED) !== 0;
+  }
+
+  private fail(failure: WalFailure, message: string): void {
+    markFailed(this.ring, failure);
+    this.report({ type: 'failed', failure, message });
+  }
+
+  summary(): WriterSummary {
+    const samples = this.commitMicros.slice(0, Math.min(this.batches, WRITER_COMMIT_SAMPLES_MAX));
+    samples.sort();
+    return {
+      batches: this.batches,
+      records: this.records,
+      lastLsn: this.nextLsn - 1,
+      batchRecordsMean: this.batches === 0 ? 0 : this.records / this.batches,
+      batchRecordsMax: this.batchRecordsMaxSeen,
+      commitMicrosP50: percentile(samples, 0.5),
+      commitMicrosP99: percentile(samples, 0.99),
+      commitMicrosMax: samples.length === 0 ? 0 : samples[samples.length - 1],
+    };
+  }
+}
+
+/** The writer thread's body: opens the store, runs the loop, closes the store. */
+export async function runWriter(
+  config: WriterConfig,
+  report: (message: WriterMessage) => void,
+): Promise<void> {
+  const ring = new LogRing(config.ringBuffer);
+  let store: Store;
+  try {
+    store = openStore({ path: config.dataDir, policy: ring.policy });
+  } catch (error) {
+    markFailed(ring, 'WRITE_FAILED');
+    report({ type: 'failed', failure: 'WRITE_FAILED', message: `open: ${String(error)}` });
+    return;
+  }
+  try {
+    new WriterLoop(config, store, report).run();
+  } finally {
+    await store.close();
+  }
+}
+
+export interface LogWriterOptions extends WriterConfig {
+  logger: WalLogger;
+  /** Called once if the writer fails (the log is read-only from then on). */
+  onFailure?: (failure: WalFailure, message: string) => void;
+  /** The compiled writer-worker.js; the one next to this module by default. */
+  workerFile?: URL;
+}
+
+/** The owner's handle on the writer thread. */
+export class LogWriter {
+  private summaryValue: WriterSummary | null = null;
+  private failureValue: { failure: WalFailure; message: string } | null = null;
+  private readonly exited: Promise<void>;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly ring: LogRing,
+    ready: (error: Error | null) => void,
+    options: LogWriterOptions,
+  ) {
+    const { logger } = options;
+    worker.on('message', (message: WriterMessage) => {
+      if (message.type === 'ready') ready(null);
+      else if (message.type === 'warning') logger.log('warn', message.message);
+      else if (message.type === 'stopped') this.summaryValue = message.summary;
+      else if (message.type === 'failed') this.recordFailure(message, options);
+    });
+    worker.on('error', (error) => {
+      logger.log('error', 'log writer thread crashed', { error: String(error) });
+    });
+    this.exited = new Promise((resolve) => {
+      worker.on('exit', (code) => {
+        if (this.summaryValue === null && this.failureValue === null) {
+          // Gone without stopping or failing: nothing more will become durable.
+          markFailed(this.ring, 'WRITER_GONE');
+          this.recordFailure(
+            { failure: 'WRITER_GONE', message: `log writer exited with code ${code}` },
+            options,
+          );
+        }
+        ready(new Error(this.failureValue?.message ?? 'log writer exited before it was ready'));
+        resolve();
+      });
+    });
+  }
+
+  static async start(options: LogWriterOptions): Promise<LogWriter> {
+    const ring = new LogRing(options.ringBuffer);
+    const workerData: WriterConfig = {
+      ringBuffer: options.ringBuffer,
+      dataDir: options.dataDir,
+      nextLsn: options.nextLsn,
+      storeSizeBytesMax: options.storeSizeBytesMax,
+      batchRecordsMax: options.batchRecordsMax,
+      batchBytesMax: options.batchBytesMax,
+      verify: options.verify,
+    };
+    const worker = new Worker(options.workerFile ?? compiledWalFile('writer-worker.js'), {
+      workerData,
+      name: 'wal-writer',
+    });
+    let settle: (error: Error | null) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve());
+    });
+    const writer = new LogWriter(worker, ring, (error) => settle(error), options);
+    await ready;
+    return writer;
+  }
+
+  private recordFailure(
+    failure: { failure: WalFailure; message: string },
+    options: LogWriterOptions,
+  ): void {
+    if (this.failureValue !== null) return;
+    this.failureValue = { failure: failure.failure, message: failure.message };
+    options.logger.log(
+      'error',
+      'write-ahead log is read-only: writes are refused, reads continue',
+      { failure: failure.failure, reason: failure.message },
+    );
+    options.onFailure?.(failure.failure, failure.message);
+  }
+
+  get failure(): { failure: WalFailure; message: string } | null {
+    return this.failureValue;
+  }
+
+  /** Asks the writer to write everything already in the ring, then stop; resolves on exit. */
+  async stop(): Promise<WriterSummary | null> {
+    const control = this.ring.control;
+    Atomics.store(control, CONTROL_STOP_REQUESTED, 1);
+    // The writer may sleep on the head frame's ready word: wake it to see the flag.
+    Atomics.notify(this.ring.dataWords, (this.ring.head() & this.ring.mask) >>> 2);
+    await this.exited;
+    return this.summaryValue;
+  }
+
+  /** Stops the thread at once, without draining (tests that simulate a crash). */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
+    await this.exited;
+  }
+}
