@@ -9,6 +9,7 @@ import type { DeliveryAreaIndex } from './geo/index.js';
 import type { OperationLog } from './log.js';
 import type { OrderTable } from './reservation/order-table.js';
 import type { StockTable } from './stock/stock-table.js';
+import type { EngineObserver } from './types.js';
 
 /** Milliseconds since the epoch. Injected so tests and replay control time. */
 export type Clock = () => number;
@@ -22,4 +23,5 @@ export interface EngineContext {
   readonly catalogue: Catalogue;
   readonly geo: DeliveryAreaIndex;
   lastTicket: number;
+  observer: EngineObserver | null;
 }

@@ -625,3 +625,35 @@ describe('replay and snapshots', () => {
     expect(ok(copy.getOrder('a')).order).toEqual(ok(live.getOrder('a')).order);
   });
 });
+
+describe('observer', () => {
+  it('hears every changed cell and order event of live changes', () => {
+    const cells: string[] = [];
+    const events: string[] = [];
+    const clock = new ManualClock();
+    const engine = network({
+      clock: clock.read,
+      observer: {
+        stockChanged: (dc, sku) => cells.push(`${dc}/${sku}`),
+        orderEvent: (event) => events.push(`${event.type}:${event.orderId}:${event.status}`),
+      },
+    });
+    stock(engine, 'dc-near', 'milk', 5);
+    expect(cells).toEqual(['0/0']);
+    ok(engine.placeOrder(order({ ttlSeconds: 1 })));
+    ok(engine.placeOrder(order({ orderId: 'o-2', lines: [{ sku: 'milk', qty: 1 }] })));
+    ok(engine.confirm('o-2'));
+    clock.now += 1_000;
+    engine.expireDue();
+    expect(events).toEqual([
+      'placed:o-1:held',
+      'placed:o-2:held',
+      'confirmed:o-2:confirmed',
+      'expired:o-1:expired',
+    ]);
+    expect(cells).toEqual(['0/0', '0/0', '0/0', '0/0']);
+    // Refusals change nothing and say nothing.
+    engine.placeOrder(order({ orderId: 'o-3', lines: [{ sku: 'milk', qty: 99 }] }));
+    expect(events).toHaveLength(4);
+  });
+});

@@ -51,6 +51,7 @@ import type {
   BrowseResult,
   DcInput,
   DcRecord,
+  EngineObserver,
   Failure,
   Location,
   OrderLineInput,
@@ -73,6 +74,7 @@ import {
 export interface EngineOptions {
   clock?: Clock;
   log?: OperationLog;
+  observer?: EngineObserver;
 }
 
 /** SKUs one browse call looks at before it returns a page (possibly short) and a cursor. */
@@ -137,6 +139,7 @@ export class Engine implements EngineApi {
       catalogue: new Catalogue(config.dcCapacity, config.skuCapacity),
       geo: new DeliveryAreaIndex({ dcCapacity: config.dcCapacity, cacheSize: config.geoCacheSize }),
       lastTicket: 0,
+      observer: options.observer ?? null,
     };
     this.book = new OrderBook(this.context);
     this.skuScratch = new Int32Array(AVAILABILITY_SKUS_MAX);
@@ -153,6 +156,10 @@ export class Engine implements EngineApi {
 
   setLog(log: OperationLog): void {
     this.context.log = log;
+  }
+
+  setObserver(observer: EngineObserver | null): void {
+    this.context.observer = observer;
   }
 
   // ---------------------------------------------------------------- catalogue
@@ -257,6 +264,7 @@ export class Engine implements EngineApi {
     // Logged before the units become reservable: an order that takes them comes later in the log.
     this.context.lastTicket = this.context.log.append(record);
     stock.applyCountDelta(dcIndex, skuIndex, qty);
+    this.context.observer?.stockChanged(dcIndex, skuIndex);
     return this.stockView(dcIndex, skuIndex);
   }
 
@@ -283,6 +291,7 @@ export class Engine implements EngineApi {
     };
     this.context.lastTicket = this.context.log.append(record);
     stock.applyCountDelta(dcIndex, skuIndex, delta);
+    this.context.observer?.stockChanged(dcIndex, skuIndex);
     return this.stockView(dcIndex, skuIndex);
   }
 

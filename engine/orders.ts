@@ -50,6 +50,7 @@ import {
 import type {
   BasketCheckResult,
   Failure,
+  OrderEventType,
   OrderLineInput,
   OrderResult,
   OrderStatus,
@@ -82,6 +83,16 @@ export interface OrderSnapshotFields {
   etaMinutes: number;
   allocation: number[];
 }
+
+const EVENT_TYPES: Record<Extract<LogRecord, { orderId: string }>['type'], OrderEventType> = {
+  place: 'placed',
+  confirm: 'confirmed',
+  cancel: 'cancelled',
+  expire: 'expired',
+  extend: 'extended',
+  change: 'changed',
+  fulfil: 'fulfilled',
+};
 
 const STATUS_NAMES: readonly OrderStatus[] = [
   'held', // placeholder for STATE_FREE, never shown
@@ -170,6 +181,7 @@ export class OrderBook {
       this.writeOrder(slot, record);
       this.context.lastTicket = this.context.log.append(record);
       orders.setState(slot, commit ? STATE_CONFIRMED : STATE_HELD);
+      this.notify(slot, record);
       return { ok: true, created: true, order: this.view(slot, input.orderId) };
     } finally {
       orders.unlockKey(hash);
@@ -339,9 +351,14 @@ export class OrderBook {
     return fail('INVALID_STATE', `cannot ${action} an order that is ${status}`, { status });
   }
 
-  private logAndApply(slot: number, orderId: string, record: LogRecord): OrderResult {
+  private logAndApply(
+    slot: number,
+    orderId: string,
+    record: Extract<LogRecord, { orderId: string }>,
+  ): OrderResult {
     this.context.lastTicket = this.context.log.append(record);
     this.applyToSlot(slot, record);
+    this.notify(slot, record);
     return this.answer(slot, orderId);
   }
 
@@ -467,6 +484,14 @@ export class OrderBook {
     this.writeAllocation(slot, record.allocation);
     this.touch(slot, record.at);
     orders.times[base + T_ETA] = record.etaMinutes;
+    const observer = this.context.observer;
+    if (observer !== null) {
+      // The cells the basket left; the new ones are reported by notify.
+      for (let at = 0; at < allocation.creditCount; at++) {
+        observer.stockChanged(allocation.creditDc[at], allocation.creditSku[at]);
+      }
+    }
+    this.notify(slot, record);
     return this.answer(slot, orderId);
   }
 
@@ -481,6 +506,31 @@ export class OrderBook {
     const record: LogRecord = { type: 'expire', at: now, orderId };
     this.context.lastTicket = this.context.log.append(record);
     this.applyToSlot(slot, record);
+    this.notify(slot, record);
+  }
+
+  /** Tells the observer which cells a live change moved and what happened to the order. */
+  private notify(slot: number, record: Extract<LogRecord, { orderId: string }>): void {
+    const { observer, orders, config } = this.context;
+    if (observer === null) return;
+    if (record.type === 'confirm') {
+      const released = record.released;
+      for (let at = 0; at < released.length; at += 3)
+        observer.stockChanged(released[at], released[at + 1]);
+    } else if (record.type !== 'extend') {
+      const base = orders.allocationBase(slot);
+      const count = orders.allocationCount(slot);
+      for (let entry = 0; entry < count; entry++) {
+        const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
+        observer.stockChanged(Math.floor(cell / config.skuCapacity), cell % config.skuCapacity);
+      }
+    }
+    observer.orderEvent({
+      type: EVENT_TYPES[record.type],
+      orderId: record.orderId,
+      status: STATUS_NAMES[orders.state(slot)],
+      at: record.at,
+    });
   }
 
   /** Scans the table for holds past their deadline and expires them. */

@@ -172,3 +172,31 @@ export interface Attribution {
   actor: string;
   reason?: string;
 }
+
+/** What an order event says happened (the order event stream, F7). */
+export type OrderEventType =
+  | 'placed'
+  | 'confirmed'
+  | 'cancelled'
+  | 'expired'
+  | 'fulfilled'
+  | 'changed'
+  | 'extended';
+
+export interface OrderEvent {
+  type: OrderEventType;
+  orderId: string;
+  status: OrderStatus;
+  at: number;
+}
+
+/**
+ * Told of every live change this thread makes (never of replay), after the change: which
+ * counters moved and which orders changed. The edge turns these into subscription pushes and
+ * alerts. Calls are synchronous and on the hot path: an observer records and returns.
+ */
+export interface EngineObserver {
+  /** Available or on-hand changed at (dc, sku) (dense indexes). */
+  stockChanged(dc: number, sku: number): void;
+  orderEvent(event: OrderEvent): void;
+}
