@@ -22,7 +22,7 @@ import type { Clock, EngineContext } from './context.js';
 import { DcHits, DeliveryAreaIndex } from './geo/index.js';
 import { type LogRecord, NO_LOG, type OperationLog } from './log.js';
 import { allocateShared, type EngineShared } from './memory.js';
-import { fail, OrderBook } from './orders.js';
+import { fail, OrderBook, type OrderSnapshotFields } from './orders.js';
 import {
   A_CELL,
   A_QTY,
@@ -82,21 +82,7 @@ const BROWSE_SCAN_MAX = 20_000;
 const CURSOR_PATTERN = /^[0-9]{1,9}$/;
 
 /** One order in a state snapshot: its slot and every field, so import restores it exactly. */
-export interface OrderSnapshot {
-  slot: number;
-  orderId: string;
-  state: number;
-  flags: number;
-  fingerprint: number;
-  createdAt: number;
-  updatedAt: number;
-  expiresAt: number;
-  lat: number;
-  lng: number;
-  etaMinutes: number;
-  /** Flat triples: dc, sku, qty. */
-  allocation: number[];
-}
+export type OrderSnapshot = OrderSnapshotFields;
 
 /** The engine's state apart from stock counters (exported per DC, see exportStockOfDc). */
 export interface EngineState {

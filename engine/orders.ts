@@ -633,25 +633,27 @@ export class OrderBook {
     this.touch(slot, record.at);
   }
 
+  /** Gives back every unit the order holds (cancel, expire, and replay of a change). */
   private releaseAll(slot: number): void {
-    const { orders, stock, config } = this.context;
-    const base = orders.allocationBase(slot);
-    const count = orders.allocationCount(slot);
-    for (let entry = 0; entry < count; entry++) {
-      const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
-      const qty = orders.allocations[base + entry * ALLOCATION_INTS + A_QTY];
-      stock.release(Math.floor(cell / config.skuCapacity), cell % config.skuCapacity, qty);
-    }
+    this.moveAll(slot, false);
   }
 
+  /** The order's units leave the building (fulfil). */
   private pickAll(slot: number): void {
+    this.moveAll(slot, true);
+  }
+
+  private moveAll(slot: number, pick: boolean): void {
     const { orders, stock, config } = this.context;
     const base = orders.allocationBase(slot);
     const count = orders.allocationCount(slot);
     for (let entry = 0; entry < count; entry++) {
       const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
       const qty = orders.allocations[base + entry * ALLOCATION_INTS + A_QTY];
-      stock.pick(Math.floor(cell / config.skuCapacity), cell % config.skuCapacity, qty);
+      const dc = Math.floor(cell / config.skuCapacity);
+      const sku = cell % config.skuCapacity;
+      if (pick) stock.pick(dc, sku, qty);
+      else stock.release(dc, sku, qty);
     }
   }
 

@@ -5,14 +5,32 @@
  */
 
 import type { ErrorBody } from '../protocol/codes.js';
+import type {
+  AllocationLine,
+  AllocationPolicy,
+  DcAvailability,
+  Location,
+  OrderMode,
+  OrderStatus,
+  OrderView,
+  PolygonCoordinates,
+  SkuAvailability,
+  StockView,
+} from '../protocol/messages.js';
 
-export interface Location {
-  lat: number;
-  lng: number;
-}
-
-/** A GeoJSON polygon ring list: [ring][point][lng, lat]. */
-export type PolygonCoordinates = number[][][];
+// The value shapes the engine answers with are the wire's: one definition, in protocol/.
+export type {
+  AllocationLine,
+  AllocationPolicy,
+  DcAvailability,
+  Location,
+  OrderMode,
+  OrderStatus,
+  OrderView,
+  PolygonCoordinates,
+  SkuAvailability,
+  StockView,
+};
 
 export interface DcInput {
   id: string;
@@ -59,10 +77,6 @@ export interface SkuRecord {
   maxPerOrder: number;
 }
 
-export type OrderMode = 'hold' | 'commit';
-export type AllocationPolicy = 'single-dc' | 'split';
-export type OrderStatus = 'held' | 'confirmed' | 'cancelled' | 'expired' | 'fulfilled';
-
 export interface OrderLineInput {
   sku: string;
   qty: number;
@@ -80,26 +94,6 @@ export interface PlaceOrderInput {
   maxMinutes?: number;
 }
 
-export interface AllocationLine {
-  sku: string;
-  dc: string;
-  qty: number;
-}
-
-export interface OrderView {
-  orderId: string;
-  status: OrderStatus;
-  mode: OrderMode;
-  policy: AllocationPolicy;
-  location: Location;
-  allocation: AllocationLine[];
-  etaMinutes: number;
-  /** Milliseconds since the epoch; only for holds. */
-  expiresAt?: number;
-  createdAt: number;
-  updatedAt: number;
-}
-
 export type Failure = { ok: false; error: ErrorBody };
 
 export type OrderResult =
@@ -115,19 +109,6 @@ export type OrderResult =
 export type BasketCheckResult =
   | { ok: true; allocation: AllocationLine[]; etaMinutes: number }
   | Failure;
-
-export interface DcAvailability {
-  dc: string;
-  available: number;
-  etaMinutes: number;
-}
-
-export interface SkuAvailability {
-  available: number;
-  /** Best ETA among DCs that have the SKU; null when none has it. */
-  etaMinutes: number | null;
-  dcs: DcAvailability[];
-}
 
 export type AvailabilityResult = { ok: true; skus: Record<string, SkuAvailability> } | Failure;
 
@@ -152,18 +133,6 @@ export type BrowseResult =
       nextCursor: string | null;
     }
   | Failure;
-
-export interface StockView {
-  dc: string;
-  sku: string;
-  onHand: number;
-  /** Units free to reserve (never negative). */
-  available: number;
-  /** Units promised to orders. */
-  reserved: number;
-  /** Units promised beyond what is on hand, after a count came in low; 0 normally. */
-  shortfall: number;
-}
 
 export type StockResult = { ok: true; stock: StockView } | Failure;
 
