@@ -16,7 +16,12 @@
 
 import type { ErrorCode, LineRefusal } from '../protocol/codes.js';
 import { ErrorCodes } from '../protocol/codes.js';
-import { HOLD_TTL_SECONDS_MAX, ID_BYTES_MAX, MAX_MINUTES_CEILING } from './constants.js';
+import {
+  BUCKET_SLOTS,
+  HOLD_TTL_SECONDS_MAX,
+  ID_BYTES_MAX,
+  MAX_MINUTES_CEILING,
+} from './constants.js';
 import type { EngineContext } from './context.js';
 import { DcHits } from './geo/index.js';
 import type { LogRecord } from './log.js';
@@ -181,6 +186,7 @@ export class OrderBook {
       this.writeOrder(slot, record);
       this.context.lastTicket = this.context.log.append(record);
       orders.setState(slot, commit ? STATE_CONFIRMED : STATE_HELD);
+      if (!commit) orders.noteDeadline(slot, expiresAt);
       this.notify(slot, record);
       return { ok: true, created: true, order: this.view(slot, input.orderId) };
     } finally {
@@ -533,28 +539,37 @@ export class OrderBook {
     });
   }
 
-  /** Scans the table for holds past their deadline and expires them. */
+  /**
+   * Expires holds past their deadline. Buckets whose earliest-deadline hint lies in the future
+   * are skipped without reading their slots, so a sweep costs one read per bucket plus the
+   * buckets with something due.
+   */
   expireDue(): number {
     const orders = this.context.orders;
     const now = this.context.clock();
     let expired = 0;
-    for (let slot = 0; slot < orders.capacity; slot++) {
-      // Unlocked reads are a hint; the state and deadline are checked again under the lock.
-      if (orders.state(slot) !== STATE_HELD) continue;
-      if (orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] > now) continue;
-      // The key hash is only written under the key's locks; if the slot was reused between the
-      // unlocked read and the lock, the state check below sees the new order and skips it.
-      const hash = orders.meta[slot * META_INTS + M_KEY_HASH];
-      orders.lockKey(hash);
-      try {
-        if (orders.state(slot) === STATE_HELD) {
-          const before = orders.state(slot);
-          this.expireIfDue(slot, this.keyString(slot));
-          if (orders.state(slot) !== before) expired++;
+    for (let bucket = 0; bucket < orders.bucketCount; bucket++) {
+      if (!orders.mayHaveDue(bucket, now)) continue;
+      const first = bucket * BUCKET_SLOTS;
+      for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
+        // Unlocked reads are a hint; the state and deadline are checked again under the lock.
+        if (orders.state(slot) !== STATE_HELD) continue;
+        if (orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] > now) continue;
+        // The key hash is only written under the key's locks; if the slot was reused between
+        // the unlocked read and the lock, the checks below see the new order.
+        const hash = orders.meta[slot * META_INTS + M_KEY_HASH];
+        orders.lockKey(hash);
+        try {
+          const same = orders.meta[slot * META_INTS + M_KEY_HASH] === hash;
+          if (same && orders.state(slot) === STATE_HELD) {
+            this.expireIfDue(slot, this.keyString(slot));
+            if (orders.state(slot) === STATE_EXPIRED) expired++;
+          }
+        } finally {
+          orders.unlockKey(hash);
         }
-      } finally {
-        orders.unlockKey(hash);
       }
+      orders.refreshDeadline(bucket);
     }
     return expired;
   }
@@ -582,6 +597,7 @@ export class OrderBook {
           this.context.stock.forceReserve(triples[at], triples[at + 1], triples[at + 2]);
         }
         orders.setState(claimed, record.mode === 1 ? STATE_CONFIRMED : STATE_HELD);
+        if (record.mode === 0) orders.noteDeadline(claimed, record.expiresAt);
         return;
       }
       if (slot < 0) throw new Error(`replay: ${record.type} of unknown order ${record.orderId}`);
@@ -906,6 +922,7 @@ export class OrderBook {
       orders.times[base + T_ETA] = order.etaMinutes;
       this.writeAllocation(order.slot, order.allocation);
       orders.setState(order.slot, order.state);
+      if (order.state === STATE_HELD) orders.noteDeadline(order.slot, order.expiresAt);
     }
   }
 

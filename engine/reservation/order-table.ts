@@ -66,6 +66,8 @@ const LOCK_SPINS_BEFORE_WAIT = 1_000;
 const LOCK_WAIT_MS = 0.05;
 
 export interface OrderTableBuffers {
+  /** Per bucket: the earliest hold deadline in it, in whole seconds, or NO_DEADLINE. */
+  deadlines: SharedArrayBuffer;
   meta: SharedArrayBuffer;
   times: SharedArrayBuffer;
   keys: SharedArrayBuffer;
@@ -78,9 +80,15 @@ export interface OrderTableGeometry {
   allocationsPerOrderMax: number;
 }
 
+/** A bucket without holds. Seconds since the epoch fit uint32 until 2106. */
+export const NO_DEADLINE = 0xffff_ffff;
+
 export function allocateOrderTable(geometry: OrderTableGeometry): OrderTableBuffers {
   const slots = geometry.orderCapacity;
+  const deadlines = new SharedArrayBuffer((slots / BUCKET_SLOTS) * 4);
+  new Uint32Array(deadlines).fill(NO_DEADLINE);
   return {
+    deadlines,
     meta: new SharedArrayBuffer(slots * META_INTS * 4),
     times: new SharedArrayBuffer(slots * TIMES_FLOATS * 8),
     keys: new SharedArrayBuffer(slots * ID_BYTES_MAX),
@@ -94,7 +102,7 @@ export function allocateOrderTable(geometry: OrderTableGeometry): OrderTableBuff
 export function orderTableBytes(geometry: OrderTableGeometry): number {
   const perSlot =
     META_INTS * 4 + TIMES_FLOATS * 8 + ID_BYTES_MAX + geometry.allocationsPerOrderMax * 8;
-  return geometry.orderCapacity * perSlot + (geometry.orderCapacity / BUCKET_SLOTS) * 4;
+  return geometry.orderCapacity * perSlot + (geometry.orderCapacity / BUCKET_SLOTS) * 8;
 }
 
 export function isFinished(state: number): boolean {
@@ -109,7 +117,9 @@ export class OrderTable {
   readonly keys: Uint8Array;
   readonly allocations: Int32Array;
   private readonly locks: Int32Array;
+  private readonly deadlines: Uint32Array;
   private readonly bucketMask: number;
+  readonly bucketCount: number;
 
   constructor(geometry: OrderTableGeometry, buffers: OrderTableBuffers) {
     this.capacity = geometry.orderCapacity;
@@ -119,7 +129,9 @@ export class OrderTable {
     this.keys = new Uint8Array(buffers.keys);
     this.allocations = new Int32Array(buffers.allocations);
     this.locks = new Int32Array(buffers.locks);
+    this.deadlines = new Uint32Array(buffers.deadlines);
     this.bucketMask = this.capacity / BUCKET_SLOTS - 1;
+    this.bucketCount = this.bucketMask + 1;
     if (this.locks.length !== this.bucketMask + 1) throw new Error('order table: bad buffers');
   }
 
@@ -219,6 +231,41 @@ export class OrderTable {
 
   private unlock(bucket: number): void {
     Atomics.store(this.locks, bucket, 0);
+  }
+
+  /**
+   * Records that the hold in `slot` expires at `expiresAt` (ms), called with the slot's key
+   * locked, which includes the lock of the slot's own bucket. The bucket's hint only ever moves
+   * earlier here; `refreshDeadline` moves it later. A hint that is too early costs a scan of
+   * one bucket; it is never later than a hold in the bucket, so the sweep misses nothing.
+   */
+  noteDeadline(slot: number, expiresAt: number): void {
+    const bucket = Math.floor(slot / BUCKET_SLOTS);
+    const seconds = Math.floor(expiresAt / 1000);
+    if (seconds < Atomics.load(this.deadlines, bucket))
+      Atomics.store(this.deadlines, bucket, seconds);
+  }
+
+  /** Whether a bucket may hold a hold due at `now` (ms): an unlocked read of the hint. */
+  mayHaveDue(bucket: number, now: number): boolean {
+    return Atomics.load(this.deadlines, bucket) <= Math.floor(now / 1000);
+  }
+
+  /** Recomputes a bucket's hint from its holds. Takes only that bucket's lock. */
+  refreshDeadline(bucket: number): void {
+    this.lock(bucket);
+    try {
+      let earliest = NO_DEADLINE;
+      const first = bucket * BUCKET_SLOTS;
+      for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
+        if (this.meta[slot * META_INTS + M_STATE] !== STATE_HELD) continue;
+        const seconds = Math.floor(this.times[slot * TIMES_FLOATS + T_EXPIRES_AT] / 1000);
+        if (seconds < earliest) earliest = seconds;
+      }
+      Atomics.store(this.deadlines, bucket, earliest);
+    } finally {
+      this.unlock(bucket);
+    }
   }
 
   state(slot: number): number {
