@@ -122,6 +122,15 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
       },
     },
     {
+      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, answer without per-DC breakdown`,
+      batch: 100,
+      run: () => {
+        for (let op = 0; op < 100; op++) {
+          engine.availability(BENCH_CUSTOMER, availabilityIds, undefined, false);
+        }
+      },
+    },
+    {
       name: 'location -> DCs, repeated location (cache hit)',
       batch: BATCH,
       run: () => {

@@ -47,10 +47,12 @@ export interface EngineApi {
   getStock(dc: string, sku: string): StockResult;
 
   // Availability.
+  /** Per SKU: total free units in range, best ETA and (unless `breakdown` is false) per DC. */
   availability(
     location: Location,
     skus: readonly string[],
     maxMinutes?: number,
+    breakdown?: boolean,
   ): AvailabilityResult;
   browse(input: BrowseInput): BrowseResult;
 

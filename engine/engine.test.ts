@@ -201,6 +201,17 @@ describe('availability', () => {
     expect(result.skus.ghost).toMatchObject({ available: 0, unknown: true });
   });
 
+  it('leaves out the per-DC breakdown when asked, with the same totals', () => {
+    const engine = network();
+    stock(engine, 'dc-near', 'milk', 3);
+    stock(engine, 'dc-mid', 'milk', 4);
+    const full = engine.availability(CUSTOMER, ['milk']);
+    const compact = engine.availability(CUSTOMER, ['milk'], undefined, false);
+    if (!full.ok || !compact.ok) throw new Error('refused');
+    expect(compact.skus.milk).toEqual({ ...full.skus.milk, dcs: [] });
+    expect(full.skus.milk.dcs).toHaveLength(2);
+  });
+
   it('narrows to the delivery window', () => {
     const engine = network();
     stock(engine, 'dc-near', 'milk', 3);

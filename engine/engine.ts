@@ -338,10 +338,15 @@ export class Engine implements EngineApi {
 
   // ---------------------------------------------------------------- availability
 
+  /**
+   * With `breakdown` false, each SKU's `dcs` is left empty: a search page needs the total and
+   * the best ETA, and the per-DC list is most of the cost of building and encoding an answer.
+   */
   availability(
     location: Location,
     skus: readonly string[],
     maxMinutes?: number,
+    breakdown = true,
   ): AvailabilityResult {
     this.context.lastTicket = 0;
     if (!isLocation(location)) return fail('BAD_LOCATION');
@@ -372,7 +377,8 @@ export class Engine implements EngineApi {
         const etaMinutes = Math.round(hits.etaMinutes[hit] * 10) / 10;
         entry.available += available;
         entry.etaMinutes ??= etaMinutes;
-        entry.dcs.push({ dc: catalogue.dcs[hits.dcs[hit]].id, available, etaMinutes });
+        if (breakdown)
+          entry.dcs.push({ dc: catalogue.dcs[hits.dcs[hit]].id, available, etaMinutes });
       }
       result[skus[at]] = entry;
     }
