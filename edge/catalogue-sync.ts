@@ -45,6 +45,8 @@ export class CatalogueOwner {
     private readonly engine: Engine,
     private readonly log: DurableLog,
     private readonly clock: () => number,
+    /** Told of every record as it is broadcast (the main thread's own catalogue view). */
+    private readonly onRecord: (record: CatalogueRecord) => void = () => {},
   ) {}
 
   addWorker(worker: WorkerPort): void {
@@ -74,6 +76,7 @@ export class CatalogueOwner {
 
   private broadcast(record: CatalogueRecord): Promise<void> {
     const sequence = ++this.sequence;
+    this.onRecord(record);
     for (const worker of this.acked.keys()) worker.post({ type: 'catalogue', sequence, record });
     return new Promise((resolve) => {
       this.waits.push({ sequence, resolve });

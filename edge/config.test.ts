@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OptionsError, parseCli } from './config.js';
+import { checkNodeOptions, defaultNodeOptions, OptionsError, parseCli } from './config.js';
 
 const KEYS = JSON.stringify({ admin: 'a'.repeat(32) });
 
@@ -66,6 +66,24 @@ describe('parseCli', () => {
       expect(() => parseCli(argv, {}), argv.join(' ')).toThrow(OptionsError);
     }
     expect(() => parseCli([], { INVENTORY_KEYS: KEYS, INVENTORY_KEYS_FILE: '/x' })).toThrow();
+  });
+
+  it('reads the metrics switches and checks the subscriber buffer limit', () => {
+    const defaults = parseCli([], {});
+    if (defaults.help) throw new Error('unexpected help');
+    expect(defaults.options).toMatchObject({ metrics: true, metricsOpen: false });
+    const open = parseCli(['--metrics-open'], {});
+    if (open.help) throw new Error('unexpected help');
+    expect(open.options).toMatchObject({ metrics: true, metricsOpen: true });
+    const off = parseCli(['--no-metrics'], {});
+    if (off.help) throw new Error('unexpected help');
+    expect(off.options.metrics).toBe(false);
+    expect(() => parseCli(['--no-metrics', '--metrics-open'], {})).toThrow(OptionsError);
+    expect(() => checkNodeOptions(defaultNodeOptions())).not.toThrow();
+    for (const bytes of [0, 1.5, 64 * 1024 * 1024]) {
+      const options = { ...defaultNodeOptions(), subscriberBufferBytesMax: bytes };
+      expect(() => checkNodeOptions(options), String(bytes)).toThrow(OptionsError);
+    }
   });
 
   it('answers --help', () => {

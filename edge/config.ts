@@ -17,7 +17,9 @@ import {
   RATE_BURST_DEFAULT,
   RATE_REQUESTS_PER_SECOND_DEFAULT,
   RATE_REQUESTS_PER_SECOND_MAX,
+  SUBSCRIBER_BUFFER_BYTES_MAX,
   THREADS_MAX,
+  WS_SEND_BUFFER_BYTES_SOFT,
 } from './constants.js';
 import { type KeyConfig, loadKeyFile, parseKeyConfig } from './keys.js';
 import { isLogLevel, type LogLevel, type Logger } from './logger.js';
@@ -50,6 +52,12 @@ export interface NodeOptions {
   clock: () => number;
   /** Where log lines go; defaults to stderr at `logLevel`. */
   logger: Logger | null;
+  /** Record request metrics and serve /metrics (off with --no-metrics). */
+  metrics: boolean;
+  /** Serve /metrics without a key (--metrics-open); otherwise any role's key is needed. */
+  metricsOpen: boolean;
+  /** A subscriber buffering more than this is skipped or cut off (see constants.ts). */
+  subscriberBufferBytesMax: number;
 }
 
 export const DEMO_DCS_NODE_DEFAULT = 60;
@@ -71,7 +79,23 @@ export function defaultNodeOptions(): NodeOptions {
     nodeName: null,
     clock: Date.now,
     logger: null,
+    metrics: true,
+    metricsOpen: false,
+    subscriberBufferBytesMax: SUBSCRIBER_BUFFER_BYTES_MAX,
   };
+}
+
+/**
+ * Checks options whose limits depend on each other. A subscriber limit above the soft send
+ * buffer limit would let a push overtake an answer the server is holding back for that client.
+ */
+export function checkNodeOptions(options: NodeOptions): void {
+  const bytes = options.subscriberBufferBytesMax;
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > WS_SEND_BUFFER_BYTES_SOFT) {
+    throw new OptionsError(
+      `subscriberBufferBytesMax must be an integer in [1, ${WS_SEND_BUFFER_BYTES_SOFT}]`,
+    );
+  }
 }
 
 export class OptionsError extends Error {
@@ -86,7 +110,10 @@ export const USAGE = `Usage: npm start -- [options]
   --data <dir>           data directory: write-ahead log and keys.json (default ./data)
   --fsync <policy>       fsync (default): acknowledge after fsync; commit: after the LMDB
                          commit, fsync left to the OS; none: after the append, in memory
-  --log-level <level>    debug | info | warn | error | silent (default info)
+  --log-level <level>    debug | info | warn | error | silent (default info); logs are one
+                         JSON object per line on stderr, none per request below debug
+  --no-metrics           record no request metrics; /metrics answers 404
+  --metrics-open         serve /metrics without a key (default: a key of any role)
   --rate-limit <n>       requests per second per connection (default ${RATE_REQUESTS_PER_SECOND_DEFAULT})
   --rate-burst <n>       request burst per connection (default ${RATE_BURST_DEFAULT})
   --demo-dcs <n>         DCs of the demo network generated into an empty data dir (default ${DEMO_DCS_NODE_DEFAULT})
@@ -133,6 +160,8 @@ const FLAGS = {
   'demo-dcs': { type: 'string' },
   'demo-skus': { type: 'string' },
   'no-demo': { type: 'boolean' },
+  'no-metrics': { type: 'boolean' },
+  'metrics-open': { type: 'boolean' },
   'allow-js-fallback': { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
@@ -173,6 +202,11 @@ export function parseCli(
   parseRateFlags(options, values['rate-limit'], values['rate-burst']);
   parseDemoFlags(options, values['demo-dcs'], values['demo-skus'], values['no-demo'] === true);
   options.allowJsFallback = values['allow-js-fallback'] === true;
+  options.metrics = values['no-metrics'] !== true;
+  options.metricsOpen = values['metrics-open'] === true;
+  if (!options.metrics && options.metricsOpen) {
+    throw new OptionsError('--metrics-open and --no-metrics contradict each other');
+  }
   options.keys = keysFromEnv(env);
   return { help: false, options };
 }

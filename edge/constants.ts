@@ -75,3 +75,67 @@ export const KEYS_PER_ROLE_MAX = 64;
 
 /** Seed of the demo network, so every fresh demo is the same city. */
 export const DEMO_SEED_DEFAULT = 20_240_601;
+
+// Subscriptions and the change feed between threads.
+
+/**
+ * How often each thread publishes the stock cells it changed and evaluates its subscribers.
+ * A change waits at most one tick on the thread that made it and one on the thread that pushes
+ * it: 2 × 20 ms keeps delivery well inside the 100 ms the spec asks for, and a subscription
+ * gets at most one push per tick however often its SKUs change.
+ */
+export const SUBSCRIPTION_TICK_MS = 20;
+/**
+ * Distinct cells one thread collects before it publishes them early (mid-tick). A batch is an
+ * Int32Array of at most this many cell ids: 64 KiB on the wire between threads.
+ */
+export const CHANGED_CELLS_PER_BATCH_MAX = 16_384;
+/**
+ * Distinct cells a worker gathers from every thread for one evaluation. Past it the worker
+ * re-evaluates every SKU of every subscription instead (correct, only slower).
+ */
+export const PENDING_CELLS_MAX = 65_536;
+/**
+ * Bytes buffered towards a subscriber above which the node stops pushing to it: availability
+ * pushes are skipped (the next one carries the latest values), an event stream (orders, low
+ * stock) is cut off with SUBSCRIBER_TOO_SLOW, since skipping events would lose them. What one
+ * slow subscriber costs is thus this plus one push.
+ */
+export const SUBSCRIBER_BUFFER_BYTES_MAX = 1024 * 1024;
+/** Subscriptions of every connection of one worker thread. */
+export const SUBSCRIPTIONS_PER_THREAD_MAX = 10_000;
+/** SKU entries watched by the availability subscriptions of one worker thread (memory bound). */
+export const WATCHED_SKUS_PER_THREAD_MAX = 1_000_000;
+/**
+ * Slots of the shared order event ring. Every thread writes its order events there and every
+ * worker reads them in order; a worker that falls more than this many events behind loses the
+ * oldest (its subscribers see `missed`). 65,536 slots hold about 0.3 s at 200 k events/s.
+ */
+export const ORDER_EVENT_RING_SLOTS = 65_536;
+/** Order events one push carries; more wait for the next tick. */
+export const ORDER_EVENTS_PER_PUSH_MAX = 4_096;
+/** A ring slot still being written after this long is skipped (its writer thread died). */
+export const ORDER_EVENT_STALL_MS_MAX = 1_000;
+/** Alerts held for one low-stock subscription between ticks; past it, it is cut off. */
+export const LOW_STOCK_PENDING_MAX = 4_096;
+/** Cells a low-stock snapshot lists at most (`truncated` says when there were more). */
+export const LOW_STOCK_SNAPSHOT_MAX = 1_000;
+/** Cells a low-stock snapshot reads at most, so a subscribe never stalls a worker. */
+export const LOW_STOCK_SNAPSHOT_SCAN_MAX = 1_000_000;
+
+// Metrics.
+
+/** How often the main thread collects every worker's histograms and counters. */
+export const METRICS_COLLECT_INTERVAL_MS = 1_000;
+/** A collection waits this long for a worker's report before answering without it. */
+export const METRICS_COLLECT_MS_MAX = 2_000;
+/**
+ * Latency quantiles cover a sliding window of this many slots of METRICS_SLOT_MS each (10 s):
+ * recent enough for a live view, long enough for a p99.9 to rest on thousands of samples.
+ */
+export const METRICS_WINDOW_SLOTS = 5;
+export const METRICS_SLOT_MS = 2_000;
+/** `/metrics` requests one worker may have waiting on the main thread at once. */
+export const METRICS_REQUESTS_PENDING_MAX = 64;
+/** Longest latency recorded exactly, in microseconds; longer ones count as this. */
+export const LATENCY_US_MAX = 60_000_000;

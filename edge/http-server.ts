@@ -11,6 +11,9 @@
  *   closed while still arriving.
  * - Body chunks lent by uWS are copied before the callback returns.
  * - Requests waiting on the log per thread are bounded (HTTP_IN_FLIGHT_MAX), refused with 429.
+ * - With metrics on, every answer of a route is counted under its op with its latency from the
+ *   route callback to the answer. `/metrics` answers what the main thread renders (it merges
+ *   every thread); it needs a key of any role unless the node runs with `--metrics-open`.
  */
 
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
@@ -24,7 +27,9 @@ import { errorOf, httpStatusOf, statusLine } from './errors.js';
 import { type HttpRoute, httpResultOf, ROUTES, type RouteInput } from './http-mapping.js';
 import type { KeyIdentity, KeyRing } from './keys.js';
 import type { Logger } from './logger.js';
+import { type ThreadMetrics, TRANSPORT_HTTP } from './metrics.js';
 import { type OperationContext, type Outcome, refusalOf, runOperation } from './operations.js';
+import { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
 
 export interface Readiness {
   ready: boolean;
@@ -33,24 +38,41 @@ export interface Readiness {
   detail: Record<string, unknown>;
 }
 
+/** How `/metrics` is served; absent when the node runs with `--no-metrics`. */
+export interface MetricsEndpoint {
+  /** True: scrapes need no key. False: a key of any role. */
+  open: boolean;
+  /** The node's metrics text, or an error body (the main thread did not answer in time). */
+  render(): Promise<{ ok: true; text: string } | { ok: false; error: ErrorBody }>;
+}
+
 export interface HttpServerOptions {
   keys: KeyRing;
   context: OperationContext;
   limits: Readonly<ValidationLimits>;
   logger: Logger;
   readiness(): Readiness;
+  metrics?: ThreadMetrics | null;
+  metricsEndpoint?: MetricsEndpoint | null;
 }
 
 /** Per-request state that outlives the route callback. */
 interface Pending {
   aborted: boolean;
   done: boolean;
+  /** Where, under which op, and since when the answer is counted (null: not counted). */
+  metrics: ThreadMetrics | null;
+  op: Op | null;
+  startMs: number;
 }
 
 export class HttpServer {
   private inFlight = 0;
+  private readonly metrics: ThreadMetrics | null;
 
-  constructor(private readonly options: HttpServerOptions) {}
+  constructor(private readonly options: HttpServerOptions) {
+    this.metrics = options.metrics ?? null;
+  }
 
   get unanswered(): number {
     return this.inFlight;
@@ -59,6 +81,7 @@ export class HttpServer {
   register(app: TemplatedApp): void {
     app.get('/healthz', (res) => send(res, 200, { status: 'ok' }));
     app.get('/readyz', (res) => this.readyz(res));
+    app.get('/metrics', (res, req) => this.scrape(res, req));
     for (const route of ROUTES) {
       const handler = (res: HttpResponse, req: HttpRequest) => this.route(route, res, req);
       if (route.method === 'get') app.get(route.pattern, handler);
@@ -81,7 +104,45 @@ export class HttpServer {
     send(res, 503, { error });
   }
 
+  private scrape(res: HttpResponse, req: HttpRequest): void {
+    const endpoint = this.options.metricsEndpoint ?? null;
+    if (endpoint === null) {
+      sendError(res, errorOf('NOT_FOUND', 'metrics are off (the node runs with --no-metrics)'));
+      return;
+    }
+    if (!endpoint.open && this.options.keys.identify(req.getHeader('authorization')) === null) {
+      sendError(res, errorOf('UNAUTHORIZED'));
+      return;
+    }
+    const pending: Pending = {
+      aborted: false,
+      done: false,
+      metrics: null,
+      op: null,
+      startMs: 0,
+    };
+    res.onAborted(() => {
+      pending.aborted = true;
+    });
+    endpoint.render().then(
+      (rendered) => {
+        if (!rendered.ok) {
+          finishError(res, pending, rendered.error);
+          return;
+        }
+        if (pending.aborted || pending.done) return;
+        pending.done = true;
+        res.cork(() => {
+          res.writeStatus('200 OK').writeHeader('content-type', PROMETHEUS_CONTENT_TYPE);
+          res.end(rendered.text);
+        });
+      },
+      () => finishError(res, pending, errorOf('INTERNAL')),
+    );
+  }
+
   private route(route: HttpRoute, res: HttpResponse, req: HttpRequest): void {
+    const startMs = this.metrics === null ? 0 : this.metrics.now();
     // `req` is valid only during this callback: everything needed is read now.
     const authorization = req.getHeader('authorization');
     const query = req.getQuery() ?? '';
@@ -89,23 +150,34 @@ export class HttpServer {
     const contentLength = req.getHeader('content-length');
     const identity = this.options.keys.identify(authorization);
     if (identity === null) {
-      sendError(res, errorOf('UNAUTHORIZED'));
+      this.refuseNow(res, route.op, errorOf('UNAUTHORIZED'), startMs);
       return;
     }
     if (query.length > HTTP_QUERY_BYTES_MAX) {
-      sendError(res, errorOf('BAD_REQUEST', 'the query string is too long'));
+      this.refuseNow(
+        res,
+        route.op,
+        errorOf('BAD_REQUEST', 'the query string is too long'),
+        startMs,
+      );
       return;
     }
     const input: RouteInput = { query, params, body: undefined };
     if (!route.hasBody) {
-      this.run(route, input, identity, res, null);
+      this.run(route, input, identity, res, null, startMs);
       return;
     }
     if (contentLength !== '' && !(Number(contentLength) <= HTTP_BODY_BYTES_MAX)) {
-      sendError(res, errorOf('BODY_TOO_LARGE', bodyLimitText()), true);
+      this.refuseNow(res, route.op, errorOf('BODY_TOO_LARGE', bodyLimitText()), startMs, true);
       return;
     }
-    const pending: Pending = { aborted: false, done: false };
+    const pending: Pending = {
+      aborted: false,
+      done: false,
+      metrics: this.metrics,
+      op: route.op,
+      startMs,
+    };
     res.onAborted(() => {
       pending.aborted = true;
     });
@@ -117,8 +189,20 @@ export class HttpServer {
         return;
       }
       input.body = parsed.value;
-      this.run(route, input, identity, res, pending);
+      this.run(route, input, identity, res, pending, startMs);
     });
+  }
+
+  /** An error answered inside the route callback, before the op ran. */
+  private refuseNow(
+    res: HttpResponse,
+    op: Op,
+    error: ErrorBody,
+    startMs: number,
+    close = false,
+  ): void {
+    sendError(res, error, close);
+    this.metrics?.observe(op, TRANSPORT_HTTP, error.code, startMs);
   }
 
   /**
@@ -131,8 +215,15 @@ export class HttpServer {
     identity: KeyIdentity,
     res: HttpResponse,
     pending: Pending | null,
+    startMs: number,
   ): void {
-    const state = pending ?? { aborted: false, done: false };
+    const state = pending ?? {
+      aborted: false,
+      done: false,
+      metrics: this.metrics,
+      op: route.op,
+      startMs,
+    };
     const op = route.op;
     const refusal = refusalOf(this.options.context, op, identity);
     if (refusal !== null) {
@@ -205,11 +296,11 @@ function finishOutcome(res: HttpResponse, pending: Pending, op: Op, outcome: Out
     return;
   }
   const { status, body } = httpResultOf(op, outcome.value);
-  finish(res, pending, status, body, false);
+  finish(res, pending, status, body, false, null);
 }
 
 function finishError(res: HttpResponse, pending: Pending, error: ErrorBody, close = false) {
-  finish(res, pending, httpStatusOf(error.code), { error }, close);
+  finish(res, pending, httpStatusOf(error.code), { error }, close, error.code);
 }
 
 function finish(
@@ -218,10 +309,13 @@ function finish(
   status: number,
   body: unknown,
   close: boolean,
+  code: string | null,
 ): void {
   if (pending.aborted || pending.done) return;
   pending.done = true;
   res.cork(() => write(res, status, body, close));
+  if (pending.op !== null)
+    pending.metrics?.observe(pending.op, TRANSPORT_HTTP, code, pending.startMs);
 }
 
 function write(res: HttpResponse, status: number, body: unknown, close: boolean): void {

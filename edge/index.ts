@@ -30,4 +30,15 @@ export { createLogger, type Logger, type LogLevel } from './logger.js';
 export { KEY_FILE_NAME, LOG_DIR_NAME, type StartedNode, startNode } from './node.js';
 export { loadUws, requireNativeUws, UwsFallbackError } from './uws.js';
 export { NodeLogError } from './wal-port.js';
+export {
+  type Labels,
+  type MetricType,
+  type ParsedMetrics,
+  PROMETHEUS_CONTENT_TYPE,
+  PrometheusParseError,
+  PrometheusWriter,
+  parsePrometheusText,
+  type Sample,
+} from './prometheus-text.js';
+export { renderTable, type StatsRow, type StatsSummary, summarize } from './stats.js';
 export { http, makeDataDir, startTestNode, TEST_DEMO, type TestNode } from './testing/harness.js';

@@ -33,13 +33,26 @@ export interface LoggerOptions {
   fields?: LogFields;
 }
 
+function replaceErrors(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return typeof value === 'bigint' ? String(value) : value;
+}
+
 function serialise(record: LogFields): string {
   try {
-    return JSON.stringify(record, (_key, value) =>
-      value instanceof Error ? { name: value.name, message: value.message } : value,
-    );
+    return JSON.stringify(record, replaceErrors);
   } catch {
-    return JSON.stringify({ ...record, fields: String(record.fields) });
+    // A field JSON cannot hold (a cycle): that field becomes its string form, the rest stays.
+    const safe: LogFields = {};
+    for (const key of Object.keys(record)) {
+      try {
+        JSON.stringify(record[key], replaceErrors);
+        safe[key] = record[key];
+      } catch {
+        safe[key] = String(record[key]);
+      }
+    }
+    return JSON.stringify(safe, replaceErrors);
   }
 }
 

@@ -12,20 +12,32 @@
  *   wait for every worker thread to end. `close()` is idempotent.
  * - The demo network is generated only into a directory without a log; keys.json is written
  *   with mode 0600 and never overwritten when present.
+ * - The main thread takes part in the change feed: its own changes (expiries) go out like a
+ *   worker's, and it turns every thread's changed cells into low-stock alerts (low-stock.ts).
+ *   It also merges the workers' metrics and renders /metrics (node-metrics.ts).
  */
 
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Engine } from '../engine/index.js';
+import type { LowStockAlert } from '../protocol/messages.js';
 import { CatalogueOwner, type WorkerPort } from './catalogue-sync.js';
-import { defaultNodeOptions, type NodeOptions } from './config.js';
+import { CatalogueView } from './catalogue-view.js';
+import { ChangeCollector, FeedChannel, type FeedMessage } from './change-feed.js';
+import { checkNodeOptions, defaultNodeOptions, type NodeOptions } from './config.js';
 import {
+  CHANGED_CELLS_PER_BATCH_MAX,
   EXPIRY_SWEEP_INTERVAL_MS,
+  METRICS_COLLECT_INTERVAL_MS,
+  METRICS_COLLECT_MS_MAX,
+  ORDER_EVENT_RING_SLOTS,
   PORT_PICK_ATTEMPTS_MAX,
   SHUTDOWN_DRAIN_MS_MAX,
+  SUBSCRIPTION_TICK_MS,
   WORKER_START_MS_MAX,
 } from './constants.js';
 import { seedDemoNetwork } from './demo.js';
@@ -38,6 +50,9 @@ import {
   writeDemoKeys,
 } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
+import { LowStockTracker } from './low-stock.js';
+import { NodeMetrics } from './node-metrics.js';
+import { createOrderEventRing, OrderEventWriter } from './order-event-ring.js';
 import {
   createNodeState,
   type MainToWorker,
@@ -173,6 +188,7 @@ function resolveKeys(
 
 export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<StartedNode> {
   const options: NodeOptions = { ...defaultNodeOptions(), ...overrides };
+  checkNodeOptions(options);
   const logger = options.logger ?? createLogger({ level: options.logLevel, clock: options.clock });
   const { native, reason } = requireNativeUws(options.allowJsFallback);
   if (!native) logger.warn('uWebSockets.js runs on its JavaScript fallback', { reason });
@@ -224,13 +240,38 @@ function demoEngineConfig(options: NodeOptions): NodeOptions['engineConfig'] {
   return config;
 }
 
-/** The running node: workers, the catalogue owner, the expiry sweep and the shutdown. */
+/** A metrics collection round: the workers that have not reported yet. */
+interface CollectRound {
+  id: number;
+  waiting: Set<WorkerHandle>;
+  done: () => void;
+}
+
+/**
+ * The running node: workers, the catalogue owner, the expiry sweep, the main thread's part of
+ * the change feed (its own changes and the low-stock alerts), metrics, and the shutdown.
+ */
 class NodeRuntime {
   private readonly state = createNodeState();
   private readonly words = new Int32Array(this.state);
   private readonly workers: WorkerHandle[] = [];
   private readonly catalogue: CatalogueOwner;
+  private readonly view: CatalogueView;
+  private readonly orderEvents = createOrderEventRing(ORDER_EVENT_RING_SLOTS);
+  /** Per node, so nodes started in one process never hear each other. */
+  private readonly feedChannel = `inventory-feed-${randomUUID()}`;
+  private readonly collector: ChangeCollector;
+  private readonly tracker: LowStockTracker;
+  private readonly metrics: NodeMetrics | null;
+  private readonly startedAtMs: number;
+  private feed: FeedChannel | null = null;
+  private alerts: LowStockAlert[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private metricsTimer: NodeJS.Timeout | null = null;
+  private collecting: Promise<void> | null = null;
+  private round: CollectRound | null = null;
+  private nextRoundId = 1;
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -240,20 +281,45 @@ class NodeRuntime {
     private readonly keys: KeyConfig,
     private readonly logger: Logger,
   ) {
-    this.catalogue = new CatalogueOwner(engine, log.thread, options.clock);
+    const config = engine.config;
+    this.view = new CatalogueView(config.dcCapacity, config.skuCapacity);
+    for (const record of engine.catalogueRecords()) this.view.apply(record);
+    this.catalogue = new CatalogueOwner(engine, log.thread, options.clock, (record) =>
+      this.view.apply(record),
+    );
+    this.collector = new ChangeCollector(
+      config.skuCapacity,
+      CHANGED_CELLS_PER_BATCH_MAX,
+      new OrderEventWriter(this.orderEvents),
+      () => this.publishCells(),
+    );
+    this.tracker = new LowStockTracker(engine, this.view, options.clock);
+    this.metrics = options.metrics ? new NodeMetrics(options.clock) : null;
+    this.startedAtMs = options.clock();
   }
 
   async start(): Promise<number> {
     try {
+      const low = this.tracker.initialise();
+      this.engine.setObserver(this.collector);
+      this.feed = new FeedChannel(this.feedChannel, (message) => this.onFeed(message));
       await this.spawnWorkers();
       const port = await this.listen();
       this.sweepTimer = setInterval(() => this.sweep(), EXPIRY_SWEEP_INTERVAL_MS);
+      this.tickTimer = setInterval(() => this.tick(), SUBSCRIPTION_TICK_MS);
+      if (this.metrics !== null) {
+        this.metricsTimer = setInterval(() => {
+          void this.collectMetrics();
+        }, METRICS_COLLECT_INTERVAL_MS);
+      }
       Atomics.store(this.words, STATE_READY, 1);
       this.logger.info('node ready', {
         host: this.options.host,
         port,
         threads: this.workers.length,
         durability: this.log.policy,
+        metrics: this.metrics !== null,
+        lowStockCells: low,
       });
       return port;
     } catch (error) {
@@ -268,6 +334,73 @@ class NodeRuntime {
     } catch (error) {
       this.logger.error('expiry sweep failed', { error });
     }
+  }
+
+  /** Publishes the main thread's own changes (expiries) and compares them with thresholds. */
+  private publishCells(): void {
+    const cells = this.collector.cells;
+    if (cells.count === 0) return;
+    const changed = cells.copy();
+    cells.clear();
+    this.feed?.post({ type: 'cells', from: -1, cells: changed });
+    this.tracker.evaluate(changed, this.alerts);
+  }
+
+  private tick(): void {
+    try {
+      this.publishCells();
+      if (this.alerts.length === 0) return;
+      const alerts = this.alerts;
+      this.alerts = [];
+      this.feed?.post({ type: 'alerts', alerts });
+    } catch (error) {
+      this.logger.error('change feed tick failed', { error });
+    }
+  }
+
+  private onFeed(message: FeedMessage): void {
+    if (message.type === 'cells') this.tracker.evaluate(message.cells, this.alerts);
+  }
+
+  /** Asks every worker for its metrics; resolves when all reported or the deadline passed. */
+  private collectMetrics(): Promise<void> {
+    this.collecting ??= new Promise<void>((resolve) => {
+      const waiting = new Set(this.workers.filter((handle) => !handle.exited));
+      const round: CollectRound = { id: this.nextRoundId++, waiting, done: resolve };
+      this.round = round;
+      if (waiting.size === 0) resolve();
+      for (const handle of waiting) handle.post({ type: 'metrics-collect', collectId: round.id });
+      setTimeout(resolve, METRICS_COLLECT_MS_MAX).unref();
+    }).finally(() => {
+      this.round = null;
+      this.collecting = null;
+    });
+    return this.collecting;
+  }
+
+  private renderMetrics(): string | null {
+    if (this.metrics === null) return null;
+    return this.metrics.render({
+      ready: Atomics.load(this.words, STATE_READY) === 1,
+      workers: this.workers.length,
+      workersListening: Atomics.load(this.words, STATE_WORKERS_LISTENING),
+      uptimeSeconds: (this.options.clock() - this.startedAtMs) / 1000,
+      log: this.log.thread.shared.stats(),
+      eventCounts: this.collector.eventCounts,
+      lowStockCells: this.tracker.lowCells,
+      lowStockAlerts: this.tracker.alerts,
+      memory: process.memoryUsage(),
+    });
+  }
+
+  private answerMetrics(handle: WorkerHandle, requestId: number): void {
+    this.collectMetrics().then(
+      () => handle.post({ type: 'metrics-text', requestId, text: this.renderMetrics() }),
+      (error: unknown) => {
+        this.logger.error('metrics failed', { error });
+        handle.post({ type: 'metrics-text', requestId, text: null });
+      },
+    );
   }
 
   private async spawnWorkers(): Promise<void> {
@@ -288,6 +421,11 @@ class NodeRuntime {
         logLevel: this.options.logLevel,
         allowJsFallback: this.options.allowJsFallback,
         state: this.state,
+        feedChannel: this.feedChannel,
+        orderEvents: this.orderEvents,
+        metrics: this.options.metrics,
+        metricsOpen: this.options.metricsOpen,
+        subscriberBufferBytesMax: this.options.subscriberBufferBytesMax,
       };
       const worker = new Worker(workerFile(), { workerData: init, name: `edge-worker-${index}` });
       const handle = new WorkerHandle(index, worker, (from, message) =>
@@ -311,13 +449,30 @@ class NodeRuntime {
 
   private onMessage(handle: WorkerHandle, message: WorkerToMain): void {
     if (this.catalogue.handle(handle, message)) return;
-    if (message.type === 'fatal') {
-      this.logger.error('worker failed', { index: handle.index, message: message.message });
+    switch (message.type) {
+      case 'fatal':
+        this.logger.error('worker failed', { index: handle.index, message: message.message });
+        return;
+      case 'metrics-report':
+        this.metrics?.accept(message.report);
+        this.reported(handle, message.collectId);
+        return;
+      case 'metrics-request':
+        this.answerMetrics(handle, message.requestId);
+        return;
     }
+  }
+
+  private reported(handle: WorkerHandle, collectId: number): void {
+    const round = this.round;
+    if (round === null || round.id !== collectId) return;
+    round.waiting.delete(handle);
+    if (round.waiting.size === 0) round.done();
   }
 
   private onExit(handle: WorkerHandle, code: number): void {
     this.catalogue.removeWorker(handle);
+    this.reported(handle, this.round?.id ?? 0);
     if (this.closing === null) {
       this.logger.error('worker exited unexpectedly', { index: handle.index, code });
       Atomics.sub(this.words, STATE_WORKERS_LISTENING, 1);
@@ -384,6 +539,10 @@ class NodeRuntime {
     });
     await Promise.all(drained);
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    if (this.metricsTimer !== null) clearInterval(this.metricsTimer);
+    this.engine.setObserver(null);
+    this.feed?.close();
     await this.log.close();
     await Promise.all(live.map((handle) => this.closeWorker(handle)));
     this.logger.info('node stopped');

@@ -13,6 +13,7 @@ import type { ErrorBody } from '../protocol/codes.js';
 import type { DurabilityPolicy } from '../wal/constants.js';
 import type { KeyConfig } from './keys.js';
 import type { LogLevel } from './logger.js';
+import type { MetricsReport } from './metrics.js';
 import type { RateLimit } from './rate-limiter.js';
 
 export type CatalogueRecord = Extract<LogRecord, { type: 'dc' | 'sku' }>;
@@ -36,7 +37,11 @@ export type MainToWorker =
   /** Stop accepting, finish in-flight requests, then report 'drained'. */
   | { type: 'drain'; deadlineMs: number }
   /** Close every connection and exit. */
-  | { type: 'close' };
+  | { type: 'close' }
+  /** Report metrics now ('metrics-report' with the same id). */
+  | { type: 'metrics-collect'; collectId: number }
+  /** The answer to a worker's 'metrics-request': the text, or null when metrics failed. */
+  | { type: 'metrics-text'; requestId: number; text: string | null };
 
 export type WorkerToMain =
   | { type: 'attached' }
@@ -45,7 +50,10 @@ export type WorkerToMain =
   | UpsertRequest
   | { type: 'catalogue-ack'; sequence: number }
   | { type: 'drained'; unanswered: number }
-  | { type: 'fatal'; message: string };
+  | { type: 'fatal'; message: string }
+  | { type: 'metrics-report'; collectId: number; report: MetricsReport }
+  /** A /metrics scrape reached this worker: the main thread collects, renders and answers. */
+  | { type: 'metrics-request'; requestId: number };
 
 /** What a worker needs to attach to the node: passed as its workerData. */
 export interface WorkerInit {
@@ -67,6 +75,15 @@ export interface WorkerInit {
   allowJsFallback: boolean;
   /** NodeState words (see below). */
   state: SharedArrayBuffer;
+  /** Name of the node's BroadcastChannel for changed cells and alerts (change-feed.ts). */
+  feedChannel: string;
+  /** The shared order event ring (order-event-ring.ts). */
+  orderEvents: SharedArrayBuffer;
+  /** False with --no-metrics: nothing is recorded and /metrics answers 404. */
+  metrics: boolean;
+  /** True with --metrics-open: /metrics needs no key. */
+  metricsOpen: boolean;
+  subscriberBufferBytesMax: number;
 }
 
 // NodeState: an Int32Array over a small SharedArrayBuffer. Only the main thread stores; workers

@@ -8,6 +8,10 @@
  * 'drain' → stop accepting, finish in-flight requests, 'drained'; 'close' → close every
  * connection and the app, then the thread exits by itself.
  *
+ * Subscriptions: the engine reports every change this thread makes to a ChangeCollector; every
+ * SUBSCRIPTION_TICK_MS the worker publishes the changed cells to the other threads, then lets
+ * its SubscriptionHub push to its own subscribers what changed anywhere in the node.
+ *
  * Invariants: the listen socket and every WebSocket are closed before the thread ends (Node
  * aborts a worker that exits with uWS sockets open); nothing here exits the process.
  */
@@ -20,12 +24,26 @@ import { WireCodec } from '../protocol/codec.js';
 import { WIRE_LIMITS } from '../protocol/limits.js';
 import type { Op } from '../protocol/messages.js';
 import { validateArgs } from '../protocol/validate.js';
+import type { ErrorBody } from '../protocol/codes.js';
 import { UpsertForwarder } from './catalogue-sync.js';
-import { CONGESTION_CHECK_INTERVAL_MS } from './constants.js';
-import { HttpServer, type Readiness } from './http-server.js';
+import { CatalogueView } from './catalogue-view.js';
+import { ChangeCollector, FeedChannel, type FeedMessage } from './change-feed.js';
+import {
+  CHANGED_CELLS_PER_BATCH_MAX,
+  CONGESTION_CHECK_INTERVAL_MS,
+  METRICS_COLLECT_MS_MAX,
+  METRICS_REQUESTS_PENDING_MAX,
+  SUBSCRIPTION_TICK_MS,
+} from './constants.js';
+import { errorOf } from './errors.js';
+import { HttpServer, type MetricsEndpoint, type Readiness } from './http-server.js';
 import { KeyRing } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
+import { ThreadMetrics } from './metrics.js';
+import { WorkerGauges, WorkerTotals } from './node-metrics.js';
 import type { OperationContext } from './operations.js';
+import { ORDER_EVENT_TYPES, OrderEventReader, OrderEventWriter } from './order-event-ring.js';
+import { SubscriptionHub } from './subscriptions.js';
 import {
   type MainToWorker,
   STATE_READY,
@@ -42,6 +60,50 @@ import { type ArgsCheck, WsServer } from './ws-server.js';
 const CLOSE_GRACE_MS = 250;
 /** How often a draining worker checks whether its in-flight requests have finished. */
 const DRAIN_POLL_MS = 5;
+/** Extra wait over the main thread's collection deadline before a scrape gives up. */
+const METRICS_ANSWER_GRACE_MS = 1_000;
+
+type RenderedMetrics = { ok: true; text: string } | { ok: false; error: ErrorBody };
+
+/** This worker's /metrics scrapes waiting on the main thread. */
+class MetricsRequests {
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (rendered: RenderedMetrics) => void; timer: NodeJS.Timeout }
+  >();
+
+  constructor(private readonly post: (message: WorkerToMain) => void) {}
+
+  request(): Promise<RenderedMetrics> {
+    if (this.waiting.size >= METRICS_REQUESTS_PENDING_MAX) {
+      return Promise.resolve({ ok: false, error: errorOf('TOO_MANY_IN_FLIGHT') });
+    }
+    const requestId = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(requestId);
+        resolve({ ok: false, error: errorOf('TIMEOUT', 'the metrics were not collected in time') });
+      }, METRICS_COLLECT_MS_MAX + METRICS_ANSWER_GRACE_MS);
+      // A scrape in flight never holds a closing thread open.
+      timer.unref();
+      this.waiting.set(requestId, { resolve, timer });
+      this.post({ type: 'metrics-request', requestId });
+    });
+  }
+
+  settle(requestId: number, text: string | null): void {
+    const entry = this.waiting.get(requestId);
+    if (entry === undefined) return;
+    this.waiting.delete(requestId);
+    clearTimeout(entry.timer);
+    entry.resolve(text === null ? { ok: false, error: errorOf('INTERNAL') } : { ok: true, text });
+  }
+
+  get pending(): number {
+    return this.waiting.size;
+  }
+}
 
 class EdgeWorker {
   private readonly state: Int32Array;
@@ -51,19 +113,41 @@ class EdgeWorker {
   private readonly ws: WsServer;
   private readonly http: HttpServer;
   private readonly app: TemplatedApp;
+  private readonly view: CatalogueView;
+  private readonly collector: ChangeCollector;
+  private readonly feed: FeedChannel;
+  private readonly hub: SubscriptionHub;
+  private readonly metrics: ThreadMetrics | null;
+  private readonly metricsRequests: MetricsRequests;
+  private readonly tickTimer: NodeJS.Timeout;
   private listenSocket: us_listen_socket | null = null;
   private congestionTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly init: WorkerInit,
     private readonly uws: UwsModule,
-    logger: Logger,
+    private readonly logger: Logger,
     private readonly post: (message: WorkerToMain) => void,
   ) {
     this.state = new Int32Array(init.state);
     this.log = attachThreadLog(init.logShared as SharedArrayBuffer);
     this.engine = Engine.attach(init.engineShared as EngineShared, { log: this.log.shared });
-    for (const record of init.catalogue) this.engine.applyCatalogue(record);
+    const config = this.engine.config;
+    this.view = new CatalogueView(config.dcCapacity, config.skuCapacity);
+    for (const record of init.catalogue) {
+      this.engine.applyCatalogue(record);
+      this.view.apply(record);
+    }
+    this.collector = new ChangeCollector(
+      config.skuCapacity,
+      CHANGED_CELLS_PER_BATCH_MAX,
+      new OrderEventWriter(init.orderEvents),
+      () => this.publishCells(),
+    );
+    this.engine.setObserver(this.collector);
+    this.feed = new FeedChannel(init.feedChannel, (message) => this.onFeed(message));
+    this.metrics = init.metrics ? new ThreadMetrics(init.index) : null;
+    this.metricsRequests = new MetricsRequests(post);
     this.forwarder = new UpsertForwarder(post);
     const limits = {
       linesPerOrderMax: this.engine.config.linesPerOrderMax,
@@ -80,6 +164,21 @@ class EdgeWorker {
     };
     const checkArgs: ArgsCheck = (op: Op, args) => validateArgs(op, args, limits);
     const keys = new KeyRing(init.keys);
+    this.hub = new SubscriptionHub({
+      engine: this.engine,
+      view: this.view,
+      events: new OrderEventReader(init.orderEvents, Date.now),
+      codec: new WireCodec(),
+      publish: (topic, frame) => {
+        this.app.publish(topic, frame, true, false);
+      },
+      clock: Date.now,
+      maxMinutesDefault: config.maxMinutesDefault,
+      bufferBytesMax: init.subscriberBufferBytesMax,
+    });
+    const metricsEndpoint: MetricsEndpoint | null = init.metrics
+      ? { open: init.metricsOpen, render: () => this.metricsRequests.request() }
+      : null;
     this.ws = new WsServer({
       keys,
       context,
@@ -89,6 +188,8 @@ class EdgeWorker {
       clock: Date.now,
       logger,
       acceptingConnections: () => Atomics.load(this.state, STATE_SHUTTING_DOWN) === 0,
+      subscriptions: this.hub,
+      metrics: this.metrics,
     });
     this.http = new HttpServer({
       keys,
@@ -96,10 +197,61 @@ class EdgeWorker {
       limits,
       logger,
       readiness: () => this.readiness(),
+      metrics: this.metrics,
+      metricsEndpoint,
     });
     this.app = uws.App();
     this.ws.register(this.app);
     this.http.register(this.app);
+    this.tickTimer = setInterval(() => this.tick(), SUBSCRIPTION_TICK_MS);
+  }
+
+  /** Sends this thread's changed cells to the other threads and to its own subscribers. */
+  private publishCells(): void {
+    const cells = this.collector.cells;
+    if (cells.count === 0) return;
+    const changed = cells.copy();
+    cells.clear();
+    this.feed.post({ type: 'cells', from: this.init.index, cells: changed });
+    this.hub.cellsChanged(changed);
+  }
+
+  private tick(): void {
+    try {
+      this.publishCells();
+      this.hub.tick(Date.now());
+    } catch (error) {
+      // A bug in the push path must not take the thread's requests down with it.
+      this.logger.error('subscription tick failed', { error });
+    }
+  }
+
+  private onFeed(message: FeedMessage): void {
+    if (message.type === 'cells') this.hub.cellsChanged(message.cells);
+    else this.hub.alertsReceived(message.alerts);
+  }
+
+  private metricsReport(collectId: number): void {
+    if (this.metrics === null) return;
+    const stats = this.hub.stats;
+    const totals: Record<string, number> = {
+      [WorkerTotals.pushes]: stats.pushes,
+      [WorkerTotals.pushesSkipped]: stats.pushesSkipped,
+      [WorkerTotals.subscribersCutOff]: stats.subscribersCutOff,
+      [WorkerTotals.eventsMissed]: stats.eventsMissed,
+      [WorkerTotals.connectionsOpened]: this.ws.connectionsOpened,
+    };
+    for (let index = 0; index < ORDER_EVENT_TYPES.length; index++) {
+      totals[`events.${ORDER_EVENT_TYPES[index]}`] = this.collector.eventCounts[index];
+    }
+    const gauges: Record<string, number> = {
+      [WorkerGauges.connections]: this.ws.connectionCount,
+      [WorkerGauges.availability]: stats.availability,
+      [WorkerGauges.lowStock]: stats.lowStock,
+      [WorkerGauges.orders]: stats.orders,
+    };
+    const report = this.metrics.report(totals, gauges);
+    this.post({ type: 'metrics-report', collectId, report });
   }
 
   private readiness(): Readiness {
@@ -124,7 +276,15 @@ class EdgeWorker {
         return;
       case 'catalogue':
         this.engine.applyCatalogue(message.record);
+        this.view.apply(message.record);
+        this.hub.catalogueUpdated();
         this.post({ type: 'catalogue-ack', sequence: message.sequence });
+        return;
+      case 'metrics-collect':
+        this.metricsReport(message.collectId);
+        return;
+      case 'metrics-text':
+        this.metricsRequests.settle(message.requestId, message.text);
         return;
       case 'upsert-result':
         this.forwarder.settle(message.requestId, message.outcome);
@@ -182,6 +342,8 @@ class EdgeWorker {
   private close(): void {
     this.stopListening();
     if (this.congestionTimer !== null) clearInterval(this.congestionTimer);
+    clearInterval(this.tickTimer);
+    this.feed.close();
     this.ws.closeAll();
     setTimeout(() => {
       // Closes whatever is left: idle HTTP keep-alive sockets, WebSockets whose peer did not

@@ -15,6 +15,10 @@
  *   it they wait for the drain event, new requests are refused TOO_MANY_IN_FLIGHT without
  *   being run, and a client congested for WS_DRAIN_TIMEOUT_MS is closed.
  * - Every protocol violation closes only its own connection, after a kind-3 notice.
+ * - `subscribe` / `unsubscribe` are answered by the thread's SubscriptionHub, which knows the
+ *   connection as a PushTarget; a closed connection's subscriptions are removed at its close.
+ * - With metrics on, every answered request of a known op is counted with its latency from the
+ *   moment its frame was read (one clock read per frame and one per answer).
  */
 
 import type {
@@ -33,6 +37,8 @@ import {
   isOp,
   MessageKinds,
   type Op,
+  type SubscribeArgs,
+  type UnsubscribeArgs,
   type WireMessage,
 } from '../protocol/messages.js';
 import {
@@ -46,6 +52,7 @@ import {
 import { errorOf, statusLine, violation } from './errors.js';
 import type { KeyRing } from './keys.js';
 import type { Logger } from './logger.js';
+import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import {
   type OperationContext,
   type Outcome,
@@ -54,6 +61,7 @@ import {
   runOperation,
 } from './operations.js';
 import { type RateLimit, TokenBucket } from './rate-limiter.js';
+import type { PushTarget, SubscriptionHub } from './subscriptions.js';
 
 export type ArgsCheck = (
   op: Op,
@@ -70,10 +78,14 @@ export interface WsServerOptions {
   logger: Logger;
   /** False before the node is ready and while it shuts down: upgrades are refused (503). */
   acceptingConnections(): boolean;
+  /** The thread's subscriptions; without it `subscribe` is answered UNKNOWN_OP. */
+  subscriptions?: SubscriptionHub;
+  /** Request counts and latencies; null or absent when metrics are off. */
+  metrics?: ThreadMetrics | null;
 }
 
 /** One client connection's state; uWS hands it back as the WebSocket's user data. */
-class Connection {
+class Connection implements PushTarget {
   ws: WebSocket<ConnectionData> | null = null;
   open = false;
   /** Requests whose answer is still being computed (waiting on the log or the main thread). */
@@ -91,7 +103,37 @@ class Connection {
     readonly id: number,
     readonly principal: Principal,
     readonly bucket: TokenBucket,
+    private readonly closeSlow: (connection: Connection, message: string) => void,
   ) {}
+
+  /** Set once the connection is being closed for not keeping up: nothing more is sent. */
+  private cut = false;
+
+  isOpen(): boolean {
+    return this.open && !this.cut && this.ws !== null;
+  }
+
+  bufferedAmount(): number {
+    return this.isOpen() ? this.ws!.getBufferedAmount() : 0;
+  }
+
+  send(frame: Uint8Array): void {
+    const ws = this.ws;
+    if (this.isOpen() && ws !== null) ws.cork(() => ws.send(frame, true, false));
+  }
+
+  cutOff(message: string): void {
+    this.closeSlow(this, message);
+    this.cut = true;
+  }
+
+  joinTopic(topic: string): void {
+    if (this.isOpen()) this.ws!.subscribe(topic);
+  }
+
+  leaveTopic(topic: string): void {
+    if (this.isOpen()) this.ws!.unsubscribe(topic);
+  }
 }
 
 interface ConnectionData {
@@ -104,8 +146,13 @@ export class WsServer {
   private readonly flushQueue: Connection[] = [];
   private flushScheduled = false;
   private nextConnectionId = 1;
+  private readonly metrics: ThreadMetrics | null;
+  /** Connections accepted since the thread started (a metric). */
+  connectionsOpened = 0;
 
-  constructor(private readonly options: WsServerOptions) {}
+  constructor(private readonly options: WsServerOptions) {
+    this.metrics = options.metrics ?? null;
+  }
 
   register(app: TemplatedApp): void {
     app.ws<ConnectionData>(WS_PATH, {
@@ -151,7 +198,7 @@ export class WsServer {
       return;
     }
     const bucket = new TokenBucket(this.options.rateLimit, this.options.clock);
-    const connection = new Connection(this.nextConnectionId++, identity, bucket);
+    const connection = new Connection(this.nextConnectionId++, identity, bucket, this.closeSlow);
     res.upgrade<ConnectionData>({ connection }, key, protocol, extensions, context);
   }
 
@@ -160,6 +207,7 @@ export class WsServer {
     connection.ws = ws;
     connection.open = true;
     this.connections.add(connection);
+    this.connectionsOpened++;
   }
 
   private closed(ws: WebSocket<ConnectionData>): void {
@@ -168,7 +216,12 @@ export class WsServer {
     connection.ws = null;
     connection.outbox.length = 0;
     this.connections.delete(connection);
+    this.options.subscriptions?.removeTarget(connection);
   }
+
+  private readonly closeSlow = (connection: Connection, message: string): void => {
+    this.closeWithNotice(connection, CloseCodes.POLICY_VIOLATION, 'SUBSCRIBER_TOO_SLOW', message);
+  };
 
   private drained(ws: WebSocket<ConnectionData>): void {
     const connection = ws.getUserData().connection;
@@ -188,30 +241,41 @@ export class WsServer {
       this.closeWithNotice(connection, decoded.closeCode, decoded.code, decoded.message);
       return;
     }
+    const metrics = this.metrics;
+    const startMs = metrics === null ? 0 : metrics.now();
     const requests = decoded.requests;
     const allowed = connection.bucket.take(requests.length);
     for (let index = 0; index < requests.length; index++) {
       const [id, op, args] = requests[index];
       if (index >= allowed) {
-        connection.outbox.push([id, MessageKinds.ERROR, errorOf('RATE_LIMITED')]);
+        this.refuse(connection, id, op, errorOf('RATE_LIMITED'));
       } else {
-        this.request(connection, id, op, args);
+        this.request(connection, id, op, args, startMs);
       }
     }
     if (connection.outbox.length > WS_HELD_ANSWERS_MAX) {
+      metrics?.endFrame(startMs);
       const { close, code } = violation('not-reading');
       this.closeWithNotice(connection, close, code, 'the client is not reading its answers');
       return;
     }
     this.flush(connection);
+    // The frame's answers have left (or wait for the client): that is their latency.
+    metrics?.endFrame(startMs);
   }
 
-  private request(connection: Connection, id: number, op: string, args: Record<string, unknown>) {
+  private request(
+    connection: Connection,
+    id: number,
+    op: string,
+    args: Record<string, unknown>,
+    startMs: number,
+  ): void {
     const outbox = connection.outbox;
     // A congested client gets cheap refusals instead of answers that would only wait in
     // memory: what is held for it stays bounded by one frame's answers plus running requests.
     if (connection.running + outbox.length >= IN_FLIGHT_MAX || connection.congestedSinceMs !== 0) {
-      outbox.push([id, MessageKinds.ERROR, errorOf('TOO_MANY_IN_FLIGHT')]);
+      this.refuse(connection, id, op, errorOf('TOO_MANY_IN_FLIGHT'));
       return;
     }
     if (!isOp(op)) {
@@ -220,29 +284,52 @@ export class WsServer {
     }
     const refusal = refusalOf(this.options.context, op, connection.principal);
     if (refusal !== null) {
-      outbox.push([id, MessageKinds.ERROR, refusal]);
+      this.refuse(connection, id, op, refusal);
       return;
     }
     const checked = this.options.checkArgs(op, args);
     if (!checked.ok) {
-      outbox.push([id, MessageKinds.ERROR, checked.error]);
+      this.refuse(connection, id, op, checked.error);
       return;
     }
-    const outcome = runOperation(this.options.context, op, checked.args, connection.principal);
+    const outcome =
+      op === 'subscribe' || op === 'unsubscribe'
+        ? this.subscription(connection, op, checked.args)
+        : runOperation(this.options.context, op, checked.args, connection.principal);
     if (outcome instanceof Promise) {
       connection.running++;
       outcome.then(
-        (settled) => this.completed(connection, id, settled),
-        () => this.completed(connection, id, { ok: false, error: errorOf('INTERNAL') }),
+        (settled) => this.completed(connection, id, op, settled, startMs),
+        () =>
+          this.completed(connection, id, op, { ok: false, error: errorOf('INTERNAL') }, startMs),
       );
       return;
     }
     this.answer(connection, id, outcome);
+    this.metrics?.answeredInFrame(op, outcome.ok ? null : outcome.error.code);
     if (op === 'hello' && !outcome.ok) {
       // An unsupported version: answer, then close (the wire spec's handshake rule).
       const { close } = violation('protocol-version');
       connection.closeAfterFlush = { code: close, reason: 'unsupported protocol version' };
     }
+  }
+
+  /** An error answer given before the op ran, counted when the op is a real one. */
+  private refuse(connection: Connection, id: number, op: string, error: ErrorBody): void {
+    connection.outbox.push([id, MessageKinds.ERROR, error]);
+    if (this.metrics !== null && isOp(op)) this.metrics.answeredInFrame(op, error.code);
+  }
+
+  private subscription(connection: Connection, op: 'subscribe' | 'unsubscribe', args: unknown) {
+    const hub = this.options.subscriptions;
+    if (hub === undefined) {
+      return {
+        ok: false,
+        error: errorOf('UNKNOWN_OP', 'this server has no subscriptions'),
+      } as const;
+    }
+    if (op === 'unsubscribe') return hub.unsubscribe(connection, (args as UnsubscribeArgs).sub);
+    return hub.subscribe(connection, args as SubscribeArgs, connection.principal.role);
   }
 
   private answer(connection: Connection, id: number, outcome: Outcome): void {
@@ -252,8 +339,15 @@ export class WsServer {
   }
 
   /** An answer computed after the frame's callback returned: queued for this turn's flush. */
-  private completed(connection: Connection, id: number, outcome: Outcome): void {
+  private completed(
+    connection: Connection,
+    id: number,
+    op: Op,
+    outcome: Outcome,
+    startMs: number,
+  ): void {
     connection.running--;
+    this.metrics?.observe(op, TRANSPORT_WS, outcome.ok ? null : outcome.error.code, startMs);
     if (!connection.open) return;
     this.answer(connection, id, outcome);
     if (!connection.flushQueued) {

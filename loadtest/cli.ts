@@ -72,6 +72,26 @@ export function isEntryPoint(moduleUrl: string): boolean {
   return entry !== undefined && pathToFileURL(resolve(entry)).href === moduleUrl;
 }
 
+/** Exit status after SIGINT or SIGTERM, as shells report a signal (128 + SIGINT). */
+const EXIT_SIGNALLED = 130;
+
+/**
+ * While a command has servers running, SIGINT or SIGTERM stops them (by the command's own
+ * stop function, so by PID) before exiting. Returns the function that removes the handlers.
+ */
+export function stopOnSignal(stop: () => Promise<unknown>): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`${signal}: stopping what this command started\n`);
+    stop().finally(() => process.exit(EXIT_SIGNALLED));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
 /** Runs a command's main, mapping a UsageError to exit 64 and anything else to exit 1. */
 export function runMain(main: () => Promise<number>, usage: string): void {
   main().then(

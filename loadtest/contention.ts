@@ -14,7 +14,7 @@
 
 import { parseArgs } from 'node:util';
 import { InventoryClient, InventoryError, type StockView } from '../protocol/client/index.js';
-import { intFlag, isEntryPoint, runMain, UsageError } from './cli.js';
+import { intFlag, isEntryPoint, runMain, stopOnSignal, UsageError } from './cli.js';
 import { nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
 import { formatCount } from './report.js';
 import { makeRunId } from './workload.js';
@@ -23,6 +23,7 @@ export const CONTENTION_STOCK_DEFAULT = 10_000;
 export const CONTENTION_CONNECTIONS_DEFAULT = 32;
 export const CONTENTION_BUYERS_PER_CONNECTION_DEFAULT = 8;
 const STOCK_MAX = 10_000_000;
+const BUYERS_DEFAULT = CONTENTION_BUYERS_PER_CONNECTION_DEFAULT;
 const TIME_LIMIT_S_DEFAULT = 120;
 /** A buyer that keeps succeeding past this many orders means the node is overselling. */
 const ORDERS_PER_BUYER_MAX = STOCK_MAX + 1;
@@ -214,7 +215,8 @@ export function formatContention(report: ContentionReport): string {
       `${report.buyers} concurrent buyers`,
     `  units sold       ${formatCount(report.sold)}`,
     `  orders refused   ${formatCount(report.refused)} (OUT_OF_STOCK)`,
-    `  oversold         ${formatCount(report.oversold)} (sold − stock = ${report.sold - report.stock})`,
+    `  oversold         ${formatCount(report.oversold)} ` +
+      `(sold − stock = ${report.sold - report.stock})`,
     `  other errors     ${JSON.stringify(report.errors)}`,
     `  node stock view  onHand ${view.onHand}, reserved ${view.reserved}, ` +
       `available ${view.available}, shortfall ${view.shortfall}`,
@@ -228,14 +230,14 @@ export function formatContention(report: ContentionReport): string {
 
 export const USAGE = `Usage: npm run loadtest:contention -- [options]
 
-  --start                 start a node (node dist/edge/main.js) in a temp dir, stop it after
+  --start                 start a node in a temp dir and stop it after (the default)
   --url <url>             or a running node (ws://host:port/v1/ws or http://host:port) with
   --keys-file <path>      its keys.json, or --admin-key <key> (used for everything)
   --threads <n>           worker threads of a started node (default 2)
   --fsync <policy>        durability of a started node (default fsync)
   --stock <n>             units of the hot SKU (default ${CONTENTION_STOCK_DEFAULT})
   --connections <n>       SDK connections (default ${CONTENTION_CONNECTIONS_DEFAULT})
-  --buyers <n>            concurrent buyers per connection (default ${CONTENTION_BUYERS_PER_CONNECTION_DEFAULT})
+  --buyers <n>            buyers per connection (default ${BUYERS_DEFAULT})
   --time-limit <s>        give up (and fail) after this long (default ${TIME_LIMIT_S_DEFAULT})
 `;
 
@@ -259,23 +261,25 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if ((values.start === true) === (values.url !== undefined)) {
-    throw new UsageError('give exactly one of --start and --url');
+  if (values.start === true && values.url !== undefined) {
+    throw new UsageError('give --start or --url, not both');
   }
+  // Without --url the command starts its own node, so a bare `npm run ...` just works.
+  const start = values.url === undefined;
   const fsync = values.fsync ?? 'fsync';
   if (fsync !== 'fsync' && fsync !== 'commit' && fsync !== 'none') {
     throw new UsageError('--fsync must be fsync, commit or none');
   }
-  const node =
-    values.start === true
-      ? await startNodeProcess({
-          threads: intFlag(values, 'threads', 2, 1, 256),
-          fsync,
-          cpus: null,
-          orderCapacity: null,
-          extraArgs: ['--no-demo'],
-        })
-      : null;
+  const node = start
+    ? await startNodeProcess({
+        threads: intFlag(values, 'threads', 2, 1, 256),
+        fsync,
+        cpus: null,
+        orderCapacity: null,
+        extraArgs: ['--no-demo'],
+      })
+    : null;
+  const release = stopOnSignal(async () => node?.stop());
   try {
     let keys: { buyer: string; admin: string; reader: string };
     if (node !== null) {
@@ -309,6 +313,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${formatContention(report)}\n`);
     return report.failures.length === 0 ? 0 : 1;
   } finally {
+    release();
     await node?.stop();
   }
 }

@@ -37,7 +37,7 @@ export function createLatencyHistogram(): Histogram {
 
 /** Records one latency given in (fractional) microseconds. */
 export function recordLatencyUs(histogram: Histogram, latencyUs: number): void {
-  const value = latencyUs < 1 ? 1 : latencyUs > LATENCY_US_MAX ? LATENCY_US_MAX : latencyUs;
+  const value = Math.min(LATENCY_US_MAX, Math.max(1, latencyUs));
   histogram.recordValue(Math.round(value));
 }
 

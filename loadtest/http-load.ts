@@ -12,7 +12,15 @@
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { InventoryClient } from '../protocol/client/index.js';
-import { choiceFlag, intFlag, isEntryPoint, numberFlag, runMain, UsageError } from './cli.js';
+import {
+  choiceFlag,
+  intFlag,
+  isEntryPoint,
+  numberFlag,
+  runMain,
+  stopOnSignal,
+  UsageError,
+} from './cli.js';
 import { nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
 import { provisionDataset } from './provision.js';
 import { describeMachine, fileStamp, machineInfo, outDir, writeJson } from './report.js';
@@ -112,8 +120,8 @@ export function runScenario(
 
 export const USAGE = `Usage: npm run loadtest:http -- [options]
 
-  --start | --url <http://host:port> with --keys-file <keys.json> (or --admin-key <key>)
-  --threads <n> --fsync <policy>   for a started node (default 1, fsync)
+  --start (default) or --url <http://host:port> with --keys-file <keys.json> or --admin-key
+  --threads <n> --fsync <policy>   for a started node (default 2, fsync)
   --scenario availability|orders|all  (default all)
   --connections <n>   (default 64)    --pipelining <n> (default 1)
   --duration <s>      (default 10)    --amount <n> requests at most (default ${AMOUNT_DEFAULT})
@@ -151,22 +159,24 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if ((values.start === true) === (values.url !== undefined)) {
-    throw new UsageError('give exactly one of --start and --url');
+  if (values.start === true && values.url !== undefined) {
+    throw new UsageError('give --start or --url, not both');
   }
+  // Without --url the command starts its own node, so a bare `npm run ...` just works.
+  const start = values.url === undefined;
   const which = choiceFlag(values, 'scenario', 'all', ['all', ...SCENARIOS] as const);
   const fsync = choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const);
-  const threads = intFlag(values, 'threads', 1, 1, 256);
-  const node =
-    values.start === true
-      ? await startNodeProcess({
-          threads,
-          fsync,
-          cpus: null,
-          orderCapacity: ORDER_CAPACITY_STARTED,
-          extraArgs: ['--no-demo'],
-        })
-      : null;
+  const threads = intFlag(values, 'threads', 2, 1, 256);
+  const node = start
+    ? await startNodeProcess({
+        threads,
+        fsync,
+        cpus: null,
+        orderCapacity: ORDER_CAPACITY_STARTED,
+        extraArgs: ['--no-demo'],
+      })
+    : null;
+  const release = stopOnSignal(async () => node?.stop());
   try {
     const keys = node?.keys ?? keysFor(values);
     const url = node?.url ?? nodeUrls(values.url!).url;
@@ -218,6 +228,7 @@ async function main(): Promise<number> {
     });
     return failed ? 1 : 0;
   } finally {
+    release();
     await node?.stop();
   }
 }

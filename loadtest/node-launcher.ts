@@ -12,48 +12,13 @@
 import { OptionsError, parseCli, USAGE as NODE_USAGE } from '../edge/config.js';
 import { startNode } from '../edge/node.js';
 import { EXIT_USAGE } from './cli.js';
+import { takeOrderCapacity } from './node-launcher-args.js';
 
-const ORDER_CAPACITY_FLAG = '--order-capacity';
-/** The engine's own bound (engine/config.ts); a power of two is required. */
-const ORDER_CAPACITY_MAX = 1 << 26;
+export const USAGE = `Usage: node dist/loadtest/node-launcher.js [--order-capacity <n>] [node flags]
 
-export const USAGE = `Usage: node dist/loadtest/node-launcher.js [--order-capacity <power of two>] [node flags]
+  --order-capacity <n>   order-table slots, a power of two (default: the engine's)
 
 ${NODE_USAGE}`;
-
-/** Splits `--order-capacity n` out of argv; the rest goes to the node's own parser. */
-export function takeOrderCapacity(argv: readonly string[]): {
-  capacity: number | null;
-  rest: string[];
-} {
-  const rest: string[] = [];
-  let capacity: number | null = null;
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    let text: string | undefined;
-    if (arg === ORDER_CAPACITY_FLAG) text = argv[++index];
-    else if (arg.startsWith(`${ORDER_CAPACITY_FLAG}=`))
-      text = arg.slice(ORDER_CAPACITY_FLAG.length + 1);
-    else {
-      rest.push(arg);
-      continue;
-    }
-    const value = Number(text);
-    if (
-      text === undefined ||
-      !/^\d+$/.test(text) ||
-      value < 16 ||
-      value > ORDER_CAPACITY_MAX ||
-      (value & (value - 1)) !== 0
-    ) {
-      throw new OptionsError(
-        `${ORDER_CAPACITY_FLAG} must be a power of two in [16, ${ORDER_CAPACITY_MAX}]`,
-      );
-    }
-    capacity = value;
-  }
-  return { capacity, rest };
-}
 
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;

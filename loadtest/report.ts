@@ -5,7 +5,7 @@
  */
 
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { arch, availableParallelism, cpus, platform, release, totalmem } from 'node:os';
+import { arch, availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { formatMs, type LatencySummary } from './histogram.js';
 import { repoRoot } from './node-process.js';
@@ -38,6 +38,16 @@ export function describeMachine(machine: MachineInfo): string {
     `${machine.logicalCpus} logical CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ` +
     `${machine.platform} ${machine.kernel} ${machine.arch}, Node ${machine.node}`
   );
+}
+
+/**
+ * The 1, 5 and 15 minute load averages: on a shared machine, what else was running says how
+ * far a figure can be trusted.
+ */
+export function describeLoad(): string {
+  return `load average ${loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' / ')} (1 / 5 / 15 min) before the run`;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux we run on). */

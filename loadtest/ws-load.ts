@@ -17,7 +17,15 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { seedFromEnv } from '../engine/testing/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
-import { choiceFlag, intFlag, isEntryPoint, numberFlag, runMain, UsageError } from './cli.js';
+import {
+  choiceFlag,
+  intFlag,
+  isEntryPoint,
+  numberFlag,
+  runMain,
+  stopOnSignal,
+  UsageError,
+} from './cli.js';
 import {
   type NodeKeys,
   type NodeProcess,
@@ -28,6 +36,7 @@ import {
 import { formatMs } from './histogram.js';
 import { provisionDataset } from './provision.js';
 import {
+  describeLoad,
   describeMachine,
   fileStamp,
   formatCount,
@@ -67,8 +76,16 @@ const DURATION_S_MAX = 3_600;
 const OPS_MAX_DEFAULT = 20_000_000;
 const OPS_MAX_CEILING = 1_000_000_000;
 const TIMEOUT_MS_DEFAULT = 30_000;
-/** Order-table slots of a started node: 4 M, 40 s of committed orders at 100,000/s. */
-const ORDER_CAPACITY_DEFAULT = 1 << 22;
+/**
+ * Order-table slots of a started node: 1 M. Committed orders stay live until fulfilled, and
+ * the default table (256 K slots) starts refusing orders (CAPACITY_EXHAUSTED) after about
+ * 100,000 of them, when its first 16-slot bucket fills. More slots cost the node's expiry
+ * sweep, which visits every slot (see loadtest/RESULTS.md).
+ */
+const ORDER_CAPACITY_DEFAULT = 1 << 20;
+const CAPACITY_HINT =
+  'CAPACITY_EXHAUSTED: the order table is full of live orders; start the node with a larger ' +
+  '--order-capacity, or fulfil orders (--fulfil-share 1)';
 const ORDER_CAPACITY_MAX = 1 << 26;
 
 /** The SPEC's performance bars for this generator's two dedicated scenarios. */
@@ -88,12 +105,13 @@ const SCENARIO_AVAILABILITY_SHARE: Record<Scenario, number> = {
 export const USAGE = `Usage: npm run loadtest -- [options]
 
 Target (one of):
-  --start                start a node (node dist/edge/main.js) on 127.0.0.1 in a temp dir
+  --start                start a node on 127.0.0.1 in a temp dir (the default without --url)
   --url <url>            a running node: ws://host:port/v1/ws or http://host:port
 Keys for --url: --key <key> (orders and queries), --admin-key <key> (provisioning; default
   --key), or --keys-file <data>/keys.json
 Node started with --start:
-  --threads <n>          worker threads (default 1)         --fsync fsync|commit|none (default fsync)
+  --threads <n>          worker threads (default 2, one per core here)
+  --fsync <policy>       fsync | commit | none (default fsync)
   --node-cpus <list>     pin the node with taskset -c (e.g. 0)
   --order-capacity <n>   order-table slots, a power of two (default ${ORDER_CAPACITY_DEFAULT}):
                          committed orders stay live until fulfilled, so a long run needs room
@@ -103,16 +121,21 @@ Load:
   --availability-share <0..1>            override the scenario's share of queries
   --processes <k>        generator processes (default 1)    --load-cpus <list> pin them
   --connections <n>      SDK connections per process (default 4)
-  --window <n>           requests in flight per connection (default 256)
+  --window <n>           requests in flight per connection (default 64)
   --duration <s>         measured seconds (default 10)      --warmup <s> (default 2)
   --max-ops <n>          requests in all, across processes (default ${OPS_MAX_DEFAULT})
   --hold-share <0..1>    orders placed as hold + confirm instead of commit (default 0)
   --fulfil-share <0..1>  confirmed orders then fulfilled (default 0; see loadtest/RESULTS.md)
   --customer-locations   orders from customer addresses, not the DCs' own locations
 Workload:
-  --dcs <n> (default ${DATASET_DCS_DEFAULT})  --skus <n> (default ${DATASET_SKUS_DEFAULT})  --stock <units per cell> (default ${STOCK_PER_CELL_DEFAULT})
-  --zipf <s> (default ${ZIPF_EXPONENT_DEFAULT})  --lines <n> (default ${LINES_PER_ORDER_DEFAULT})  --qty-max <n> (default ${QTY_PER_LINE_MAX_DEFAULT})
-  --skus-per-query <n> (default ${SKUS_PER_QUERY_DEFAULT})   --seed <n> (or SEED=; default ${SEED_DEFAULT})
+  --dcs <n>              DCs (default ${DATASET_DCS_DEFAULT})
+  --skus <n>             SKUs (default ${DATASET_SKUS_DEFAULT})
+  --stock <n>            units per (DC, SKU) cell (default ${STOCK_PER_CELL_DEFAULT})
+  --zipf <s>             SKU popularity exponent (default ${ZIPF_EXPONENT_DEFAULT})
+  --lines <n>            lines per order (default ${LINES_PER_ORDER_DEFAULT})
+  --qty-max <n>          units per line, 1..n (default ${QTY_PER_LINE_MAX_DEFAULT})
+  --skus-per-query <n>   SKUs per availability query (default ${SKUS_PER_QUERY_DEFAULT})
+  --seed <n>             workload seed (or SEED=; default ${SEED_DEFAULT})
 Output:
   --out <file.json>      result file (default loadtest/out/ws-load-<time>.json)
 `;
@@ -206,9 +229,11 @@ function keysOf(values: Record<string, string | boolean | undefined>) {
 export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
   const { values } = parseArgs({ args: [...argv], options: FLAGS, strict: true });
   if (values.help) return null;
-  const start = values.start === true;
   const url = typeof values.url === 'string' ? values.url : null;
-  if (start === (url !== null)) throw new UsageError('give exactly one of --start and --url');
+  if (values.start === true && url !== null)
+    throw new UsageError('give --start or --url, not both');
+  // Without --url the generator starts its own node, so a bare `npm run loadtest` just works.
+  const start = url === null;
   const keys = keysOf(values);
   if (url !== null && keys === null) {
     throw new UsageError('--url needs --key (and --admin-key) or --keys-file');
@@ -221,7 +246,7 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
     start,
     url,
     keys,
-    threads: intFlag(values, 'threads', 1, 1, 256),
+    threads: intFlag(values, 'threads', 2, 1, 256),
     fsync: choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const),
     nodeCpus: cpuListFlag(values, 'node-cpus'),
     orderCapacity: orderCapacityFlag(values),
@@ -232,7 +257,7 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
     out: typeof values.out === 'string' ? values.out : null,
     run: {
       connections: intFlag(values, 'connections', 4, 1, CONNECTIONS_PER_PROCESS_MAX),
-      window: intFlag(values, 'window', 256, 1, WINDOW_MAX),
+      window: intFlag(values, 'window', 64, 1, WINDOW_MAX),
       warmupMs: numberFlag(values, 'warmup', 2, 0, DURATION_S_MAX) * 1000,
       durationMs: numberFlag(values, 'duration', 10, 0.1, DURATION_S_MAX) * 1000,
       opsMax: Math.ceil(
@@ -323,14 +348,16 @@ function coreSplit(
   const cores = machineInfo().logicalCpus;
   const share = (cpu: number) =>
     `${cpu.toFixed(1)} CPU-s = ${(cpu / wallSeconds).toFixed(2)} cores`;
+  const pinning = (cpus: string | null) => (cpus === null ? 'unpinned' : `pinned to CPU ${cpus}`);
   const node = target.started
     ? `node: ${options.threads} worker thread(s) + main thread + log writer, ` +
-      `fsync=${options.fsync}, ${options.nodeCpus === null ? 'unpinned' : `pinned to CPU ${options.nodeCpus}`}`
-    : `node: at ${target.wsUrl}${target.pid === null ? ' (CPU not measured)' : ` (pid ${target.pid})`}`;
+      `fsync=${options.fsync}, order capacity ${options.orderCapacity}, ` +
+      pinning(options.nodeCpus)
+    : `node: at ${target.wsUrl}` +
+      (target.pid === null ? ' (CPU not measured)' : ` (pid ${target.pid})`);
   const load =
-    `load generator: ${options.processes} process(es) × ${options.run.connections} connection(s) × ` +
-    `${options.run.window} in flight, ` +
-    `${options.loadCpus === null ? 'unpinned' : `pinned to CPU ${options.loadCpus}`}`;
+    `load generator: ${options.processes} process(es) × ${options.run.connections} ` +
+    `connection(s) × ${options.run.window} in flight, ${pinning(options.loadCpus)}`;
   const lines = [`${cores} logical CPUs shared by`, `  ${node}`, `  ${load}`];
   if (nodeCpuSeconds !== null) lines.push(`  measured: node ${share(nodeCpuSeconds)}`);
   lines.push(`  measured: load generator ${share(generators.cpuSeconds)}`);
@@ -346,12 +373,110 @@ function printBars(merged: MergedRun, scenario: Scenario): string[] {
     const met = found.row.perSecond >= bar.perSecondMin && found.row.latency.p99 <= bar.p99MsMax;
     const note = scenario === 'mixed' ? ' (mixed run: the bar is for a dedicated run)' : '';
     lines.push(
-      `bar ${bar.what}: ≥ ${formatCount(bar.perSecondMin)}/s with p99 ≤ ${bar.p99MsMax} ms → ` +
+      `bar ${bar.what}: ≥ ${formatCount(bar.perSecondMin)}/s, p99 ≤ ${bar.p99MsMax} ms → ` +
         `${formatCount(found.row.perSecond)}/s, p99 ${formatMs(found.row.latency.p99)} ms: ` +
         `${met ? 'MET' : 'NOT MET'}${note}`,
     );
   }
   return lines;
+}
+
+interface Measured {
+  generators: GeneratorOutcome;
+  merged: MergedRun;
+  nodeCpuSeconds: number | null;
+  wallSeconds: number;
+}
+
+async function measure(options: WsLoadOptions, target: Target, runId: string): Promise<Measured> {
+  const admin = await InventoryClient.connect(target.wsUrl, {
+    apiKey: target.adminKey,
+    timeoutMs: TIMEOUT_MS_DEFAULT,
+    reconnect: false,
+  });
+  const dataset = buildDataset(options.run.dataset);
+  const provisioned = await provisionDataset(admin, dataset).finally(() => admin.close());
+  process.stderr.write(`dataset: ${JSON.stringify(provisioned)}\n`);
+  const configs = runConfigs(options, target, runId);
+  const nodeCpuBefore = target.pid === null ? null : processCpuSeconds(target.pid);
+  const wallStart = performance.now();
+  const generators =
+    options.processes === 1
+      ? await runInProcess(configs[0], options.loadCpus)
+      : await runForked(new URL(import.meta.url), configs, options.loadCpus);
+  const wallSeconds = (performance.now() - wallStart) / 1000;
+  const nodeCpuAfter = target.pid === null ? null : processCpuSeconds(target.pid);
+  return {
+    generators,
+    merged: mergeResults(generators.results),
+    nodeCpuSeconds:
+      nodeCpuBefore === null || nodeCpuAfter === null ? null : nodeCpuAfter - nodeCpuBefore,
+    wallSeconds,
+  };
+}
+
+function report(
+  options: WsLoadOptions,
+  target: Target,
+  measured: Measured,
+  date: Date,
+  argv: readonly string[],
+  conditions: string,
+): number {
+  const { merged } = measured;
+  const split = coreSplit(
+    options,
+    target,
+    measured.generators,
+    measured.nodeCpuSeconds,
+    measured.wallSeconds,
+  );
+  const bars = printBars(merged, options.scenario);
+  const machine = machineInfo();
+  const out = options.out ?? join(outDir(), `ws-load-${fileStamp(date)}.json`);
+  const seconds = (merged.measuredMs / 1000).toFixed(1);
+  const errorLines = merged.ops
+    .filter((entry) => entry.row.errors > 0)
+    .map((entry) => `errors ${entry.op}: ${JSON.stringify(entry.errors)}`);
+  if (errorLines.some((line) => line.includes('CAPACITY_EXHAUSTED'))) {
+    errorLines.push(CAPACITY_HINT);
+  }
+  const lines = [
+    '',
+    `WebSocket load, scenario ${options.scenario}, ${seconds} s measured`,
+    `machine: ${describeMachine(machine)}`,
+    conditions,
+    split,
+    '',
+    latencyTable(merged.ops.map((entry) => entry.row)),
+    '',
+    ...errorLines,
+    ...bars,
+    `result: ${out}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+  writeJson(out, {
+    kind: 'ws-load',
+    date: date.toISOString(),
+    command: `node dist/loadtest/ws-load.js ${argv.join(' ')}`,
+    machine,
+    conditions,
+    coreSplit: split,
+    nodeCpuSeconds: measured.nodeCpuSeconds,
+    generatorCpuSeconds: measured.generators.cpuSeconds,
+    wallSeconds: measured.wallSeconds,
+    options: { ...options, keys: undefined },
+    measuredMs: merged.measuredMs,
+    unitsPlaced: merged.unitsPlaced,
+    unitsFulfilled: merged.unitsFulfilled,
+    ops: merged.ops,
+    bars,
+  });
+  const failed = merged.ops.some((entry) =>
+    Object.keys(entry.errors).some((code) => code !== 'OUT_OF_STOCK'),
+  );
+  return failed ? 1 : 0;
 }
 
 async function main(): Promise<number> {
@@ -364,78 +489,19 @@ async function main(): Promise<number> {
   }
   const date = new Date();
   const runId = makeRunId(date.getTime(), Math.random);
+  const conditions = describeLoad();
   const target = await openTarget(options);
+  const release = stopOnSignal(async () => target.started?.stop());
   try {
     if (target.started !== null) {
       process.stderr.write(`started a node: pid ${target.started.pid}, ${target.started.url}\n`);
     }
-    const admin = await InventoryClient.connect(target.wsUrl, {
-      apiKey: target.adminKey,
-      timeoutMs: TIMEOUT_MS_DEFAULT,
-      reconnect: false,
-    });
-    const provisioned = await provisionDataset(admin, buildDatasetFor(options)).finally(() =>
-      admin.close(),
-    );
-    process.stderr.write(`dataset: ${JSON.stringify(provisioned)}\n`);
-    const configs = runConfigs(options, target, runId);
-    const nodeCpuBefore = target.pid === null ? null : processCpuSeconds(target.pid);
-    const wallStart = performance.now();
-    const generators =
-      options.processes === 1
-        ? await runInProcess(configs[0], options.loadCpus)
-        : await runForked(new URL(import.meta.url), configs, options.loadCpus);
-    const wallSeconds = (performance.now() - wallStart) / 1000;
-    const nodeCpuAfter = target.pid === null ? null : processCpuSeconds(target.pid);
-    const nodeCpu =
-      nodeCpuBefore === null || nodeCpuAfter === null ? null : nodeCpuAfter - nodeCpuBefore;
-    const merged = mergeResults(generators.results);
-    const split = coreSplit(options, target, generators, nodeCpu, wallSeconds);
-    const bars = printBars(merged, options.scenario);
-    const machine = machineInfo();
-    const out = options.out ?? join(outDir(), `ws-load-${fileStamp(date)}.json`);
-    process.stdout.write(
-      [
-        '',
-        `WebSocket load, scenario ${options.scenario}, ${(merged.measuredMs / 1000).toFixed(1)} s measured`,
-        `machine: ${describeMachine(machine)}`,
-        split,
-        '',
-        latencyTable(merged.ops.map((entry) => entry.row)),
-        '',
-        ...merged.ops
-          .filter((entry) => entry.row.errors > 0)
-          .map((entry) => `errors ${entry.op}: ${JSON.stringify(entry.errors)}`),
-        ...bars,
-        `result: ${out}`,
-        '',
-      ].join('\n'),
-    );
-    writeJson(out, {
-      kind: 'ws-load',
-      date: date.toISOString(),
-      command: `node dist/loadtest/ws-load.js ${argv.join(' ')}`,
-      machine,
-      coreSplit: split,
-      nodeCpuSeconds: nodeCpu,
-      generatorCpuSeconds: generators.cpuSeconds,
-      wallSeconds,
-      options: { ...options, keys: undefined },
-      measuredMs: merged.measuredMs,
-      ops: merged.ops,
-      bars,
-    });
-    const failed = merged.ops.some((entry) =>
-      Object.keys(entry.errors).some((code) => code !== 'OUT_OF_STOCK'),
-    );
-    return failed ? 1 : 0;
+    const measured = await measure(options, target, runId);
+    return report(options, target, measured, date, argv, conditions);
   } finally {
+    release();
     await target.started?.stop();
   }
-}
-
-function buildDatasetFor(options: WsLoadOptions) {
-  return buildDataset(options.run.dataset);
 }
 
 if (isEntryPoint(import.meta.url)) runMain(main, USAGE);

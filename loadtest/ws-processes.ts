@@ -190,6 +190,8 @@ export interface MergedOp {
 export interface MergedRun {
   measuredMs: number;
   ops: MergedOp[];
+  unitsPlaced: number;
+  unitsFulfilled: number;
 }
 
 /** Adds up per-process results; op types with neither answers nor errors are left out. */
@@ -220,5 +222,10 @@ export function mergeResults(results: readonly WsRunResult[]): MergedRun {
       histogram: encodeHistogram(merged),
     });
   }
-  return { measuredMs, ops };
+  return {
+    measuredMs,
+    ops,
+    unitsPlaced: results.reduce((sum, result) => sum + result.unitsPlaced, 0),
+    unitsFulfilled: results.reduce((sum, result) => sum + result.unitsFulfilled, 0),
+  };
 }

@@ -79,6 +79,10 @@ export interface WsRunResult {
   stream: number;
   measuredMs: number;
   ops: Record<OpType, OpResult>;
+  /** Units in every order the node accepted (commit or hold), over the whole run. */
+  unitsPlaced: number;
+  /** Units of every order the node fulfilled, over the whole run. */
+  unitsFulfilled: number;
 }
 
 export interface Progress {
@@ -100,6 +104,8 @@ class RunState {
   issued = 0;
   answers = 0;
   errorCount = 0;
+  unitsPlaced = 0;
+  unitsFulfilled = 0;
   windowStart = Number.POSITIVE_INFINITY;
   windowEnd = Number.POSITIVE_INFINITY;
   readonly stats = new Map<OpType, OpStats>();
@@ -117,7 +123,10 @@ class RunState {
     return true;
   }
 
-  /** Awaits one request and records it; returns false when the lane must stop. */
+  /**
+   * Awaits one request and records it. Resolves undefined after an error answer; rethrows a
+   * connection-level failure, which stops the lane.
+   */
   async timed<T>(op: OpType, request: () => Promise<T>): Promise<T | undefined> {
     const started = performance.now();
     try {
@@ -185,6 +194,8 @@ async function placeOne(
   if (hold) args.ttlSeconds = HOLD_TTL_SECONDS;
   const placed = await state.timed(hold ? 'hold' : 'order', () => client.placeOrder(args));
   if (placed === undefined) return;
+  const units = unitsOf(placed.order.allocation);
+  state.unitsPlaced += units;
   const orderId = args.orderId;
   if (hold) {
     if (!state.claim()) return;
@@ -192,8 +203,15 @@ async function placeOne(
     if (confirmed === undefined) return;
   }
   if (config.fulfilShare > 0 && sources.prng.chance(config.fulfilShare) && state.claim()) {
-    await state.timed('fulfil', () => client.fulfil({ orderId }));
+    const fulfilled = await state.timed('fulfil', () => client.fulfil({ orderId }));
+    if (fulfilled !== undefined) state.unitsFulfilled += units;
   }
+}
+
+function unitsOf(allocation: readonly { qty: number }[]): number {
+  let units = 0;
+  for (const line of allocation) units += line.qty;
+  return units;
 }
 
 async function runLane(
@@ -223,7 +241,13 @@ function resultOf(state: RunState): WsRunResult {
     };
   }
   const measuredMs = Math.max(0, Math.min(performance.now(), state.windowEnd) - state.windowStart);
-  return { stream: state.config.stream, measuredMs, ops };
+  return {
+    stream: state.config.stream,
+    measuredMs,
+    ops,
+    unitsPlaced: state.unitsPlaced,
+    unitsFulfilled: state.unitsFulfilled,
+  };
 }
 
 export interface RunControl {

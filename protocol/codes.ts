@@ -68,6 +68,11 @@ export const ErrorCodes = {
   RATE_LIMITED: { status: 429, retryable: true, text: 'too many requests' },
   TOO_MANY_IN_FLIGHT: { status: 429, retryable: true, text: 'too many requests in flight' },
   TOO_MANY_SUBSCRIPTIONS: { status: 429, retryable: false, text: 'too many subscriptions' },
+  SUBSCRIBER_TOO_SLOW: {
+    status: 429,
+    retryable: true,
+    text: 'the subscriber did not keep up with its pushes',
+  },
 
   // The node's own condition.
   READ_ONLY: { status: 503, retryable: true, text: 'the write-ahead log cannot accept writes' },

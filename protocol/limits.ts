@@ -88,6 +88,34 @@ export const HELLO_VERSIONS_MAX = 16;
 /** Largest HTTP JSON body the edge reads. */
 export const HTTP_BODY_BYTES_MAX = 1024 * 1024;
 
+// Subscriptions.
+
+/**
+ * Subscriptions one connection may hold; one more is refused TOO_MANY_SUBSCRIPTIONS. A
+ * search page watches one SKU list, a service a handful of streams: 64 is plenty, and it bounds
+ * what one connection makes the node evaluate on every change.
+ */
+export const SUBSCRIPTIONS_PER_CONNECTION_MAX = 64;
+
+/** SKUs one availability subscription watches (a search results page is 20–200 SKUs). */
+export const SUBSCRIPTION_SKUS_MAX = 500;
+
+/**
+ * DCs one subscription names (an availability subscription by DC set, a low-stock filter). An
+ * availability answer looks at most at the 64 nearest DCs, so a larger set would not be summed.
+ */
+export const SUBSCRIPTION_DCS_MAX = 64;
+
+/** SKUs a low-stock subscription may filter on. */
+export const LOW_STOCK_FILTER_SKUS_MAX = 500;
+
+/**
+ * The order event stream's subscription id on every connection. It is fixed so the node can
+ * encode a tick's events once and publish the same frame to every subscriber; the ids of other
+ * subscriptions start above it.
+ */
+export const ORDERS_SUBSCRIPTION_ID = 1;
+
 /** The limits a node reports in its `hello` answer, with this code's values. */
 export const WIRE_LIMITS = {
   frameBytesMax: FRAME_BYTES_MAX,
@@ -95,6 +123,7 @@ export const WIRE_LIMITS = {
   inFlightMax: IN_FLIGHT_MAX,
   linesPerOrderMax: LINES_PER_ORDER_MAX,
   skusPerRequestMax: SKUS_PER_REQUEST_MAX,
+  subscriptionsMax: SUBSCRIPTIONS_PER_CONNECTION_MAX,
 } as const;
 
 // Client SDK limits and defaults.
@@ -113,6 +142,13 @@ export const CLIENT_HANDSHAKE_TIMEOUT_MS = 10_000;
  * one more is refused at once with TOO_MANY_IN_FLIGHT rather than growing memory unbounded.
  */
 export const CLIENT_QUEUE_MAX = 65_536;
+
+/**
+ * Updates one SDK subscription holds before its consumer takes them. Availability updates
+ * beyond it are merged into the newest one (values, not events, so nothing is lost); an event
+ * stream (orders, low-stock alerts) that overflows ends with SUBSCRIBER_TOO_SLOW.
+ */
+export const CLIENT_PUSH_QUEUE_MAX = 1024;
 
 /** Default reconnect policy: about a minute of attempts with the delays below. */
 export const RECONNECT_RETRIES_DEFAULT = 20;

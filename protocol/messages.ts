@@ -32,6 +32,8 @@ export const Ops = {
   getStock: 'getStock',
   upsertDc: 'upsertDc',
   upsertSku: 'upsertSku',
+  subscribe: 'subscribe',
+  unsubscribe: 'unsubscribe',
 } as const;
 
 export type Op = keyof typeof Ops;
@@ -83,7 +85,10 @@ const READER: readonly Role[] = ['reader', 'orderer', 'admin'];
 const ORDERER: readonly Role[] = ['orderer', 'admin'];
 const ADMIN: readonly Role[] = ['admin'];
 
-/** Which roles may call each op; any other role gets FORBIDDEN. */
+/**
+ * Which roles may call each op; any other role gets FORBIDDEN. `subscribe` is open to readers
+ * at the op level; each subscription kind then has its own roles (SUBSCRIPTION_ROLES).
+ */
 export const OP_ROLES: Readonly<Record<Op, readonly Role[]>> = {
   hello: READER,
   ping: READER,
@@ -102,6 +107,8 @@ export const OP_ROLES: Readonly<Record<Op, readonly Role[]>> = {
   adjust: ADMIN,
   upsertDc: ADMIN,
   upsertSku: ADMIN,
+  subscribe: READER,
+  unsubscribe: READER,
 };
 
 export function roleAllows(role: Role, op: Op): boolean {
@@ -130,6 +137,8 @@ export const OP_MUTATES: Readonly<Record<Op, boolean>> = {
   adjust: true,
   upsertDc: true,
   upsertSku: true,
+  subscribe: false,
+  unsubscribe: false,
 };
 
 /**
@@ -156,6 +165,40 @@ export const OP_RESEND_SAFE: Readonly<Record<Op, boolean>> = {
   adjust: false,
   upsertDc: false,
   upsertSku: false,
+  // A subscription belongs to its connection: one sent on a lost connection died with it, and
+  // sending it again on the new one is exactly what the subscriber wants. An unsubscribe names
+  // an id of the old connection, which may mean another subscription on the new one.
+  subscribe: true,
+  unsubscribe: false,
+};
+
+// Subscriptions.
+
+export const SubscriptionKinds = {
+  /** Availability of a SKU list at a location or over a DC set, pushed as it changes. */
+  availability: 'availability',
+  /** Alerts when a cell's available falls below its SKU's threshold, and when it recovers. */
+  lowStock: 'lowStock',
+  /** Every order's lifecycle events, for downstream services. */
+  orders: 'orders',
+} as const;
+
+export type SubscriptionKind = keyof typeof SubscriptionKinds;
+
+export function isSubscriptionKind(value: unknown): value is SubscriptionKind {
+  return typeof value === 'string' && Object.hasOwn(SubscriptionKinds, value);
+}
+
+/**
+ * Which roles may open each kind of subscription. Stock levels are what a reader already sees
+ * through `getStock` and `availability`, so availability and low-stock subscriptions are open
+ * to readers; the order stream lists every customer's orders, which a reader cannot enumerate,
+ * so it needs the orderer role (the services that act on orders hold orderer keys).
+ */
+export const SUBSCRIPTION_ROLES: Readonly<Record<SubscriptionKind, readonly Role[]>> = {
+  availability: READER,
+  lowStock: READER,
+  orders: ORDERER,
 };
 
 // Message kinds and close codes.
@@ -384,6 +427,35 @@ export interface UpsertSkuArgs {
   maxPerOrder?: number;
 }
 
+export interface AvailabilitySubscribeArgs {
+  kind: 'availability';
+  /** A location (with `lng`), or else `dcs`: exactly one of the two. */
+  lat?: number;
+  lng?: number;
+  /** DC ids whose stock is summed; ETAs are then null, as there is no location. */
+  dcs?: string[];
+  skus: string[];
+  maxMinutes?: number;
+}
+
+export interface LowStockSubscribeArgs {
+  kind: 'lowStock';
+  /** Only these SKUs; absent means every SKU with a threshold. */
+  skus?: string[];
+  /** Only these DCs; absent means every DC. */
+  dcs?: string[];
+}
+
+export interface OrdersSubscribeArgs {
+  kind: 'orders';
+}
+
+export type SubscribeArgs = AvailabilitySubscribeArgs | LowStockSubscribeArgs | OrdersSubscribeArgs;
+
+export interface UnsubscribeArgs {
+  sub: number;
+}
+
 export interface OpArgs {
   hello: HelloArgs;
   ping: PingArgs;
@@ -402,6 +474,8 @@ export interface OpArgs {
   getStock: StockKeyArgs;
   upsertDc: UpsertDcArgs;
   upsertSku: UpsertSkuArgs;
+  subscribe: SubscribeArgs;
+  unsubscribe: UnsubscribeArgs;
 }
 
 // Results, one type per op.
@@ -412,6 +486,7 @@ export interface WireLimits {
   inFlightMax: number;
   linesPerOrderMax: number;
   skusPerRequestMax: number;
+  subscriptionsMax: number;
 }
 
 export interface HelloResult {
@@ -461,6 +536,91 @@ export interface SkuUpsertResult {
   sku: SkuView;
 }
 
+/** A SKU's level in an availability subscription: no per-DC breakdown, only what changed. */
+export interface SkuLevel {
+  available: number;
+  /** Best ETA among DCs that have the SKU; null when none has it or when watching a DC set. */
+  etaMinutes: number | null;
+}
+
+export type LowStockState = 'low' | 'ok';
+
+export interface LowStockAlert {
+  dc: string;
+  sku: string;
+  /** `low`: available fell below the threshold; `ok`: it rose back to the threshold or above. */
+  state: LowStockState;
+  available: number;
+  threshold: number;
+  /** When the node saw the crossing, ms since the epoch. */
+  at: number;
+}
+
+export type OrderEventType =
+  | 'placed'
+  | 'confirmed'
+  | 'cancelled'
+  | 'expired'
+  | 'fulfilled'
+  | 'changed'
+  | 'extended';
+
+export interface OrderEventView {
+  /** Position in the node's event stream: consecutive across all orders, per node run. */
+  seq: number;
+  type: OrderEventType;
+  orderId: string;
+  status: OrderStatus;
+  at: number;
+}
+
+export interface AvailabilitySnapshot {
+  skus: Record<string, SkuLevel>;
+}
+
+export interface LowStockSnapshot {
+  /** Cells low now (state `low`), up to the node's snapshot limit. */
+  alerts: LowStockAlert[];
+  /** True when the node stopped listing at its limit. */
+  truncated: boolean;
+}
+
+export interface OrdersSnapshot {
+  /** The seq of the next event this subscription will receive. */
+  seq: number;
+}
+
+export type SubscribeResult =
+  | { sub: number; kind: 'availability'; snapshot: AvailabilitySnapshot }
+  | { sub: number; kind: 'lowStock'; snapshot: LowStockSnapshot }
+  | { sub: number; kind: 'orders'; snapshot: OrdersSnapshot };
+
+export interface UnsubscribeResult {
+  /** False when the connection held no such subscription. */
+  removed: boolean;
+}
+
+// Push bodies (kind 2; the message id is the subscription id, repeated as `sub`).
+
+/** The SKUs whose level changed since the last push, with their new level. */
+export interface AvailabilityPush {
+  sub: number;
+  skus: Record<string, SkuLevel>;
+}
+
+export interface LowStockPush {
+  sub: number;
+  alerts: LowStockAlert[];
+}
+
+export interface OrdersPush {
+  sub: number;
+  /** In stream order; the events of one order are in the order they happened. */
+  events: OrderEventView[];
+  /** Events lost just before these because this node fell behind; 0 normally. */
+  missed: number;
+}
+
 export interface OpResults {
   hello: HelloResult;
   ping: PingResult;
@@ -479,6 +639,8 @@ export interface OpResults {
   getStock: StockResult;
   upsertDc: DcUpsertResult;
   upsertSku: SkuUpsertResult;
+  subscribe: SubscribeResult;
+  unsubscribe: UnsubscribeResult;
 }
 
 // Envelopes.

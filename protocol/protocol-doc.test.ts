@@ -13,6 +13,7 @@ import {
   LINES_PER_ORDER_MAX,
   REQUESTS_PER_FRAME_MAX,
   SKUS_PER_REQUEST_MAX,
+  SUBSCRIPTIONS_PER_CONNECTION_MAX,
 } from './limits.js';
 import { OP_LIST } from './messages.js';
 
@@ -42,6 +43,7 @@ describe('PROTOCOL.md', () => {
     expect(doc).toContain(`"inFlightMax": ${IN_FLIGHT_MAX}`);
     expect(doc).toContain(`"linesPerOrderMax": ${LINES_PER_ORDER_MAX}`);
     expect(doc).toContain(`"skusPerRequestMax": ${SKUS_PER_REQUEST_MAX}`);
+    expect(doc).toContain(`"subscriptionsMax": ${SUBSCRIPTIONS_PER_CONNECTION_MAX}`);
   });
 
   it('shows example frames the codec produces and decodes', () => {

@@ -12,9 +12,11 @@ import {
   LINES_PER_ORDER_MAX,
   QUANTITY_MAX,
   SKUS_PER_REQUEST_MAX,
+  SUBSCRIPTION_DCS_MAX,
+  SUBSCRIPTION_SKUS_MAX,
   TTL_SECONDS_MAX,
 } from './limits.js';
-import { chooseVersion, OP_LIST, type Op, roleAllows } from './messages.js';
+import { chooseVersion, OP_LIST, type Op, roleAllows, SUBSCRIPTION_ROLES } from './messages.js';
 import { idProblem, isValidId, validateArgs } from './validate.js';
 
 const ORDER = {
@@ -342,6 +344,65 @@ describe('catalogue', () => {
     expect(codeOf('receive', { dc: 'd', sku: 's', qty: 1, reason: 'r'.repeat(201) })).toBe(
       'BAD_FIELD',
     );
+  });
+});
+
+describe('subscriptions', () => {
+  const skus = ['milk', 'bread'];
+
+  it('takes a location or a DC set, exactly one, and 1..limit SKUs', () => {
+    expect(validateArgs('subscribe', { kind: 'availability', lat: 1, lng: 2, skus })).toEqual({
+      ok: true,
+      args: { kind: 'availability', lat: 1, lng: 2, skus },
+    });
+    expect(codeOf('subscribe', { kind: 'availability', dcs: ['d'], skus, extra: 1 })).toBe('ok');
+    expect(codeOf('subscribe', { kind: 'availability', skus })).toBe('BAD_FIELD');
+    expect(codeOf('subscribe', { kind: 'availability', lat: 1, lng: 2, dcs: ['d'], skus })).toBe(
+      'BAD_FIELD',
+    );
+    expect(codeOf('subscribe', { kind: 'availability', lat: 91, lng: 2, skus })).toBe(
+      'BAD_LOCATION',
+    );
+    expect(codeOf('subscribe', { kind: 'availability', lat: 1, skus })).toBe('BAD_LOCATION');
+    expect(codeOf('subscribe', { kind: 'availability', lat: 1, lng: 2, skus: [] })).toBe(
+      'BAD_FIELD',
+    );
+    const many = Array.from({ length: SUBSCRIPTION_SKUS_MAX + 1 }, (_, index) => `s${index}`);
+    expect(codeOf('subscribe', { kind: 'availability', lat: 1, lng: 2, skus: many })).toBe(
+      'TOO_MANY_SKUS',
+    );
+    const dcs = Array.from({ length: SUBSCRIPTION_DCS_MAX + 1 }, (_, index) => `d${index}`);
+    expect(codeOf('subscribe', { kind: 'availability', dcs, skus })).toBe('BAD_FIELD');
+    expect(codeOf('subscribe', { kind: 'availability', dcs: ['d'], skus, maxMinutes: 30 })).toBe(
+      'BAD_FIELD',
+    );
+    expect(codeOf('subscribe', { kind: 'availability', dcs: ['d'], skus: ['x'.repeat(65)] })).toBe(
+      'BAD_ID',
+    );
+  });
+
+  it('checks the other kinds and unsubscribe', () => {
+    expect(validateArgs('subscribe', { kind: 'orders', skus: 5 })).toEqual({
+      ok: true,
+      args: { kind: 'orders' },
+    });
+    expect(validateArgs('subscribe', { kind: 'lowStock', dcs: ['d'] })).toEqual({
+      ok: true,
+      args: { kind: 'lowStock', dcs: ['d'] },
+    });
+    expect(codeOf('subscribe', { kind: 'lowStock', skus: 'milk' })).toBe('BAD_FIELD');
+    expect(codeOf('subscribe', { kind: 'everything' })).toBe('BAD_FIELD');
+    expect(codeOf('subscribe', {})).toBe('BAD_FIELD');
+    expect(validateArgs('unsubscribe', { sub: 12 })).toEqual({ ok: true, args: { sub: 12 } });
+    for (const sub of [-1, 1.5, 2 ** 32, '3', null]) {
+      expect(codeOf('unsubscribe', { sub })).toBe('BAD_FIELD');
+    }
+  });
+
+  it('opens the order stream to orderers only', () => {
+    expect(SUBSCRIPTION_ROLES.orders).not.toContain('reader');
+    expect(SUBSCRIPTION_ROLES.availability).toContain('reader');
+    expect(roleAllows('reader', 'subscribe')).toBe(true);
   });
 });
 

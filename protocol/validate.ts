@@ -22,14 +22,18 @@ import {
   HELLO_VERSIONS_MAX,
   ID_BYTES_MAX,
   LINES_PER_ORDER_MAX,
+  LOW_STOCK_FILTER_SKUS_MAX,
   MAX_MINUTES_CEILING,
   NAME_LENGTH_MAX,
   PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
   REASON_LENGTH_MAX,
+  REQUEST_ID_MAX,
   SKUS_PER_REQUEST_MAX,
   SPEED_KMH_MAX,
+  SUBSCRIPTION_DCS_MAX,
+  SUBSCRIPTION_SKUS_MAX,
   TTL_SECONDS_MAX,
 } from './limits.js';
 import {
@@ -51,6 +55,8 @@ import {
   type PolygonArea,
   type ReceiveArgs,
   type StockKeyArgs,
+  type SubscribeArgs,
+  type UnsubscribeArgs,
   type UpsertDcArgs,
   type UpsertSkuArgs,
 } from './messages.js';
@@ -102,6 +108,8 @@ const VALIDATORS: { readonly [O in Op]: Validator<OpArgs[O]> } = {
   getStock: validateStockKey,
   upsertDc: validateUpsertDc,
   upsertSku: validateUpsertSku,
+  subscribe: validateSubscribe,
+  unsubscribe: validateUnsubscribe,
 };
 
 /**
@@ -323,17 +331,27 @@ function duplicateLineIndex(lines: readonly OrderLine[]): number {
 }
 
 function readSkuList(value: unknown, skusMax: number): string[] | Invalid {
-  if (!Array.isArray(value)) return new Invalid('BAD_FIELD', 'skus', 'must be an array');
-  if (value.length > skusMax) {
-    return new Invalid('TOO_MANY_SKUS', 'skus', `has ${value.length} SKUs, over ${skusMax}`);
+  return readIdList(value, skusMax, 'skus', 'TOO_MANY_SKUS');
+}
+
+/** An array of at most `countMax` ids, copied; `overCode` when it has more. */
+function readIdList(
+  value: unknown,
+  countMax: number,
+  field: string,
+  overCode: ErrorCode,
+): string[] | Invalid {
+  if (!Array.isArray(value)) return new Invalid('BAD_FIELD', field, 'must be an array');
+  if (value.length > countMax) {
+    return new Invalid(overCode, field, `has ${value.length} ids, over ${countMax}`);
   }
-  const skus: string[] = new Array(value.length);
+  const ids: string[] = new Array(value.length);
   for (let index = 0; index < value.length; index++) {
-    const sku = readId(value[index], 'BAD_ID', `skus[${index}]`);
-    if (sku instanceof Invalid) return sku;
-    skus[index] = sku;
+    const id = readId(value[index], 'BAD_ID', `${field}[${index}]`);
+    if (id instanceof Invalid) return id;
+    ids[index] = id;
   }
-  return skus;
+  return ids;
 }
 
 /** A GeoJSON Polygon: closed rings of at least 4 [lng, lat] points, copied. */
@@ -598,4 +616,72 @@ function validateUpsertSku(args: Record<string, unknown>): UpsertSkuArgs | Inval
   if (threshold !== undefined) out.lowStockThreshold = threshold;
   if (maxPerOrder !== undefined) out.maxPerOrder = maxPerOrder;
   return out;
+}
+
+// Subscriptions.
+
+function validateSubscribe(args: Record<string, unknown>): SubscribeArgs | Invalid {
+  switch (args.kind) {
+    case 'availability':
+      return validateAvailabilitySubscription(args);
+    case 'lowStock':
+      return validateLowStockSubscription(args);
+    case 'orders':
+      return { kind: 'orders' };
+    default:
+      return new Invalid('BAD_FIELD', 'kind', "must be 'availability', 'lowStock' or 'orders'");
+  }
+}
+
+/** A location (lat and lng) or a DC set, exactly one; 1..SUBSCRIPTION_SKUS_MAX SKUs. */
+function validateAvailabilitySubscription(args: Record<string, unknown>): SubscribeArgs | Invalid {
+  const byLocation = isPresent(args.lat) || isPresent(args.lng);
+  const byDcs = isPresent(args.dcs);
+  if (byLocation === byDcs) {
+    return new Invalid('BAD_FIELD', 'dcs', 'give either lat and lng or dcs, not both');
+  }
+  const skus = readIdList(args.skus, SUBSCRIPTION_SKUS_MAX, 'skus', 'TOO_MANY_SKUS');
+  if (skus instanceof Invalid) return skus;
+  if (skus.length === 0) return new Invalid('BAD_FIELD', 'skus', 'is empty');
+  const maxMinutes = optionalMaxMinutes(args.maxMinutes);
+  if (maxMinutes instanceof Invalid) return maxMinutes;
+  if (byLocation) {
+    const latLng = checkLatLng(args);
+    if (latLng !== undefined) return latLng;
+    const out: SubscribeArgs = {
+      kind: 'availability',
+      lat: args.lat as number,
+      lng: args.lng as number,
+      skus,
+    };
+    if (maxMinutes !== undefined) out.maxMinutes = maxMinutes;
+    return out;
+  }
+  const dcs = readIdList(args.dcs, SUBSCRIPTION_DCS_MAX, 'dcs', 'BAD_FIELD');
+  if (dcs instanceof Invalid) return dcs;
+  if (dcs.length === 0) return new Invalid('BAD_FIELD', 'dcs', 'is empty');
+  if (maxMinutes !== undefined) {
+    return new Invalid('BAD_FIELD', 'maxMinutes', 'applies to a location, not to a DC set');
+  }
+  return { kind: 'availability', dcs, skus };
+}
+
+function validateLowStockSubscription(args: Record<string, unknown>): SubscribeArgs | Invalid {
+  const out: SubscribeArgs = { kind: 'lowStock' };
+  if (isPresent(args.skus)) {
+    const skus = readIdList(args.skus, LOW_STOCK_FILTER_SKUS_MAX, 'skus', 'TOO_MANY_SKUS');
+    if (skus instanceof Invalid) return skus;
+    out.skus = skus;
+  }
+  if (isPresent(args.dcs)) {
+    const dcs = readIdList(args.dcs, SUBSCRIPTION_DCS_MAX, 'dcs', 'BAD_FIELD');
+    if (dcs instanceof Invalid) return dcs;
+    out.dcs = dcs;
+  }
+  return out;
+}
+
+function validateUnsubscribe(args: Record<string, unknown>): UnsubscribeArgs | Invalid {
+  const sub = readInt(args.sub, 0, REQUEST_ID_MAX, 'BAD_FIELD', 'sub');
+  return sub instanceof Invalid ? sub : { sub };
 }

@@ -55,7 +55,7 @@ async function populated() {
     dataDir,
     engineConfig: CONFIG,
     policy: 'commit',
-    ringCapacityBytes: 1 << 20,
+    ringCapacityBytes: 1 << 23,
     clock: clock.read,
     randomId: () => 'cli-test',
     logger: jsonLineLogger(process.stderr, Date.now),

@@ -23,6 +23,12 @@ export function isDurabilityPolicy(value: unknown): value is DurabilityPolicy {
 /** 64 MiB holds about 400,000 typical records (≈160 bytes each): seconds of peak load. */
 export const RING_CAPACITY_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const RING_CAPACITY_BYTES_MIN = 64 * 1024;
+/**
+ * Smallest ring a node may run with: a frame takes at most a quarter of the ring, and a node
+ * must carry the largest record the engine can produce (RECORD_PAYLOAD_BYTES_MAX). Smaller
+ * rings exist for tests of the ring itself.
+ */
+export const RING_CAPACITY_BYTES_NODE_MIN = 8 * 1024 * 1024;
 /** Positions are int32 byte counters; a capacity up to 2^30 keeps `tail - head` exact. */
 export const RING_CAPACITY_BYTES_MAX = 1024 * 1024 * 1024;
 
@@ -171,8 +177,11 @@ function isPowerOfTwo(value: number): boolean {
 function checkConstants(): void {
   const powers = [RING_CAPACITY_BYTES_DEFAULT, RING_CAPACITY_BYTES_MIN, RING_CAPACITY_BYTES_MAX];
   if (!powers.every(isPowerOfTwo)) throw new Error('ring capacities must be powers of two');
-  if ((RECORD_PAYLOAD_BYTES_MAX + RING_FRAME_HEADER_BYTES) * 4 > RING_CAPACITY_BYTES_DEFAULT) {
-    throw new Error('the largest frame must fit four times in the default ring');
+  if ((RECORD_PAYLOAD_BYTES_MAX + RING_FRAME_HEADER_BYTES) * 4 > RING_CAPACITY_BYTES_NODE_MIN) {
+    throw new Error('the largest frame must fit four times in the smallest node ring');
+  }
+  if (RING_CAPACITY_BYTES_NODE_MIN > RING_CAPACITY_BYTES_DEFAULT) {
+    throw new Error('the default ring must be a valid node ring');
   }
   if (RECORD_PAYLOAD_BYTES_MAX + RECORD_HEADER_BYTES > WRITER_BATCH_BYTES_MAX) {
     throw new Error('a writer batch must hold the largest record');

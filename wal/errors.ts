@@ -70,6 +70,10 @@ export const WalCodes = {
     hint: 'the log writer thread exited; restart the node (acknowledged data is safe)',
   },
   SNAPSHOT_BUSY: { exitCode: EXIT_IO_ERROR, hint: 'a snapshot is already being taken' },
+  SNAPSHOT_FAILED: {
+    exitCode: EXIT_IO_ERROR,
+    hint: 'the log and older snapshots are intact; check the disk and the message, then retry',
+  },
 } as const;
 
 export type WalCode = keyof typeof WalCodes;

@@ -34,7 +34,7 @@ function openDir(dataDir: string, config: EngineConfig = CONFIG) {
     dataDir,
     engineConfig: config,
     policy: 'fsync',
-    ringCapacityBytes: 1 << 20,
+    ringCapacityBytes: 1 << 23,
     clock: clock.read,
     randomId: () => 'id',
     logger,
@@ -241,5 +241,16 @@ describe('recovery faults', () => {
     ]);
     expect(engineSnapshot(second.engine)).toEqual(live);
     await second.wal.close();
+  });
+
+  it('refuses bad options before touching the directory', () => {
+    const dataDir = dirs.missing();
+    const base = { dataDir, engineConfig: CONFIG, clock: () => T0, randomId: () => 'id' };
+    const logger = memoryLogger();
+    const small = openWal({ ...base, logger, ringCapacityBytes: 1 << 20 });
+    expect(!small.ok && small.error.code).toBe('BAD_OPTIONS');
+    const policy = openWal({ ...base, logger, policy: 'always' as never });
+    expect(!policy.ok && policy.error.code).toBe('BAD_OPTIONS');
+    expect(existsSync(dataDir)).toBe(false);
   });
 });

@@ -30,7 +30,7 @@ function open(dataDir: string, clock: ManualClock) {
     dataDir,
     engineConfig: CONFIG,
     policy: 'commit',
-    ringCapacityBytes: 1 << 22,
+    ringCapacityBytes: 1 << 23,
     clock: clock.read,
     randomId: () => `id-${ids++}`,
     logger,

@@ -25,6 +25,8 @@ import {
   type DurabilityPolicy,
   isDurabilityPolicy,
   RING_CAPACITY_BYTES_DEFAULT,
+  RING_CAPACITY_BYTES_MAX,
+  RING_CAPACITY_BYTES_NODE_MIN,
   STORE_SIZE_BYTES_DEFAULT,
   STORE_SIZE_BYTES_MIN,
 } from './constants.js';
@@ -110,6 +112,16 @@ function checkOptions(options: WalOptions): WalErrorBody | null {
   const policy = options.policy ?? DURABILITY_POLICY_DEFAULT;
   if (!isDurabilityPolicy(policy)) {
     return walError('BAD_OPTIONS', `policy must be fsync, commit or none, got ${policy}`).error;
+  }
+  const ring = options.ringCapacityBytes ?? RING_CAPACITY_BYTES_DEFAULT;
+  if (
+    !Number.isInteger(ring) ||
+    ring < RING_CAPACITY_BYTES_NODE_MIN ||
+    ring > RING_CAPACITY_BYTES_MAX ||
+    (ring & (ring - 1)) !== 0
+  ) {
+    const range = `[${RING_CAPACITY_BYTES_NODE_MIN}, ${RING_CAPACITY_BYTES_MAX}]`;
+    return walError('BAD_OPTIONS', `ringCapacityBytes must be a power of two in ${range}`).error;
   }
   const size = options.storeSizeBytesMax ?? STORE_SIZE_BYTES_DEFAULT;
   if (!Number.isSafeInteger(size) || size < STORE_SIZE_BYTES_MIN) {
@@ -268,7 +280,11 @@ export class Wal {
     const writer = await this.startWriter(lastLsn + 1);
     if (!writer.ok) return writer;
     const expired = engine.expireDue();
-    if (engine.lastTicket !== 0) await this.log.waitDurable(engine.lastTicket);
+    const flushed = await this.log.waitFlushed().then(
+      () => null,
+      (error: Error) => walError('WRITE_FAILED', `expiring overdue holds: ${error.message}`),
+    );
+    if (flushed !== null) return flushed;
     const report: RecoveryReport = {
       created: this.created,
       snapshotLsn: baseLsn,

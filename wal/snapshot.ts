@@ -8,7 +8,7 @@
  * a fuzzy copy could not be replayed onto. The fold reads only committed records in one LMDB
  * read transaction, so it sees one consistent prefix of the log.
  *
- * `Snapshotter` runs the fold in a piscina worker thread (snapshot-worker.ts), one at a time.
+ * `Snapshotter` runs the fold in a piscina worker thread (snapshot-worker.cts), one at a time.
  */
 
 import { Piscina } from 'piscina';
@@ -99,13 +99,13 @@ export interface SnapshotTask {
   targetLsn?: number;
 }
 
-/** The worker's body: open the store, fold, close. Exceptions become WRITE_FAILED results. */
+/** The worker's body: open the store, fold, close. Exceptions become SNAPSHOT_FAILED. */
 export async function runSnapshotTask(task: SnapshotTask): Promise<WalResult<SnapshotInfo>> {
   const store = openStore({ path: task.dataDir, policy: task.policy });
   try {
     return foldSnapshot(store, { clock: Date.now, targetLsn: task.targetLsn });
   } catch (error) {
-    return walError('WRITE_FAILED', `snapshot failed: ${String(error)}`);
+    return walError('SNAPSHOT_FAILED', String(error));
   } finally {
     await store.close();
   }
@@ -113,6 +113,12 @@ export async function runSnapshotTask(task: SnapshotTask): Promise<WalResult<Sna
 
 /** Snapshot pool idle threads exit after this long (a snapshot is minutes apart). */
 const SNAPSHOT_THREAD_IDLE_MS = 5_000;
+/**
+ * A snapshot that has not finished after this long is abandoned (its thread is stopped; a
+ * snapshot without its manifest does not exist, so nothing is left half-written). Folding a
+ * reference-scale network takes minutes, not an hour.
+ */
+const SNAPSHOT_TIMEOUT_MS = 60 * 60 * 1000;
 
 /** Takes snapshots in a piscina worker, one at a time; the caller's thread never folds. */
 export class Snapshotter {
@@ -122,7 +128,7 @@ export class Snapshotter {
   constructor(
     private readonly dataDir: string,
     private readonly policy: DurabilityPolicy,
-    workerFile: URL = compiledWalFile('snapshot-worker.js'),
+    workerFile: URL = compiledWalFile('snapshot-worker.cjs'),
   ) {
     this.pool = new Piscina({
       filename: workerFile.href,
@@ -142,9 +148,13 @@ export class Snapshotter {
       return Promise.resolve(walError('SNAPSHOT_BUSY', 'a snapshot is already being taken'));
     }
     const task: SnapshotTask = { dataDir: this.dataDir, policy: this.policy, targetLsn };
-    const running = this.pool.run(task).finally(() => {
-      this.running = null;
-    });
+    const signal = AbortSignal.timeout(SNAPSHOT_TIMEOUT_MS);
+    const running = this.pool
+      .run(task, { signal })
+      .catch((error: Error) => walError('SNAPSHOT_FAILED', `snapshot thread: ${error.message}`))
+      .finally(() => {
+        this.running = null;
+      });
     this.running = running;
     return running;
   }

@@ -37,6 +37,9 @@ const FIELD_NAMES = [
   'cursor',
   'limit',
   'versions',
+  'kind',
+  'sub',
+  'dcs',
   '__proto__',
   'constructor',
   'toString',
@@ -175,6 +178,9 @@ export function hostileArgs(prng: Prng, op: string): Record<string, unknown> {
     name: hostileString(prng),
     radiusKm: prng.pick([1, 0, -3, 1e9]),
     ttlSeconds: prng.pick([1, 0, -1, 1e12]),
+    kind: prng.pick(['availability', 'lowStock', 'orders', 'everything']),
+    sub: prng.pick([1, 2, 0, -1, 1.5, 0x1_0000_0000]),
+    dcs: Array.from({ length: prng.pick([0, 1, 65]) }, () => hostileId(prng)),
   };
   const mutations = prng.range(0, 4);
   for (let index = 0; index < mutations; index++) {

@@ -19,7 +19,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { seedFromEnv } from '../../engine/testing/index.js';
-import { intFlag, isEntryPoint, numberFlag, runMain, UsageError } from '../cli.js';
+import { intFlag, isEntryPoint, numberFlag, runMain, stopOnSignal, UsageError } from '../cli.js';
 import {
   decodeHistogram,
   encodeHistogram,
@@ -28,6 +28,7 @@ import {
   summarize,
 } from '../histogram.js';
 import {
+  describeLoad,
   describeMachine,
   fileStamp,
   formatCount,
@@ -71,7 +72,11 @@ const SCENARIO_TITLES: Record<ScenarioKey, string> = {
   hot: 'hot SKU: every order takes SKU 0 at DC 0, plus 2 Zipf lines',
 };
 const SEED_DEFAULT = 20_241_121;
-const ORDERS_MAX_DEFAULT = 5_000_000;
+/**
+ * Orders per system and scenario, warm-up included. Bounds the engine's order table (every
+ * committed order stays live; see systems.ts) and so the cost of its expiry sweep.
+ */
+const ORDERS_MAX_DEFAULT = 500_000;
 
 export interface CompareOptions {
   /** Run the conservation check instead of the benchmark. */
@@ -97,11 +102,14 @@ export const USAGE = `Usage: npm run compare -- [options]
   --concurrency <n>      orders in flight at once, the same for every system (default 128);
                          PostgreSQL runs one transaction per connection, so it gets n connections
   --connections <n>      engine and Redis connections carrying them (default 4)
-  --threads <n>          engine worker threads (default 1)
+  --threads <n>          engine worker threads (default 2)
   --duration <s>         measured seconds per system and scenario (default 10)
   --warmup <s>           seconds before measuring (default 2)
-  --max-orders <n>       orders per system and scenario at most (default ${ORDERS_MAX_DEFAULT})
-  --dcs <n> (default ${DATASET_DCS_DEFAULT})  --skus <n> (default ${DATASET_SKUS_DEFAULT})  --stock <units per cell> (default ${STOCK_PER_CELL_DEFAULT})
+  --max-orders <n>       orders per system and scenario, warm-up included (default
+                         ${ORDERS_MAX_DEFAULT}); a run that reaches it ends early
+  --dcs <n>              DCs (default ${DATASET_DCS_DEFAULT})
+  --skus <n>             SKUs (default ${DATASET_SKUS_DEFAULT})
+  --stock <n>            units per (DC, SKU) cell (default ${STOCK_PER_CELL_DEFAULT})
   --seed <n>             workload seed (or SEED=; default ${SEED_DEFAULT})
   --check                instead of measuring, check that each system conserves stock:
                          sell out a tiny stock with concurrent 3-line orders, then compare
@@ -153,7 +161,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | null
     scenarios: listFlag(values.scenarios, SCENARIO_KEYS, 'scenarios'),
     concurrency,
     connections: Math.min(concurrency, intFlag(values, 'connections', 4, 1, 1_024)),
-    threads: intFlag(values, 'threads', 1, 1, 64),
+    threads: intFlag(values, 'threads', 2, 1, 64),
     warmupMs: numberFlag(values, 'warmup', 2, 0, 600) * 1000,
     durationMs: numberFlag(values, 'duration', 10, 0.5, 3_600) * 1000,
     ordersMax: intFlag(values, 'max-orders', ORDERS_MAX_DEFAULT, 1, 1_000_000_000),
@@ -195,9 +203,9 @@ async function startSystem(
 ): Promise<SystemUnderTest> {
   switch (key) {
     case 'engine-fsync':
-      return startEngineSystem(dataset, 'fsync', options.threads, `${runId}f`);
+      return startEngineSystem(dataset, 'fsync', options.threads, options.ordersMax, `${runId}f`);
     case 'engine-commit':
-      return startEngineSystem(dataset, 'commit', options.threads, `${runId}c`);
+      return startEngineSystem(dataset, 'commit', options.threads, options.ordersMax, `${runId}c`);
     case 'redis-everysec':
       return startRedisSystem(dataset, 'everysec', say);
     case 'redis-always':
@@ -340,20 +348,50 @@ async function runChecks(options: CompareOptions, runId: string, say: (line: str
   let failed = false;
   for (const key of options.systems) {
     const system = await startSystem(key, options, dataset, runId, say);
+    const release = stopOnSignal(() => system.stop());
     try {
       const report = await checkConservation(system, dataset);
       const verdict = report.failures.length === 0 ? 'PASS' : 'FAIL';
       say(
         `${verdict} ${report.system}: ${report.accepted} orders accepted, ${report.refused} ` +
-          `refused, stock conserved per SKU: ${JSON.stringify(report.skus.map((row) => row.taken))}`,
+          `refused, units taken per SKU: ${JSON.stringify(report.skus.map((row) => row.taken))}`,
       );
       for (const failure of report.failures) say(`  - ${failure}`);
       failed ||= report.failures.length > 0;
     } finally {
+      release();
       await system.stop();
     }
   }
   return failed ? 1 : 0;
+}
+
+/** Every system × scenario, one at a time, each on a freshly started and loaded server. */
+async function runAll(
+  options: CompareOptions,
+  dataset: Dataset,
+  runId: string,
+  say: (line: string) => void,
+): Promise<{ rows: RunRow[]; servers: Record<string, Record<string, string>> }> {
+  const rows: RunRow[] = [];
+  const servers: Record<string, Record<string, string>> = {};
+  for (const key of options.systems) {
+    for (const scenario of options.scenarios) {
+      say(`starting ${key} for the ${scenario} scenario...`);
+      const system = await startSystem(key, options, dataset, `${runId}${scenario[0]}`, say);
+      const release = stopOnSignal(() => system.stop());
+      servers[key] = { durability: system.durability, ...system.settings };
+      try {
+        const row = await runScenario(system, key, scenario, options, dataset);
+        say(formatRow(row));
+        rows.push(row);
+      } finally {
+        release();
+        await system.stop();
+      }
+    }
+  }
+  return { rows, servers };
 }
 
 async function main(): Promise<number> {
@@ -373,34 +411,21 @@ async function main(): Promise<number> {
   });
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const machine = machineInfo();
+  const conditions = describeLoad();
   say(`machine: ${describeMachine(machine)}`);
   say(
-    `workload: ${options.dcs} DCs × ${options.skus} SKUs, ${formatCount(options.stock)} units per ` +
+    `workload: ${options.dcs} DCs × ${options.skus} SKUs, ` +
+      `${formatCount(options.stock)} units per ` +
       `cell, 3-line orders, concurrency ${options.concurrency}, ` +
       `${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s per run`,
   );
-  const rows: RunRow[] = [];
-  const servers: Record<string, Record<string, string>> = {};
-  for (const key of options.systems) {
-    say(`starting ${key}...`);
-    const system = await startSystem(key, options, dataset, runId, say);
-    servers[key] = { pid: String(system.pid), durability: system.durability, ...system.settings };
-    try {
-      for (const scenario of options.scenarios) {
-        const row = await runScenario(system, key, scenario, options, dataset);
-        say(formatRow(row));
-        rows.push(row);
-      }
-    } finally {
-      await system.stop();
-    }
-  }
+  const { rows, servers } = await runAll(options, dataset, runId, say);
   const table = resultsTable(rows);
   const ratios = ratioLines(rows);
   const base = join(outDir(), `compare-${fileStamp(date)}`);
   const notes = [
     `machine: ${describeMachine(machine)}`,
-    `date: ${date.toISOString()}`,
+    `date: ${date.toISOString()}, ${conditions}`,
     `command: npm run compare -- ${process.argv.slice(2).join(' ')}`,
     '',
     table,

@@ -223,7 +223,7 @@ describe('PgClient against a fake backend', () => {
     return { port: typeof address === 'object' && address !== null ? address.port : 0, log };
   }
 
-  it('runs simple queries and pipelined extended batches, each settled by its own sync', async () => {
+  it('runs queries and pipelined extended batches, each settled by its own sync', async () => {
     const { port, log } = await start();
     const client = await PgClient.connect({
       host: '127.0.0.1',

@@ -8,8 +8,10 @@
 import type { PercentilePoint } from '../histogram.js';
 
 const WIDTH = 900;
-const HEIGHT = 460;
-const MARGIN = { left: 70, right: 20, top: 30, bottom: 50 };
+const PLOT_HEIGHT = 380;
+/** Legend rows go under the axis label, so they never hide a line. */
+const LEGEND_ROW_HEIGHT = 18;
+const MARGIN = { left: 70, right: 45, top: 30 };
 const PALETTE = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d'];
 /** Lowest latency shown: below this a log axis would spend its height on noise. */
 const LATENCY_MS_FLOOR = 0.01;
@@ -45,7 +47,9 @@ function msLabel(ms: number): string {
 /** One chart as an SVG element. */
 export function svgChart(chart: PlotChart): string {
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
-  const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const plotHeight = PLOT_HEIGHT;
+  const axisLabelY = MARGIN.top + plotHeight + 40;
+  const height = axisLabelY + 10 + chart.series.length * LEGEND_ROW_HEIGHT + 10;
   const all = chart.series.flatMap((series) => series.points);
   const ninesMax = Math.max(1, Math.ceil(Math.max(0, ...all.map((point) => point.nines))));
   const latencies = all.map((point) => Math.max(LATENCY_MS_FLOOR, point.latencyMs));
@@ -57,27 +61,31 @@ export function svgChart(chart: PlotChart): string {
     return MARGIN.top + plotHeight * (1 - (decade - decadeLow) / (decadeHigh - decadeLow));
   };
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" ` +
-      `viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
-    `<text x="${WIDTH / 2}" y="18" text-anchor="middle" font-size="15">${escapeXml(chart.title)}</text>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" ` +
+      `viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
+    `<text x="${WIDTH / 2}" y="18" text-anchor="middle" font-size="15">` +
+      `${escapeXml(chart.title)}</text>`,
   ];
+  const bottom = MARGIN.top + plotHeight;
+  const right = MARGIN.left + plotWidth;
   for (let nines = 0; nines <= ninesMax; nines++) {
     const at = x(nines).toFixed(1);
     parts.push(
-      `<line x1="${at}" y1="${MARGIN.top}" x2="${at}" y2="${MARGIN.top + plotHeight}" stroke="#ddd"/>`,
-      `<text x="${at}" y="${MARGIN.top + plotHeight + 18}" text-anchor="middle">${ninesLabel(nines)}</text>`,
+      `<line x1="${at}" y1="${MARGIN.top}" x2="${at}" y2="${bottom}" stroke="#ddd"/>`,
+      `<text x="${at}" y="${bottom + 18}" text-anchor="middle">${ninesLabel(nines)}</text>`,
     );
   }
   for (let decade = decadeLow; decade <= decadeHigh; decade++) {
     const at = y(10 ** decade).toFixed(1);
     parts.push(
-      `<line x1="${MARGIN.left}" y1="${at}" x2="${MARGIN.left + plotWidth}" y2="${at}" stroke="#ddd"/>`,
+      `<line x1="${MARGIN.left}" y1="${at}" x2="${right}" y2="${at}" stroke="#ddd"/>`,
       `<text x="${MARGIN.left - 6}" y="${at}" text-anchor="end" dominant-baseline="middle">` +
         `${msLabel(10 ** decade)}</text>`,
     );
   }
   parts.push(
-    `<text x="${MARGIN.left + plotWidth / 2}" y="${HEIGHT - 8}" text-anchor="middle">percentile</text>`,
+    `<text x="${MARGIN.left + plotWidth / 2}" y="${axisLabelY}" text-anchor="middle">` +
+      'percentile</text>',
     `<text transform="translate(16 ${MARGIN.top + plotHeight / 2}) rotate(-90)" ` +
       `text-anchor="middle">latency (log scale)</text>`,
   );
@@ -87,7 +95,7 @@ export function svgChart(chart: PlotChart): string {
       .map((point) => `${x(point.nines).toFixed(1)},${y(point.latencyMs).toFixed(1)}`)
       .join(' ');
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${path}"/>`);
-    const legendY = MARGIN.top + 10 + index * 18;
+    const legendY = axisLabelY + 20 + index * LEGEND_ROW_HEIGHT;
     parts.push(
       `<rect x="${MARGIN.left + 10}" y="${legendY - 6}" width="14" height="4" fill="${color}"/>`,
       `<text x="${MARGIN.left + 30}" y="${legendY}" dominant-baseline="middle">` +

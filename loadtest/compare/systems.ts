@@ -22,15 +22,36 @@ import { InventoryClient, InventoryError } from '../../protocol/client/index.js'
 import { startNodeProcess } from '../node-process.js';
 import { provisionDataset } from '../provision.js';
 import { type Dataset, OrderIds, type OrderDraw, placeOrderArgs } from '../workload.js';
-import { PgClient, type PgStep } from './pg-wire.js';
+import { PgClient, type PgResult, type PgStep } from './pg-wire.js';
 import { RespClient } from './resp.js';
 import { type AppendFsync, type Say, startPostgres, startRedis } from './servers.js';
 
 /** Rows per INSERT while loading PostgreSQL, and keys per MSET while loading Redis. */
 const LOAD_BATCH_ROWS = 1_000;
-/** Order-table slots of the engine node: every order of a bounded comparison fits. */
-const ENGINE_ORDER_CAPACITY = 1 << 22;
+/**
+ * Order-table slots per order a run may place. Committed orders stay live, and the table's
+ * 16-slot buckets start to overflow (CAPACITY_EXHAUSTED) when the mean bucket holds about 8;
+ * at a quarter full the chance of any full bucket is negligible.
+ */
+const ENGINE_SLOTS_PER_ORDER = 4;
+const ENGINE_ORDER_CAPACITY_MIN = 1 << 18;
+const ENGINE_ORDER_CAPACITY_MAX = 1 << 24;
+
+/** The smallest power-of-two order table that holds `ordersMax` committed orders safely. */
+export function engineOrderCapacity(ordersMax: number): number {
+  let capacity = ENGINE_ORDER_CAPACITY_MIN;
+  while (capacity < ordersMax * ENGINE_SLOTS_PER_ORDER && capacity < ENGINE_ORDER_CAPACITY_MAX) {
+    capacity *= 2;
+  }
+  return capacity;
+}
 const CALL_TIMEOUT_MS = 60_000;
+/**
+ * The engine's refusals for stock: OUT_OF_STOCK, and NOT_IN_ONE_DC (every line is in stock
+ * nearby but no single DC has them all), which the textbook designs cannot meet because they
+ * never look past the DC the client chose.
+ */
+const STOCK_REFUSALS: ReadonlySet<string> = new Set(['OUT_OF_STOCK', 'NOT_IN_ONE_DC']);
 
 export interface OrderConnection {
   /** True: accepted, stock taken. False: refused for stock, nothing taken. */
@@ -63,13 +84,15 @@ export async function startEngineSystem(
   dataset: Dataset,
   fsync: EngineFsync,
   threads: number,
+  ordersMax: number,
   runId: string,
 ): Promise<SystemUnderTest> {
+  const orderCapacity = engineOrderCapacity(ordersMax);
   const node = await startNodeProcess({
     threads,
     fsync,
     cpus: null,
-    orderCapacity: ENGINE_ORDER_CAPACITY,
+    orderCapacity,
     extraArgs: ['--no-demo'],
   });
   try {
@@ -89,7 +112,12 @@ export async function startEngineSystem(
     name: `engine (--fsync ${fsync})`,
     durability: ENGINE_DURABILITY[fsync],
     pid: node.pid,
-    settings: { fsync, threads: String(threads), transport: 'WebSocket, SDK batching' },
+    settings: {
+      fsync,
+      threads: String(threads),
+      orderCapacity: String(orderCapacity),
+      transport: 'WebSocket, SDK batching',
+    },
     async connect(count) {
       const connections: OrderConnection[] = [];
       for (let index = 0; index < count; index++) {
@@ -105,7 +133,7 @@ export async function startEngineSystem(
               await client.placeOrder(placeOrderArgs(dataset, draw, ids.next(), 'commit'));
               return true;
             } catch (error) {
-              if (error instanceof InventoryError && error.code === 'OUT_OF_STOCK') return false;
+              if (error instanceof InventoryError && STOCK_REFUSALS.has(error.code)) return false;
               throw error;
             }
           },
@@ -256,31 +284,47 @@ async function loadPostgres(client: PgClient, dataset: Dataset): Promise<void> {
   await client.query('VACUUM ANALYZE stock');
 }
 
+/**
+ * One PostgreSQL connection as an OrderConnection. A connection runs one transaction at a
+ * time, so orders on it queue here (as they would in a pool) and never interleave.
+ */
 async function postgresConnection(client: PgClient, dataset: Dataset): Promise<OrderConnection> {
   await client.prepare('begin', 'BEGIN');
   await client.prepare('commit', 'COMMIT');
   await client.prepare('rollback', 'ROLLBACK');
   await client.prepare('take', PG_TAKE, [25, 25, 23]);
   const begin: PgStep = { statement: 'begin', params: [] };
+  const rollback: PgStep = { statement: 'rollback', params: [] };
+  const transaction = async (draw: OrderDraw): Promise<boolean> => {
+    const dc = dataset.dcs[draw.dcIndex].id;
+    const steps: PgStep[] = [begin];
+    for (let line = 0; line < draw.skuIndexes.length; line++) {
+      const sku = dataset.skus[draw.skuIndexes[line]].id;
+      steps.push({ statement: 'take', params: [dc, sku, String(draw.quantities[line])] });
+    }
+    let results: PgResult[];
+    try {
+      results = await client.execute(steps);
+    } catch (error) {
+      if (client.transactionStatus !== 'I') await client.execute([rollback]);
+      throw error;
+    }
+    const taken = results.slice(1).every((result) => result.rowCount === 1);
+    await client.execute([taken ? { statement: 'commit', params: [] } : rollback]);
+    return taken;
+  };
+  let queue: Promise<unknown> = Promise.resolve();
   return {
-    place: async (draw) => {
-      const dc = dataset.dcs[draw.dcIndex].id;
-      const steps: PgStep[] = [begin];
-      for (let line = 0; line < draw.skuIndexes.length; line++) {
-        const sku = dataset.skus[draw.skuIndexes[line]].id;
-        steps.push({ statement: 'take', params: [dc, sku, String(draw.quantities[line])] });
-      }
-      let results: Awaited<ReturnType<PgClient['execute']>>;
-      try {
-        results = await client.execute(steps);
-      } catch (error) {
-        if (client.transactionStatus !== 'I')
-          await client.execute([{ statement: 'rollback', params: [] }]);
-        throw error;
-      }
-      const taken = results.slice(1).every((result) => result.rowCount === 1);
-      await client.execute([{ statement: taken ? 'commit' : 'rollback', params: [] }]);
-      return taken;
+    place: (draw) => {
+      // The draw object is reused by its source: copy it before waiting for the connection.
+      const own = {
+        dcIndex: draw.dcIndex,
+        skuIndexes: [...draw.skuIndexes],
+        quantities: [...draw.quantities],
+      };
+      const turn = queue.then(() => transaction(own));
+      queue = turn.catch(() => {});
+      return turn;
     },
     close: () => client.close(),
   };

@@ -515,3 +515,143 @@ describe('pushes and close', () => {
     await waitFor(() => node.sockets.size === 0);
   });
 });
+
+describe('subscriptions', () => {
+  /** A fake that answers subscribe with ids 10, 11, ... and a snapshot, unsubscribe with ok. */
+  function subscribing(node: FakeNode, snapshotOf: (args: Record<string, unknown>) => unknown) {
+    let nextSub = 10;
+    const subscribed: { connection: number; sub: number; args: Record<string, unknown> }[] = [];
+    const unsubscribed: number[] = [];
+    node.handle = (request, connection) => {
+      const [, op, args] = request;
+      if (op === 'subscribe') {
+        const sub = nextSub++;
+        subscribed.push({ connection, sub, args });
+        return { kind: 0, body: { sub, kind: args.kind, snapshot: snapshotOf(args) } };
+      }
+      if (op === 'unsubscribe') {
+        unsubscribed.push(args.sub as number);
+        return { kind: 0, body: { removed: true } };
+      }
+      return echo(request);
+    };
+    return { subscribed, unsubscribed };
+  }
+
+  const levels = (available: number) => ({ milk: { available, etaMinutes: 12 } });
+
+  it('yields the snapshot, then pushes; return() unsubscribes', async () => {
+    const node = await startFakeNode();
+    const { subscribed, unsubscribed } = subscribing(node, () => ({ skus: levels(5) }));
+    const client = await connect(node);
+    const subscription = client.subscribeAvailability({ lat: 1, lng: 2, skus: ['milk'] });
+    const first = await subscription.next();
+    expect(first.value).toEqual({ sub: 10, snapshot: true, skus: levels(5) });
+    expect(subscribed[0].args).toEqual({ kind: 'availability', lat: 1, lng: 2, skus: ['milk'] });
+    expect(subscription.id).toBe(10);
+    const socket = [...node.sockets][0];
+    node.send(socket, [
+      [10, MessageKinds.PUSH, { sub: 10, skus: levels(4) }],
+      [10, MessageKinds.PUSH, { sub: 10, skus: levels(3) }],
+    ]);
+    const seen = [];
+    for await (const update of subscription) {
+      seen.push(update);
+      if (seen.length === 2) break;
+    }
+    expect(seen.map((update) => update.skus.milk.available)).toEqual([4, 3]);
+    expect(seen.every((update) => !update.snapshot)).toBe(true);
+    await waitFor(() => unsubscribed.length === 1);
+    expect(unsubscribed).toEqual([10]);
+    expect(client.pushes.size).toBe(0);
+    await expect(subscription.next()).resolves.toEqual({ value: undefined, done: true });
+  });
+
+  it('subscribes again after a reconnect and yields a fresh snapshot', async () => {
+    const node = await startFakeNode();
+    let available = 5;
+    const { subscribed } = subscribing(node, () => ({ skus: levels(available) }));
+    const client = await connect(node, {
+      reconnect: { retries: 5, baseDelayMs: 5, maxDelayMs: 10 },
+    });
+    const subscription = client.subscribeAvailability({ dcs: ['dc-1'], skus: ['milk'] });
+    expect((await subscription.next()).value).toMatchObject({ sub: 10, snapshot: true });
+    available = 2;
+    node.dropAll();
+    const again = await subscription.next();
+    expect(again.value).toEqual({ sub: 11, snapshot: true, skus: levels(2) });
+    expect(subscribed.map((entry) => entry.connection)).toEqual([1, 2]);
+    // A push for the old id is not this subscription's any more.
+    const socket = [...node.sockets][0];
+    node.send(socket, [
+      [10, MessageKinds.PUSH, { sub: 10, skus: levels(9) }],
+      [11, MessageKinds.PUSH, { sub: 11, skus: levels(1) }],
+    ]);
+    expect((await subscription.next()).value).toEqual({
+      sub: 11,
+      snapshot: false,
+      skus: levels(1),
+    });
+    expect(client.pushes.unrouted).toBe(1);
+    await subscription.return();
+  });
+
+  it('surfaces a refused subscribe from the first next()', async () => {
+    const node = await startFakeNode();
+    node.handle = () => ({ kind: 1, body: { code: 'FORBIDDEN', message: 'orderer role' } });
+    const client = await connect(node);
+    const subscription = client.subscribeOrders();
+    await expect(subscription.next()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(subscription.next()).resolves.toMatchObject({ done: true });
+  });
+
+  it('merges availability past the queue bound; an event stream ends too slow', async () => {
+    const node = await startFakeNode();
+    subscribing(node, (args) => (args.kind === 'orders' ? { seq: 7 } : { skus: levels(5) }));
+    const client = await connect(node);
+    const availability = client.subscribeAvailability(
+      { lat: 1, lng: 2, skus: ['milk', 'eggs'] },
+      { queueMax: 2 },
+    );
+    const orders = client.subscribeOrders({ queueMax: 2 });
+    expect((await availability.next()).value).toMatchObject({ snapshot: true });
+    expect((await orders.next()).value).toMatchObject({ snapshot: true, seq: 7, events: [] });
+    const socket = [...node.sockets][0];
+    const event = (seq: number) => ({
+      seq,
+      type: 'placed',
+      orderId: `o-${seq}`,
+      status: 'held',
+      at: 1,
+    });
+    node.send(socket, [
+      [10, MessageKinds.PUSH, { sub: 10, skus: { milk: { available: 4, etaMinutes: 1 } } }],
+      [10, MessageKinds.PUSH, { sub: 10, skus: { milk: { available: 3, etaMinutes: 1 } } }],
+      [10, MessageKinds.PUSH, { sub: 10, skus: { eggs: { available: 8, etaMinutes: 2 } } }],
+      [10, MessageKinds.PUSH, { sub: 10, skus: { milk: { available: 1, etaMinutes: 1 } } }],
+      ...[7, 8, 9].map((seq) => [11, MessageKinds.PUSH, { sub: 11, events: [event(seq)] }]),
+    ] as never);
+    // The ping's answer comes after the pushes on the same socket: they have all arrived.
+    await client.ping();
+    const updates = [await availability.next(), await availability.next()];
+    expect(updates.map((update) => update.value?.skus)).toEqual([
+      { milk: { available: 4, etaMinutes: 1 } },
+      { milk: { available: 1, etaMinutes: 1 }, eggs: { available: 8, etaMinutes: 2 } },
+    ]);
+    const events = [await orders.next(), await orders.next()];
+    expect(events.map((update) => update.value?.events[0].seq)).toEqual([7, 8]);
+    await expect(orders.next()).rejects.toMatchObject({ code: 'SUBSCRIBER_TOO_SLOW' });
+    await availability.return();
+  });
+
+  it('ends every subscription when the client closes', async () => {
+    const node = await startFakeNode();
+    subscribing(node, () => ({ alerts: [], truncated: false }));
+    const client = await connect(node);
+    const subscription = client.subscribeLowStock({ skus: ['milk'] });
+    expect((await subscription.next()).value).toMatchObject({ snapshot: true, alerts: [] });
+    const waiting = subscription.next();
+    await client.close();
+    await expect(waiting).resolves.toEqual({ value: undefined, done: true });
+  });
+});

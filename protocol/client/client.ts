@@ -2,7 +2,8 @@
  * InventoryClient: the TypeScript SDK for an inventory node (SPEC F11). One promise per
  * operation; calls made in the same event-loop turn travel in one frame and are pipelined;
  * per-call timeouts and AbortSignal; reconnect with backoff that sends again only what is
- * safe to send again; typed errors carrying the node's code.
+ * safe to send again; typed errors carrying the node's code; subscriptions as async iterators
+ * that subscribe again after a reconnect.
  *
  * The connection machinery lives in session.ts; this class is the public surface.
  */
@@ -18,8 +19,10 @@ import type {
   CheckBasketArgs,
   ConfirmArgs,
   DcUpsertResult,
+  AvailabilitySubscribeArgs,
   ExtendArgs,
   HelloResult,
+  LowStockSubscribeArgs,
   Op,
   OpArgs,
   OpResults,
@@ -36,6 +39,16 @@ import type {
 } from '../messages.js';
 import type { PushRouter } from './push-router.js';
 import { type CallOptions, type ClientState, type ConnectOptions, Session } from './session.js';
+import {
+  AVAILABILITY_UPDATES,
+  type AvailabilityUpdate,
+  LOW_STOCK_UPDATES,
+  type LowStockUpdate,
+  ORDER_EVENT_UPDATES,
+  type OrderEventsUpdate,
+  Subscription,
+  type SubscriptionOptions,
+} from './subscriptions.js';
 
 /** Ops a caller may issue; `hello` is the client's own, sent on every connection. */
 export type ClientOp = Exclude<Op, 'hello'>;
@@ -152,8 +165,40 @@ export class InventoryClient {
   }
 
   /**
+   * Watches the availability of `skus` at a location (`lat`, `lng`, `maxMinutes?`) or summed
+   * over a DC set (`dcs`). Yields a snapshot of every SKU first (and again after a reconnect),
+   * then the SKUs whose level changed, coalesced by the node (at most one update per tick).
+   * Errors of the `subscribe` call (FORBIDDEN, UNKNOWN_SKU...) surface from the first `next()`.
+   */
+  subscribeAvailability(
+    args: Omit<AvailabilitySubscribeArgs, 'kind'>,
+    options?: SubscriptionOptions,
+  ): Subscription<AvailabilityUpdate> {
+    const request = { ...args, kind: 'availability' } as AvailabilitySubscribeArgs;
+    return new Subscription(this.session, request, AVAILABILITY_UPDATES, options);
+  }
+
+  /**
+   * Low-stock alerts: `low` when a cell's available falls below its SKU's threshold, `ok` when
+   * it is back at or above it, once per crossing; optionally only for some SKUs or DCs.
+   */
+  subscribeLowStock(
+    args: Omit<LowStockSubscribeArgs, 'kind'> = {},
+    options?: SubscriptionOptions,
+  ): Subscription<LowStockUpdate> {
+    const request = { ...args, kind: 'lowStock' } as LowStockSubscribeArgs;
+    return new Subscription(this.session, request, LOW_STOCK_UPDATES, options);
+  }
+
+  /** The node's order event stream (orderer role): every order's lifecycle, in order. */
+  subscribeOrders(options?: SubscriptionOptions): Subscription<OrderEventsUpdate> {
+    return new Subscription(this.session, { kind: 'orders' }, ORDER_EVENT_UPDATES, options);
+  }
+
+  /**
    * Closes gracefully: calls already made are sent and their answers awaited (each bounded
-   * by its timeout), then the socket closes. Later calls reject with CLOSED.
+   * by its timeout), then the socket closes. Later calls reject with CLOSED; subscriptions
+   * finish (their loops end).
    */
   close(): Promise<void> {
     return this.session.close();

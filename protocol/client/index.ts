@@ -12,7 +12,15 @@ export {
 } from '../codes.js';
 export * from '../limits.js';
 export type * from '../messages.js';
-export { MessageKinds, Ops, OP_RESEND_SAFE, OP_MUTATES, Roles } from '../messages.js';
+export {
+  MessageKinds,
+  Ops,
+  OP_RESEND_SAFE,
+  OP_MUTATES,
+  Roles,
+  SUBSCRIPTION_ROLES,
+  SubscriptionKinds,
+} from '../messages.js';
 export { backoffDelayMs, type Random, type ReconnectPolicy } from './backoff.js';
 export { type ClientOp, InventoryClient } from './client.js';
 export {
@@ -21,4 +29,12 @@ export {
   type InventoryErrorOptions,
 } from './errors.js';
 export { type PushHandler, PushRouter } from './push-router.js';
-export type { CallOptions, ClientState, ConnectOptions } from './session.js';
+export type { CallOptions, ClientState, ConnectOptions, SessionListener } from './session.js';
+export {
+  type AvailabilityUpdate,
+  type LowStockUpdate,
+  type OrderEventsUpdate,
+  Subscription,
+  type SubscriptionOptions,
+  type UpdateCodec,
+} from './subscriptions.js';

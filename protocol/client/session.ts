@@ -80,6 +80,19 @@ export interface CallOptions {
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closing' | 'closed';
 
+/**
+ * Told of connection events that belong to no call: subscriptions use it to drop the ids of a
+ * lost connection, subscribe again on the next one, and end when the client does.
+ */
+export interface SessionListener {
+  /** The connection was lost; a reconnect may follow. Subscription ids are void from now. */
+  connectionLost(): void;
+  /** A new connection completed its hello after a loss. */
+  reconnected(): void;
+  /** The client is closed for good: by `close()` (error undefined) or after a failure. */
+  ended(error: InventoryError | undefined): void;
+}
+
 const QUEUED = 0;
 const SENT = 1;
 const ABANDONED = 2;
@@ -176,6 +189,9 @@ export class Session {
   private readonly codec = new WireCodec();
 
   private readonly calls = new Map<number, PendingCall>();
+  private readonly listeners = new Set<SessionListener>();
+  /** Set when a connection was lost: the next hello answer is a reconnect. */
+  private lostConnection = false;
   private queue: PendingCall[] = [];
   private queueHead = 0;
   private queuedCount = 0;
@@ -226,6 +242,25 @@ export class Session {
 
   get inFlight(): number {
     return this.sentCount + this.abandonedCount;
+  }
+
+  addListener(listener: SessionListener): void {
+    this.listeners.add(listener);
+  }
+
+  removeListener(listener: SessionListener): void {
+    this.listeners.delete(listener);
+  }
+
+  /** Calls every listener; one that throws is reported and does not stop the others. */
+  private tell(event: (listener: SessionListener) => void): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        event(listener);
+      } catch (error) {
+        this.onError(error);
+      }
+    }
   }
 
   get queued(): number {
@@ -486,6 +521,10 @@ export class Session {
     const opening = this.opening;
     this.opening = undefined;
     opening?.resolve(hello);
+    if (this.lostConnection) {
+      this.lostConnection = false;
+      this.tell((listener) => listener.reconnected());
+    }
     this.flush();
   }
 
@@ -589,6 +628,8 @@ export class Session {
       return;
     }
     this.requeueAfterLoss();
+    this.lostConnection = true;
+    this.tell((listener) => listener.connectionLost());
     this.scheduleReconnect();
   }
 
@@ -694,6 +735,8 @@ export class Session {
     this.socketOpen = false;
     socket?.terminate();
     wasOpening?.reject(new InventoryError(code, message));
+    const ending = code === 'CLOSED' ? undefined : new InventoryError(code, message);
+    this.tell((listener) => listener.ended(ending));
     this.closed?.();
   }
 
@@ -709,6 +752,7 @@ export class Session {
       return this.closing;
     }
     this.state = 'closing';
+    this.tell((listener) => listener.ended(undefined));
     this.flush();
     this.closeIfDrained();
     return this.closing;

@@ -1,0 +1,352 @@
+/**
+ * The node's metrics as `/metrics` serves them, kept on the main thread: it merges every
+ * worker's reports (metrics.ts) with what only the main thread knows (the log, expiries,
+ * low-stock state, the process) and renders Prometheus text.
+ *
+ * Latency summaries: quantiles 0.5, 0.9, 0.99 and 0.999 of a sliding window of
+ * METRICS_WINDOW_SLOTS × METRICS_SLOT_MS (recent enough for a live view), `_sum` and `_count`
+ * since the node started, and the window's maximum as its own gauge. Every worker's histogram
+ * of an interval is added to the window slot of the time it arrived, so the window merges all
+ * threads exactly (HDR histograms add bucket by bucket).
+ *
+ * Invariants: counters only grow (workers report cumulative counts; the latest report of each
+ * worker is kept); a window slot older than the window is reset before reuse; histograms are
+ * allocated per series only once that series has recorded something.
+ */
+
+import { decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import type { LogStats } from '../wal/index.js';
+import { LATENCY_US_MAX, METRICS_SLOT_MS, METRICS_WINDOW_SLOTS } from './constants.js';
+import {
+  createLatencyHistogram,
+  type MetricsReport,
+  OUTCOMES,
+  SERIES_COUNT,
+  seriesLabels,
+} from './metrics.js';
+import { ORDER_EVENT_TYPES } from './order-event-ring.js';
+import { PrometheusWriter } from './prometheus-text.js';
+
+const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
+const US_PER_SECOND = 1_000_000;
+const MS_PER_SECOND = 1_000;
+
+/** Keys of the totals and gauges a worker reports. */
+export const WorkerTotals = {
+  pushes: 'pushes',
+  pushesSkipped: 'pushesSkipped',
+  subscribersCutOff: 'subscribersCutOff',
+  eventsMissed: 'eventsMissed',
+  connectionsOpened: 'connectionsOpened',
+} as const;
+
+export const WorkerGauges = {
+  connections: 'connections',
+  availability: 'availability',
+  lowStock: 'lowStock',
+  orders: 'orders',
+} as const;
+
+/** What the main thread adds to the workers' reports at render time. */
+export interface MainStats {
+  ready: boolean;
+  workers: number;
+  workersListening: number;
+  uptimeSeconds: number;
+  log: LogStats;
+  /** Order events the main thread's engine reported (expiries), by ORDER_EVENT_TYPES. */
+  eventCounts: Float64Array;
+  lowStockCells: number;
+  lowStockAlerts: number;
+  memory: NodeJS.MemoryUsage;
+}
+
+/** One series' histograms over the sliding window, one per slot. */
+class WindowedHistogram {
+  private readonly slots: (Histogram | undefined)[] = new Array(METRICS_WINDOW_SLOTS);
+  private readonly epochs = new Float64Array(METRICS_WINDOW_SLOTS).fill(-1);
+
+  add(histogram: Histogram, epoch: number): void {
+    const index = epoch % METRICS_WINDOW_SLOTS;
+    let slot = this.slots[index];
+    if (slot === undefined) {
+      slot = createLatencyHistogram();
+      this.slots[index] = slot;
+    }
+    if (this.epochs[index] !== epoch) {
+      slot.reset();
+      this.epochs[index] = epoch;
+    }
+    slot.add(histogram);
+  }
+
+  /** Adds the slots still inside the window ending at `epoch` into `into`. */
+  mergeInto(into: Histogram, epoch: number): void {
+    for (let index = 0; index < METRICS_WINDOW_SLOTS; index++) {
+      const slot = this.slots[index];
+      if (slot !== undefined && epoch - this.epochs[index] < METRICS_WINDOW_SLOTS) {
+        into.add(slot);
+      }
+    }
+  }
+}
+
+export class NodeMetrics {
+  private readonly reports = new Map<number, MetricsReport>();
+  private readonly windows: (WindowedHistogram | undefined)[] = new Array(SERIES_COUNT);
+  private readonly scratch = createLatencyHistogram();
+
+  constructor(private readonly clock: () => number) {}
+
+  /** Takes a worker's report: its cumulative counts replace the last; its histograms add. */
+  accept(report: MetricsReport): void {
+    this.reports.set(report.thread, report);
+    const epoch = Math.floor(this.clock() / METRICS_SLOT_MS);
+    for (const { series, encoded } of report.histograms) {
+      if (series < 0 || series >= SERIES_COUNT) continue;
+      const histogram = decodeFromCompressedBase64(encoded, 32, false, LATENCY_US_MAX);
+      let window = this.windows[series];
+      if (window === undefined) {
+        window = new WindowedHistogram();
+        this.windows[series] = window;
+      }
+      window.add(histogram, epoch);
+    }
+  }
+
+  private sumTotals(key: string, from: 'totals' | 'gauges'): number {
+    let sum = 0;
+    for (const report of this.reports.values()) sum += report[from][key] ?? 0;
+    return sum;
+  }
+
+  render(main: MainStats): string {
+    const out = new PrometheusWriter();
+    this.renderRequests(out);
+    this.renderLatency(out);
+    this.renderOrders(out, main);
+    this.renderSubscriptions(out);
+    renderLog(out, main.log);
+    renderNode(out, main);
+    return out.text();
+  }
+
+  private renderRequests(out: PrometheusWriter): void {
+    const outcomes = OUTCOMES.length;
+    const totals = new Float64Array(SERIES_COUNT * outcomes);
+    for (const report of this.reports.values()) {
+      const counts = report.outcomes;
+      for (let index = 0; index < totals.length && index < counts.length; index++) {
+        totals[index] += counts[index];
+      }
+    }
+    out.family(
+      'inventory_requests_total',
+      'counter',
+      'Requests answered, by op, transport and outcome (ok or error code).',
+    );
+    for (let series = 0; series < SERIES_COUNT; series++) {
+      const labels = seriesLabels(series);
+      for (let outcome = 0; outcome < outcomes; outcome++) {
+        const count = totals[series * outcomes + outcome];
+        if (count === 0) continue;
+        out.sample('inventory_requests_total', { ...labels, outcome: OUTCOMES[outcome] }, count);
+      }
+    }
+    let stockOuts = 0;
+    for (let series = 0; series < SERIES_COUNT; series++) {
+      const { op } = seriesLabels(series);
+      if (op !== 'placeOrder' && op !== 'changeOrder') continue;
+      stockOuts += totals[series * outcomes + OUTCOMES.indexOf('OUT_OF_STOCK')];
+    }
+    out.family(
+      'inventory_stock_outs_total',
+      'counter',
+      'Orders and basket changes refused OUT_OF_STOCK.',
+    );
+    out.sample('inventory_stock_outs_total', null, stockOuts);
+  }
+
+  private renderLatency(out: PrometheusWriter): void {
+    const name = 'inventory_request_latency_seconds';
+    const epoch = Math.floor(this.clock() / METRICS_SLOT_MS);
+    const counts = new Float64Array(SERIES_COUNT);
+    const sums = new Float64Array(SERIES_COUNT);
+    for (const report of this.reports.values()) {
+      for (let series = 0; series < SERIES_COUNT; series++) {
+        sums[series] += report.latencySumsUs[series] ?? 0;
+        for (let outcome = 0; outcome < OUTCOMES.length; outcome++) {
+          counts[series] += report.outcomes[series * OUTCOMES.length + outcome] ?? 0;
+        }
+      }
+    }
+    const windowSeconds = (METRICS_WINDOW_SLOTS * METRICS_SLOT_MS) / MS_PER_SECOND;
+    const maxima: { labels: Record<string, string>; value: number }[] = [];
+    out.family(
+      name,
+      'summary',
+      'Request latency in the node, from request read to answer sent; ' +
+        `quantiles over the last ${windowSeconds} s.`,
+    );
+    for (let series = 0; series < SERIES_COUNT; series++) {
+      if (counts[series] === 0) continue;
+      const labels = seriesLabels(series);
+      const scratch = this.scratch;
+      scratch.reset();
+      this.windows[series]?.mergeInto(scratch, epoch);
+      const empty = scratch.totalCount === 0;
+      for (const quantile of QUANTILES) {
+        const value = empty
+          ? Number.NaN
+          : scratch.getValueAtPercentile(quantile * 100) / US_PER_SECOND;
+        out.sample(name, { ...labels, quantile: String(quantile) }, value);
+      }
+      out.sample(`${name}_sum`, labels, sums[series] / US_PER_SECOND);
+      out.sample(`${name}_count`, labels, counts[series]);
+      maxima.push({ labels, value: empty ? Number.NaN : scratch.maxValue / US_PER_SECOND });
+    }
+    out.family(
+      'inventory_request_latency_max_seconds',
+      'gauge',
+      `Largest request latency in the last ${windowSeconds} s.`,
+    );
+    for (const { labels, value } of maxima) {
+      out.sample('inventory_request_latency_max_seconds', labels, value);
+    }
+  }
+
+  private renderOrders(out: PrometheusWriter, main: MainStats): void {
+    out.family('inventory_order_events_total', 'counter', 'Order lifecycle events, by type.');
+    let expired = 0;
+    for (let index = 0; index < ORDER_EVENT_TYPES.length; index++) {
+      const type = ORDER_EVENT_TYPES[index];
+      const count = this.sumTotals(`events.${type}`, 'totals') + (main.eventCounts[index] ?? 0);
+      if (type === 'expired') expired = count;
+      out.sample('inventory_order_events_total', { type }, count);
+    }
+    out.family(
+      'inventory_holds_expired_total',
+      'counter',
+      'Holds that reached their TTL and released their units.',
+    );
+    out.sample('inventory_holds_expired_total', null, expired);
+    out.family('inventory_low_stock_cells', 'gauge', 'Stock cells below their SKU threshold.');
+    out.sample('inventory_low_stock_cells', null, main.lowStockCells);
+    out.family(
+      'inventory_low_stock_alerts_total',
+      'counter',
+      'Low-stock crossings (low and recovered).',
+    );
+    out.sample('inventory_low_stock_alerts_total', null, main.lowStockAlerts);
+  }
+
+  private renderSubscriptions(out: PrometheusWriter): void {
+    out.family(
+      'inventory_ws_connections',
+      'gauge',
+      'Open WebSocket connections, by worker thread.',
+    );
+    const threads = [...this.reports.keys()].sort((a, b) => a - b);
+    for (const thread of threads) {
+      const open = this.reports.get(thread)!.gauges[WorkerGauges.connections] ?? 0;
+      out.sample('inventory_ws_connections', { thread: String(thread) }, open);
+    }
+    const counters: [string, string, string][] = [
+      [
+        'inventory_ws_connections_opened_total',
+        WorkerTotals.connectionsOpened,
+        'WebSocket connections accepted.',
+      ],
+      ['inventory_pushes_total', WorkerTotals.pushes, 'Subscription pushes sent.'],
+      [
+        'inventory_pushes_skipped_total',
+        WorkerTotals.pushesSkipped,
+        'Availability pushes skipped for a subscriber over its buffer limit ' +
+          '(the next push carries the latest values).',
+      ],
+      [
+        'inventory_subscribers_cut_off_total',
+        WorkerTotals.subscribersCutOff,
+        'Connections closed SUBSCRIBER_TOO_SLOW.',
+      ],
+      [
+        'inventory_order_events_missed_total',
+        WorkerTotals.eventsMissed,
+        'Order events a worker lost because it fell a ring lap behind.',
+      ],
+    ];
+    for (const [name, key, help] of counters) {
+      out.family(name, 'counter', help);
+      out.sample(name, null, this.sumTotals(key, 'totals'));
+    }
+    out.family('inventory_subscriptions', 'gauge', 'Open subscriptions, by kind.');
+    for (const kind of [WorkerGauges.availability, WorkerGauges.lowStock, WorkerGauges.orders]) {
+      out.sample('inventory_subscriptions', { kind }, this.sumTotals(kind, 'gauges'));
+    }
+  }
+}
+
+function renderLog(out: PrometheusWriter, log: LogStats): void {
+  const gauges: [string, string, number][] = [
+    [
+      'inventory_log_writable',
+      'Whether the write-ahead log accepts writes (1) or the node is read-only (0).',
+      log.writable ? 1 : 0,
+    ],
+    [
+      'inventory_log_lag_bytes',
+      'Bytes appended to the log and not yet durable: the durability lag.',
+      log.pendingBytes,
+    ],
+    [
+      'inventory_log_durable_lsn',
+      'Sequence number of the last durable log record.',
+      log.durableLsn,
+    ],
+    [
+      'inventory_log_commit_last_seconds',
+      "Duration of the log writer's last commit (write and sync per the fsync policy).",
+      log.commitMicrosLast / US_PER_SECOND,
+    ],
+    [
+      'inventory_log_commit_max_seconds',
+      'Longest log commit since the node started.',
+      log.commitMicrosMax / US_PER_SECOND,
+    ],
+    [
+      'inventory_log_batch_records_last',
+      "Records in the log writer's last group commit.",
+      log.batchRecordsLast,
+    ],
+  ];
+  for (const [name, help, value] of gauges) {
+    out.family(name, 'gauge', help);
+    out.sample(name, null, value);
+  }
+  out.family('inventory_log_commits_total', 'counter', 'Group commits of the log writer.');
+  out.sample('inventory_log_commits_total', null, log.batches);
+}
+
+function renderNode(out: PrometheusWriter, main: MainStats): void {
+  const gauges: [string, string, number][] = [
+    ['inventory_ready', 'Whether the node is ready (1) to serve.', main.ready ? 1 : 0],
+    ['inventory_workers', 'Worker threads serving connections.', main.workers],
+    ['inventory_workers_listening', 'Worker threads listening.', main.workersListening],
+    ['inventory_uptime_seconds', 'Seconds since the node started.', main.uptimeSeconds],
+    [
+      'process_resident_memory_bytes',
+      'Resident memory of the node process (all threads).',
+      main.memory.rss,
+    ],
+    ['nodejs_heap_used_bytes', 'JavaScript heap in use on the main thread.', main.memory.heapUsed],
+    [
+      'nodejs_external_memory_bytes',
+      'Memory outside the JavaScript heap (shared stock, buffers).',
+      main.memory.external,
+    ],
+  ];
+  for (const [name, help, value] of gauges) {
+    out.family(name, 'gauge', help);
+    out.sample(name, null, value);
+  }
+}

@@ -1,0 +1,333 @@
+/**
+ * `npm run stats -- --url http://127.0.0.1:8080 [--key K] [--seconds N]`: a live table of a
+ * running node, refreshed every second. It scrapes `/metrics` (Prometheus text, parsed here),
+ * and computes throughput per operation from the difference of successive request counts;
+ * p50 / p99 / p99.9 and max are the node's own, over its sliding window (about 10 s).
+ *
+ * Bounded: it stops on Ctrl-C (SIGINT/SIGTERM) or after `--seconds`; every scrape has a
+ * timeout. Exit codes: 0 done, 64 bad flags or a refused key, 1 the node never answered.
+ */
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Labels, type ParsedMetrics, parsePrometheusText } from './prometheus-text.js';
+
+const USAGE = `Usage: npm run stats -- [options]
+
+  --url <http url>      the node (default http://127.0.0.1:8080)
+  --key <api key>       a key of any role (default: $INVENTORY_KEY); not needed when the node
+                        runs with --metrics-open
+  --seconds <n>         stop after n seconds (default: run until Ctrl-C)
+  --interval-ms <n>     refresh period (default 1000)
+  --help                this text
+`;
+
+const EXIT_USAGE = 64;
+const EXIT_FAILURE = 1;
+const INTERVAL_MS_DEFAULT = 1_000;
+const INTERVAL_MS_MIN = 100;
+const SECONDS_MAX = 7 * 24 * 3600;
+const MS_PER_SECOND = 1_000;
+
+export interface StatsRow {
+  op: string;
+  transport: string;
+  /** Requests per second between the last two scrapes (null on the first). */
+  rate: number | null;
+  /** Error answers per second between the last two scrapes. */
+  errorRate: number | null;
+  count: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+}
+
+export interface StatsSummary {
+  rows: StatsRow[];
+  ready: number;
+  connections: number;
+  subscriptions: number;
+  logLagBytes: number;
+  logCommitMs: number;
+  stockOutRate: number | null;
+  holdsExpired: number;
+}
+
+function key(labels: Labels): string {
+  return `${labels.op}\u0000${labels.transport}`;
+}
+
+function sumOf(metrics: ParsedMetrics, name: string, filter?: (labels: Labels) => boolean) {
+  let sum = 0;
+  for (const sample of metrics.samples) {
+    if (sample.name === name && (filter === undefined || filter(sample.labels))) {
+      sum += sample.value;
+    }
+  }
+  return sum;
+}
+
+function ms(seconds: number | undefined): number {
+  return seconds === undefined ? Number.NaN : seconds * MS_PER_SECOND;
+}
+
+function perSecond(now: number, before: number | undefined, seconds: number): number | null {
+  if (before === undefined || seconds <= 0) return null;
+  return Math.max(0, now - before) / seconds;
+}
+
+/** The table's rows and headline figures from two successive scrapes (`before` may be null). */
+export function summarize(
+  before: ParsedMetrics | null,
+  now: ParsedMetrics,
+  seconds: number,
+): StatsSummary {
+  const latency = 'inventory_request_latency_seconds';
+  const rows = new Map<string, StatsRow>();
+  const quantiles = new Map<string, Map<string, number>>();
+  for (const sample of now.samples) {
+    if (sample.name === `${latency}_count`) {
+      rows.set(key(sample.labels), {
+        op: sample.labels.op,
+        transport: sample.labels.transport,
+        rate: null,
+        errorRate: null,
+        count: sample.value,
+        p50Ms: Number.NaN,
+        p99Ms: Number.NaN,
+        p999Ms: Number.NaN,
+        maxMs: Number.NaN,
+      });
+    } else if (sample.name === latency) {
+      const series = quantiles.get(key(sample.labels)) ?? new Map<string, number>();
+      series.set(sample.labels.quantile, sample.value);
+      quantiles.set(key(sample.labels), series);
+    }
+  }
+  const counts = countsBySeries(before);
+  const errorsBefore = errorsBySeries(before);
+  const errorsNow = errorsBySeries(now);
+  for (const sample of now.samples) {
+    if (sample.name !== 'inventory_request_latency_max_seconds') continue;
+    const row = rows.get(key(sample.labels));
+    if (row !== undefined) row.maxMs = ms(sample.value);
+  }
+  for (const [series, row] of rows) {
+    const values = quantiles.get(series);
+    row.p50Ms = ms(values?.get('0.5'));
+    row.p99Ms = ms(values?.get('0.99'));
+    row.p999Ms = ms(values?.get('0.999'));
+    row.rate = perSecond(row.count, counts.get(series), seconds);
+    if (before !== null) {
+      row.errorRate = perSecond(errorsNow.get(series) ?? 0, errorsBefore.get(series) ?? 0, seconds);
+    }
+  }
+  const sorted = [...rows.values()].sort(
+    (a, b) => (b.rate ?? 0) - (a.rate ?? 0) || b.count - a.count || a.op.localeCompare(b.op),
+  );
+  const stockOuts = sumOf(now, 'inventory_stock_outs_total');
+  return {
+    rows: sorted,
+    ready: sumOf(now, 'inventory_ready'),
+    connections: sumOf(now, 'inventory_ws_connections'),
+    subscriptions: sumOf(now, 'inventory_subscriptions'),
+    logLagBytes: sumOf(now, 'inventory_log_lag_bytes'),
+    logCommitMs: ms(sumOf(now, 'inventory_log_commit_last_seconds')),
+    stockOutRate:
+      before === null
+        ? null
+        : perSecond(stockOuts, sumOf(before, 'inventory_stock_outs_total'), seconds),
+    holdsExpired: sumOf(now, 'inventory_holds_expired_total'),
+  };
+}
+
+function countsBySeries(metrics: ParsedMetrics | null): Map<string, number> {
+  const counts = new Map<string, number>();
+  if (metrics === null) return counts;
+  for (const sample of metrics.samples) {
+    if (sample.name === 'inventory_request_latency_seconds_count') {
+      counts.set(key(sample.labels), sample.value);
+    }
+  }
+  return counts;
+}
+
+function errorsBySeries(metrics: ParsedMetrics | null): Map<string, number> {
+  const errors = new Map<string, number>();
+  if (metrics === null) return errors;
+  for (const sample of metrics.samples) {
+    if (sample.name !== 'inventory_requests_total' || sample.labels.outcome === 'ok') continue;
+    const series = key(sample.labels);
+    errors.set(series, (errors.get(series) ?? 0) + sample.value);
+  }
+  return errors;
+}
+
+function fixed(value: number | null, digits: number): string {
+  return value === null || Number.isNaN(value) ? '-' : value.toFixed(digits);
+}
+
+const COLUMNS = [
+  'op',
+  'transport',
+  'req/s',
+  'err/s',
+  'p50 ms',
+  'p99 ms',
+  'p99.9 ms',
+  'max ms',
+  'total',
+];
+
+/** The table as text, one line per series, columns aligned. */
+export function renderTable(summary: StatsSummary, url: string, at: Date): string {
+  const lines: string[][] = [COLUMNS];
+  for (const row of summary.rows) {
+    lines.push([
+      row.op,
+      row.transport,
+      fixed(row.rate, 0),
+      fixed(row.errorRate, 0),
+      fixed(row.p50Ms, 3),
+      fixed(row.p99Ms, 3),
+      fixed(row.p999Ms, 3),
+      fixed(row.maxMs, 3),
+      String(row.count),
+    ]);
+  }
+  const widths = COLUMNS.map((_, column) => Math.max(...lines.map((line) => line[column].length)));
+  const table = lines.map((line) =>
+    line
+      .map((cell, column) =>
+        column < 2 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]),
+      )
+      .join('  '),
+  );
+  const header =
+    `${url}  ${at.toISOString()}  ready ${summary.ready === 1 ? 'yes' : 'no'}  ` +
+    `connections ${summary.connections}  subscriptions ${summary.subscriptions}\n` +
+    `log lag ${summary.logLagBytes} B  last commit ${fixed(summary.logCommitMs, 3)} ms  ` +
+    `stock-outs/s ${fixed(summary.stockOutRate, 1)}  holds expired ${summary.holdsExpired}`;
+  return `${header}\n\n${table.join('\n')}\n`;
+}
+
+interface StatsOptions {
+  url: string;
+  key: string | undefined;
+  seconds: number;
+  intervalMs: number;
+}
+
+class UsageError extends Error {}
+
+function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): StatsOptions | null {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      url: { type: 'string' },
+      key: { type: 'string' },
+      seconds: { type: 'string' },
+      'interval-ms': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return null;
+  const url = (values.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+$/.test(url)) throw new UsageError(`--url must be http://host:port`);
+  const seconds = values.seconds === undefined ? 0 : Number(values.seconds);
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > SECONDS_MAX) {
+    throw new UsageError(`--seconds must be an integer in [0, ${SECONDS_MAX}]`);
+  }
+  const intervalMs =
+    values['interval-ms'] === undefined ? INTERVAL_MS_DEFAULT : Number(values['interval-ms']);
+  if (!Number.isInteger(intervalMs) || intervalMs < INTERVAL_MS_MIN || intervalMs > 60_000) {
+    throw new UsageError(`--interval-ms must be an integer in [${INTERVAL_MS_MIN}, 60000]`);
+  }
+  return { url, key: values.key ?? env.INVENTORY_KEY, seconds, intervalMs };
+}
+
+async function scrape(options: StatsOptions): Promise<{ status: number; text: string }> {
+  const headers: Record<string, string> = {};
+  if (options.key !== undefined && options.key !== '') {
+    headers.authorization = `Bearer ${options.key}`;
+  }
+  const response = await fetch(`${options.url}/metrics`, {
+    headers,
+    signal: AbortSignal.timeout(Math.max(2 * options.intervalMs, 2_000)),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+async function run(options: StatsOptions): Promise<number> {
+  let stopped = false;
+  let wake: () => void = () => {};
+  const stop = () => {
+    stopped = true;
+    wake();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const deadline =
+    options.seconds === 0 ? Number.POSITIVE_INFINITY : Date.now() + options.seconds * MS_PER_SECOND;
+  const clear = process.stdout.isTTY ? '\x1b[2J\x1b[H' : '';
+  let before: { metrics: ParsedMetrics; atMs: number } | null = null;
+  let answered = false;
+  while (!stopped && Date.now() < deadline) {
+    const startedMs = Date.now();
+    try {
+      const { status, text } = await scrape(options);
+      if (status === 401 || status === 403) {
+        process.stderr.write(`the node refused the key (HTTP ${status}); pass --key\n`);
+        return EXIT_USAGE;
+      }
+      if (status !== 200) throw new Error(`HTTP ${status}: ${text.slice(0, 200)}`);
+      const metrics = parsePrometheusText(text);
+      const now = Date.now();
+      const seconds = before === null ? 0 : (now - before.atMs) / MS_PER_SECOND;
+      const summary = summarize(before?.metrics ?? null, metrics, seconds);
+      process.stdout.write(`${clear}${renderTable(summary, options.url, new Date(now))}\n`);
+      before = { metrics, atMs: now };
+      answered = true;
+    } catch (error) {
+      process.stdout.write(`${clear}${options.url}: ${(error as Error).message}\n`);
+    }
+    const waitMs = Math.min(options.intervalMs - (Date.now() - startedMs), deadline - Date.now());
+    if (waitMs > 0 && !stopped) {
+      await new Promise<void>((done) => {
+        wake = done;
+        setTimeout(done, waitMs);
+      });
+    }
+  }
+  return answered ? 0 : EXIT_FAILURE;
+}
+
+async function main(): Promise<number> {
+  let options: StatsOptions | null;
+  try {
+    options = readOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (options === null) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  return run(options);
+}
+
+/** Runs only as the command, not when a test imports the functions above. */
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`stats failed: ${String(error)}\n`);
+      process.exit(EXIT_FAILURE);
+    },
+  );
+}
