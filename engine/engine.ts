@@ -301,7 +301,7 @@ export class Engine implements EngineApi {
         dc: catalogue.dcs[dc].id,
         sku: catalogue.skus[sku].id,
         onHand,
-        available: available > 0 ? available : 0,
+        available: Math.max(available, 0),
         reserved: onHand - available,
         shortfall: available < 0 ? -available : 0,
       },

@@ -96,7 +96,7 @@ export class Allocation {
   private freeAt(stock: StockTable, dc: number, sku: number): number {
     const available = stock.available(dc, sku);
     const credit = this.creditCount === 0 ? -1 : this.creditAt(dc, sku);
-    return (available > 0 ? available : 0) + (credit >= 0 ? this.creditLeft[credit] : 0);
+    return Math.max(available, 0) + (credit >= 0 ? this.creditLeft[credit] : 0);
   }
 
   allocateSingleDc(
@@ -189,7 +189,7 @@ export class Allocation {
   private take(stock: StockTable, dc: number, sku: number, want: number): number {
     if (!this.dryRun) return stock.reserveUpTo(dc, sku, want);
     const available = stock.available(dc, sku);
-    return available <= 0 ? 0 : available < want ? available : want;
+    return available <= 0 ? 0 : Math.min(available, want);
   }
 
   /** For a refusal: units this order could get for one line, at the best DC or in total. */

@@ -106,11 +106,11 @@ const PAGE_BYTES = 4096;
 /**
  * Touches every page of a buffer so the OS commits it now, not on the order path: a fresh
  * slot's first write otherwise takes a page fault (the profile of the order path showed it).
- * Writing a zero over a zero changes nothing.
+ * The buffer is fresh, so writing a zero changes nothing.
  */
 function prefault(buffer: SharedArrayBuffer): void {
   const bytes = new Uint8Array(buffer);
-  for (let at = 0; at < bytes.length; at += PAGE_BYTES) bytes[at] = bytes[at];
+  for (let at = 0; at < bytes.length; at += PAGE_BYTES) bytes[at] = 0;
 }
 
 export function orderTableBytes(geometry: OrderTableGeometry): number {
@@ -168,8 +168,8 @@ export class OrderTable {
   lockKey(hash: number): void {
     const first = this.firstBucket(hash);
     const second = this.secondBucket(hash);
-    this.lock(first < second ? first : second);
-    if (first !== second) this.lock(first < second ? second : first);
+    this.lock(Math.min(first, second));
+    if (first !== second) this.lock(Math.max(first, second));
   }
 
   unlockKey(hash: number): void {
@@ -205,7 +205,7 @@ export class OrderTable {
     const updatedA = this.times[a * TIMES_FLOATS + T_UPDATED_AT];
     const updatedB = this.times[b * TIMES_FLOATS + T_UPDATED_AT];
     if (updatedA !== updatedB) return updatedA < updatedB ? a : b;
-    return a < b ? a : b;
+    return Math.min(a, b);
   }
 
   /** Whether a slot belongs to one of a key's buckets. */

@@ -113,7 +113,7 @@ export class StockTable {
     for (let retry = 0; retry < CAS_RETRIES_MAX; retry++) {
       const available = Atomics.load(cells, index);
       if (available <= 0) return 0;
-      const taken = available < qty ? available : qty;
+      const taken = Math.min(available, qty);
       if (Atomics.compareExchange(cells, index, available, available - taken) === available) {
         return taken;
       }
