@@ -70,6 +70,16 @@ describe('HTTP reads', () => {
     expect(nope.available).toBe(0);
   });
 
+  it('answers totals without the per-DC breakdown when asked', async () => {
+    const answer = await http(
+      port,
+      `/v1/availability?lat=${HERE.lat}&lng=${HERE.lng}&skus=baguette&breakdown=false`,
+      { key: keys.reader },
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body.skus.baguette).toEqual({ available: 14, etaMinutes: 5, dcs: [] });
+  });
+
   it('browses SKUs near a location, by category', async () => {
     const answer = await http(port, `/v1/browse?lat=${HERE.lat}&lng=${HERE.lng}&category=dairy`, {
       key: keys.reader,

@@ -150,7 +150,7 @@ function dispatch(
     case 'availability': {
       const args = input as OpArgs['availability'];
       const location = { lat: args.lat, lng: args.lng };
-      return resultOf(engine.availability(location, args.skus, args.maxMinutes));
+      return resultOf(engine.availability(location, args.skus, args.maxMinutes, args.breakdown));
     }
     case 'browse': {
       const args = input as OpArgs['browse'];

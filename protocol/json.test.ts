@@ -85,6 +85,14 @@ describe('argsFromQuery', () => {
       ok: true,
       args: { lat: 12.9, lng: 77.6, skus: ['a', 'b'], maxMinutes: 30 },
     });
+    expect(argsFromQuery('availability', 'lat=1&lng=2&skus=a&breakdown=false')).toEqual({
+      ok: true,
+      args: { lat: 1, lng: 2, skus: ['a'], breakdown: false },
+    });
+    expect(argsFromQuery('availability', 'lat=1&lng=2&skus=a&breakdown=no')).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_FIELD', field: 'breakdown' },
+    });
     expect(argsFromQuery('availability', 'lat=0x10&lng=1&skus=a')).toMatchObject({
       ok: false,
       error: { code: 'BAD_LOCATION', field: 'lat' },

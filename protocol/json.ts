@@ -93,7 +93,8 @@ export type QueryOp = 'availability' | 'browse' | 'getStock';
 
 /**
  * Args for a GET op from its raw query string (without the leading `?`):
- * `availability` lat, lng, skus (comma separated), maxMinutes; `browse` lat, lng, category,
+ * `availability` lat, lng, skus (comma separated), maxMinutes, breakdown (true or false);
+ * `browse` lat, lng, category,
  * cursor, limit, maxMinutes; `getStock` dc, sku.
  */
 export function argsFromQuery<O extends QueryOp>(
@@ -116,6 +117,11 @@ export function argsFromQuery<O extends QueryOp>(
     // Split at most one past the limit: enough to refuse TOO_MANY_SKUS, no more.
     if (skus !== null) {
       args.skus = skus === '' ? [] : skus.split(',', limits.skusPerRequestMax + 1);
+    }
+    const breakdown = params.get('breakdown');
+    if (breakdown !== null) {
+      // Anything but the two words reaches validation as a string and is refused there.
+      args.breakdown = breakdown === 'true' ? true : breakdown === 'false' ? false : breakdown;
     }
   } else {
     copyParam(params, args, 'category', false);

@@ -346,6 +346,8 @@ export interface AvailabilityArgs {
   lng: number;
   skus: string[];
   maxMinutes?: number;
+  /** false: leave each SKU's `dcs` empty (totals and best ETA only). Default true. */
+  breakdown?: boolean;
 }
 
 export interface BrowseArgs {

@@ -439,8 +439,11 @@ function validateAvailability(
   if (skus instanceof Invalid) return skus;
   const maxMinutes = optionalMaxMinutes(args.maxMinutes);
   if (maxMinutes instanceof Invalid) return maxMinutes;
+  const breakdown = optionalBoolean(args.breakdown, 'breakdown');
+  if (breakdown instanceof Invalid) return breakdown;
   const out: AvailabilityArgs = { lat: args.lat as number, lng: args.lng as number, skus };
   if (maxMinutes !== undefined) out.maxMinutes = maxMinutes;
+  if (breakdown !== undefined) out.breakdown = breakdown;
   return out;
 }
 
