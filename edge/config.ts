@@ -17,6 +17,8 @@ import {
   RATE_BURST_DEFAULT,
   RATE_REQUESTS_PER_SECOND_DEFAULT,
   RATE_REQUESTS_PER_SECOND_MAX,
+  SNAPSHOT_CHECK_INTERVAL_MS,
+  SNAPSHOT_EVERY_RECORDS_DEFAULT,
   SUBSCRIBER_BUFFER_BYTES_MAX,
   THREADS_MAX,
   WS_SEND_BUFFER_BYTES_SOFT,
@@ -58,6 +60,10 @@ export interface NodeOptions {
   metricsOpen: boolean;
   /** A subscriber buffering more than this is skipped or cut off (see constants.ts). */
   subscriberBufferBytesMax: number;
+  /** Take a snapshot (and compact the log) once it grew by this many records; 0: never. */
+  snapshotEveryRecords: number;
+  /** How often the main thread checks whether a snapshot is due. */
+  snapshotCheckMs: number;
 }
 
 export const DEMO_DCS_NODE_DEFAULT = 60;
@@ -82,6 +88,8 @@ export function defaultNodeOptions(): NodeOptions {
     metrics: true,
     metricsOpen: false,
     subscriberBufferBytesMax: SUBSCRIBER_BUFFER_BYTES_MAX,
+    snapshotEveryRecords: SNAPSHOT_EVERY_RECORDS_DEFAULT,
+    snapshotCheckMs: SNAPSHOT_CHECK_INTERVAL_MS,
   };
 }
 
@@ -119,6 +127,9 @@ export const USAGE = `Usage: npm start -- [options]
   --demo-dcs <n>         DCs of the demo network generated into an empty data dir (default ${DEMO_DCS_NODE_DEFAULT})
   --demo-skus <n>        SKUs of the demo network (default ${DEMO_SKUS_NODE_DEFAULT})
   --no-demo              leave an empty data directory empty
+  --order-capacity <n>   order-table slots, a power of two (live orders plus the idempotency
+                         record of finished ones); a new data directory only
+  --snapshot-every <n>   snapshot and compact the log every n records (default ${SNAPSHOT_EVERY_RECORDS_DEFAULT}; 0: never)
   --allow-js-fallback    run even if uWebSockets.js fell back to its JavaScript implementation
   --help                 this text
 
@@ -163,6 +174,8 @@ const FLAGS = {
   'no-metrics': { type: 'boolean' },
   'metrics-open': { type: 'boolean' },
   'allow-js-fallback': { type: 'boolean' },
+  'order-capacity': { type: 'string' },
+  'snapshot-every': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -206,6 +219,19 @@ export function parseCli(
   options.metricsOpen = values['metrics-open'] === true;
   if (!options.metrics && options.metricsOpen) {
     throw new OptionsError('--metrics-open and --no-metrics contradict each other');
+  }
+  const orderCapacity = values['order-capacity'];
+  if (orderCapacity !== undefined) {
+    options.engineConfig.orderCapacity = integerOption(
+      'order-capacity',
+      orderCapacity,
+      16,
+      1 << 26,
+    );
+  }
+  const every = values['snapshot-every'];
+  if (every !== undefined) {
+    options.snapshotEveryRecords = integerOption('snapshot-every', every, 0, 1_000_000_000);
   }
   options.keys = keysFromEnv(env);
   return { help: false, options };

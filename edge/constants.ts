@@ -139,3 +139,12 @@ export const METRICS_SLOT_MS = 2_000;
 export const METRICS_REQUESTS_PENDING_MAX = 64;
 /** Longest latency recorded exactly, in microseconds; longer ones count as this. */
 export const LATENCY_US_MAX = 60_000_000;
+
+/**
+ * The log grows by about 100 bytes per record; a snapshot every million records bounds
+ * recovery to one snapshot load plus at most a million records of replay (about a second).
+ */
+export const SNAPSHOT_EVERY_RECORDS_DEFAULT = 1_000_000;
+
+/** How often the main thread checks whether a snapshot is due. */
+export const SNAPSHOT_CHECK_INTERVAL_MS = 10_000;

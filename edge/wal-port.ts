@@ -18,8 +18,10 @@ import {
   openWal,
   type RecoveryReport,
   SharedLog,
+  type SnapshotInfo,
   type WalErrorBody,
   type WalLogger,
+  type WalResult,
 } from '../wal/index.js';
 import { readMeta } from '../wal/store.js';
 import type { Logger } from './logger.js';
@@ -50,6 +52,10 @@ export interface NodeLog {
   thread: ThreadLog;
   ringBuffer: SharedArrayBuffer;
   policy: DurabilityPolicy;
+  /** The newest durable log sequence number. */
+  durableLsn(): number;
+  /** Folds the log into a new snapshot off the serving threads, then compacts the log. */
+  snapshot(): Promise<WalResult<SnapshotInfo>>;
   /** Writes everything appended so far, then stops the writer thread. Idempotent. */
   close(): Promise<void>;
 }
@@ -132,6 +138,8 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
     thread: threadLogOf(wal.log),
     ringBuffer: wal.ringBuffer,
     policy: wal.policy,
+    durableLsn: () => wal.log.durableLsn(),
+    snapshot: () => wal.snapshot(),
     close: () => {
       closing ??= wal.close().then(() => undefined);
       return closing;
