@@ -25,7 +25,9 @@ import { parseArgs } from 'node:util';
 import { InventoryClient } from '../protocol/client/index.js';
 import { Prng, seedFromEnv } from '../engine/testing/prng.js';
 
-const MAIN = resolve(import.meta.dirname, '../edge/main.js');
+/** The compiled node, whether this file runs from dist/loadtest or (under vitest) loadtest/. */
+const ROOT = resolve(import.meta.dirname, import.meta.dirname.includes('/dist/') ? '../..' : '..');
+const MAIN = resolve(ROOT, 'dist/edge/main.js');
 const DC = 'crash-dc';
 const SKUS = ['crash-a', 'crash-b', 'crash-c'];
 /** One deep SKU keeps orders flowing; two scarce ones run out and stay contended at zero. */
@@ -86,8 +88,11 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The last lines a child wrote to stderr, for the error when it dies while starting. */
+const STDERR_TAIL_BYTES = 4_096;
+
 function startChild(port: number, dataDir: string, fsync: string): ChildProcess {
-  return spawn(
+  const child = spawn(
     process.execPath,
     [
       MAIN,
@@ -108,13 +113,21 @@ function startChild(port: number, dataDir: string, fsync: string): ChildProcess 
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+  });
+  (child as ChildProcess & { stderrTail: () => string }).stderrTail = () => tail;
+  return child;
 }
 
 async function waitReady(port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`node exited with ${child.exitCode} while starting`);
+    if (child.exitCode !== null) {
+      const tail = (child as ChildProcess & { stderrTail?: () => string }).stderrTail?.() ?? '';
+      throw new Error(`node exited with ${child.exitCode} while starting: ${tail}`);
+    }
     try {
       const answer = await fetch(`http://127.0.0.1:${port}/readyz`);
       if (answer.status === 200) return;

@@ -56,6 +56,7 @@ describe('WebSocket load generator against a real node', () => {
       dataset: dataset.options,
       mix: orderMixDefault(),
       availabilityShare: 0.5,
+      breakdown: true,
       holdShare: 0.25,
       fulfilShare: 0.25,
       skusPerQuery: 20,

@@ -135,6 +135,7 @@ Workload:
   --lines <n>            lines per order (default ${LINES_PER_ORDER_DEFAULT})
   --qty-max <n>          units per line, 1..n (default ${QTY_PER_LINE_MAX_DEFAULT})
   --skus-per-query <n>   SKUs per availability query (default ${SKUS_PER_QUERY_DEFAULT})
+  --no-breakdown         availability answers with totals only, no per-DC list
   --seed <n>             workload seed (or SEED=; default ${SEED_DEFAULT})
 Output:
   --out <file.json>      result file (default loadtest/out/ws-load-<time>.json)
@@ -170,6 +171,7 @@ const FLAGS = {
   lines: { type: 'string' },
   'qty-max': { type: 'string' },
   'skus-per-query': { type: 'string' },
+  'no-breakdown': { type: 'boolean' },
   seed: { type: 'string' },
   out: { type: 'string' },
   help: { type: 'boolean' },
@@ -286,6 +288,7 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
       holdShare: numberFlag(values, 'hold-share', 0, 0, 1),
       fulfilShare: numberFlag(values, 'fulfil-share', 0, 0, 1),
       skusPerQuery: intFlag(values, 'skus-per-query', SKUS_PER_QUERY_DEFAULT, 1, 500),
+      breakdown: values['no-breakdown'] !== true,
       customerLocations: values['customer-locations'] === true,
     },
   };

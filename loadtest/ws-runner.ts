@@ -59,6 +59,8 @@ export interface WsRunConfig {
   /** Share of confirmed orders then fulfilled (picked), which frees their order-table slot. */
   fulfilShare: number;
   skusPerQuery: number;
+  /** Ask for the per-DC breakdown in availability answers (false: totals only). */
+  breakdown: boolean;
   /** Orders come from customer addresses (true) or from the DCs' own locations (false). */
   customerLocations: boolean;
   runId: string;
@@ -224,6 +226,7 @@ async function runLane(
   while (state.claim()) {
     if (share > 0 && (share >= 1 || sources.prng.chance(share))) {
       const args = sources.queries.next();
+      if (!state.config.breakdown) args.breakdown = false;
       await state.timed('availability', () => client.availability(args));
     } else {
       await placeOne(state, client, dataset, sources);
