@@ -10,6 +10,7 @@ import type {
   AllocationPolicy,
   DcAvailability,
   Location,
+  OrderEventType,
   OrderMode,
   OrderStatus,
   OrderView,
@@ -24,6 +25,7 @@ export type {
   AllocationPolicy,
   DcAvailability,
   Location,
+  OrderEventType,
   OrderMode,
   OrderStatus,
   OrderView,
@@ -141,16 +143,6 @@ export interface Attribution {
   actor: string;
   reason?: string;
 }
-
-/** What an order event says happened (the order event stream, F7). */
-export type OrderEventType =
-  | 'placed'
-  | 'confirmed'
-  | 'cancelled'
-  | 'expired'
-  | 'fulfilled'
-  | 'changed'
-  | 'extended';
 
 export interface OrderEvent {
   type: OrderEventType;
