@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_BODY_BYTES_MAX } from '../protocol/limits.js';
 import { http, startTestNode, type TestNode } from './testing/harness.js';
@@ -362,17 +363,46 @@ describe('HTTP bad input', () => {
     expect(empty.status).toBe(400);
   });
 
-  it('refuses a body over the limit with 413, by header and while streaming', async () => {
-    const big = Buffer.alloc(HTTP_BODY_BYTES_MAX + 1, 0x20);
-    const declared = await http(port, '/v1/orders', { raw: big, key: keys.orderer });
-    expect(declared.status).toBe(413);
-    expect(declared.body.error.code).toBe('BODY_TOO_LARGE');
-    const chunked = await http(port, '/v1/orders', {
-      raw: big,
-      key: keys.orderer,
-      headers: { 'transfer-encoding': 'chunked' },
+  /**
+   * Writes `bytes` over a raw socket, without ending it, and returns everything the server
+   * writes back before it closes. Only as much body is sent as the server needs to decide, so
+   * no unread bytes are left in its socket when it closes (which would turn the close into a
+   * reset and could discard the answer before the client reads it).
+   */
+  function rawRequest(bytes: Buffer): Promise<string> {
+    return new Promise((done) => {
+      const socket = connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => socket.destroy(), 5_000);
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearTimeout(timer);
+        done(Buffer.concat(chunks).toString('utf8'));
+      });
+      socket.write(bytes);
     });
-    expect(chunked.status).toBe(413);
+  }
+
+  it('refuses a body over the limit with 413, by header and while streaming', async () => {
+    const auth = `authorization: Bearer ${keys.orderer}\r\n`;
+    // Declared too large: refused on the headers alone, before any body is sent.
+    const declared = await rawRequest(
+      Buffer.from(
+        `POST /v1/orders HTTP/1.1\r\nhost: x\r\n${auth}content-length: ${HTTP_BODY_BYTES_MAX + 1}\r\n\r\n`,
+      ),
+    );
+    expect(declared).toMatch(/^HTTP\/1\.1 413/);
+    expect(declared).toContain('BODY_TOO_LARGE');
+    // Chunked: the size is only known once the body passes the limit while it streams in.
+    const head = `POST /v1/orders HTTP/1.1\r\nhost: x\r\n${auth}transfer-encoding: chunked\r\n\r\n`;
+    const chunked = await rawRequest(
+      Buffer.concat([
+        Buffer.from(`${head}${(HTTP_BODY_BYTES_MAX + 1).toString(16)}\r\n`),
+        Buffer.alloc(HTTP_BODY_BYTES_MAX + 1, 0x20),
+      ]),
+    );
+    expect(chunked).toMatch(/^HTTP\/1\.1 413/);
     // The node still answers afterwards.
     expect((await http(port, '/healthz')).status).toBe(200);
   });
