@@ -20,6 +20,8 @@ const THREADS = 2;
 const OPERATIONS_PER_THREAD = 150_000;
 const INITIAL_UNITS = 400;
 const LOCATION = { lat: 12.975, lng: 77.595 };
+/** Virtual milliseconds per 2 ms tick: a 1 s hold lasts about 40 ms of real time. */
+const VIRTUAL_MS_PER_TICK = 50;
 
 function runWorker(input: StressInput): Promise<StressOutput> {
   return new Promise((done, failed) => {
@@ -36,14 +38,22 @@ describe('engine under concurrent threads', () => {
   it('conserves stock on hot SKUs across threads, with expiry racing', async () => {
     expect(existsSync(WORKER), 'run `npm run build` first').toBe(true);
     const seed = seedFromEnv();
-    const engine = Engine.create({
-      dcCapacity: 4,
-      skuCapacity: 8,
-      dcsPerShard: 2,
-      orderCapacity: 1 << 20,
-      linesPerOrderMax: 4,
-      allocationsPerOrderMax: 12,
-    });
+    // Virtual time shared by every thread and advanced here, so holds expire (and race the
+    // other operations) however fast or slow the machine runs the workload.
+    const clock = new SharedArrayBuffer(4);
+    const elapsed = new Int32Array(clock);
+    const clockBase = Date.now();
+    const engine = Engine.create(
+      {
+        dcCapacity: 4,
+        skuCapacity: 8,
+        dcsPerShard: 2,
+        orderCapacity: 1 << 20,
+        linesPerOrderMax: 4,
+        allocationsPerOrderMax: 12,
+      },
+      { clock: () => clockBase + Atomics.load(elapsed, 0) },
+    );
     const admin = { actor: 'stress-setup' };
     const dcs = [
       { id: 'dc-a', location: { lat: 12.97, lng: 77.59 } },
@@ -55,11 +65,16 @@ describe('engine under concurrent threads', () => {
     for (const sku of skus) engine.upsertSku({ id: sku, name: sku }, admin);
     for (const dc of dcs) for (const sku of skus) engine.receive(dc.id, sku, INITIAL_UNITS, admin);
 
-    const sweeper = setInterval(() => engine.expireDue(), 5);
+    const sweeper = setInterval(() => {
+      Atomics.add(elapsed, 0, VIRTUAL_MS_PER_TICK);
+      engine.expireDue();
+    }, 2);
     const outputs = await Promise.all(
       Array.from({ length: THREADS }, (_, thread) =>
         runWorker({
           shared: engine.shared(),
+          clock,
+          clockBase,
           catalogue: engine.catalogueRecords(),
           seed,
           thread,

@@ -16,6 +16,9 @@ import { Prng } from './prng.js';
 
 export interface StressInput {
   shared: EngineShared;
+  /** A shared virtual clock: ms since `clockBase`, advanced by the checker's thread. */
+  clock: SharedArrayBuffer;
+  clockBase: number;
   catalogue: Extract<LogRecord, { type: 'dc' | 'sku' }>[];
   seed: number;
   thread: number;
@@ -35,7 +38,10 @@ export interface StressOutput {
 }
 
 function run(input: StressInput): StressOutput {
-  const engine = Engine.attach(input.shared);
+  const elapsed = new Int32Array(input.clock);
+  const engine = Engine.attach(input.shared, {
+    clock: () => input.clockBase + Atomics.load(elapsed, 0),
+  });
   for (const record of input.catalogue) engine.applyCatalogue(record);
   const prng = new Prng(input.seed, input.thread);
   const dcs = input.catalogue
