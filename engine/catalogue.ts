@@ -13,16 +13,15 @@ import type { ErrorCode } from '../protocol/codes.js';
 import {
   NAME_LENGTH_MAX,
   PREP_MINUTES_DEFAULT,
+  PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
   SPEED_KMH_DEFAULT,
+  SPEED_KMH_MAX,
 } from './constants.js';
 import { checkDcRecord, validateArea } from './geo/index.js';
 import type { DcInput, DcRecord, SkuInput, SkuRecord } from './types.js';
 import { isId, isIntInRange, isLocation, isNumberInRange, isShortText } from './validate.js';
-
-const SPEED_KMH_MAX = 200;
-const PREP_MINUTES_MAX = 24 * 60;
 
 export type Prepared<T> =
   | { ok: true; record: T; created: boolean }
@@ -67,10 +66,11 @@ export class Catalogue {
     if (hasArea && !validateArea(input.area))
       return refuse('BAD_AREA', 'area must be a valid GeoJSON Polygon');
     const speedKmh = input.speedKmh ?? SPEED_KMH_DEFAULT;
-    if (!isNumberInRange(speedKmh, 1, SPEED_KMH_MAX)) return refuse('BAD_FIELD', 'speedKmh: 1–200');
+    if (!isNumberInRange(speedKmh, 1, SPEED_KMH_MAX))
+      return refuse('BAD_FIELD', `speedKmh: 1–${SPEED_KMH_MAX}`);
     const prepMinutes = input.prepMinutes ?? PREP_MINUTES_DEFAULT;
     if (!isNumberInRange(prepMinutes, 0, PREP_MINUTES_MAX))
-      return refuse('BAD_FIELD', 'prepMinutes: 0–1440');
+      return refuse('BAD_FIELD', `prepMinutes: 0–${PREP_MINUTES_MAX}`);
     const active = input.active ?? true;
     if (typeof active !== 'boolean') return refuse('BAD_FIELD', 'active must be a boolean');
     const existing = this.dcIndexes.get(input.id);

@@ -108,9 +108,6 @@ const STATUS_NAMES: readonly OrderStatus[] = [
   'fulfilled',
 ];
 
-/** Most DCs considered for one order (the geo index keeps this many nearest). */
-const ORDER_DCS_MAX = 64;
-
 export function fail(
   code: ErrorCode,
   message?: string,
@@ -120,7 +117,8 @@ export function fail(
 }
 
 export class OrderBook {
-  private readonly hits = new DcHits(ORDER_DCS_MAX);
+  /** The DCs serving the order's location: at most DC_HITS_MAX, the nearest. */
+  private readonly hits = new DcHits();
   private readonly allocation: Allocation;
   private readonly lineSku: Int32Array;
   private readonly lineQty: Int32Array;

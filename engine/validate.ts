@@ -3,6 +3,7 @@
  * number so the hot path allocates nothing; callers turn a false into a result with a code.
  */
 
+import { idProblem } from '../protocol/validate.js';
 import { ID_BYTES_MAX, QUANTITY_MAX } from './constants.js';
 
 /** The part of TextEncoder that ids need (one encoder per thread, reused). */
@@ -12,28 +13,15 @@ export interface Utf8Encoder {
 
 /**
  * Writes an id's UTF-8 bytes into `out` (at least ID_BYTES_MAX long) and returns how many there
- * are, or -1 when the id is not a string, is empty, longer than ID_BYTES_MAX bytes, or holds a
- * control character.
+ * are, or -1 when it is not a valid id. What a valid id is has one definition, the wire's
+ * (`idProblem`), so an id the engine accepts is one every client can send.
  */
 export function encodeId(id: unknown, encoder: Utf8Encoder, out: Uint8Array): number {
-  if (typeof id !== 'string' || id.length === 0 || id.length > ID_BYTES_MAX) return -1;
-  for (let i = 0; i < id.length; i++) {
-    const code = id.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return -1;
-  }
-  const { read, written } = encoder.encodeInto(id, out.subarray(0, ID_BYTES_MAX));
-  if (read !== id.length) return -1;
-  return written;
+  if (idProblem(id) !== undefined) return -1;
+  return encoder.encodeInto(id as string, out.subarray(0, ID_BYTES_MAX)).written;
 }
 
-export function isId(id: unknown): id is string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > ID_BYTES_MAX) return false;
-  for (let i = 0; i < id.length; i++) {
-    const code = id.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return false;
-  }
-  return Buffer.byteLength(id, 'utf8') <= ID_BYTES_MAX;
-}
+export { isValidId as isId } from '../protocol/validate.js';
 
 /** A quantity of units moved by one line or stock operation: an int32 of at least 1. */
 export function isQuantity(qty: unknown): qty is number {
