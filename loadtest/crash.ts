@@ -16,24 +16,19 @@
  * ever signalled, by PID.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { InventoryClient } from '../protocol/client/index.js';
 import { Prng, seedFromEnv } from '../engine/testing/prng.js';
+import { InventoryClient } from '../protocol/client/index.js';
+import { type NodeProcess, startNodeProcess } from './node-process.js';
 
-/** The compiled node, whether this file runs from dist/loadtest or (under vitest) loadtest/. */
-const ROOT = resolve(import.meta.dirname, import.meta.dirname.includes('/dist/') ? '../..' : '..');
-const MAIN = resolve(ROOT, 'dist/edge/main.js');
 const DC = 'crash-dc';
 const SKUS = ['crash-a', 'crash-b', 'crash-c'];
 /** One deep SKU keeps orders flowing; two scarce ones run out and stay contended at zero. */
 const UNITS: Record<string, number> = { 'crash-a': 1_000_000, 'crash-b': 2_000, 'crash-c': 2_000 };
 const LOCATION = { lat: 12.9716, lng: 77.5946 };
-const READY_TIMEOUT_MS = 60_000;
 const CONNECTIONS = 4;
 /** Requests each connection keeps in flight while the node runs. */
 const WINDOW = 32;
@@ -75,76 +70,6 @@ interface Known {
    * connections arrive in any order, so the last answer seen need not be the last state.
    */
   busy: boolean;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done, failed) => {
-    const server = createServer();
-    server.once('error', failed);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-/** The last lines a child wrote to stderr, for the error when it dies while starting. */
-const STDERR_TAIL_BYTES = 4_096;
-
-function startChild(port: number, dataDir: string, fsync: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      '--port',
-      String(port),
-      '--data',
-      dataDir,
-      '--threads',
-      '2',
-      '--fsync',
-      fsync,
-      '--demo-dcs',
-      '2',
-      '--demo-skus',
-      '10',
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let tail = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
-  });
-  (child as ChildProcess & { stderrTail: () => string }).stderrTail = () => tail;
-  return child;
-}
-
-async function waitReady(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      const tail = (child as ChildProcess & { stderrTail?: () => string }).stderrTail?.() ?? '';
-      throw new Error(`node exited with ${child.exitCode} while starting: ${tail}`);
-    }
-    try {
-      const answer = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (answer.status === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((done) => setTimeout(done, 50));
-  }
-  throw new Error('node not ready in time');
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) return done();
-    child.once('exit', () => done());
-    child.kill('SIGKILL');
-  });
 }
 
 async function seed(client: InventoryClient): Promise<void> {
@@ -321,7 +246,6 @@ async function verify(
 export async function runCrashTest(options: CrashOptions): Promise<CrashReport> {
   const log = options.log ?? (() => {});
   const dataDir = mkdtempSync(join(tmpdir(), 'inventory-crash-'));
-  const port = await freePort();
   const prng = new Prng(options.seed);
   const orders = new Map<string, Known>();
   const report: CrashReport = {
@@ -332,15 +256,20 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
     duplicated: 0,
     problems: [],
   };
-  let child: ChildProcess | null = null;
+  let node: NodeProcess | null = null;
   try {
     for (let round = 0; round <= options.crashes; round++) {
-      child = startChild(port, dataDir, options.fsync);
-      await waitReady(port, child);
-      const keys = JSON.parse(readFileSync(join(dataDir, 'keys.json'), 'utf8')) as {
-        admin: string;
-      };
-      const url = `ws://127.0.0.1:${port}/v1/ws`;
+      // The same data directory every round: each start recovers what the last kill left.
+      node = await startNodeProcess({
+        threads: 2,
+        fsync: options.fsync,
+        cpus: null,
+        orderCapacity: null,
+        extraArgs: ['--demo-dcs', '2', '--demo-skus', '10'],
+        dataDir,
+      });
+      const url = node.wsUrl;
+      const keys = node.keys;
       const admin = await InventoryClient.connect(url, {
         apiKey: keys.admin,
         reconnect: false,
@@ -362,7 +291,7 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
       const roundMs = options.roundMsMin + prng.int(options.roundMsMax - options.roundMsMin);
       await new Promise((done) => setTimeout(done, roundMs));
       stop = true;
-      await kill(child);
+      await node.kill();
       report.crashes++;
       await Promise.allSettled(drivers);
       await Promise.allSettled(clients.map((client) => client.close()));
@@ -371,7 +300,7 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
     report.acked = [...orders.values()].filter((known) => known.acked !== null).length;
     return report;
   } finally {
-    if (child !== null) await kill(child);
+    await node?.kill();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -38,6 +38,11 @@ export interface NodeProcessOptions {
   orderCapacity: number | null;
   /** Extra flags for the node's command line. */
   extraArgs: string[];
+  /**
+   * A data directory to use and keep (a restart on the same data); by default a temporary one
+   * is made and removed by stop().
+   */
+  dataDir?: string;
 }
 
 export interface NodeProcess {
@@ -48,7 +53,10 @@ export interface NodeProcess {
   wsUrl: string;
   keys: NodeKeys;
   dataDir: string;
+  /** Graceful: SIGTERM, then SIGKILL if the node does not exit in time. */
   stop(): Promise<void>;
+  /** SIGKILL at once, as a crash; the data directory is left as the crash left it. */
+  kill(): Promise<void>;
 }
 
 /** The repository root, from this file's place in the source or in dist/. */
@@ -87,7 +95,8 @@ function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
 }
 
 export async function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'inventory-loadtest-'));
+  const owned = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'inventory-loadtest-'));
   const main =
     options.orderCapacity === null
       ? join(repoRoot(), 'dist', 'edge', 'main.js')
@@ -121,7 +130,9 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
+  const cleanup = () => {
+    if (owned) rmSync(dataDir, { recursive: true, force: true });
+  };
   let url: string;
   try {
     url = await waitForListening(child, () => output);
@@ -144,7 +155,11 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     })();
     return stopping;
   };
-  return { pid: child.pid!, ...nodeUrls(url), keys, dataDir, stop };
+  const kill = async (): Promise<void> => {
+    child.kill('SIGKILL');
+    await waitExit(child, NODE_STOP_MS_MAX);
+  };
+  return { pid: child.pid!, ...nodeUrls(url), keys, dataDir, stop, kill };
 }
 
 /** Resolves with the node's URL once its banner says where it listens. */
