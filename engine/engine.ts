@@ -19,7 +19,7 @@ import {
   QUANTITY_MAX,
 } from './constants.js';
 import type { Clock, EngineContext } from './context.js';
-import { DcHits, DeliveryAreaIndex } from './geo/index.js';
+import { DC_HITS_MAX, DcHits, DeliveryAreaIndex } from './geo/index.js';
 import { type LogRecord, NO_LOG, type OperationLog } from './log.js';
 import { allocateShared, type EngineShared } from './memory.js';
 import { fail, OrderBook, type OrderSnapshotFields } from './orders.js';
@@ -103,6 +103,10 @@ export class Engine implements EngineApi {
   private readonly book: OrderBook;
   private readonly hits = new DcHits();
   private readonly skuScratch: Int32Array;
+  /** Per DC of the current availability query: its shard, cell offset and rounded ETA. */
+  private readonly hitCells: Int32Array[] = new Array(DC_HITS_MAX);
+  private readonly hitBases = new Int32Array(DC_HITS_MAX);
+  private readonly hitEtas = new Float64Array(DC_HITS_MAX);
 
   static create(config: Partial<EngineConfig> = {}, options: EngineOptions = {}): Engine {
     return new Engine(allocateShared(resolveConfig(config)), options);
@@ -370,19 +374,29 @@ export class Engine implements EngineApi {
     // would walk V8's hidden-class transitions, a new path for every combination of keys
     // (measured: 28 µs per 20-SKU answer under load against 3 µs for repeated keys).
     const result: Record<string, SkuAvailability> = Object.create(null);
+    // What each DC contributes to every SKU's answer, worked out once per query, not per SKU.
+    const cells = this.hitCells;
+    const bases = this.hitBases;
+    const etas = this.hitEtas;
+    for (let hit = 0; hit < hits.count; hit++) {
+      const dc = hits.dcs[hit];
+      cells[hit] = stock.cellsOf(dc);
+      bases[hit] = stock.cellBase(dc) + CELL_AVAILABLE;
+      etas[hit] = Math.round(hits.etaMinutes[hit] * 10) / 10;
+    }
     for (let at = 0; at < skus.length; at++) {
       const sku = this.skuScratch[at];
       const entry: SkuAvailability = { available: 0, etaMinutes: null, dcs: [] };
       if (sku < 0) (entry as SkuAvailability & { unknown: boolean }).unknown = true;
+      const offset = sku * CELL_INTS;
       for (let hit = 0; hit < hits.count && sku >= 0; hit++) {
-        const dc = hits.dcs[hit];
-        const available = stock.cellsOf(dc)[stock.cellBase(dc) + sku * CELL_INTS + CELL_AVAILABLE];
+        const available = cells[hit][bases[hit] + offset];
         if (available <= 0) continue;
-        const etaMinutes = Math.round(hits.etaMinutes[hit] * 10) / 10;
         entry.available += available;
-        entry.etaMinutes ??= etaMinutes;
-        if (breakdown)
-          entry.dcs.push({ dc: catalogue.dcs[hits.dcs[hit]].id, available, etaMinutes });
+        entry.etaMinutes ??= etas[hit];
+        if (breakdown) {
+          entry.dcs.push({ dc: catalogue.dcs[hits.dcs[hit]].id, available, etaMinutes: etas[hit] });
+        }
       }
       result[skus[at]] = entry;
     }
