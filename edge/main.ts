@@ -4,14 +4,16 @@
  * SIGINT or SIGTERM (a second signal exits at once).
  *
  * Exit codes: 0 after a graceful shutdown, 1 when the node fails to start or to stop, 64
- * (sysexits EX_USAGE) for bad flags or keys, and the log's own sysexits code (65 data, 74 I/O,
- * 78 configuration) when it refuses the data directory.
+ * (sysexits EX_USAGE) for bad flags or keys, 75 (EX_TEMPFAIL) when another process holds the
+ * data directory (DATA_DIR_LOCKED) or the port (PORT_IN_USE), and the log's own sysexits code
+ * (65 data, 74 I/O, 78 configuration) when it refuses the data directory.
  */
 
 import { OptionsError, parseCli, USAGE } from './config.js';
 import { demoExamples, startBanner } from './demo.js';
 import { KeyConfigError } from './keys.js';
 import { startNode } from './node.js';
+import { PortInUseError } from './port-guard.js';
 import { UwsFallbackError } from './uws.js';
 import { NodeLogError } from './wal-port.js';
 
@@ -40,8 +42,9 @@ async function main(): Promise<number> {
     node = await startNode(cli.options);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`cannot start the node: ${message}\n`);
-    if (error instanceof NodeLogError) return error.exitCode;
+    const code = error instanceof PortInUseError ? `${error.code}: ` : '';
+    process.stderr.write(`cannot start the node: ${code}${message}\n`);
+    if (error instanceof NodeLogError || error instanceof PortInUseError) return error.exitCode;
     return error instanceof UwsFallbackError ? EXIT_USAGE : EXIT_FAILURE;
   }
   process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));

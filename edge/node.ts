@@ -12,6 +12,9 @@
  *   wait for every worker thread to end. `close()` is idempotent.
  * - The demo network is generated only into a directory without a log; keys.json is written
  *   with mode 0600 and never overwritten when present.
+ * - One node per data directory and per port: the log's directory lock is taken before
+ *   anything is read (a second node is refused with DATA_DIR_LOCKED), and a port another
+ *   process listens on is refused with PORT_IN_USE (port-guard.ts), before and after listening.
  * - The main thread takes part in the change feed: its own changes (expiries) go out like a
  *   worker's, and it turns every thread's changed cells into low-stock alerts (low-stock.ts).
  *   It also merges the workers' metrics and renders /metrics (node-metrics.ts).
@@ -62,6 +65,7 @@ import {
   type WorkerInit,
   type WorkerToMain,
 } from './thread-messages.js';
+import { checkPortOwned, claimPort } from './port-guard.js';
 import { requireNativeUws } from './uws.js';
 import { type NodeLog, openNodeLog } from './wal-port.js';
 
@@ -526,6 +530,8 @@ class NodeRuntime {
   private async listen(): Promise<number> {
     const [first, ...rest] = this.workers;
     let port = this.options.port;
+    // A fixed port must be free: another process listening there is refused, never joined.
+    if (port !== 0) await claimPort(this.options.host, port);
     for (let attempt = 1; ; attempt++) {
       const tryPort = this.options.port === 0 ? await pickFreePort(this.options.host) : port;
       first.post({ type: 'listen', port: tryPort });
@@ -552,6 +558,9 @@ class NodeRuntime {
         Atomics.add(this.words, STATE_WORKERS_LISTENING, 1);
       }),
     );
+    // Another process may have joined between the check and the listen: refuse to share.
+    checkPortOwned(this.options.host, port);
+    this.log.describe(`node on ${this.options.host}:${port}`);
     return port;
   }
 

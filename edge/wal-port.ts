@@ -13,8 +13,6 @@ import type { OperationLog } from '../engine/log.js';
 import {
   type DurabilityPolicy,
   describeWalError,
-  inspectDirectory,
-  openStore,
   openWal,
   type RecoveryReport,
   SharedLog,
@@ -23,7 +21,6 @@ import {
   type WalLogger,
   type WalResult,
 } from '../wal/index.js';
-import { readMeta } from '../wal/store.js';
 import type { Logger } from './logger.js';
 import type { DurableLog } from './operations.js';
 
@@ -54,6 +51,8 @@ export interface NodeLog {
   policy: DurabilityPolicy;
   /** The newest durable log sequence number. */
   durableLsn(): number;
+  /** Says what this node serves to a process refused the data directory's lock. */
+  describe(serves: string): void;
   /** Folds the log into a new snapshot off the serving threads, then compacts the log. */
   snapshot(): Promise<WalResult<SnapshotInfo>>;
   /** Writes everything appended so far, then stops the writer thread. Idempotent. */
@@ -94,17 +93,6 @@ function walLoggerOf(logger: Logger): WalLogger {
   return { log: (level, message, fields) => logger[level](message, { scope: 'wal', ...fields }) };
 }
 
-/** The configuration an existing data directory was written with, or null for a new one. */
-function storedConfig(dir: string, policy: DurabilityPolicy): EngineConfig | null {
-  if (inspectDirectory(dir).kind !== 'store') return null;
-  const store = openStore({ path: dir, policy, readOnly: true });
-  try {
-    return readMeta(store)?.engineConfig ?? null;
-  } finally {
-    void store.close();
-  }
-}
-
 /**
  * Opens the log directory through wal/ and recovers a new engine from it (snapshot, replay,
  * torn-tail truncation, expiry of holds that passed while the node was down); the writer
@@ -112,13 +100,14 @@ function storedConfig(dir: string, policy: DurabilityPolicy): EngineConfig | nul
  * is refused (foreign, another format, capacities smaller than its data).
  */
 export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNodeLog> {
-  const stored = storedConfig(options.dir, options.policy);
-  const engineConfig = resolveConfig(
-    stored === null ? options.engineConfig : { ...stored, ...options.engineOverrides },
-  );
-  const opened = openWal({
+  const opened = await openWal({
     dataDir: options.dir,
-    engineConfig,
+    // A new directory takes the node's configuration; an existing one keeps its own, with what
+    // was given explicitly on top (the log refuses what cannot apply to the data).
+    engineConfig: (stored) =>
+      resolveConfig(
+        stored === null ? options.engineConfig : { ...stored, ...options.engineOverrides },
+      ),
     policy: options.policy,
     clock: options.clock,
     randomId: randomUUID,
@@ -127,7 +116,7 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
   if (!opened.ok) throw new NodeLogError(opened.error);
   const wal = opened.value;
   const fresh = wal.created;
-  const engine = Engine.create(engineConfig, { clock: options.clock, log: wal.log });
+  const engine = Engine.create(wal.engineConfig, { clock: options.clock, log: wal.log });
   const recovered = await wal.recover(engine);
   if (!recovered.ok) {
     await wal.close();
@@ -135,6 +124,7 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
   }
   let closing: Promise<void> | null = null;
   const log: NodeLog = {
+    describe: (serves) => wal.lock.describe(serves),
     thread: threadLogOf(wal.log),
     ringBuffer: wal.ringBuffer,
     policy: wal.policy,

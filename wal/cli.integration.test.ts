@@ -48,10 +48,9 @@ async function cli(args: string[]) {
 }
 
 /** A directory with two snapshots and records after them; returns the live engine's stock. */
-async function populated() {
-  const dataDir = dirs.missing();
+async function populated(dataDir = dirs.missing()) {
   const clock = new ManualClock(1_700_000_000_000);
-  const opened = openWal({
+  const opened = await openWal({
     dataDir,
     engineConfig: CONFIG,
     policy: 'commit',
@@ -100,6 +99,20 @@ describe('wal cli', () => {
     expect(report.sizeOnDiskBytes).toBeGreaterThan(0);
     const human = await cli([dataDir, 'info']);
     expect(human.stdout).toMatch(new RegExp(`last snapshot  LSN ${report.snapshots[0].lsn}`));
+  });
+
+  it("accepts a node's data directory as well as the log inside it, and answers --help", async () => {
+    const logDir = dirs.missing('log');
+    const dataDir = join(logDir, '..');
+    const { lastLsn } = await populated(logDir);
+    writeFileSync(join(dataDir, 'keys.json'), '{}');
+    const { code, stdout } = await cli([dataDir, 'info', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).log.lastLsn).toBe(lastLsn);
+    expect(JSON.parse(stdout).writer).toMatchObject({ session: 1, pid: process.pid });
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('usage: node dist/wal/cli.js <dir>');
   });
 
   it('verifies a healthy directory and catches a snapshot that disagrees', async () => {

@@ -1,6 +1,8 @@
 /**
  * Inspecting a data directory, offline or next to a running node (it only reads):
  *
+ * `<data-dir>` is a node's data directory or its `log` directory.
+ *
  *   node dist/wal/cli.js <data-dir> info [--json]     log length and LSNs, snapshots, size
  *   node dist/wal/cli.js <data-dir> verify            replay the log against the snapshots
  *   node dist/wal/cli.js <data-dir> export-stock [--all]   NDJSON {dc, sku, onHand, available}
@@ -31,6 +33,7 @@ import {
   logBounds,
   openEnvironment,
   readMeta,
+  readWriterInfo,
   STORE_DATABASES,
   type Store,
   storeFromEnvironment,
@@ -38,7 +41,10 @@ import {
 } from './store.js';
 
 const USAGE =
-  'usage: node dist/wal/cli.js <data-dir> info [--json] | verify | export-stock [--all]';
+  'usage: node dist/wal/cli.js <dir> info [--json] | verify | export-stock [--all]\n' +
+  "  <dir> is a node's data directory (--data) or the log directory inside it (<data>/log)";
+/** Where a node keeps its log inside its data directory. */
+const NODE_LOG_DIR_NAME = 'log';
 const EXIT_OK = 0;
 const EXIT_VERIFY_FAILED = 1;
 const EXIT_USAGE = 64;
@@ -50,6 +56,18 @@ const EXPORT_WRITE_BYTES = 64 * 1024;
 export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+}
+
+/**
+ * The log directory to read: `dir` itself, or `dir/log` when `dir` is a node's data directory
+ * (which holds the log beside keys.json).
+ */
+export function logDirOf(dir: string): string {
+  const nested = join(dir, NODE_LOG_DIR_NAME);
+  if (inspectDirectory(dir).kind === 'foreign' && inspectDirectory(nested).kind === 'store') {
+    return nested;
+  }
+  return dir;
 }
 
 function openForReading(dataDir: string): WalResult<{ store: Store; meta: DataMeta }> {
@@ -93,6 +111,7 @@ function info(dataDir: string, store: Store, meta: DataMeta) {
       durationMs: manifest?.durationMs ?? null,
       problem,
     })),
+    writer: readWriterInfo(store),
     sizeOnDiskBytes: statSync(join(dataDir, 'data.mdb')).size,
     usedBytes: storeUsedBytes(store.env),
   };
@@ -113,6 +132,13 @@ function printInfo(report: ReturnType<typeof info>, io: CliIo): void {
     }`,
     ...snapshots.slice(1).map((s) => `               LSN ${s.lsn} at ${s.createdAt}`),
     ...snapshots.filter((s) => s.problem).map((s) => `DAMAGED        LSN ${s.lsn}: ${s.problem}`),
+    `last writer    ${
+      report.writer === null
+        ? 'none recorded'
+        : `session ${report.writer.session}, process ${report.writer.pid} on ` +
+          `${report.writer.host} since ${new Date(report.writer.startedAt).toISOString()}, ` +
+          `from LSN ${report.writer.firstLsn}`
+    }`,
     `size on disk   ${report.sizeOnDiskBytes} bytes (${report.usedBytes} used)`,
   ];
   io.stdout.write(`${lines.join('\n')}\n`);
@@ -240,11 +266,16 @@ function fail(error: WalErrorBody, io: CliIo): number {
 
 /** Runs one command; resolves with the process exit code. */
 export async function runCli(args: readonly string[], io: CliIo): Promise<number> {
-  const [dataDir, command, ...flags] = args;
-  if (dataDir === undefined || !['info', 'verify', 'export-stock'].includes(command ?? '')) {
+  const [given, command, ...flags] = args;
+  if (given === '--help' || given === '-h' || command === '--help') {
+    io.stdout.write(`${USAGE}\n`);
+    return EXIT_OK;
+  }
+  if (given === undefined || !['info', 'verify', 'export-stock'].includes(command ?? '')) {
     io.stderr.write(`${USAGE}\n`);
     return EXIT_USAGE;
   }
+  const dataDir = logDirOf(given);
   const opened = openForReading(dataDir);
   if (!opened.ok) return fail(opened.error, io);
   const { store, meta } = opened.value;

@@ -147,14 +147,24 @@ export const STORE_DBS_MAX = 8;
 /** Concurrent read transactions: one per thread that opens the store, plus slack. */
 export const STORE_READERS_MAX = 126;
 
-/** Stored record: format byte, flags byte, two reserved bytes, CRC32 (LE), then payload. */
+/** Stored record: format byte, flags byte, writer session (u16 LE), CRC32 (LE), then payload. */
 export const RECORD_HEADER_BYTES = 8;
-export const RECORD_FORMAT = 1;
+/** Records written by this release: they carry the writer session that wrote them. */
+export const RECORD_FORMAT = 2;
+/** Records of the first release: bytes 2..3 are zero and the CRC does not cover them. */
+export const RECORD_FORMAT_V1 = 1;
+/** Writer sessions are numbered modulo this (they fit the header's two bytes); 0 is never used. */
+export const WRITER_SESSION_RANGE = 0x1_0000;
 /** Flag bit: the last record of a writer batch (one LMDB transaction). */
 export const RECORD_FLAG_BATCH_END = 1;
 
-/** Version of the data directory's layout; a mismatch refuses to start. */
-export const DATA_FORMAT_VERSION = 1;
+/**
+ * Version of the data directory's layout. Version 2 records carry their writer session and the
+ * meta holds the current writer; a version 1 directory is read as is and upgraded in place when
+ * opened for writing (its old records stay readable). Anything else refuses to start.
+ */
+export const DATA_FORMAT_VERSION = 2;
+export const DATA_FORMAT_VERSIONS_READ: readonly number[] = [1, 2];
 export const DATA_MAGIC = 'qcommerce-inventory-wal';
 
 // ---------------------------------------------------------------------------------------------

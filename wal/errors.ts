@@ -13,6 +13,8 @@ const EXIT_DATA_ERROR = 65;
 const EXIT_NO_INPUT = 66;
 /** sysexits.h: an error occurred while doing I/O on some file. */
 const EXIT_IO_ERROR = 74;
+/** sysexits.h: a temporary failure; the resource is held by someone else, retry later. */
+const EXIT_TEMP_FAILURE = 75;
 /** sysexits.h: something was found in an unconfigured or misconfigured state. */
 const EXIT_CONFIG_ERROR = 78;
 
@@ -20,6 +22,10 @@ export const WalCodes = {
   DATA_DIR_FOREIGN: {
     exitCode: EXIT_DATA_ERROR,
     hint: 'point the node at an empty directory or at one this project created',
+  },
+  DATA_DIR_LOCKED: {
+    exitCode: EXIT_TEMP_FAILURE,
+    hint: 'another process owns this data directory: stop it, or give this node its own --data',
   },
   DATA_DIR_EMPTY: {
     exitCode: EXIT_NO_INPUT,
@@ -69,6 +75,10 @@ export const WalCodes = {
     exitCode: EXIT_IO_ERROR,
     hint: 'the log writer thread exited; restart the node (acknowledged data is safe)',
   },
+  WRITER_FENCED: {
+    exitCode: EXIT_DATA_ERROR,
+    hint: 'another writer took over this log; this process stopped writing (run verify)',
+  },
   SNAPSHOT_BUSY: { exitCode: EXIT_IO_ERROR, hint: 'a snapshot is already being taken' },
   SNAPSHOT_FAILED: {
     exitCode: EXIT_IO_ERROR,
@@ -101,7 +111,7 @@ export function describeWalError(error: WalErrorBody): string {
  * Failure codes the writer stores in the ring's control region, so every thread learns why
  * the log stopped accepting writes. 0 means no failure.
  */
-export const WAL_FAILURES = ['STORE_FULL', 'WRITE_FAILED', 'WRITER_GONE'] as const;
+export const WAL_FAILURES = ['STORE_FULL', 'WRITE_FAILED', 'WRITER_GONE', 'WRITER_FENCED'] as const;
 export type WalFailure = (typeof WAL_FAILURES)[number];
 
 export function failureNumber(failure: WalFailure): number {

@@ -4,15 +4,21 @@
  * In the ring, a record is its msgpack payload plus the payload's CRC32 (ring.ts frames it).
  * In LMDB, under the key LSN (a number), a record is stored as:
  *
- *   byte 0      RECORD_FORMAT
+ *   byte 0      RECORD_FORMAT (2)
  *   byte 1      flags (RECORD_FLAG_BATCH_END on the last record of a writer transaction)
- *   bytes 2..3  zero
- *   bytes 4..7  CRC32 (little-endian) of payload ‖ flags ‖ LSN low ‖ LSN high (each a u32)
+ *   bytes 2..3  the writer session that wrote it (u16 little-endian, never 0)
+ *   bytes 4..7  CRC32 (little-endian) of payload ‖ flags ‖ LSN low ‖ LSN high ‖ session
+ *               (each a u32)
  *   bytes 8..   payload: msgpack of the LogRecord (plain maps, no shared structures, so any
  *               release can read it without extra state)
  *
- * The stored CRC extends the producer's payload CRC over the flags and the LSN, so a value
- * stored under the wrong key, or a flipped batch-end flag, fails verification too.
+ * Format 1 records (the first release) have zero in bytes 2..3 and a CRC without the session;
+ * they read as session 0.
+ *
+ * The stored CRC extends the producer's payload CRC over the flags, the LSN and the session, so
+ * a value stored under the wrong key, a flipped batch-end flag or a forged session fails
+ * verification too. Sessions let `verify` and recovery prove that one writer at a time wrote
+ * the log: along the LSNs, the session only ever moves forward, at a batch boundary.
  *
  * Invariant: `encode` returns a borrowed buffer (the encoder reuses its memory): copy it (the
  * ring does) before the next `encode`.
@@ -20,7 +26,12 @@
 
 import { Packr, Unpackr } from 'msgpackr';
 import type { LogRecord, LogRecordType } from '../engine/log.js';
-import { RECORD_FORMAT, RECORD_HEADER_BYTES } from './constants.js';
+import {
+  RECORD_FORMAT,
+  RECORD_FORMAT_V1,
+  RECORD_HEADER_BYTES,
+  WRITER_SESSION_RANGE,
+} from './constants.js';
 import { crc32, crc32Uint32 } from './crc32.js';
 
 /** The msgpackr options of records, written out so a library default can never change them. */
@@ -95,11 +106,15 @@ export class RecordDecoder {
   }
 }
 
-/** The stored CRC: the payload's CRC continued over flags and the LSN's two halves. */
-export function storedCrc(payloadCrc: number, flags: number, lsn: number): number {
+/**
+ * The stored CRC: the payload's CRC continued over flags, the LSN's two halves and (format 2)
+ * the writer session.
+ */
+export function storedCrc(payloadCrc: number, flags: number, lsn: number, session = -1): number {
   let crc = crc32Uint32(flags >>> 0, payloadCrc);
   crc = crc32Uint32((lsn % UINT32_RANGE) >>> 0, crc);
-  return crc32Uint32(Math.floor(lsn / UINT32_RANGE) >>> 0, crc);
+  crc = crc32Uint32(Math.floor(lsn / UINT32_RANGE) >>> 0, crc);
+  return session < 0 ? crc : crc32Uint32(session >>> 0, crc);
 }
 
 /**
@@ -112,12 +127,13 @@ export function writeRecordHeader(
   payloadCrc: number,
   flags: number,
   lsn: number,
+  session: number,
 ): void {
-  const crc = storedCrc(payloadCrc, flags, lsn);
+  const crc = storedCrc(payloadCrc, flags, lsn, session);
   target[offset] = RECORD_FORMAT;
   target[offset + 1] = flags;
-  target[offset + 2] = 0;
-  target[offset + 3] = 0;
+  target[offset + 2] = session & 0xff;
+  target[offset + 3] = session >>> 8;
   target[offset + 4] = crc & 0xff;
   target[offset + 5] = (crc >>> 8) & 0xff;
   target[offset + 6] = (crc >>> 16) & 0xff;
@@ -125,10 +141,10 @@ export function writeRecordHeader(
 }
 
 /** A whole stored value for one record, in a fresh buffer (tests, tools). */
-export function storedValue(payload: Uint8Array, flags: number, lsn: number): Buffer {
+export function storedValue(payload: Uint8Array, flags: number, lsn: number, session = 1): Buffer {
   const value = Buffer.alloc(RECORD_HEADER_BYTES + payload.length);
   value.set(payload, RECORD_HEADER_BYTES);
-  writeRecordHeader(value, 0, crc32(payload), flags, lsn);
+  writeRecordHeader(value, 0, crc32(payload), flags, lsn, session);
   return value;
 }
 
@@ -137,10 +153,36 @@ export type RecordCheck = 'ok' | 'short' | 'format' | 'crc';
 /** Checks a stored value's framing and CRC against the key it was found under. */
 export function checkStoredRecord(value: Uint8Array, lsn: number): RecordCheck {
   if (value.length <= RECORD_HEADER_BYTES) return 'short';
-  if (value[0] !== RECORD_FORMAT || value[2] !== 0 || value[3] !== 0) return 'format';
+  const format = value[0];
+  let session: number;
+  if (format === RECORD_FORMAT) {
+    session = recordSession(value);
+    if (session === 0) return 'format';
+  } else if (format === RECORD_FORMAT_V1 && value[2] === 0 && value[3] === 0) {
+    session = -1;
+  } else {
+    return 'format';
+  }
   const expected = (value[4] | (value[5] << 8) | (value[6] << 16) | (value[7] << 24)) >>> 0;
   const payloadCrc = crc32(value, RECORD_HEADER_BYTES, value.length);
-  return storedCrc(payloadCrc, value[1], lsn) === expected ? 'ok' : 'crc';
+  return storedCrc(payloadCrc, value[1], lsn, session) === expected ? 'ok' : 'crc';
+}
+
+/** The writer session that wrote a stored value (0 for a format 1 record). */
+export function recordSession(value: Uint8Array): number {
+  return value[2] | (value[3] << 8);
+}
+
+/**
+ * True when a log whose records so far were written by session `current` may continue with
+ * one written by `next`: the same session, or a later one (sessions wrap around
+ * WRITER_SESSION_RANGE; "later" is within half the range). A session that goes back means two
+ * writers took turns on the log.
+ */
+export function sessionFollows(current: number, next: number): boolean {
+  if (next === current) return true;
+  const step = (next - current + WRITER_SESSION_RANGE) % WRITER_SESSION_RANGE;
+  return step > 0 && step < WRITER_SESSION_RANGE / 2;
 }
 
 export function recordFlags(value: Uint8Array): number {

@@ -27,10 +27,10 @@ const CONFIG = resolveConfig(WORKLOAD_CONFIG);
 const T0 = 1_700_000_000_000;
 const BY = { actor: 'test' };
 
-function openDir(dataDir: string, config: EngineConfig = CONFIG) {
+async function openDir(dataDir: string, config: EngineConfig = CONFIG) {
   const clock = new ManualClock(T0);
   const logger = memoryLogger();
-  const opened = openWal({
+  const opened = await openWal({
     dataDir,
     engineConfig: config,
     policy: 'fsync',
@@ -43,7 +43,7 @@ function openDir(dataDir: string, config: EngineConfig = CONFIG) {
 }
 
 async function start(dataDir: string, config: EngineConfig = CONFIG) {
-  const { opened, clock, logger } = openDir(dataDir, config);
+  const { opened, clock, logger } = await openDir(dataDir, config);
   if (!opened.ok) throw new Error(opened.error.message);
   const engine = Engine.create(config, { clock: clock.read, log: opened.value.log });
   const recovered = await opened.value.recover(engine);
@@ -145,17 +145,17 @@ describe('recovery faults', () => {
     await wal.close();
   });
 
-  it('refuses a directory that is not ours, and leaves it alone', () => {
+  it('refuses a directory that is not ours, and leaves it alone', async () => {
     const dataDir = dirs.make();
     writeFileSync(join(dataDir, 'notes.txt'), 'mine');
-    const { opened } = openDir(dataDir);
+    const { opened } = await openDir(dataDir);
     expect(!opened.ok && opened.error.code).toBe('DATA_DIR_FOREIGN');
     expect(!opened.ok && opened.error.exitCode).toBe(65);
     expect(readdirSync(dataDir)).toEqual(['notes.txt']);
 
     const fake = dirs.make();
     writeFileSync(join(fake, 'data.mdb'), Buffer.alloc(8192, 7));
-    const fakeOpened = openDir(fake).opened;
+    const fakeOpened = (await openDir(fake)).opened;
     expect(!fakeOpened.ok && fakeOpened.error.message).toMatch(/not an LMDB/);
   });
 
@@ -165,7 +165,7 @@ describe('recovery faults', () => {
     other.openDB('accounts', { encoding: 'binary' }).putSync('alice', Buffer.from('100'));
     await other.close();
     const before = fingerprint(dataDir);
-    const { opened } = openDir(dataDir);
+    const { opened } = await openDir(dataDir);
     expect(!opened.ok && opened.error.code).toBe('DATA_DIR_FOREIGN');
     expect(fingerprint(dataDir)).toBe(before);
   });
@@ -173,10 +173,12 @@ describe('recovery faults', () => {
   it('refuses an unknown format version and a configuration that does not fit', async () => {
     const { dataDir } = await populated(1);
     const before = fingerprint(dataDir);
-    const smaller = openDir(dataDir, { ...CONFIG, dcCapacity: CONFIG.dcCapacity / 2 }).opened;
+    const smaller = (await openDir(dataDir, { ...CONFIG, dcCapacity: CONFIG.dcCapacity / 2 }))
+      .opened;
     expect(!smaller.ok && smaller.error.code).toBe('CONFIG_TOO_SMALL');
     expect(!smaller.ok && smaller.error.exitCode).toBe(78);
-    const other = openDir(dataDir, { ...CONFIG, skuCapacity: CONFIG.skuCapacity * 2 }).opened;
+    const other = (await openDir(dataDir, { ...CONFIG, skuCapacity: CONFIG.skuCapacity * 2 }))
+      .opened;
     expect(!other.ok && other.error.code).toBe('CONFIG_MISMATCH');
     expect(fingerprint(dataDir)).toBe(before);
 
@@ -184,7 +186,7 @@ describe('recovery faults', () => {
       writeMeta(store, { ...readMeta(store)!, formatVersion: 99 }),
     );
     const versioned = fingerprint(dataDir);
-    const { opened } = openDir(dataDir);
+    const { opened } = await openDir(dataDir);
     expect(!opened.ok && opened.error.code).toBe('DATA_VERSION_MISMATCH');
     expect(!opened.ok && opened.error.message).toContain('99');
     expect(fingerprint(dataDir)).toBe(versioned);
@@ -199,7 +201,7 @@ describe('recovery faults', () => {
     const capacities = { ...(live as { capacities: object }).capacities, dcCapacity: 16 };
     expect(engineSnapshot(engine)).toEqual({ ...(live as object), capacities });
     await wal.close();
-    const again = openDir(dataDir).opened;
+    const again = (await openDir(dataDir)).opened;
     expect(!again.ok && again.error.code).toBe('CONFIG_TOO_SMALL');
   });
 
@@ -207,7 +209,7 @@ describe('recovery faults', () => {
     const dataDir = join(dirs.make(), 'a', 'b');
     const { wal, recovered } = await start(dataDir);
     expect(recovered.ok && recovered.value.created).toBe(true);
-    expect(wal.meta.formatVersion).toBe(1);
+    expect(wal.meta.formatVersion).toBe(2);
     await wal.close();
     expect(existsSync(join(dataDir, 'data.mdb'))).toBe(true);
   });
@@ -243,13 +245,13 @@ describe('recovery faults', () => {
     await second.wal.close();
   });
 
-  it('refuses bad options before touching the directory', () => {
+  it('refuses bad options before touching the directory', async () => {
     const dataDir = dirs.missing();
     const base = { dataDir, engineConfig: CONFIG, clock: () => T0, randomId: () => 'id' };
     const logger = memoryLogger();
-    const small = openWal({ ...base, logger, ringCapacityBytes: 1 << 20 });
+    const small = await openWal({ ...base, logger, ringCapacityBytes: 1 << 20 });
     expect(!small.ok && small.error.code).toBe('BAD_OPTIONS');
-    const policy = openWal({ ...base, logger, policy: 'always' as never });
+    const policy = await openWal({ ...base, logger, policy: 'always' as never });
     expect(!policy.ok && policy.error.code).toBe('BAD_OPTIONS');
     expect(existsSync(dataDir)).toBe(false);
   });

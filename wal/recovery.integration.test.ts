@@ -23,10 +23,10 @@ afterEach(() => dirs.removeAll());
 const CONFIG = resolveConfig(WORKLOAD_CONFIG);
 const T0 = 1_700_000_000_000;
 
-function open(dataDir: string, clock: ManualClock) {
+async function open(dataDir: string, clock: ManualClock) {
   const logger = memoryLogger();
   let ids = 0;
-  const opened = openWal({
+  const opened = await openWal({
     dataDir,
     engineConfig: CONFIG,
     policy: 'commit',
@@ -41,7 +41,7 @@ function open(dataDir: string, clock: ManualClock) {
 }
 
 async function start(dataDir: string, clock: ManualClock) {
-  const { wal, logger } = open(dataDir, clock);
+  const { wal, logger } = await open(dataDir, clock);
   const engine = Engine.create(CONFIG, { clock: clock.read, log: wal.log });
   const recovered = await wal.recover(engine);
   if (!recovered.ok) throw new Error(recovered.error.message);

@@ -1,7 +1,11 @@
 /**
  * Opening a data directory and bringing an engine back to the state the log describes.
  *
- * `openWal` looks before it touches: an empty or missing directory is created with a meta
+ * `openWal` first takes the directory's lock (dir-lock.ts): a directory another process (or
+ * another open in this process) holds is refused with DATA_DIR_LOCKED, before anything is read.
+ * The lock is held until `Wal.close()` or the process's end.
+ *
+ * It then looks before it touches: an empty or missing directory is created with a meta
  * record (format version, random cluster and node ids, the engine configuration); a directory
  * with anything else in it, a store without our meta, a format version this release does not
  * read, or a configuration smaller than the data's is refused with a code, a message, a hint
@@ -20,6 +24,7 @@ import type { EngineConfig } from '../engine/config.js';
 import {
   COMPACT_DELETES_PER_TXN,
   DATA_FORMAT_VERSION,
+  DATA_FORMAT_VERSIONS_READ,
   DATA_MAGIC,
   DURABILITY_POLICY_DEFAULT,
   type DurabilityPolicy,
@@ -30,6 +35,7 @@ import {
   STORE_SIZE_BYTES_DEFAULT,
   STORE_SIZE_BYTES_MIN,
 } from './constants.js';
+import { type DirLock, lockDirectory } from './dir-lock.js';
 import { assert, type WalErrorBody, type WalResult, walError } from './errors.js';
 import type { SnapshotableEngine } from './engine-port.js';
 import { SharedLog } from './log.js';
@@ -56,7 +62,11 @@ import { LogWriter, type WriterSummary } from './writer.js';
 
 export interface WalOptions {
   dataDir: string;
-  engineConfig: EngineConfig;
+  /**
+   * The engine configuration, or a function of the configuration an existing directory was
+   * written with (null for a new directory), read after the lock is taken.
+   */
+  engineConfig: EngineConfig | ((stored: EngineConfig | null) => EngineConfig);
   policy?: DurabilityPolicy;
   ringCapacityBytes?: number;
   /** Ceiling on the data file; the log goes read-only before crossing it. */
@@ -134,7 +144,7 @@ function checkOptions(options: WalOptions): WalErrorBody | null {
 function openExisting(
   options: WalOptions,
   policy: DurabilityPolicy,
-): WalResult<{ store: Store; meta: DataMeta }> {
+): WalResult<{ store: Store; meta: DataMeta; engineConfig: EngineConfig }> {
   let env: ReturnType<typeof openEnvironment>;
   try {
     env = openEnvironment({ path: options.dataDir, policy });
@@ -157,68 +167,88 @@ function openExisting(
   if (meta === null || meta.magic !== DATA_MAGIC) {
     return refuse('DATA_DIR_FOREIGN', `${options.dataDir} was not written by this project`);
   }
-  if (meta.formatVersion !== DATA_FORMAT_VERSION) {
+  if (!DATA_FORMAT_VERSIONS_READ.includes(meta.formatVersion)) {
     return refuse(
       'DATA_VERSION_MISMATCH',
       `${options.dataDir} has format version ${meta.formatVersion}; ` +
-        `this release reads version ${DATA_FORMAT_VERSION}`,
+        `this release reads versions ${DATA_FORMAT_VERSIONS_READ.join(', ')}`,
     );
   }
-  const configProblem = checkConfig(meta.engineConfig, options.engineConfig);
+  const engineConfig = wantedConfig(options, meta.engineConfig);
+  const configProblem = checkConfig(meta.engineConfig, engineConfig);
   if (configProblem !== null) return refuse(configProblem.code, configProblem.message);
-  if (!sameConfig(meta.engineConfig, options.engineConfig)) {
-    // Capacities grew (or defaults changed): the data now lives under the new configuration.
-    const updated = { ...meta, engineConfig: { ...options.engineConfig } };
+  if (!sameConfig(meta.engineConfig, engineConfig) || meta.formatVersion !== DATA_FORMAT_VERSION) {
+    // Capacities grew (or defaults changed), or an older layout is upgraded: the data now lives
+    // under the new configuration and format (older records stay readable).
+    const updated = {
+      ...meta,
+      formatVersion: DATA_FORMAT_VERSION,
+      engineConfig: { ...engineConfig },
+    };
     writeMeta(store, updated);
     options.logger.log('info', 'data directory configuration updated', {
-      from: meta.engineConfig,
-      to: options.engineConfig,
+      from: { formatVersion: meta.formatVersion, ...meta.engineConfig },
+      to: { formatVersion: DATA_FORMAT_VERSION, ...engineConfig },
     });
-    return { ok: true, value: { store, meta: updated } };
+    return { ok: true, value: { store, meta: updated, engineConfig } };
   }
-  return { ok: true, value: { store, meta } };
+  return { ok: true, value: { store, meta, engineConfig } };
+}
+
+function wantedConfig(options: WalOptions, stored: EngineConfig | null): EngineConfig {
+  const wanted = options.engineConfig;
+  return typeof wanted === 'function' ? wanted(stored) : wanted;
 }
 
 function createNew(
   options: WalOptions,
   policy: DurabilityPolicy,
-): WalResult<{ store: Store; meta: DataMeta }> {
+): WalResult<{ store: Store; meta: DataMeta; engineConfig: EngineConfig }> {
   try {
     mkdirSync(options.dataDir, { recursive: true });
+    const engineConfig = wantedConfig(options, null);
     const store = storeFromEnvironment(openEnvironment({ path: options.dataDir, policy }));
-    const meta = makeMeta(options.engineConfig, options.clock(), [
-      options.randomId(),
-      options.randomId(),
-    ]);
+    const meta = makeMeta(engineConfig, options.clock(), [options.randomId(), options.randomId()]);
     writeMeta(store, meta);
     options.logger.log('info', 'data directory created', {
       dataDir: options.dataDir,
       clusterId: meta.clusterId,
       nodeId: meta.nodeId,
     });
-    return { ok: true, value: { store, meta } };
+    return { ok: true, value: { store, meta, engineConfig } };
   } catch (error) {
     return walError('STORE_OPEN_FAILED', `${options.dataDir}: ${String(error)}`);
   }
 }
 
-/** Opens (or creates) a data directory; refuses foreign, mismatched or too-small ones. */
-export function openWal(options: WalOptions): WalResult<Wal> {
+/**
+ * Locks and opens (or creates) a data directory; refuses one another process holds, and
+ * foreign, mismatched or too-small ones. The lock is released on every refusal.
+ */
+export async function openWal(options: WalOptions): Promise<WalResult<Wal>> {
   const optionsProblem = checkOptions(options);
   if (optionsProblem !== null) return { ok: false, error: optionsProblem };
   const policy = options.policy ?? DURABILITY_POLICY_DEFAULT;
+  const locked = await lockDirectory(options.dataDir);
+  if (!locked.ok) return locked;
+  const lock = locked.value;
   const directory = inspectDirectory(options.dataDir);
   if (directory.kind === 'foreign') {
+    await lock.release();
     return walError('DATA_DIR_FOREIGN', `${options.dataDir}: ${directory.reason}`);
   }
   const opened =
     directory.kind === 'empty' ? createNew(options, policy) : openExisting(options, policy);
-  if (!opened.ok) return opened;
+  if (!opened.ok) {
+    await lock.release();
+    return opened;
+  }
   const ringBuffer = createRingBuffer({
     capacityBytes: options.ringCapacityBytes ?? RING_CAPACITY_BYTES_DEFAULT,
     policy,
   });
-  const wal = new Wal(options, policy, opened.value.store, opened.value.meta, ringBuffer);
+  const { store, meta, engineConfig } = opened.value;
+  const wal = new Wal(options, policy, store, meta, engineConfig, ringBuffer, lock);
   wal.created = directory.kind === 'empty';
   return { ok: true, value: wal };
 }
@@ -237,7 +267,11 @@ export class Wal {
     readonly policy: DurabilityPolicy,
     private readonly store: Store,
     readonly meta: DataMeta,
+    /** The configuration the engine must be created with (the data's, grown by the options). */
+    readonly engineConfig: EngineConfig,
     readonly ringBuffer: SharedArrayBuffer,
+    /** The directory's lock, held until close. */
+    readonly lock: DirLock,
   ) {
     this.log = new SharedLog(ringBuffer);
   }
@@ -351,6 +385,7 @@ export class Wal {
     this.snapshotter = null;
     this.log.close();
     await this.store.close();
+    await this.lock.release();
     return summary;
   }
 }

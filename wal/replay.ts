@@ -6,6 +6,9 @@
  * - Records are applied in LSN order, each exactly once, and only after its CRC (which covers
  *   its LSN) checked and its payload decoded.
  * - LSNs are contiguous; a missing one is a gap, never skipped.
+ * - One writer at a time: along the LSNs the writer session of the records (record.ts) stays
+ *   the same or moves forward, and only at a batch boundary. A record whose session goes back,
+ *   or changes inside a batch, means two processes wrote the log: refused like corruption.
  * - With `tornTail` allowed (recovery), records are applied a whole writer batch at a time
  *   (a batch ends with the batch-end flag). A bad or missing record after which no valid batch
  *   end follows is the torn tail: the batch it belongs to was never committed whole, so never
@@ -17,7 +20,14 @@ import type { LogRecord } from '../engine/log.js';
 import { RECORD_FLAG_BATCH_END, WRITER_BATCH_RECORDS_MAX } from './constants.js';
 import { type WalErrorBody, type WalResult, walError } from './errors.js';
 import type { SnapshotableEngine } from './engine-port.js';
-import { checkStoredRecord, type RecordCheck, RecordDecoder, recordFlags } from './record.js';
+import {
+  checkStoredRecord,
+  type RecordCheck,
+  RecordDecoder,
+  recordFlags,
+  recordSession,
+  sessionFollows,
+} from './record.js';
 import type { Store } from './store.js';
 
 export interface ReplayOptions {
@@ -68,6 +78,9 @@ export function replayLog(
   let anomaly: Anomaly | null = null;
   /** Records seen from the anomaly on (they belong to the torn tail if it is one). */
   let tailSeen = 0;
+  /** The writer session of the last good record (-1 before the first), and its batch end. */
+  let session = -1;
+  let afterBatchEnd = true;
   const range = store.log.getRange({ start: options.afterLsn + 1, snapshot: true });
   for (const { key: lsn, value } of range) {
     if (lsn > through) break;
@@ -78,6 +91,23 @@ export function replayLog(
     if (anomaly === null && (lsn !== expected || record === null)) {
       anomaly = describeAnomaly(lsn, expected, check);
       if (!options.tornTail) return refuseAnomaly(anomaly, null);
+    }
+    if (anomaly === null) {
+      const next = recordSession(value);
+      if (
+        session !== -1 &&
+        next !== session &&
+        (!afterBatchEnd || !sessionFollows(session, next))
+      ) {
+        anomaly = {
+          lsn,
+          kind: 'corrupt',
+          reason: `a record of writer session ${next} after session ${session} (two writers)`,
+        };
+        if (!options.tornTail) return refuseAnomaly(anomaly, null);
+      }
+      session = next;
+      afterBatchEnd = batchEnd;
     }
     if (anomaly !== null) {
       tailSeen++;

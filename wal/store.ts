@@ -3,6 +3,9 @@
  *
  *   meta               'format' → DataMeta (msgpack): whose directory this is, its version, the
  *                      engine configuration the data was written with
+ *                      'writer' → WriterInfo (msgpack): the current writer session, who and
+ *                      since which LSN; 'writer-session' → that session as a u32 (LE), which
+ *                      the writer checks in every batch transaction (its fence)
  *   log                LSN (number) → stored record (record.ts)
  *   snapshot-manifests LSN → SnapshotManifest (msgpack), written after all of its chunks
  *   snapshot-chunks    [LSN, chunk index] → bytes of the packed engine state
@@ -16,6 +19,7 @@
  */
 
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { Packr, Unpackr } from 'msgpackr';
@@ -27,6 +31,7 @@ import {
   STORE_DBS_MAX,
   STORE_MAP_BYTES_INITIAL,
   STORE_READERS_MAX,
+  WRITER_SESSION_RANGE,
 } from './constants.js';
 
 export const DB_META = 'meta';
@@ -34,6 +39,8 @@ export const DB_LOG = 'log';
 export const DB_SNAPSHOT_MANIFESTS = 'snapshot-manifests';
 export const DB_SNAPSHOT_CHUNKS = 'snapshot-chunks';
 const META_KEY = 'format';
+const WRITER_INFO_KEY = 'writer';
+const WRITER_SESSION_KEY = 'writer-session';
 /** The databases every store of ours has from its creation on. */
 export const STORE_DATABASES = [
   DB_META,
@@ -177,6 +184,54 @@ export function makeMeta(engineConfig: EngineConfig, now: number, ids: [string, 
 
 export function writeMeta(store: Store, meta: DataMeta): void {
   store.meta.putSync(META_KEY, Buffer.from(store.packr.pack(meta)));
+}
+
+/** Who writes the log: one session per writer start. */
+export interface WriterInfo {
+  session: number;
+  pid: number;
+  host: string;
+  startedAt: number;
+  /** The first LSN this session writes. */
+  firstLsn: number;
+}
+
+/** The registered writer session, 0 when none was ever registered. */
+export function readWriterSession(store: Store): number {
+  const bytes = store.meta.getBinary(WRITER_SESSION_KEY);
+  return bytes === undefined || bytes.length !== 4 ? 0 : bytes.readUInt32LE(0);
+}
+
+export function readWriterInfo(store: Store): WriterInfo | null {
+  const bytes = store.meta.getBinary(WRITER_INFO_KEY);
+  if (bytes === undefined) return null;
+  try {
+    return store.unpackr.unpack(bytes) as WriterInfo;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Registers a new writer session (the previous one plus one, never 0) in one synchronous
+ * transaction and returns it. From this commit on, a writer of any earlier session is fenced.
+ */
+export function registerWriterSession(store: Store, firstLsn: number): number {
+  return store.meta.transactionSync(() => {
+    const session = (readWriterSession(store) % (WRITER_SESSION_RANGE - 1)) + 1;
+    const info: WriterInfo = {
+      session,
+      pid: process.pid,
+      host: hostname(),
+      startedAt: Date.now(),
+      firstLsn,
+    };
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32LE(session, 0);
+    store.meta.putSync(WRITER_SESSION_KEY, bytes);
+    store.meta.putSync(WRITER_INFO_KEY, Buffer.from(store.packr.pack(info)));
+    return session;
+  });
 }
 
 /** The stored meta, or null when absent or not decodable. */

@@ -17,7 +17,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
-import type { TransactionFlags } from 'lmdb';
+import { ABORT, type TransactionFlags } from 'lmdb';
 import {
   CONTROL_DURABLE_LSN_HIGH,
   CONTROL_DURABLE_LSN_LOW,
@@ -49,7 +49,13 @@ import { assert, failureNumber, type WalFailure } from './errors.js';
 import type { WalLogger } from './logger.js';
 import { writeRecordHeader } from './record.js';
 import { LogRing } from './ring.js';
-import { openStore, type Store, storeUsedBytes } from './store.js';
+import {
+  openStore,
+  readWriterSession,
+  registerWriterSession,
+  type Store,
+  storeUsedBytes,
+} from './store.js';
 import { compiledWalFile } from './worker-file.js';
 
 const UINT32_RANGE = 0x1_0000_0000;
@@ -127,6 +133,7 @@ class WriterLoop {
   private readonly payloadCrcs: Uint32Array;
   private readonly commitMicros = new Float64Array(WRITER_COMMIT_SAMPLES_MAX);
   private nextLsn: number;
+  private session = 0;
   private batches = 0;
   private records = 0;
   private batchRecordsMaxSeen = 0;
@@ -163,6 +170,12 @@ class WriterLoop {
   /** Runs until stopped (drained) or failed. */
   run(): void {
     const control = this.ring.control;
+    try {
+      this.session = registerWriterSession(this.store, this.nextLsn);
+    } catch (error) {
+      this.fail('WRITE_FAILED', `registering the writer session failed: ${String(error)}`);
+      return;
+    }
     Atomics.store(control, CONTROL_WRITER_STATE, WRITER_STATE_RUNNING);
     this.report({ type: 'ready' });
     for (;;) {
@@ -220,23 +233,41 @@ class WriterLoop {
     const staging = this.staging;
     const offsets = this.offsets;
     const firstLsn = this.nextLsn;
+    const session = this.session;
     for (let i = 0; i < count; i++) {
       const flags = i === count - 1 ? RECORD_FLAG_BATCH_END : 0;
-      writeRecordHeader(staging, offsets[i], this.payloadCrcs[i], flags, firstLsn + i);
+      writeRecordHeader(staging, offsets[i], this.payloadCrcs[i], flags, firstLsn + i, session);
     }
-    const log = this.store.log;
+    const store = this.store;
+    const log = store.log;
     const started = performance.now();
+    let fenced = '';
     try {
       if (!this.roomFor(offsets[count])) return false;
       log.transactionSync(() => {
-        for (let i = 0; i < count; i++) {
-          log.putSync(firstLsn + i, staging.subarray(offsets[i], offsets[i + 1]), PUT_APPEND);
+        const registered = readWriterSession(store);
+        if (registered !== session) {
+          fenced = `writer session ${registered} replaced this writer's session ${session}`;
+          return ABORT;
         }
+        for (let i = 0; i < count; i++) {
+          // lmdb-js returns false (its types say void) when LMDB refuses the append.
+          const value = staging.subarray(offsets[i], offsets[i + 1]);
+          if ((log.putSync(firstLsn + i, value, PUT_APPEND) as unknown) === false) {
+            fenced = `LSN ${firstLsn + i} was already written by another writer`;
+            return ABORT;
+          }
+        }
+        return undefined;
       }, TXN_ABORTABLE_SYNCHRONOUS);
       this.growthBytesSinceMeasure += growthBound(offsets[count]);
       this.batchesSinceMeasure++;
     } catch (error) {
       this.fail('WRITE_FAILED', `LMDB write of LSN ${firstLsn}.. failed: ${String(error)}`);
+      return false;
+    }
+    if (fenced !== '') {
+      this.fail('WRITER_FENCED', `${fenced}; nothing of this batch was written or acknowledged`);
       return false;
     }
     const micros = Math.round((performance.now() - started) * 1000);
