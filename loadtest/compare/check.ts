@@ -10,11 +10,11 @@
  */
 
 import { type Dataset, OrderSource, orderMixDefault } from '../workload.js';
-import type { OrderConnection, SystemUnderTest } from './systems.js';
+import type { PlaceOrder, SystemUnderTest } from './systems.js';
 
 export const CHECK_DATASET = { dcs: 2, skus: 6, stockPerCell: 40 } as const;
 const CHECK_ORDERS = 2_000;
-const CHECK_CONCURRENCY = 32;
+export const CHECK_CONCURRENCY = 32;
 const CHECK_CONNECTIONS = 4;
 const CHECK_QTY_MAX = 3;
 
@@ -28,7 +28,7 @@ export interface CheckReport {
 }
 
 async function placeAll(
-  connections: OrderConnection[],
+  place: readonly PlaceOrder[],
   source: OrderSource,
   soldBySku: Int32Array,
 ): Promise<{ accepted: number; refused: number; errors: string[] }> {
@@ -36,14 +36,14 @@ async function placeAll(
   let accepted = 0;
   let refused = 0;
   const errors: string[] = [];
-  const buyer = async (connection: OrderConnection) => {
+  const buyer = async (placeOne: PlaceOrder) => {
     while (issued < CHECK_ORDERS) {
       issued++;
       const draw = source.next();
       const skus = [...draw.skuIndexes];
       const quantities = [...draw.quantities];
       try {
-        const taken = await connection.place({
+        const taken = await placeOne({
           dcIndex: draw.dcIndex,
           skuIndexes: skus,
           quantities,
@@ -61,7 +61,7 @@ async function placeAll(
   };
   const buyers: Promise<void>[] = [];
   for (let index = 0; index < CHECK_CONCURRENCY; index++) {
-    buyers.push(buyer(connections[index % connections.length]));
+    buyers.push(buyer(place[index % place.length]));
   }
   await Promise.all(buyers);
   return { accepted, refused, errors };
@@ -75,12 +75,12 @@ export async function checkConservation(
   const mix = { ...orderMixDefault(), qtyPerLineMax: CHECK_QTY_MAX };
   const source = new OrderSource(dataset, mix, 0);
   const soldBySku = new Int32Array(dataset.skus.length);
-  const connections = await system.connect(CHECK_CONNECTIONS);
+  const clients = await system.openOrders(CHECK_CONCURRENCY, CHECK_CONNECTIONS);
   let outcome: Awaited<ReturnType<typeof placeAll>>;
   try {
-    outcome = await placeAll(connections, source, soldBySku);
+    outcome = await placeAll(clients.place, source, soldBySku);
   } finally {
-    await Promise.allSettled(connections.map((connection) => connection.close()));
+    await clients.close();
   }
   const failures = outcome.errors.slice(0, 5).map((error) => `error: ${error}`);
   const skus: CheckReport['skus'] = [];

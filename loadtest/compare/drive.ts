@@ -1,20 +1,21 @@
 /**
- * The comparison's closed-loop driver: a fixed number of orders in flight, spread over the
- * system's connections, each "buyer" placing its next order as soon as the last is answered.
- * Every system gets the same order sequence (one OrderSource per run, same seed), the same
- * concurrency and the same clock: a warm-up, then a measured window.
+ * The comparison's closed-loop driver: a fixed number of calls (orders or availability
+ * queries) in flight, spread over the system's clients, each "buyer" making its next call as
+ * soon as the last is answered. Every system gets the same sequence (one source per run, same
+ * seed), the same concurrency and the same clock: a warm-up, then a measured window.
  *
  * Invariants: bounded in time (warm-up + duration, then a bounded drain) and in count
- * (`ordersMax`); only orders issued inside the window are in the latency histogram, and only
- * answers inside it count towards throughput; the first failure other than a stock refusal
- * is counted per message, so a flaky system shows in the table; ERRORS_MAX failures stop it.
+ * (`callsMax`); only calls issued inside the window are in the latency histogram, and only
+ * answers inside it count towards throughput; every failure other than a stock refusal is
+ * counted per message, so a flaky system shows in the table; ERRORS_MAX failures stop it.
  */
 
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'hdr-histogram-js';
 import { createLatencyHistogram, recordLatencyUs } from '../histogram.js';
-import type { OrderSource } from '../workload.js';
-import type { OrderConnection } from './systems.js';
+
+/** One call: true when accepted (or answered), false when refused for stock. */
+export type DriveCall<T> = (item: T) => Promise<boolean>;
 
 const DRAIN_MS_MAX = 60_000;
 const US_PER_MS = 1000;
@@ -24,11 +25,11 @@ const ERROR_KINDS_MAX = 16;
 const ERRORS_MAX = 10_000;
 
 export interface DriveOptions {
-  /** Orders in flight at once, over all connections. */
+  /** Calls in flight at once, over all clients. */
   concurrency: number;
   warmupMs: number;
   durationMs: number;
-  ordersMax: number;
+  callsMax: number;
 }
 
 export interface DriveResult {
@@ -61,14 +62,14 @@ class DriveState {
   }
 }
 
-async function buyer(state: DriveState, connection: OrderConnection, source: OrderSource) {
-  while (state.running && state.issued < state.options.ordersMax) {
+async function buyer<T>(state: DriveState, call: DriveCall<T>, next: () => T) {
+  while (state.running && state.issued < state.options.callsMax) {
     state.issued++;
-    const draw = source.next();
+    const item = next();
     const started = performance.now();
     let outcome: boolean;
     try {
-      outcome = await connection.place(draw);
+      outcome = await call(item);
     } catch (error) {
       state.noteError(error);
       continue;
@@ -84,9 +85,10 @@ async function buyer(state: DriveState, connection: OrderConnection, source: Ord
   }
 }
 
-export async function driveOrders(
-  connections: readonly OrderConnection[],
-  source: OrderSource,
+/** Runs `options.concurrency` buyers; buyer i calls `calls[i % calls.length]`. */
+export async function driveClosedLoop<T>(
+  calls: readonly DriveCall<T>[],
+  next: () => T,
   options: DriveOptions,
 ): Promise<DriveResult> {
   const state = new DriveState(options);
@@ -98,7 +100,7 @@ export async function driveOrders(
   }, options.warmupMs + options.durationMs);
   const buyers: Promise<void>[] = [];
   for (let index = 0; index < options.concurrency; index++) {
-    buyers.push(buyer(state, connections[index % connections.length], source));
+    buyers.push(buyer(state, calls[index % calls.length], next));
   }
   let drainTimer: NodeJS.Timeout | undefined;
   const finished = await Promise.race([
@@ -110,7 +112,7 @@ export async function driveOrders(
   clearTimeout(drainTimer);
   clearTimeout(stopTimer);
   state.running = false;
-  if (!finished) throw new Error('orders were still unanswered after the drain time');
+  if (!finished) throw new Error('calls were still unanswered after the drain time');
   state.windowEnd = Math.min(state.windowEnd, performance.now());
   return {
     accepted: state.accepted,

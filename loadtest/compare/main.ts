@@ -1,32 +1,30 @@
 /**
- * `npm run compare`: the same order workload, side by side, against this engine (over
- * WebSocket through the SDK), Redis + Lua (appendfsync everysec and always) and PostgreSQL
- * (one transaction per order), each started by this script on 127.0.0.1 with a temporary data
- * directory and stopped again by its PID. Same DCs, same SKUs, same stock, same order
- * sequence (3-line all-or-nothing orders, Zipf SKU popularity), same concurrency, same
- * duration; then a hot-SKU scenario (every order takes the same SKU at the same DC).
+ * `npm run compare`: the same workload, side by side, against this engine (over WebSocket
+ * through its SDK), Redis + Lua (appendfsync everysec and always, through ioredis) and
+ * PostgreSQL (one transaction per order, through pg), each started by this script on
+ * 127.0.0.1 with a temporary data directory and stopped again by its PID. Same DCs, same SKUs,
+ * same stock, same order sequence (3-line all-or-nothing orders, Zipf SKU popularity), same
+ * concurrency, same duration; then a hot-SKU scenario (every order takes the same SKU at the
+ * same DC); then availability (a location and 20 SKUs with the per-DC breakdown) against
+ * Redis's GEOSEARCH + Lua, and a check that both give the same answers.
  *
- * Prints orders/s, p50, p99 and p99.9 per system and scenario, the ratios, and what each
- * system's acknowledgement survives; writes JSON and an HTML page with HDR percentile plots
- * to loadtest/out/.
+ * Prints orders/s (queries/s), p50, p99 and p99.9 per system and scenario, the ratios, and what
+ * each system's acknowledgement survives; writes JSON and an HTML page with HDR percentile
+ * plots to loadtest/out/.
  *
- * Invariants: one system runs at a time (the machine's cores are shared by that system and
- * this load generator only); every server started is stopped on every exit path; the run is
- * bounded by time and by count.
+ * Invariants: one system is measured at a time (the machine's cores are shared by that system
+ * and this load generator; during availability the other server is up and idle, because the
+ * agreement check needs both); every server started is stopped on every exit path; the run
+ * is bounded by time and by count.
  */
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { seedFromEnv } from '../../engine/testing/index.js';
+import type { AvailabilityArgs } from '../../protocol/client/index.js';
 import { intFlag, isEntryPoint, numberFlag, runMain, stopOnSignal, UsageError } from '../cli.js';
-import {
-  decodeHistogram,
-  encodeHistogram,
-  formatMs,
-  percentileSeries,
-  summarize,
-} from '../histogram.js';
+import { decodeHistogram, formatMs, percentileSeries } from '../histogram.js';
 import {
   describeLoad,
   describeMachine,
@@ -34,28 +32,34 @@ import {
   formatCount,
   machineInfo,
   outDir,
-  processTreeCpuSeconds,
   writeJson,
 } from '../report.js';
 import {
-  buildDataset,
   type Dataset,
   DATASET_DCS_DEFAULT,
   DATASET_SKUS_DEFAULT,
   makeRunId,
+  type OrderDraw,
   OrderSource,
   orderMixDefault,
   STOCK_PER_CELL_DEFAULT,
 } from '../workload.js';
-import { CHECK_DATASET, checkConservation } from './check.js';
-import { driveOrders } from './drive.js';
-import { htmlReport, type PlotChart } from './plot.js';
 import {
-  startEngineSystem,
-  startPostgresSystem,
-  startRedisSystem,
-  type SystemUnderTest,
-} from './systems.js';
+  AGREEMENT_ORDERS,
+  AGREEMENT_QUERIES_DEFAULT,
+  type AgreementReport,
+  compareAnswers,
+  measuredQueries,
+  placeSameOrders,
+  SKUS_PER_QUERY,
+} from './availability.js';
+import { CHECK_CONCURRENCY, CHECK_DATASET, checkConservation } from './check.js';
+import { buildCompareDataset, searchRadiusKm } from './dataset.js';
+import { type Measured, measure } from './measure.js';
+import { htmlReport, type PlotChart } from './plot.js';
+import { startPostgresSystem } from './postgres-system.js';
+import { startRedisSystem } from './redis-system.js';
+import { type AvailabilityClients, startEngineSystem, type SystemUnderTest } from './systems.js';
 
 const SYSTEM_KEYS = [
   'engine-fsync',
@@ -65,12 +69,18 @@ const SYSTEM_KEYS = [
   'postgres',
 ] as const;
 type SystemKey = (typeof SYSTEM_KEYS)[number];
-const SCENARIO_KEYS = ['uniform', 'hot'] as const;
+const SCENARIO_KEYS = ['uniform', 'hot', 'availability'] as const;
 type ScenarioKey = (typeof SCENARIO_KEYS)[number];
+const ORDER_SCENARIO_KEYS = ['uniform', 'hot'] as const;
+type OrderScenarioKey = (typeof ORDER_SCENARIO_KEYS)[number];
 const SCENARIO_TITLES: Record<ScenarioKey, string> = {
   uniform: '3-line orders, Zipf SKU popularity over every DC',
   hot: 'hot SKU: every order takes SKU 0 at DC 0, plus 2 Zipf lines',
+  availability: `availability: a customer location and ${SKUS_PER_QUERY} SKUs, per-DC breakdown`,
 };
+/** The engine and Redis configurations availability runs on, in order of preference. */
+const AVAILABILITY_ENGINES: readonly SystemKey[] = ['engine-fsync', 'engine-commit'];
+const AVAILABILITY_REDISES: readonly SystemKey[] = ['redis-everysec', 'redis-always'];
 const SEED_DEFAULT = 20_241_121;
 /**
  * Orders per system and scenario, warm-up included. Bounds the engine's order table (every
@@ -83,6 +93,8 @@ export interface CompareOptions {
   check: boolean;
   systems: SystemKey[];
   scenarios: ScenarioKey[];
+  /** Availability queries whose answers the engine and Redis must agree on. */
+  agreementQueries: number;
   concurrency: number;
   connections: number;
   threads: number;
@@ -98,15 +110,18 @@ export interface CompareOptions {
 export const USAGE = `Usage: npm run compare -- [options]
 
   --systems <list>       comma-separated, any of ${SYSTEM_KEYS.join(', ')} (default all)
-  --scenarios <list>     uniform, hot (default both)
-  --concurrency <n>      orders in flight at once, the same for every system (default 128);
-                         PostgreSQL runs one transaction per connection, so it gets n connections
+  --scenarios <list>     uniform, hot, availability (default all three); availability runs
+                         on the first engine and the first Redis system selected
+  --concurrency <n>      orders (queries) in flight at once, the same for every system (default
+                         128); PostgreSQL runs one transaction per connection, so its pool has n
   --connections <n>      engine and Redis connections carrying them (default 4)
   --threads <n>          engine worker threads (default 2)
   --duration <s>         measured seconds per system and scenario (default 10)
   --warmup <s>           seconds before measuring (default 2)
-  --max-orders <n>       orders per system and scenario, warm-up included (default
-                         ${ORDERS_MAX_DEFAULT}); a run that reaches it ends early
+  --max-orders <n>       orders (queries) per system and scenario, warm-up included
+                         (default ${ORDERS_MAX_DEFAULT}); a run that reaches it ends early
+  --agreement <n>        availability queries the engine and Redis must answer alike, after
+                         the same orders on both (default ${AGREEMENT_QUERIES_DEFAULT})
   --dcs <n>              DCs (default ${DATASET_DCS_DEFAULT})
   --skus <n>             SKUs (default ${DATASET_SKUS_DEFAULT})
   --stock <n>            units per (DC, SKU) cell (default ${STOCK_PER_CELL_DEFAULT})
@@ -116,7 +131,8 @@ export const USAGE = `Usage: npm run compare -- [options]
 
 Redis and PostgreSQL come from Debian's packages; when missing they are installed with
 apt-get install -y (root needed). Each server runs on 127.0.0.1 on a free port with a
-temporary data directory and is stopped (by its PID) when its runs end.
+temporary data directory and is stopped (by its PID) when its runs end. Redis is driven
+through ioredis (auto-pipelining, Lua by EVALSHA), PostgreSQL through pg (a Pool).
 `;
 
 const FLAGS = {
@@ -128,6 +144,7 @@ const FLAGS = {
   duration: { type: 'string' },
   warmup: { type: 'string' },
   'max-orders': { type: 'string' },
+  agreement: { type: 'string' },
   dcs: { type: 'string' },
   skus: { type: 'string' },
   stock: { type: 'string' },
@@ -159,6 +176,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | null
     check: values.check === true,
     systems: listFlag(values.systems, SYSTEM_KEYS, 'systems'),
     scenarios: listFlag(values.scenarios, SCENARIO_KEYS, 'scenarios'),
+    agreementQueries: intFlag(values, 'agreement', AGREEMENT_QUERIES_DEFAULT, 1, 10_000),
     concurrency,
     connections: Math.min(concurrency, intFlag(values, 'connections', 4, 1, 1_024)),
     threads: intFlag(values, 'threads', 2, 1, 64),
@@ -175,23 +193,24 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | null
   };
 }
 
-export interface RunRow {
+/** One order run: a system in one scenario. */
+export interface RunRow extends Omit<Measured, 'perSecond'> {
   system: SystemKey;
   name: string;
-  scenario: ScenarioKey;
+  scenario: OrderScenarioKey;
   ordersPerSecond: number;
-  accepted: number;
-  refused: number;
-  errors: Record<string, number>;
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-  /** CPU the system's server used during the run, in cores (null when not readable). */
-  serverCores: number | null;
-  /** CPU this load generator used during the run, in cores. */
-  generatorCores: number;
-  histogram: string;
+}
+
+/** One availability run: `accepted` counts the queries answered. */
+export interface AvailabilityRow extends Omit<Measured, 'perSecond' | 'refused'> {
+  system: SystemKey;
+  name: string;
+  queriesPerSecond: number;
+}
+
+export interface AvailabilityOutcome {
+  rows: AvailabilityRow[];
+  agreement: AgreementReport;
 }
 
 async function startSystem(
@@ -211,87 +230,98 @@ async function startSystem(
     case 'redis-always':
       return startRedisSystem(dataset, 'always', say);
     case 'postgres':
-      return startPostgresSystem(dataset, options.concurrency, say);
+      // Room for the measured runs' pool and for the conservation check's.
+      return startPostgresSystem(dataset, Math.max(options.concurrency, CHECK_CONCURRENCY), say);
   }
 }
 
-function cpuSecondsNow(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1e6;
+function driveOptions(options: CompareOptions) {
+  return {
+    concurrency: options.concurrency,
+    warmupMs: options.warmupMs,
+    durationMs: options.durationMs,
+    callsMax: options.ordersMax,
+  };
 }
 
 async function runScenario(
   system: SystemUnderTest,
   key: SystemKey,
-  scenario: ScenarioKey,
+  scenario: OrderScenarioKey,
   options: CompareOptions,
   dataset: Dataset,
 ): Promise<RunRow> {
-  // PostgreSQL runs one transaction per connection: its concurrency is its connection count.
-  const connectionCount = key === 'postgres' ? options.concurrency : options.connections;
-  const connections = await system.connect(connectionCount);
+  const clients = await system.openOrders(options.concurrency, options.connections);
   const mix = { ...orderMixDefault(), hotSku: scenario === 'hot' };
   const source = new OrderSource(dataset, mix, 0);
-  const serverBefore = processTreeCpuSeconds(system.pid);
-  const generatorBefore = cpuSecondsNow();
-  const wallStart = performance.now();
   try {
-    const result = await driveOrders(connections, source, {
-      concurrency: options.concurrency,
-      warmupMs: options.warmupMs,
-      durationMs: options.durationMs,
-      ordersMax: options.ordersMax,
-    });
-    const wallSeconds = (performance.now() - wallStart) / 1000;
-    const serverAfter = processTreeCpuSeconds(system.pid);
-    const summary = summarize(result.histogram);
-    return {
-      system: key,
-      name: system.name,
-      scenario,
-      ordersPerSecond:
-        result.measuredMs > 0 ? ((result.accepted + result.refused) * 1000) / result.measuredMs : 0,
-      accepted: result.accepted,
-      refused: result.refused,
-      errors: result.errors,
-      p50: summary.p50,
-      p99: summary.p99,
-      p999: summary.p999,
-      max: summary.max,
-      serverCores:
-        serverBefore === null || serverAfter === null
-          ? null
-          : (serverAfter - serverBefore) / wallSeconds,
-      generatorCores: (cpuSecondsNow() - generatorBefore) / wallSeconds,
-      histogram: encodeHistogram(result.histogram),
-    };
+    const { perSecond, ...measured } = await measure<OrderDraw>(
+      system.pid,
+      clients.place,
+      () => source.next(),
+      driveOptions(options),
+    );
+    return { system: key, name: system.name, scenario, ordersPerSecond: perSecond, ...measured };
   } finally {
-    await Promise.allSettled(connections.map((connection) => connection.close()));
+    await clients.close();
   }
 }
 
-function formatRow(row: RunRow): string {
-  const errors = Object.values(row.errors).reduce((sum, n) => sum + n, 0);
-  const cores = row.serverCores === null ? '   ?' : row.serverCores.toFixed(2);
+async function runAvailabilityOn(
+  system: SystemUnderTest,
+  key: SystemKey,
+  clients: AvailabilityClients,
+  options: CompareOptions,
+  dataset: Dataset,
+): Promise<AvailabilityRow> {
+  const calls = clients.query.map(
+    (query) => (args: AvailabilityArgs) => query(args).then(() => true),
+  );
+  const source = measuredQueries(dataset);
+  const {
+    perSecond,
+    refused: _refused,
+    ...measured
+  } = await measure(system.pid, calls, () => source.next(), driveOptions(options));
+  return { system: key, name: system.name, queriesPerSecond: perSecond, ...measured };
+}
+
+function formatCells(
+  name: string,
+  scenario: string,
+  perSecond: number,
+  measured: Omit<Measured, 'perSecond' | 'refused' | 'accepted'>,
+  refused: string,
+): string {
+  const errors = Object.values(measured.errors).reduce((sum, n) => sum + n, 0);
+  const cores = measured.serverCores === null ? '   ?' : measured.serverCores.toFixed(2);
   return [
-    row.name.padEnd(44),
-    row.scenario.padEnd(8),
-    formatCount(row.ordersPerSecond).padStart(10),
-    formatMs(row.p50).padStart(8),
-    formatMs(row.p99).padStart(8),
-    formatMs(row.p999).padStart(8),
-    formatCount(row.refused).padStart(8),
+    name.padEnd(44),
+    scenario.padEnd(8),
+    formatCount(perSecond).padStart(10),
+    formatMs(measured.p50).padStart(8),
+    formatMs(measured.p99).padStart(8),
+    formatMs(measured.p999).padStart(8),
+    refused.padStart(8),
     formatCount(errors).padStart(7),
     cores.padStart(6),
-    row.generatorCores.toFixed(2).padStart(6),
+    measured.generatorCores.toFixed(2).padStart(6),
   ].join(' ');
 }
 
-export function resultsTable(rows: readonly RunRow[]): string {
+function formatRow(row: RunRow): string {
+  return formatCells(row.name, row.scenario, row.ordersPerSecond, row, formatCount(row.refused));
+}
+
+function formatAvailabilityRow(row: AvailabilityRow): string {
+  return formatCells(row.name, 'avail', row.queriesPerSecond, row, '-');
+}
+
+function tableHeader(unit: string): string {
   const header = [
     'system'.padEnd(44),
     'scenario'.padEnd(8),
-    'orders/s'.padStart(10),
+    unit.padStart(10),
     'p50 ms'.padStart(8),
     'p99 ms'.padStart(8),
     'p99.9'.padStart(8),
@@ -300,7 +330,21 @@ export function resultsTable(rows: readonly RunRow[]): string {
     'server'.padStart(6),
     'load'.padStart(6),
   ].join(' ');
-  return [header, '-'.repeat(header.length), ...rows.map(formatRow)].join('\n');
+  return `${header}\n${'-'.repeat(header.length)}`;
+}
+
+export function resultsTable(rows: readonly RunRow[]): string {
+  return [tableHeader('orders/s'), ...rows.map(formatRow)].join('\n');
+}
+
+const AVAILABILITY_CAPTION =
+  `availability, ${SKUS_PER_QUERY} SKUs at a customer location with the per-DC breakdown: ` +
+  'engine through the SDK, Redis by GEOSEARCH + MGET in one Lua script (EVALSHA)';
+
+export function availabilityTable(rows: readonly AvailabilityRow[]): string {
+  return [AVAILABILITY_CAPTION, tableHeader('queries/s'), ...rows.map(formatAvailabilityRow)].join(
+    '\n',
+  );
 }
 
 const RATIO_PAIRS: readonly [SystemKey, SystemKey, string][] = [
@@ -312,7 +356,7 @@ const RATIO_PAIRS: readonly [SystemKey, SystemKey, string][] = [
 
 export function ratioLines(rows: readonly RunRow[]): string[] {
   const lines: string[] = [];
-  for (const scenario of SCENARIO_KEYS) {
+  for (const scenario of ORDER_SCENARIO_KEYS) {
     for (const [engine, other, note] of RATIO_PAIRS) {
       const a = rows.find((row) => row.system === engine && row.scenario === scenario);
       const b = rows.find((row) => row.system === other && row.scenario === scenario);
@@ -324,6 +368,31 @@ export function ratioLines(rows: readonly RunRow[]): string[] {
       );
     }
   }
+  return lines;
+}
+
+export function availabilityLines(outcome: AvailabilityOutcome): string[] {
+  const lines: string[] = [];
+  const [engine, redis] = outcome.rows;
+  if (engine !== undefined && redis !== undefined && redis.queriesPerSecond > 0) {
+    const ratio = engine.queriesPerSecond / redis.queriesPerSecond;
+    lines.push(
+      `avail    ${engine.system} ÷ ${redis.system}: ${ratio.toFixed(2)}× queries/s ` +
+        `(p50 ${formatMs(engine.p50)} vs ${formatMs(redis.p50)} ms, ` +
+        `p99 ${formatMs(engine.p99)} vs ${formatMs(redis.p99)} ms)`,
+    );
+  }
+  const { agreement } = outcome;
+  lines.push(
+    `agreement: after the same ${AGREEMENT_ORDERS} orders on both, engine and Redis gave the ` +
+      `same answer to ${agreement.agreed} of ${agreement.queries} queries`,
+    `  (${agreement.totalsEqual} of ${agreement.totals} per-SKU totals equal); ` +
+      `${agreement.onEdge} differed only by a DC whose circle passes within 0.12 % of its ` +
+      `radius of the customer`,
+    `  (the engine draws a circle as an inscribed 64-sided polygon); ` +
+      `${agreement.unexplained} differed otherwise`,
+  );
+  for (const difference of agreement.differences) lines.push(`  - ${difference}`);
   return lines;
 }
 
@@ -339,12 +408,18 @@ const HONESTY_NOTES = [
   'location (nearest DC in range that has every line), keeps an order record and an',
   'idempotency record (a retried order id returns the first answer), and logs the order',
   'for recovery. Redis and PostgreSQL only decrement counters the client already chose.',
+  'Clients: engine through its SDK (WebSocket, msgpack); Redis through ioredis with',
+  'enableAutoPipelining and the Lua scripts by EVALSHA; PostgreSQL through pg, a Pool with',
+  'one connection per order in flight, BEGIN / UPDATE per line / COMMIT, one round trip each.',
+  'Availability: every DC has a circular delivery area (polygons replaced by their mean',
+  'reach), so GEOSEARCH answers the same question; the engine also works out ETAs, sorts DCs',
+  'by ETA and answers a map per SKU, Redis answers flat arrays of counts.',
   'One system runs at a time; the load generator (this process) shares the same cores,',
   'and "server"/"load" show the CPU cores each used during the run.',
 ];
 
 async function runChecks(options: CompareOptions, runId: string, say: (line: string) => void) {
-  const dataset = buildDataset({ seed: options.seed, ...CHECK_DATASET });
+  const dataset = buildCompareDataset({ seed: options.seed, ...CHECK_DATASET });
   let failed = false;
   for (const key of options.systems) {
     const system = await startSystem(key, options, dataset, runId, say);
@@ -366,8 +441,8 @@ async function runChecks(options: CompareOptions, runId: string, say: (line: str
   return failed ? 1 : 0;
 }
 
-/** Every system × scenario, one at a time, each on a freshly started and loaded server. */
-async function runAll(
+/** Every system × order scenario, one at a time, each on a freshly started and loaded server. */
+async function runOrders(
   options: CompareOptions,
   dataset: Dataset,
   runId: string,
@@ -375,8 +450,9 @@ async function runAll(
 ): Promise<{ rows: RunRow[]; servers: Record<string, Record<string, string>> }> {
   const rows: RunRow[] = [];
   const servers: Record<string, Record<string, string>> = {};
+  const scenarios = ORDER_SCENARIO_KEYS.filter((key) => options.scenarios.includes(key));
   for (const key of options.systems) {
-    for (const scenario of options.scenarios) {
+    for (const scenario of scenarios) {
       say(`starting ${key} for the ${scenario} scenario...`);
       const system = await startSystem(key, options, dataset, `${runId}${scenario[0]}`, say);
       const release = stopOnSignal(() => system.stop());
@@ -394,6 +470,87 @@ async function runAll(
   return { rows, servers };
 }
 
+/** The engine and Redis systems availability runs on, or null when either is not selected. */
+function availabilityPair(options: CompareOptions): [SystemKey, SystemKey] | null {
+  const engine = AVAILABILITY_ENGINES.find((key) => options.systems.includes(key));
+  const redis = AVAILABILITY_REDISES.find((key) => options.systems.includes(key));
+  return engine === undefined || redis === undefined ? null : [engine, redis];
+}
+
+/**
+ * Availability on a fresh engine and a fresh Redis: the same orders on both, each measured in
+ * turn, then the agreement check (the queries change nothing, so the stock is still equal).
+ */
+async function runAvailability(
+  pair: [SystemKey, SystemKey],
+  options: CompareOptions,
+  dataset: Dataset,
+  runId: string,
+  say: (line: string) => void,
+): Promise<AvailabilityOutcome> {
+  const systems: SystemUnderTest[] = [];
+  const clients: AvailabilityClients[] = [];
+  const stopAll = async () => {
+    await Promise.allSettled(clients.map((client) => client.close()));
+    await Promise.allSettled(systems.map((system) => system.stop()));
+  };
+  const release = stopOnSignal(stopAll);
+  try {
+    for (const key of pair) {
+      say(`starting ${key} for the availability scenario...`);
+      systems.push(await startSystem(key, options, dataset, `${runId}a`, say));
+    }
+    await placeSameOrders(systems, dataset, AGREEMENT_ORDERS);
+    const rows: AvailabilityRow[] = [];
+    for (let index = 0; index < systems.length; index++) {
+      const system = systems[index];
+      const opened = await system.openAvailability!(options.connections);
+      clients.push(opened);
+      const row = await runAvailabilityOn(system, pair[index], opened, options, dataset);
+      say(formatAvailabilityRow(row));
+      rows.push(row);
+    }
+    const agreement = await compareAnswers(
+      clients[0],
+      clients[1],
+      dataset,
+      options.agreementQueries,
+    );
+    return { rows, agreement };
+  } finally {
+    release();
+    await stopAll();
+  }
+}
+
+function charts(
+  options: CompareOptions,
+  rows: readonly RunRow[],
+  availability: AvailabilityOutcome | null,
+): PlotChart[] {
+  const result: PlotChart[] = ORDER_SCENARIO_KEYS.filter((scenario) =>
+    options.scenarios.includes(scenario),
+  ).map((scenario) => ({
+    title: SCENARIO_TITLES[scenario],
+    series: rows
+      .filter((row) => row.scenario === scenario)
+      .map((row) => ({
+        label: `${row.name}: ${formatCount(row.ordersPerSecond)} orders/s`,
+        points: percentileSeries(decodeHistogram(row.histogram)),
+      })),
+  }));
+  if (availability !== null) {
+    result.push({
+      title: SCENARIO_TITLES.availability,
+      series: availability.rows.map((row) => ({
+        label: `${row.name}: ${formatCount(row.queriesPerSecond)} queries/s`,
+        points: percentileSeries(decodeHistogram(row.histogram)),
+      })),
+    });
+  }
+  return result;
+}
+
 async function main(): Promise<number> {
   const options = parseCompareArgs(process.argv.slice(2));
   if (options === null) {
@@ -403,7 +560,7 @@ async function main(): Promise<number> {
   const date = new Date();
   const runId = makeRunId(date.getTime(), Math.random);
   if (options.check) return runChecks(options, runId, (line) => process.stdout.write(`${line}\n`));
-  const dataset = buildDataset({
+  const dataset = buildCompareDataset({
     seed: options.seed,
     dcs: options.dcs,
     skus: options.skus,
@@ -414,23 +571,30 @@ async function main(): Promise<number> {
   const conditions = describeLoad();
   say(`machine: ${describeMachine(machine)}`);
   say(
-    `workload: ${options.dcs} DCs × ${options.skus} SKUs, ` +
-      `${formatCount(options.stock)} units per ` +
-      `cell, 3-line orders, concurrency ${options.concurrency}, ` +
+    `workload: ${options.dcs} DCs (circular areas, up to ${searchRadiusKm(dataset)} km) × ` +
+      `${options.skus} SKUs, ${formatCount(options.stock)} units per cell, 3-line orders and ` +
+      `${SKUS_PER_QUERY}-SKU queries, concurrency ${options.concurrency}, ` +
       `${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s per run`,
   );
-  const { rows, servers } = await runAll(options, dataset, runId, say);
-  const table = resultsTable(rows);
-  const ratios = ratioLines(rows);
+  const { rows, servers } = await runOrders(options, dataset, runId, say);
+  const pair = options.scenarios.includes('availability') ? availabilityPair(options) : null;
+  if (options.scenarios.includes('availability') && pair === null) {
+    say('availability skipped: it needs an engine and a Redis system in --systems');
+  }
+  const availability =
+    pair === null ? null : await runAvailability(pair, options, dataset, runId, say);
   const base = join(outDir(), `compare-${fileStamp(date)}`);
+  const ratios = ratioLines(rows);
+  const availabilityText =
+    availability === null
+      ? []
+      : ['', availabilityTable(availability.rows), '', ...availabilityLines(availability)];
   const notes = [
     `machine: ${describeMachine(machine)}`,
     `date: ${date.toISOString()}, ${conditions}`,
     `command: npm run compare -- ${process.argv.slice(2).join(' ')}`,
-    '',
-    table,
-    '',
-    ...ratios,
+    ...(rows.length === 0 ? [] : ['', resultsTable(rows), '', ...ratios]),
+    ...availabilityText,
     '',
     ...HONESTY_NOTES,
   ];
@@ -443,18 +607,18 @@ async function main(): Promise<number> {
     servers,
     rows,
     ratios,
+    availability:
+      availability === null ? null : { ...availability, lines: availabilityLines(availability) },
   });
-  const charts: PlotChart[] = options.scenarios.map((scenario) => ({
-    title: SCENARIO_TITLES[scenario],
-    series: rows
-      .filter((row) => row.scenario === scenario)
-      .map((row) => ({
-        label: `${row.name}: ${formatCount(row.ordersPerSecond)} orders/s`,
-        points: percentileSeries(decodeHistogram(row.histogram)),
-      })),
-  }));
-  writeFileSync(`${base}.html`, htmlReport('Orders side by side', notes, charts));
-  const broken = rows.some((row) => Object.keys(row.errors).length > 0);
+  writeFileSync(
+    `${base}.html`,
+    htmlReport('Side by side', notes, charts(options, rows, availability)),
+  );
+  const broken =
+    rows.some((row) => Object.keys(row.errors).length > 0) ||
+    (availability !== null &&
+      (availability.rows.some((row) => Object.keys(row.errors).length > 0) ||
+        availability.agreement.unexplained > 0));
   return broken ? 1 : 0;
 }
 

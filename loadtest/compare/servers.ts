@@ -4,6 +4,8 @@
  * again by the PID this script started. Missing servers are installed from Debian's packages
  * with apt-get, and the script says so.
  *
+ * A server is ready when the client the comparison drives it with (ioredis, pg) gets an answer.
+ *
  * Invariants: only processes started here are signalled, by their own PIDs; every wait is
  * bounded; temporary directories are removed after their server exited. PostgreSQL refuses to
  * run as root, so when this script runs as root the cluster is created and run as the
@@ -25,14 +27,19 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PgClient } from './pg-wire.js';
-import { RespClient } from './resp.js';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 
 const HOST = '127.0.0.1';
 const SERVER_READY_MS_MAX = 60_000;
 const SERVER_STOP_MS_MAX = 30_000;
 const READY_POLL_MS = 100;
 const APT_MS_MAX = 15 * 60_000;
+/** One readiness probe's connection attempt. */
+const PROBE_MS_MAX = 2_000;
+/** The role and database of a fresh cluster (initdb -U postgres). */
+export const POSTGRES_USER = 'postgres';
+export const POSTGRES_DATABASE = 'postgres';
 
 export interface StartedServer {
   name: string;
@@ -145,14 +152,41 @@ function readTail(path: string): string {
 
 export type AppendFsync = 'always' | 'everysec';
 
-/** redis-server with the append-only file on and `appendfsync` as given; RDB snapshots off. */
-export async function startRedis(appendfsync: AppendFsync, say: Say): Promise<StartedServer> {
+/** The redis-server binary, installed with apt-get first when it is missing. */
+export function ensureRedisInstalled(say: Say): string {
   let binary = which('redis-server');
   if (binary === null) {
     aptInstall(['redis-server'], say);
     binary = which('redis-server');
     if (binary === null) throw new Error('redis-server is still missing after apt-get install');
   }
+  return binary;
+}
+
+/** Answers when a Redis server on 127.0.0.1:port takes connections and answers PING. */
+async function pingRedis(port: number): Promise<void> {
+  const client = new Redis({
+    host: HOST,
+    port,
+    lazyConnect: true,
+    connectTimeout: PROBE_MS_MAX,
+    // A probe tries once: waitReady does the retrying.
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    if ((await client.ping()) !== 'PONG') throw new Error('PING not answered PONG');
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** redis-server with the append-only file on and `appendfsync` as given; RDB snapshots off. */
+export async function startRedis(appendfsync: AppendFsync, say: Say): Promise<StartedServer> {
+  const binary = ensureRedisInstalled(say);
   const dataDir = mkdtempSync(join(tmpdir(), 'compare-redis-'));
   const port = await freePort();
   const settings: Record<string, string> = {
@@ -185,14 +219,7 @@ export async function startRedis(appendfsync: AppendFsync, say: Say): Promise<St
     await waitReady(
       'redis-server',
       child,
-      async () => {
-        const client = await RespClient.connect(HOST, port);
-        try {
-          if ((await client.call(['PING'])) !== 'PONG') throw new Error('PING not answered PONG');
-        } finally {
-          await client.close();
-        }
-      },
+      () => pingRedis(port),
       () => readTail(settings.logfile),
     );
   } catch (error) {
@@ -211,7 +238,7 @@ export async function startRedis(appendfsync: AppendFsync, say: Say): Promise<St
   };
 }
 
-interface PostgresInstall {
+export interface PostgresInstall {
   bin: string;
   version: string;
 }
@@ -236,6 +263,31 @@ function userIds(name: string): { uid: number; gid: number } | null {
   return null;
 }
 
+/** The newest installed PostgreSQL, installed with apt-get first when none is. */
+export function ensurePostgresInstalled(say: Say): PostgresInstall {
+  let install = findPostgres();
+  if (install === null) {
+    aptInstall(['postgresql'], say);
+    install = findPostgres();
+    if (install === null) throw new Error('PostgreSQL is still missing after apt-get install');
+  }
+  return install;
+}
+
+/** Answers when PostgreSQL on 127.0.0.1:port accepts a session (not while it starts up). */
+async function connectPostgres(port: number): Promise<void> {
+  const client = new pg.Client({
+    host: HOST,
+    port,
+    user: POSTGRES_USER,
+    database: POSTGRES_DATABASE,
+    connectionTimeoutMillis: PROBE_MS_MAX,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  await client.end();
+}
+
 export interface PostgresOptions {
   maxConnections: number;
 }
@@ -245,12 +297,7 @@ export interface PostgresOptions {
  * durability: fsync on, synchronous_commit on, full_page_writes on.
  */
 export async function startPostgres(options: PostgresOptions, say: Say): Promise<StartedServer> {
-  let install = findPostgres();
-  if (install === null) {
-    aptInstall(['postgresql'], say);
-    install = findPostgres();
-    if (install === null) throw new Error('PostgreSQL is still missing after apt-get install');
-  }
+  const install = ensurePostgresInstalled(say);
   const owner = process.getuid?.() === 0 ? userIds('postgres') : null;
   if (process.getuid?.() === 0 && owner === null) {
     throw new Error('running as root needs a postgres user to run PostgreSQL as');
@@ -263,7 +310,7 @@ export async function startPostgres(options: PostgresOptions, say: Say): Promise
   const cleanup = () => rmSync(baseDir, { recursive: true, force: true });
   const initdb = spawnSync(
     join(install.bin, 'initdb'),
-    ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale'],
+    ['-D', dataDir, '-U', POSTGRES_USER, '-A', 'trust', '-E', 'UTF8', '--no-locale'],
     { ...as, cwd: baseDir, encoding: 'utf8', timeout: SERVER_READY_MS_MAX },
   );
   if (initdb.status !== 0) {
@@ -297,15 +344,7 @@ export async function startPostgres(options: PostgresOptions, say: Say): Promise
     await waitReady(
       'postgres',
       child,
-      async () => {
-        const client = await PgClient.connect({
-          host: HOST,
-          port,
-          user: 'postgres',
-          database: 'postgres',
-        });
-        await client.close();
-      },
+      () => connectPostgres(port),
       () => readTail(logFile),
     );
   } catch (error) {
