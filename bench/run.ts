@@ -14,7 +14,14 @@ import { writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
-import { DcHits, type Engine } from '../engine/index.js';
+import {
+  AvailabilityAnswers,
+  DcHits,
+  type Engine,
+  OrderAnswers,
+  type OrderRequest,
+  RESULT_CREATED,
+} from '../engine/index.js';
 import { DeliveryAreaIndex } from '../engine/geo/index.js';
 import { Allocation } from '../engine/reservation/allocate.js';
 import { StockTable } from '../engine/stock/stock-table.js';
@@ -59,6 +66,23 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
   let setCursor = 0;
   const totals = new Float64Array(AVAILABILITY_SKUS);
   const etas = new Float64Array(AVAILABILITY_SKUS);
+  const availabilityAnswers = new AvailabilityAnswers(1, AVAILABILITY_SKUS, 64);
+  const orderAnswers = new OrderAnswers(2, 2 * shared.config.allocationsPerOrderMax);
+  const lineSkus = ['', '', ''];
+  const request: OrderRequest = {
+    orderId: '',
+    lat: BENCH_CUSTOMER.lat,
+    lng: BENCH_CUSTOMER.lng,
+    mode: 'commit',
+    policy: undefined,
+    ttlSeconds: undefined,
+    maxMinutes: undefined,
+    skus: lineSkus,
+    qty: lineQty,
+    lineStart: 0,
+    lineCount: LINES,
+  };
+  const skuIds = Array.from({ length: skus }, (_, sku) => `sku-${sku}`);
 
   const geo = new DeliveryAreaIndex({ dcCapacity: shared.config.dcCapacity, cacheSize: 1024 });
   for (const record of engine.catalogueRecords()) if (record.type === 'dc') geo.upsert(record.dc);
@@ -71,7 +95,7 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
 
   return [
     {
-      name: `reserve+release ${LINES}-line order, counters (${dcs} DCs in range)`,
+      name: `inner loop: reserve+release ${LINES}-line order, counters (${dcs} DCs in range)`,
       batch: BATCH,
       run: () => {
         for (let op = 0; op < BATCH; op++) {
@@ -86,7 +110,27 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
       },
     },
     {
-      name: `place+cancel ${LINES}-line order, full engine path (ids, order table)`,
+      name: `place+cancel ${LINES}-line order, engine API, answers built for the wire`,
+      batch: BATCH,
+      run: () => {
+        for (let op = 0; op < BATCH; op++) {
+          const orderId = `bench-w${orderNumber++}`;
+          const sku = (orderNumber * LINES) % (skus - LINES);
+          request.orderId = orderId;
+          lineSkus[0] = skuIds[sku];
+          lineSkus[1] = skuIds[sku + 1];
+          lineSkus[2] = skuIds[sku + 2];
+          orderAnswers.reset();
+          engine.placeOrderInto(request, orderAnswers);
+          if (orderAnswers.result[0] !== RESULT_CREATED) {
+            throw new Error(`bench: ${orderAnswers.errors[0]?.code}`);
+          }
+          engine.cancelInto(orderId, orderAnswers);
+        }
+      },
+    },
+    {
+      name: `place+cancel ${LINES}-line order, engine object API (v1 / HTTP answers)`,
       batch: BATCH,
       run: () => {
         for (let op = 0; op < BATCH; op++) {
@@ -108,17 +152,37 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
       },
     },
     {
-      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, typed core (incl. cached geo)`,
+      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs with per-DC breakdown, answer built for the wire`,
       batch: BATCH,
       run: () => {
         for (let op = 0; op < BATCH; op++) {
-          engine.resolveDcs(BENCH_CUSTOMER, 60, hits);
-          engine.availabilityInto(hits, availabilitySkus, AVAILABILITY_SKUS, totals, etas);
+          availabilityAnswers.reset(true);
+          const set = availabilitySets[setCursor++ & 255];
+          const refused = engine.availabilityInto(
+            BENCH_CUSTOMER.lat,
+            BENCH_CUSTOMER.lng,
+            set,
+            0,
+            AVAILABILITY_SKUS,
+            undefined,
+            availabilityAnswers,
+          );
+          if (refused !== null) throw new Error(`bench: ${refused.error.code}`);
         }
       },
     },
     {
-      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, JSON-shaped answer`,
+      name: `inner loop: levels of ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs (incl. cached geo)`,
+      batch: BATCH,
+      run: () => {
+        for (let op = 0; op < BATCH; op++) {
+          engine.resolveDcs(BENCH_CUSTOMER, 60, hits);
+          engine.levelsInto(hits, availabilitySkus, AVAILABILITY_SKUS, totals, etas);
+        }
+      },
+    },
+    {
+      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, object API with breakdown (v1 / HTTP)`,
       batch: 100,
       run: () => {
         for (let op = 0; op < 100; op++) {
@@ -127,7 +191,7 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
       },
     },
     {
-      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, answer without per-DC breakdown`,
+      name: `availability ${AVAILABILITY_SKUS} SKUs x ${dcs} DCs, object API without breakdown`,
       batch: 100,
       run: () => {
         for (let op = 0; op < 100; op++) {

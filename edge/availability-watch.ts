@@ -15,7 +15,7 @@ import { DcHits, type Engine } from '../engine/index.js';
 import type { SkuLevel } from '../protocol/messages.js';
 import type { CatalogueView } from './catalogue-view.js';
 
-export type WatchEngine = Pick<Engine, 'resolveDcs' | 'availabilityInto'>;
+export type WatchEngine = Pick<Engine, 'resolveDcs' | 'levelsInto'>;
 
 /** ETA "none" in `lastEta`; real ETAs are ≥ 0. */
 const NO_ETA = -1;
@@ -119,7 +119,7 @@ export class AvailabilityWatch {
     const levels: Record<string, SkuLevel> = {};
     const count = this.skuIds.length;
     scratch.skus.set(this.skuIndexes);
-    engine.availabilityInto(this.hits, scratch.skus, count, scratch.totals, scratch.bestEta);
+    engine.levelsInto(this.hits, scratch.skus, count, scratch.totals, scratch.bestEta);
     for (let position = 0; position < count; position++) {
       const eta = this.etaOf(scratch.bestEta[position]);
       this.lastAvailable[position] = scratch.totals[position];
@@ -139,7 +139,7 @@ export class AvailabilityWatch {
   evaluate(engine: WatchEngine, scratch: WatchScratch): Record<string, SkuLevel> | null {
     const count = this.dirtyCount;
     for (let at = 0; at < count; at++) scratch.skus[at] = this.skuIndexes[this.dirtyList[at]];
-    engine.availabilityInto(this.hits, scratch.skus, count, scratch.totals, scratch.bestEta);
+    engine.levelsInto(this.hits, scratch.skus, count, scratch.totals, scratch.bestEta);
     let changed: Record<string, SkuLevel> | null = null;
     for (let at = 0; at < count; at++) {
       const position = this.dirtyList[at];

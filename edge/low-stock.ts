@@ -21,7 +21,7 @@ import type { CatalogueView } from './catalogue-view.js';
 import { CHANGED_CELLS_PER_BATCH_MAX } from './constants.js';
 
 /** The engine's allocation-free stock read. */
-export type StockReader = Pick<Engine, 'availabilityInto'>;
+export type StockReader = Pick<Engine, 'levelsInto'>;
 
 /** Reads available of a list of SKUs at one DC, into `totals`, allocating nothing. */
 export class CellReader {
@@ -40,7 +40,7 @@ export class CellReader {
     this.hits.count = 1;
     this.hits.dcs[0] = dc;
     this.hits.etaMinutes[0] = 0;
-    this.engine.availabilityInto(this.hits, skus, count, totals, this.bestEta);
+    this.engine.levelsInto(this.hits, skus, count, totals, this.bestEta);
   }
 }
 

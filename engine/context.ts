@@ -3,6 +3,7 @@
  * shared-memory tables, this thread's catalogue and geo index, and the last log ticket.
  */
 
+import type { OrderAnswers } from './answers.js';
 import type { Catalogue } from './catalogue.js';
 import type { EngineConfig } from './config.js';
 import type { DeliveryAreaIndex } from './geo/index.js';
@@ -24,4 +25,6 @@ export interface EngineContext {
   readonly geo: DeliveryAreaIndex;
   lastTicket: number;
   observer: EngineObserver | null;
+  /** Scratch for the object API: one order's answer, read back into an object at once. */
+  readonly answers: OrderAnswers;
 }

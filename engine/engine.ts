@@ -8,6 +8,7 @@
  */
 
 import type { EngineApi } from './api.js';
+import { AvailabilityAnswers, ETA_NONE, etaTenths, OrderAnswers } from './answers.js';
 import { Catalogue } from './catalogue.js';
 import { type EngineConfig, resolveConfig } from './config.js';
 import {
@@ -22,7 +23,7 @@ import type { Clock, EngineContext } from './context.js';
 import { DC_HITS_MAX, DcHits, DeliveryAreaIndex } from './geo/index.js';
 import { type LogRecord, NO_LOG, type OperationLog } from './log.js';
 import { allocateShared, type EngineShared } from './memory.js';
-import { fail, OrderBook, type OrderSnapshotFields } from './orders.js';
+import { fail, OrderBook, type OrderSnapshotFields, orderResultOf } from './orders.js';
 import {
   A_CELL,
   A_QTY,
@@ -55,6 +56,7 @@ import type {
   Failure,
   Location,
   OrderLineInput,
+  OrderRequest,
   OrderResult,
   PlaceOrderInput,
   SkuAvailability,
@@ -66,7 +68,9 @@ import {
   isCount,
   isId,
   isIntInRange,
+  isLatitude,
   isLocation,
+  isLongitude,
   isNumberInRange,
   isQuantity,
 } from './validate.js';
@@ -106,7 +110,12 @@ export class Engine implements EngineApi {
   /** Per DC of the current availability query: its shard, cell offset and rounded ETA. */
   private readonly hitCells: Int32Array[] = new Array(DC_HITS_MAX);
   private readonly hitBases = new Int32Array(DC_HITS_MAX);
-  private readonly hitEtas = new Float64Array(DC_HITS_MAX);
+  /** Scratch for the object API's availability: one query, read back into an object at once. */
+  private readonly availabilityScratch = new AvailabilityAnswers(
+    1,
+    AVAILABILITY_SKUS_MAX,
+    DC_HITS_MAX,
+  );
 
   static create(config: Partial<EngineConfig> = {}, options: EngineOptions = {}): Engine {
     return new Engine(allocateShared(resolveConfig(config)), options);
@@ -130,6 +139,7 @@ export class Engine implements EngineApi {
       geo: new DeliveryAreaIndex({ dcCapacity: config.dcCapacity, cacheSize: config.geoCacheSize }),
       lastTicket: 0,
       observer: options.observer ?? null,
+      answers: new OrderAnswers(1, config.allocationsPerOrderMax),
     };
     this.book = new OrderBook(this.context);
     this.skuScratch = new Int32Array(AVAILABILITY_SKUS_MAX);
@@ -356,59 +366,150 @@ export class Engine implements EngineApi {
     if (!isLocation(location)) return fail('BAD_LOCATION');
     if (!Array.isArray(skus) || skus.length === 0)
       return fail('BAD_REQUEST', 'skus must be a non-empty array');
-    if (skus.length > AVAILABILITY_SKUS_MAX)
+    const answers = this.availabilityScratch;
+    answers.reset(breakdown);
+    const refusal = this.availabilityInto(
+      location.lat,
+      location.lng,
+      skus,
+      0,
+      skus.length,
+      maxMinutes,
+      answers,
+    );
+    if (refusal !== null) return refusal;
+    return { ok: true, skus: this.availabilityObject(answers, 0, skus) };
+  }
+
+  /**
+   * Answers one availability query into `answers` (the typed core the wire encodes from):
+   * the DCs in range once, then per SKU of `skus[skuStart .. skuStart + skuCount)` the total,
+   * the best ETA and (with the breakdown) the units at each DC. A refusal appends nothing.
+   */
+  availabilityInto(
+    lat: number,
+    lng: number,
+    skus: readonly unknown[],
+    skuStart: number,
+    skuCount: number,
+    maxMinutes: number | undefined,
+    answers: AvailabilityAnswers,
+  ): Failure | null {
+    if (!isLatitude(lat) || !isLongitude(lng)) return fail('BAD_LOCATION');
+    if (skuCount > AVAILABILITY_SKUS_MAX)
       return fail('TOO_MANY_SKUS', `at most ${AVAILABILITY_SKUS_MAX} SKUs`);
     const window = maxMinutes ?? this.config.maxMinutesDefault;
     if (!isNumberInRange(window, 1, MAX_MINUTES_CEILING))
       return fail('BAD_FIELD', 'maxMinutes: 1–1440');
+    if (!answers.hasRoom(skuCount)) return fail('TOO_MANY_SKUS', 'the batch holds too many SKUs');
     const { catalogue, stock, geo } = this.context;
-    for (let at = 0; at < skus.length; at++) {
-      const id = skus[at];
+    const indexes = this.skuScratch;
+    for (let at = 0; at < skuCount; at++) {
+      const id = skus[skuStart + at];
       if (typeof id !== 'string') return fail('BAD_ID', 'skus must be strings');
-      this.skuScratch[at] = catalogue.skuIndexes.get(id) ?? -1;
+      indexes[at] = catalogue.skuIndexes.get(id) ?? -1;
     }
     const hits = this.hits;
-    geo.resolve(location.lat, location.lng, window, hits);
+    geo.resolve(lat, lng, window, hits);
+    const query = answers.count++;
+    const dcCount = hits.count;
+    const dcStart = answers.dcTotal;
+    answers.dcStart[query] = dcStart;
+    answers.dcCount[query] = dcCount;
+    // What each DC contributes to every SKU's answer, worked out once per query, not per SKU.
+    const cells = this.hitCells;
+    const bases = this.hitBases;
+    for (let hit = 0; hit < dcCount; hit++) {
+      const dc = hits.dcs[hit];
+      cells[hit] = stock.cellsOf(dc);
+      bases[hit] = stock.cellBase(dc) + CELL_AVAILABLE;
+      answers.dcs[dcStart + hit] = dc;
+      answers.dcEtaTenths[dcStart + hit] = etaTenths(hits.etaMinutes[hit]);
+    }
+    answers.dcTotal = dcStart + dcCount;
+    const skuBase = answers.skuTotal;
+    answers.skuStart[query] = skuBase;
+    answers.skuCount[query] = skuCount;
+    answers.perDcStart[query] = answers.perDcTotal;
+    const breakdown = answers.breakdown;
+    let perDc = answers.perDcTotal;
+    const rows = answers.perDc;
+    for (let at = 0; at < skuCount; at++) {
+      const sku = indexes[at];
+      let total = 0;
+      let eta = ETA_NONE;
+      if (sku < 0) {
+        total = -1;
+        if (breakdown) rows.fill(0, perDc, perDc + dcCount);
+      } else {
+        const offset = sku * CELL_INTS;
+        for (let hit = 0; hit < dcCount; hit++) {
+          // Plain read: an advisory snapshot, see StockTable.cellsOf.
+          const available = cells[hit][bases[hit] + offset];
+          const free = available > 0 ? available : 0;
+          if (breakdown) rows[perDc + hit] = free;
+          if (free === 0) continue;
+          total += free;
+          if (eta === ETA_NONE) eta = answers.dcEtaTenths[dcStart + hit];
+        }
+      }
+      if (breakdown) perDc += dcCount;
+      answers.available[skuBase + at] = total;
+      answers.etaTenths[skuBase + at] = eta;
+    }
+    answers.skuTotal = skuBase + skuCount;
+    answers.perDcTotal = perDc;
+    return null;
+  }
+
+  /** Query `query` of `answers` as the v1 answer object, keyed by the ids asked for. */
+  private availabilityObject(
+    answers: AvailabilityAnswers,
+    query: number,
+    skus: readonly string[],
+  ): Record<string, SkuAvailability> {
+    const { catalogue } = this.context;
     // Keyed by SKU ids that differ from query to query: a null-prototype object is a
     // dictionary from the start, where adding a key is a hash insert. An ordinary literal
     // would walk V8's hidden-class transitions, a new path for every combination of keys
     // (measured: 28 µs per 20-SKU answer under load against 3 µs for repeated keys).
     const result: Record<string, SkuAvailability> = Object.create(null);
-    // What each DC contributes to every SKU's answer, worked out once per query, not per SKU.
-    const cells = this.hitCells;
-    const bases = this.hitBases;
-    const etas = this.hitEtas;
-    for (let hit = 0; hit < hits.count; hit++) {
-      const dc = hits.dcs[hit];
-      cells[hit] = stock.cellsOf(dc);
-      bases[hit] = stock.cellBase(dc) + CELL_AVAILABLE;
-      etas[hit] = Math.round(hits.etaMinutes[hit] * 10) / 10;
-    }
-    for (let at = 0; at < skus.length; at++) {
-      const sku = this.skuScratch[at];
-      const entry: SkuAvailability = { available: 0, etaMinutes: null, dcs: [] };
-      if (sku < 0) (entry as SkuAvailability & { unknown: boolean }).unknown = true;
-      const offset = sku * CELL_INTS;
-      for (let hit = 0; hit < hits.count && sku >= 0; hit++) {
-        const available = cells[hit][bases[hit] + offset];
-        if (available <= 0) continue;
-        entry.available += available;
-        entry.etaMinutes ??= etas[hit];
-        if (breakdown) {
-          entry.dcs.push({ dc: catalogue.dcs[hits.dcs[hit]].id, available, etaMinutes: etas[hit] });
+    const dcStart = answers.dcStart[query];
+    const dcCount = answers.dcCount[query];
+    const skuStart = answers.skuStart[query];
+    let row = answers.perDcStart[query];
+    for (let at = 0; at < answers.skuCount[query]; at++) {
+      const total = answers.available[skuStart + at];
+      const eta = answers.etaTenths[skuStart + at];
+      const entry: SkuAvailability = {
+        available: total < 0 ? 0 : total,
+        etaMinutes: eta === ETA_NONE ? null : eta / 10,
+        dcs: [],
+      };
+      if (total < 0) (entry as SkuAvailability & { unknown: boolean }).unknown = true;
+      if (answers.breakdown) {
+        for (let hit = 0; hit < dcCount; hit++) {
+          const units = answers.perDc[row + hit];
+          if (units === 0) continue;
+          entry.dcs.push({
+            dc: catalogue.dcs[answers.dcs[dcStart + hit]].id,
+            available: units,
+            etaMinutes: answers.dcEtaTenths[dcStart + hit] / 10,
+          });
         }
+        row += dcCount;
       }
       result[skus[at]] = entry;
     }
-    return { ok: true, skus: result };
+    return result;
   }
 
   /**
-   * The allocation-free core of availability: for each SKU index, the units free across the DCs
-   * of `hits` (totals) and the best ETA (Infinity when none). For callers that encode answers
-   * straight from typed arrays.
+   * Levels of SKUs (by index) over the DCs of `hits`: for each, the units free across them
+   * (totals) and the best ETA (Infinity when none). For the edge's subscriptions and alerts,
+   * which keep their SKU indexes and DC lists between evaluations.
    */
-  availabilityInto(
+  levelsInto(
     hits: DcHits,
     skus: Int32Array,
     count: number,
@@ -496,6 +597,33 @@ export class Engine implements EngineApi {
 
   placeOrder(input: PlaceOrderInput): OrderResult {
     return this.book.placeOrder(input);
+  }
+
+  /**
+   * Places one order of a batch and appends its answer to `answers` (the typed path the wire
+   * takes: no object per line in or out). `lastTicket` is then its log record's ticket.
+   */
+  placeOrderInto(request: OrderRequest, answers: OrderAnswers): void {
+    this.book.placeInto(request, answers);
+  }
+
+  /** Cancels an order and appends its answer to `answers`. */
+  cancelInto(orderId: string, answers: OrderAnswers): void {
+    this.book.cancelInto(orderId, answers);
+  }
+
+  /** The object form of answer `at` of `answers` (what `placeOrder` returns). */
+  orderResultOf(answers: OrderAnswers, at: number): OrderResult {
+    return orderResultOf(answers, at, this.context);
+  }
+
+  /** The id of a DC by its dense index (answers carry indexes). */
+  dcId(index: number): string {
+    return this.context.catalogue.dcs[index].id;
+  }
+
+  skuId(index: number): string {
+    return this.context.catalogue.skus[index].id;
   }
 
   checkBasket(input: PlaceOrderInput): BasketCheckResult {

@@ -4,6 +4,14 @@
  */
 
 export type { DcUpsertResult, EngineApi, SkuUpsertResult } from './api.js';
+export {
+  AvailabilityAnswers,
+  ETA_NONE,
+  OrderAnswers,
+  RESULT_CREATED,
+  RESULT_EXISTS,
+  RESULT_REFUSED,
+} from './answers.js';
 export { ConfigError, DEFAULT_CONFIG, type EngineConfig, resolveConfig } from './config.js';
 export * from './constants.js';
 export type { Clock } from './context.js';

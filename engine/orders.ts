@@ -22,6 +22,13 @@ import {
   ID_BYTES_MAX,
   MAX_MINUTES_CEILING,
 } from './constants.js';
+import {
+  etaTenths,
+  type OrderAnswers,
+  RESULT_CREATED,
+  RESULT_EXISTS,
+  RESULT_REFUSED,
+} from './answers.js';
 import type { EngineContext } from './context.js';
 import { DcHits } from './geo/index.js';
 import type { LogRecord } from './log.js';
@@ -36,7 +43,6 @@ import {
   M_FINGERPRINT,
   M_FLAGS,
   M_KEY_BYTES,
-  M_KEY_HASH,
   META_INTS,
   STATE_CANCELLED,
   STATE_CONFIRMED,
@@ -57,6 +63,7 @@ import type {
   Failure,
   OrderEventType,
   OrderLineInput,
+  OrderRequest,
   OrderResult,
   OrderStatus,
   OrderView,
@@ -67,7 +74,8 @@ import {
   hashBytes,
   isCount,
   isIntInRange,
-  isLocation,
+  isLatitude,
+  isLongitude,
   isNumberInRange,
   isQuantity,
   mixInt,
@@ -140,41 +148,59 @@ export class OrderBook {
 
   // ---------------------------------------------------------------- placement
 
-  placeOrder(input: PlaceOrderInput): OrderResult {
+  /**
+   * Places one order and appends its answer (created, the existing order for a retried id, or
+   * a refusal) to `answers`. After it, `lastTicket` is the record to wait for (0 for none).
+   */
+  placeInto(request: OrderRequest, answers: OrderAnswers): void {
     this.context.lastTicket = 0;
-    const invalid = this.parseOrder(input, true);
-    if (invalid !== null) return invalid;
-    if (!this.context.log.writable()) return fail('READ_ONLY');
-    const fingerprint = this.fingerprint(input);
+    const invalid = this.parseRequest(request, true);
+    if (invalid !== null) {
+      answers.refuse(request.orderId, invalid.error);
+      return;
+    }
+    if (!this.context.log.writable()) {
+      answers.refuse(request.orderId, fail('READ_ONLY').error);
+      return;
+    }
+    const fingerprint = this.fingerprint(request);
     const orders = this.context.orders;
     const hash = hashBytes(this.key, this.keyBytes);
     orders.lockKey(hash);
     try {
       const existing = orders.findKey(hash, this.key, this.keyBytes);
       if (existing >= 0) {
-        this.expireIfDue(existing, input.orderId);
+        this.expireIfDue(existing, request.orderId);
         if (orders.meta[existing * META_INTS + M_FINGERPRINT] !== fingerprint) {
-          return fail('ORDER_ID_REUSED');
+          answers.refuse(request.orderId, fail('ORDER_ID_REUSED').error);
+          return;
         }
-        return { ok: true, created: false, order: this.view(existing, input.orderId) };
+        this.writeAnswer(existing, request.orderId, RESULT_EXISTS, answers);
+        return;
       }
       const slot = orders.claimKey(hash);
-      if (slot < 0)
-        return fail('CAPACITY_EXHAUSTED', 'the order table has no room for this order id');
-      const refusal = this.allocate(input, false);
-      if (refusal !== null) return refusal;
+      if (slot < 0) {
+        const message = 'the order table has no room for this order id';
+        answers.refuse(request.orderId, fail('CAPACITY_EXHAUSTED', message).error);
+        return;
+      }
+      const refusal = this.allocate(request, false);
+      if (refusal !== null) {
+        answers.refuse(request.orderId, refusal.error);
+        return;
+      }
       const now = this.context.clock();
-      const commit = input.mode === 'commit';
-      const ttlSeconds = input.ttlSeconds ?? this.context.config.holdTtlSecondsDefault;
+      const commit = request.mode === 'commit';
+      const ttlSeconds = request.ttlSeconds ?? this.context.config.holdTtlSecondsDefault;
       const expiresAt = commit ? 0 : now + ttlSeconds * 1000;
       const record: LogRecord = {
         type: 'place',
         at: now,
-        orderId: input.orderId,
+        orderId: request.orderId,
         mode: commit ? 1 : 0,
-        policy: input.policy === 'split' ? 1 : 0,
-        lat: input.location.lat,
-        lng: input.location.lng,
+        policy: request.policy === 'split' ? 1 : 0,
+        lat: request.lat,
+        lng: request.lng,
         etaMinutes: this.allocation.etaMinutes,
         expiresAt,
         fingerprint,
@@ -183,21 +209,33 @@ export class OrderBook {
       orders.writeKey(slot, hash, this.key, this.keyBytes);
       this.writeOrder(slot, record);
       this.context.lastTicket = this.context.log.append(record);
-      orders.setState(slot, commit ? STATE_CONFIRMED : STATE_HELD);
+      orders.setState(slot, commit ? STATE_CONFIRMED : STATE_HELD, now);
       if (!commit) orders.noteDeadline(slot, expiresAt);
       this.notify(slot, record);
-      return { ok: true, created: true, order: this.view(slot, input.orderId) };
+      this.writeAnswer(slot, request.orderId, RESULT_CREATED, answers);
     } finally {
       orders.unlockKey(hash);
     }
   }
 
+  /** `placeInto` for one order given as an object, answered as an object. */
+  placeOrder(input: PlaceOrderInput): OrderResult {
+    const request = this.requestOf(input);
+    if ('ok' in request) return request;
+    const answers = this.context.answers;
+    answers.reset();
+    this.placeInto(request, answers);
+    return orderResultOf(answers, 0, this.context);
+  }
+
   /** A dry run of placement: the same checks and allocation, reading counters only. */
   checkBasket(input: PlaceOrderInput): BasketCheckResult {
     this.context.lastTicket = 0;
-    const invalid = this.parseOrder(input, false);
+    const request = this.requestOf(input);
+    if ('ok' in request) return request;
+    const invalid = this.parseRequest(request, false);
     if (invalid !== null) return invalid;
-    const refusal = this.allocate(input, true);
+    const refusal = this.allocate(request, true);
     if (refusal !== null) return refusal;
     return {
       ok: true,
@@ -210,11 +248,10 @@ export class OrderBook {
    * Fills the allocation scratch for the parsed lines at the DCs serving the input's location.
    * With `dryRun`, counters are read, never written. Returns a refusal or null.
    */
-  private allocate(input: PlaceOrderInput, dryRun: boolean, withCredit = false): Failure | null {
+  private allocate(input: OrderRequest, dryRun: boolean, withCredit = false): Failure | null {
     const context = this.context;
     const maxMinutes = input.maxMinutes ?? context.config.maxMinutesDefault;
-    const { lat, lng } = input.location;
-    if (context.geo.resolve(lat, lng, maxMinutes, this.hits) === 0) {
+    if (context.geo.resolve(input.lat, input.lng, maxMinutes, this.hits) === 0) {
       return fail('NO_DC_IN_RANGE', 'no active DC delivers to this location within the window', {
         lines: this.allLines('NO_DC_IN_RANGE'),
       });
@@ -291,63 +328,98 @@ export class OrderBook {
     return this.transition(orderId, OP_GET, undefined, 0);
   }
 
+  /** Cancels an order and appends the answer to `answers` (the typed twin of `cancel`). */
+  cancelInto(orderId: string, answers: OrderAnswers): void {
+    this.transitionInto(orderId, OP_CANCEL, undefined, 0, answers);
+  }
+
   private transition(
     orderId: string,
     op: number,
     lines: readonly OrderLineInput[] | undefined,
     ttlSeconds: number,
   ): OrderResult {
+    const answers = this.context.answers;
+    answers.reset();
+    this.transitionInto(orderId, op, lines, ttlSeconds, answers);
+    return orderResultOf(answers, 0, this.context);
+  }
+
+  private transitionInto(
+    orderId: string,
+    op: number,
+    lines: readonly OrderLineInput[] | undefined,
+    ttlSeconds: number,
+    answers: OrderAnswers,
+  ): void {
     const context = this.context;
     context.lastTicket = 0;
     this.keyBytes = encodeId(orderId, this.encoder, this.key);
-    if (this.keyBytes < 0) return fail('BAD_ORDER_ID');
-    if (op !== OP_GET && !context.log.writable()) return fail('READ_ONLY');
+    if (this.keyBytes < 0) {
+      answers.refuse(String(orderId), fail('BAD_ORDER_ID').error);
+      return;
+    }
+    if (op !== OP_GET && !context.log.writable()) {
+      answers.refuse(orderId, fail('READ_ONLY').error);
+      return;
+    }
     const orders = context.orders;
     const hash = hashBytes(this.key, this.keyBytes);
     orders.lockKey(hash);
     try {
       const slot = orders.findKey(hash, this.key, this.keyBytes);
-      if (slot < 0) return fail('ORDER_NOT_FOUND');
-      this.expireIfDue(slot, orderId);
-      const state = orders.state(slot);
-      switch (op) {
-        case OP_GET:
-          return this.answer(slot, orderId);
-        case OP_CONFIRM:
-          if (state === STATE_CONFIRMED) return this.answer(slot, orderId);
-          if (state !== STATE_HELD) return this.wrongState(slot, 'confirm');
-          return this.confirmHeld(slot, orderId, lines);
-        case OP_CANCEL:
-          if (state === STATE_CANCELLED) return this.answer(slot, orderId);
-          if (state !== STATE_HELD && state !== STATE_CONFIRMED)
-            return this.wrongState(slot, 'cancel');
-          return this.logAndApply(slot, orderId, { type: 'cancel', at: context.clock(), orderId });
-        case OP_EXTEND: {
-          if (state !== STATE_HELD) return this.wrongState(slot, 'extend');
-          const at = context.clock();
-          return this.logAndApply(slot, orderId, {
-            type: 'extend',
-            at,
-            orderId,
-            expiresAt: at + ttlSeconds * 1000,
-          });
-        }
-        case OP_CHANGE:
-          if (state !== STATE_HELD) return this.wrongState(slot, 'change');
-          return this.changeHeld(slot, orderId, lines);
-        case OP_FULFIL:
-          if (state === STATE_FULFILLED) return this.answer(slot, orderId);
-          if (state !== STATE_CONFIRMED) return this.wrongState(slot, 'fulfil');
-          return this.logAndApply(slot, orderId, { type: 'fulfil', at: context.clock(), orderId });
+      if (slot < 0) {
+        answers.refuse(orderId, fail('ORDER_NOT_FOUND').error);
+        return;
       }
-      throw new Error(`orders: unknown transition ${op}`);
+      this.expireIfDue(slot, orderId);
+      const refusal = this.decide(slot, orderId, op, lines, ttlSeconds);
+      if (refusal !== null) answers.refuse(orderId, refusal.error);
+      else this.writeAnswer(slot, orderId, RESULT_EXISTS, answers);
     } finally {
       orders.unlockKey(hash);
     }
   }
 
-  private answer(slot: number, orderId: string): OrderResult {
-    return { ok: true, created: false, order: this.view(slot, orderId) };
+  /** Makes the transition `op` on a locked slot; a refusal, or null when done (or a no-op). */
+  private decide(
+    slot: number,
+    orderId: string,
+    op: number,
+    lines: readonly OrderLineInput[] | undefined,
+    ttlSeconds: number,
+  ): Failure | null {
+    const context = this.context;
+    const state = context.orders.state(slot);
+    switch (op) {
+      case OP_GET:
+        return null;
+      case OP_CONFIRM:
+        if (state === STATE_CONFIRMED) return null;
+        if (state !== STATE_HELD) return this.wrongState(slot, 'confirm');
+        return this.confirmHeld(slot, orderId, lines);
+      case OP_CANCEL:
+        if (state === STATE_CANCELLED) return null;
+        if (state !== STATE_HELD && state !== STATE_CONFIRMED)
+          return this.wrongState(slot, 'cancel');
+        this.logAndApply(slot, { type: 'cancel', at: context.clock(), orderId });
+        return null;
+      case OP_EXTEND: {
+        if (state !== STATE_HELD) return this.wrongState(slot, 'extend');
+        const at = context.clock();
+        this.logAndApply(slot, { type: 'extend', at, orderId, expiresAt: at + ttlSeconds * 1000 });
+        return null;
+      }
+      case OP_CHANGE:
+        if (state !== STATE_HELD) return this.wrongState(slot, 'change');
+        return this.changeHeld(slot, orderId, lines);
+      case OP_FULFIL:
+        if (state === STATE_FULFILLED) return null;
+        if (state !== STATE_CONFIRMED) return this.wrongState(slot, 'fulfil');
+        this.logAndApply(slot, { type: 'fulfil', at: context.clock(), orderId });
+        return null;
+    }
+    throw new Error(`orders: unknown transition ${op}`);
   }
 
   private wrongState(slot: number, action: string): Failure {
@@ -355,29 +427,24 @@ export class OrderBook {
     return fail('INVALID_STATE', `cannot ${action} an order that is ${status}`, { status });
   }
 
-  private logAndApply(
-    slot: number,
-    orderId: string,
-    record: Extract<LogRecord, { orderId: string }>,
-  ): OrderResult {
+  private logAndApply(slot: number, record: Extract<LogRecord, { orderId: string }>): void {
     this.context.lastTicket = this.context.log.append(record);
     this.applyToSlot(slot, record);
     this.notify(slot, record);
-    return this.answer(slot, orderId);
   }
 
   private confirmHeld(
     slot: number,
     orderId: string,
     lines: readonly OrderLineInput[] | undefined,
-  ): OrderResult {
+  ): Failure | null {
     const released: number[] = [];
     if (lines !== undefined) {
       const invalid = this.planPartialConfirm(slot, lines, released);
       if (invalid !== null) return invalid;
     }
-    const record: LogRecord = { type: 'confirm', at: this.context.clock(), orderId, released };
-    return this.logAndApply(slot, orderId, record);
+    this.logAndApply(slot, { type: 'confirm', at: this.context.clock(), orderId, released });
+    return null;
   }
 
   /**
@@ -445,17 +512,25 @@ export class OrderBook {
     slot: number,
     orderId: string,
     lines: readonly OrderLineInput[] | undefined,
-  ): OrderResult {
+  ): Failure | null {
     const { orders, config } = this.context;
     const base = slot * TIMES_FLOATS;
-    const input: PlaceOrderInput = {
+    const parsed = this.linesOf(lines);
+    if ('ok' in parsed) return parsed;
+    const input: OrderRequest = {
       orderId,
-      location: { lat: orders.times[base + T_LAT], lng: orders.times[base + T_LNG] },
-      lines: lines as OrderLineInput[],
+      lat: orders.times[base + T_LAT],
+      lng: orders.times[base + T_LNG],
       mode: 'hold',
       policy: (orders.meta[slot * META_INTS + M_FLAGS] & FLAG_SPLIT) !== 0 ? 'split' : 'single-dc',
+      ttlSeconds: undefined,
+      maxMinutes: undefined,
+      skus: parsed.skus,
+      qty: parsed.qty,
+      lineStart: 0,
+      lineCount: parsed.skus.length,
     };
-    const invalid = this.parseLines(input.lines);
+    const invalid = this.parseLines(input);
     if (invalid !== null) return invalid;
     // The order's own units count as available to it.
     const allocation = this.allocation;
@@ -496,7 +571,7 @@ export class OrderBook {
       }
     }
     this.notify(slot, record);
-    return this.answer(slot, orderId);
+    return null;
   }
 
   // ---------------------------------------------------------------- expiry
@@ -555,10 +630,10 @@ export class OrderBook {
         if (orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] > now) continue;
         // The key hash is only written under the key's locks; if the slot was reused between
         // the unlocked read and the lock, the checks below see the new order.
-        const hash = orders.meta[slot * META_INTS + M_KEY_HASH];
+        const hash = orders.hashes[slot];
         orders.lockKey(hash);
         try {
-          const same = orders.meta[slot * META_INTS + M_KEY_HASH] === hash;
+          const same = orders.hashes[slot] === hash;
           if (same && orders.state(slot) === STATE_HELD) {
             this.expireIfDue(slot, this.keyString(slot));
             if (orders.state(slot) === STATE_EXPIRED) expired++;
@@ -594,7 +669,7 @@ export class OrderBook {
         for (let at = 0; at < triples.length; at += 3) {
           this.context.stock.forceReserve(triples[at], triples[at + 1], triples[at + 2]);
         }
-        orders.setState(claimed, record.mode === 1 ? STATE_CONFIRMED : STATE_HELD);
+        orders.setState(claimed, record.mode === 1 ? STATE_CONFIRMED : STATE_HELD, record.at);
         if (record.mode === 0) orders.noteDeadline(claimed, record.expiresAt);
         return;
       }
@@ -626,20 +701,24 @@ export class OrderBook {
           this.releaseFrom(slot, released[at], released[at + 1], released[at + 2]);
         }
         orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] = 0;
-        orders.setState(slot, STATE_CONFIRMED);
+        orders.setState(slot, STATE_CONFIRMED, record.at);
         break;
       }
       case 'cancel':
       case 'expire':
         this.releaseAll(slot);
-        orders.setState(slot, record.type === 'cancel' ? STATE_CANCELLED : STATE_EXPIRED);
+        orders.setState(
+          slot,
+          record.type === 'cancel' ? STATE_CANCELLED : STATE_EXPIRED,
+          record.at,
+        );
         break;
       case 'extend':
         orders.times[slot * TIMES_FLOATS + T_EXPIRES_AT] = record.expiresAt;
         break;
       case 'fulfil':
         this.pickAll(slot);
-        orders.setState(slot, STATE_FULFILLED);
+        orders.setState(slot, STATE_FULFILLED, record.at);
         break;
       default:
         throw new Error(`orders: cannot apply ${record.type} to a slot`);
@@ -744,49 +823,85 @@ export class OrderBook {
     return Buffer.from(orders.keys.buffer, slot * ID_BYTES_MAX, length).toString('utf8');
   }
 
-  view(slot: number, orderId: string): OrderView {
-    const { orders, catalogue, config } = this.context;
-    const meta = slot * META_INTS;
+  /** Appends the order in `slot` to `answers` as it is now. */
+  private writeAnswer(slot: number, orderId: string, result: number, answers: OrderAnswers): void {
+    const { orders, config } = this.context;
+    const at = answers.beginOrder(orderId, result);
+    const flags = orders.meta[slot * META_INTS + M_FLAGS];
     const base = slot * TIMES_FLOATS;
-    const flags = orders.meta[meta + M_FLAGS];
     const state = orders.state(slot);
-    const allocation = [];
+    answers.state[at] = state;
+    answers.commit[at] = (flags & FLAG_COMMIT) !== 0 ? 1 : 0;
+    answers.split[at] = (flags & FLAG_SPLIT) !== 0 ? 1 : 0;
+    answers.etaTenths[at] = etaTenths(orders.times[base + T_ETA]);
+    answers.expiresAt[at] = state === STATE_HELD ? orders.times[base + T_EXPIRES_AT] : 0;
+    answers.createdAt[at] = orders.times[base + T_CREATED_AT];
+    answers.updatedAt[at] = orders.times[base + T_UPDATED_AT];
+    answers.lat[at] = orders.times[base + T_LAT];
+    answers.lng[at] = orders.times[base + T_LNG];
     const aBase = orders.allocationBase(slot);
     const count = orders.allocationCount(slot);
+    const skuCapacity = config.skuCapacity;
     for (let entry = 0; entry < count; entry++) {
       const cell = orders.allocations[aBase + entry * ALLOCATION_INTS + A_CELL];
-      allocation.push({
-        sku: catalogue.skus[cell % config.skuCapacity].id,
-        dc: catalogue.dcs[Math.floor(cell / config.skuCapacity)].id,
-        qty: orders.allocations[aBase + entry * ALLOCATION_INTS + A_QTY],
-      });
+      const qty = orders.allocations[aBase + entry * ALLOCATION_INTS + A_QTY];
+      answers.addAllocation(at, Math.floor(cell / skuCapacity), cell % skuCapacity, qty);
     }
-    const view: OrderView = {
-      orderId,
-      status: STATUS_NAMES[state],
-      mode: (flags & FLAG_COMMIT) !== 0 ? 'commit' : 'hold',
-      policy: (flags & FLAG_SPLIT) !== 0 ? 'split' : 'single-dc',
-      location: { lat: orders.times[base + T_LAT], lng: orders.times[base + T_LNG] },
-      allocation,
-      etaMinutes: Math.round(orders.times[base + T_ETA] * 10) / 10,
-      createdAt: orders.times[base + T_CREATED_AT],
-      updatedAt: orders.times[base + T_UPDATED_AT],
-    };
-    if (state === STATE_HELD) view.expiresAt = orders.times[base + T_EXPIRES_AT];
-    return view;
   }
 
   // ---------------------------------------------------------------- input
 
-  /** Validates a placement (with or without its order id) and parses its lines. */
-  private parseOrder(input: PlaceOrderInput, needsId: boolean): Failure | null {
+  /**
+   * An object placement as a request, or a refusal for what is wrong with its shape (the
+   * values themselves are checked by `parseRequest`, for both paths).
+   */
+  private requestOf(input: PlaceOrderInput): OrderRequest | Failure {
     if (typeof input !== 'object' || input === null)
       return fail('BAD_REQUEST', 'order must be an object');
+    const location = input.location as unknown;
+    if (typeof location !== 'object' || location === null) return fail('BAD_LOCATION');
+    const lines = this.linesOf(input.lines);
+    if ('ok' in lines) return lines;
+    return {
+      orderId: input.orderId,
+      lat: (location as { lat: number }).lat,
+      lng: (location as { lng: number }).lng,
+      mode: input.mode,
+      policy: input.policy as OrderRequest['policy'],
+      ttlSeconds: input.ttlSeconds,
+      maxMinutes: input.maxMinutes,
+      skus: lines.skus,
+      qty: lines.qty,
+      lineStart: 0,
+      lineCount: lines.skus.length,
+    };
+  }
+
+  /** Object lines as columns, or a refusal for a shape that is not an array of objects. */
+  private linesOf(lines: unknown): { skus: unknown[]; qty: unknown[] } | Failure {
+    if (!Array.isArray(lines)) return fail('BAD_REQUEST', 'lines must be an array');
+    if (lines.length > this.context.config.linesPerOrderMax) {
+      return fail('TOO_MANY_LINES', `at most ${this.context.config.linesPerOrderMax} lines`);
+    }
+    const skus = new Array<unknown>(lines.length);
+    const qty = new Array<unknown>(lines.length);
+    for (let line = 0; line < lines.length; line++) {
+      const entry = lines[line] as OrderLineInput;
+      if (typeof entry !== 'object' || entry === null)
+        return fail('BAD_REQUEST', 'a line must be an object');
+      skus[line] = entry.sku;
+      qty[line] = entry.qty;
+    }
+    return { skus, qty };
+  }
+
+  /** Validates a placement (with or without its order id) and parses its lines. */
+  private parseRequest(input: OrderRequest, needsId: boolean): Failure | null {
     if (needsId || input.orderId !== undefined) {
       this.keyBytes = encodeId(input.orderId, this.encoder, this.key);
       if (this.keyBytes < 0) return fail('BAD_ORDER_ID');
     }
-    if (!isLocation(input.location)) return fail('BAD_LOCATION');
+    if (!isLatitude(input.lat) || !isLongitude(input.lng)) return fail('BAD_LOCATION');
     if (input.mode !== 'hold' && input.mode !== 'commit') return fail('BAD_MODE');
     if (input.policy !== undefined && input.policy !== 'single-dc' && input.policy !== 'split') {
       return fail('BAD_POLICY');
@@ -803,53 +918,56 @@ export class OrderBook {
     ) {
       return fail('BAD_FIELD', `maxMinutes must be in [1, ${MAX_MINUTES_CEILING}]`);
     }
-    return this.parseLines(input.lines);
+    return this.parseLines(input);
   }
 
-  /** Parses lines into lineSku / lineQty; refuses with per-line reasons. */
-  private parseLines(lines: unknown): Failure | null {
+  /** Parses a request's lines into lineSku / lineQty; refuses with per-line reasons. */
+  private parseLines(input: OrderRequest): Failure | null {
     const { catalogue, config } = this.context;
-    if (!Array.isArray(lines)) return fail('BAD_REQUEST', 'lines must be an array');
-    if (lines.length === 0) return fail('EMPTY_ORDER');
-    if (lines.length > config.linesPerOrderMax) {
+    const count = input.lineCount;
+    if (count === 0) return fail('EMPTY_ORDER');
+    if (count > config.linesPerOrderMax) {
       return fail('TOO_MANY_LINES', `at most ${config.linesPerOrderMax} lines`);
     }
     const stamp = ++this.stamp;
+    const skus = input.skus as readonly unknown[];
+    const quantities = input.qty as ArrayLike<unknown>;
     let refusals: LineRefusal[] | null = null;
-    for (let line = 0; line < lines.length; line++) {
-      const entry = lines[line] as OrderLineInput;
-      if (typeof entry !== 'object' || entry === null)
-        return fail('BAD_REQUEST', 'a line must be an object');
-      const sku = typeof entry.sku === 'string' ? catalogue.skuIndexes.get(entry.sku) : undefined;
-      const requested = typeof entry.qty === 'number' ? entry.qty : 0;
+    for (let line = 0; line < count; line++) {
+      const id = skus[input.lineStart + line];
+      const qty = quantities[input.lineStart + line];
+      const sku = typeof id === 'string' ? catalogue.skuIndexes.get(id) : undefined;
       let code: LineRefusal['code'] | null = null;
       if (sku === undefined) code = 'UNKNOWN_SKU';
-      else if (!isQuantity(entry.qty)) code = 'BAD_QUANTITY';
+      else if (!isQuantity(qty)) code = 'BAD_QUANTITY';
       else if (this.skuStamp[sku] === stamp) code = 'DUPLICATE_LINE';
-      else if (catalogue.skuMaxPerOrder[sku] > 0 && entry.qty > catalogue.skuMaxPerOrder[sku]) {
+      else if (catalogue.skuMaxPerOrder[sku] > 0 && qty > catalogue.skuMaxPerOrder[sku]) {
         code = 'OVER_LIMIT';
       }
       if (code !== null) {
         refusals ??= [];
-        refusals.push({ sku: String(entry.sku), code, requested, available: 0 });
+        const requested = typeof qty === 'number' ? qty : 0;
+        const refusal: LineRefusal = { sku: String(id), code, requested, available: 0 };
+        if (code === 'OVER_LIMIT') refusal.limit = catalogue.skuMaxPerOrder[sku as number];
+        refusals.push(refusal);
         continue;
       }
       this.skuStamp[sku as number] = stamp;
       this.lineSku[line] = sku as number;
-      this.lineQty[line] = entry.qty;
+      this.lineQty[line] = qty as number;
     }
     if (refusals !== null) return fail(refusals[0].code, undefined, { lines: refusals });
-    this.lineCount = lines.length;
+    this.lineCount = count;
     return null;
   }
 
-  private fingerprint(input: PlaceOrderInput): number {
+  private fingerprint(input: OrderRequest): number {
     let hash = input.mode === 'commit' ? 1 : 2;
     hash = mixInt(hash, input.policy === 'split' ? 1 : 0);
     hash = mixInt(hash, input.ttlSeconds ?? -1);
     hash = mixInt(hash, input.maxMinutes ?? -1);
-    hash = mixInt(hash, Math.round(input.location.lat * 1e6));
-    hash = mixInt(hash, Math.round(input.location.lng * 1e6));
+    hash = mixInt(hash, Math.round(input.lat * 1e6));
+    hash = mixInt(hash, Math.round(input.lng * 1e6));
     for (let line = 0; line < this.lineCount; line++) {
       hash = mixInt(hash, this.lineSku[line]);
       hash = mixInt(hash, this.lineQty[line]);
@@ -919,7 +1037,7 @@ export class OrderBook {
       orders.times[base + T_LNG] = order.lng;
       orders.times[base + T_ETA] = order.etaMinutes;
       this.writeAllocation(order.slot, order.allocation);
-      orders.setState(order.slot, order.state);
+      orders.setState(order.slot, order.state, order.updatedAt);
       if (order.state === STATE_HELD) orders.noteDeadline(order.slot, order.expiresAt);
     }
   }
@@ -928,6 +1046,48 @@ export class OrderBook {
   isUsed(slot: number): boolean {
     return this.context.orders.state(slot) !== STATE_FREE;
   }
+}
+
+/** The answer at `at` of `answers` as the object API's result. */
+export function orderResultOf(
+  answers: OrderAnswers,
+  at: number,
+  context: EngineContext,
+): OrderResult {
+  if (answers.result[at] === RESULT_REFUSED) return { ok: false, error: answers.errors[at]! };
+  return {
+    ok: true,
+    created: answers.result[at] === RESULT_CREATED,
+    order: orderViewOf(answers, at, context),
+  };
+}
+
+/** An answered order as the wire's v1 `OrderView`. */
+export function orderViewOf(answers: OrderAnswers, at: number, context: EngineContext): OrderView {
+  const { catalogue } = context;
+  const allocation = [];
+  const first = answers.allocationStart[at];
+  for (let entry = first; entry < first + answers.allocationCount[at]; entry++) {
+    allocation.push({
+      sku: catalogue.skus[answers.allocationSku[entry]].id,
+      dc: catalogue.dcs[answers.allocationDc[entry]].id,
+      qty: answers.allocationQty[entry],
+    });
+  }
+  const state = answers.state[at];
+  const view: OrderView = {
+    orderId: answers.orderIds[at],
+    status: STATUS_NAMES[state],
+    mode: answers.commit[at] === 1 ? 'commit' : 'hold',
+    policy: answers.split[at] === 1 ? 'split' : 'single-dc',
+    location: { lat: answers.lat[at], lng: answers.lng[at] },
+    allocation,
+    etaMinutes: answers.etaTenths[at] / 10,
+    createdAt: answers.createdAt[at],
+    updatedAt: answers.updatedAt[at],
+  };
+  if (state === STATE_HELD) view.expiresAt = answers.expiresAt[at];
+  return view;
 }
 
 const OP_GET = 0;

@@ -96,6 +96,25 @@ export interface PlaceOrderInput {
   maxMinutes?: number;
 }
 
+/**
+ * One order as a batch on the wire carries it: its lines are slices of columns shared by the
+ * batch (`skus[lineStart ..]`, `qty[lineStart ..]`), so decoding makes no object per line.
+ * Values are untrusted; the engine checks them as it checks a `PlaceOrderInput`.
+ */
+export interface OrderRequest {
+  orderId: string;
+  lat: number;
+  lng: number;
+  mode: OrderMode;
+  policy: AllocationPolicy | undefined;
+  ttlSeconds: number | undefined;
+  maxMinutes: number | undefined;
+  skus: readonly unknown[];
+  qty: ArrayLike<unknown>;
+  lineStart: number;
+  lineCount: number;
+}
+
 export type Failure = { ok: false; error: ErrorBody };
 
 export type OrderResult =

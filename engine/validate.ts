@@ -17,8 +17,22 @@ export interface Utf8Encoder {
  * (`idProblem`), so an id the engine accepts is one every client can send.
  */
 export function encodeId(id: unknown, encoder: Utf8Encoder, out: Uint8Array): number {
+  if (typeof id !== 'string') return -1;
+  const length = id.length;
+  if (length === 0 || length > ID_BYTES_MAX) return -1;
+  // Printable ASCII, the common case, is copied unit by unit; anything else (control
+  // characters, other scripts) takes the full check and the encoder.
+  for (let index = 0; index < length; index++) {
+    const unit = id.charCodeAt(index);
+    if (unit < 0x20 || unit >= 0x7f) return encodeIdSlow(id, encoder, out);
+    out[index] = unit;
+  }
+  return length;
+}
+
+function encodeIdSlow(id: string, encoder: Utf8Encoder, out: Uint8Array): number {
   if (idProblem(id) !== undefined) return -1;
-  return encoder.encodeInto(id as string, out.subarray(0, ID_BYTES_MAX)).written;
+  return encoder.encodeInto(id, out.subarray(0, ID_BYTES_MAX)).written;
 }
 
 export { isValidId as isId } from '../protocol/validate.js';

@@ -133,6 +133,8 @@ export interface LineRefusal {
   code: LineCode;
   requested: number;
   available: number;
+  /** OVER_LIMIT: the most units of this SKU one order may take. */
+  limit?: number;
 }
 
 export function errorBody(code: ErrorCode, message?: string): ErrorBody {

@@ -24,17 +24,22 @@
  * ring does) before the next `encode`.
  */
 
-import { Packr, Unpackr } from 'msgpackr';
+import { Unpackr } from 'msgpackr';
 import type { LogRecord, LogRecordType } from '../engine/log.js';
 import {
   RECORD_FORMAT,
   RECORD_FORMAT_V1,
   RECORD_HEADER_BYTES,
+  RECORD_PAYLOAD_BYTES_MAX,
   WRITER_SESSION_RANGE,
 } from './constants.js';
 import { crc32, crc32Uint32 } from './crc32.js';
+import { RecordWriter } from './record-writer.js';
 
-/** The msgpackr options of records, written out so a library default can never change them. */
+/**
+ * The msgpackr options records are read with, written out so a library default can never
+ * change them. (Records are written by record-writer.ts: plain maps, no extension types.)
+ */
 const RECORD_PACK_OPTIONS = {
   useRecords: false,
   moreTypes: false,
@@ -70,11 +75,11 @@ const RECORD_TYPES: ReadonlySet<LogRecordType> = new Set<LogRecordType>([
 
 /** One per thread: turns records into payload bytes. */
 export class RecordEncoder {
-  private readonly packr = new Packr(RECORD_PACK_OPTIONS);
+  private readonly writer = new RecordWriter(RECORD_PAYLOAD_BYTES_MAX);
 
   /** Borrowed: valid until the next call. */
   encode(record: LogRecord): Uint8Array {
-    return this.packr.pack(record);
+    return this.writer.encode(record);
   }
 }
 

@@ -18,8 +18,8 @@
  * reads are hints and are checked again under the lock.
  *
  * When both buckets are full, the finished order (cancelled, expired, fulfilled) that changed
- * longest ago is evicted, taking its idempotency record with it; live orders are never evicted,
- * so two buckets full of live orders refuse a new one (CAPACITY_EXHAUSTED).
+ * longest ago (to the second) is evicted, taking its idempotency record with it; live orders are
+ * never evicted, so two buckets full of live orders refuse a new one (CAPACITY_EXHAUSTED).
  */
 
 import { BUCKET_SLOTS, ID_BYTES_MAX, LOCK_SPINS_MAX } from '../constants.js';
@@ -32,15 +32,12 @@ export const STATE_CANCELLED = 3;
 export const STATE_EXPIRED = 4;
 export const STATE_FULFILLED = 5;
 
-// Int32 fields of a slot (the meta array).
+// Int32 fields of a slot (the meta array). The id's hash lives apart, in `hashes`.
 export const M_STATE = 0;
-/** Bumped every time the slot takes a new order; lets holders of a slot number detect reuse. */
-export const M_GENERATION = 1;
-export const M_KEY_HASH = 2;
-export const M_KEY_BYTES = 3;
-export const M_ALLOCATION_COUNT = 4;
-export const M_FLAGS = 5;
-export const M_FINGERPRINT = 6;
+export const M_KEY_BYTES = 1;
+export const M_ALLOCATION_COUNT = 2;
+export const M_FLAGS = 3;
+export const M_FINGERPRINT = 4;
 export const META_INTS = 8;
 
 // M_FLAGS bits.
@@ -68,6 +65,18 @@ const LOCK_WAIT_MS = 0.05;
 export interface OrderTableBuffers {
   /** Per bucket: the earliest hold deadline in it, in whole seconds, or NO_DEADLINE. */
   deadlines: SharedArrayBuffer;
+  /**
+   * Per slot: the hash of its order id (0 while free). A bucket's 16 hashes share one cache
+   * line, so a look-up reads one line per bucket and touches a slot's other fields only on a
+   * hash match: the look-up was the largest cost of placing an order in a full table.
+   */
+  hashes: SharedArrayBuffer;
+  /**
+   * Per slot, what claiming a slot needs to know, one cache line per bucket: SLOT_FREE, or
+   * SLOT_LIVE for a held or confirmed order, or for a finished one the second it finished
+   * (+1): the finished order that changed longest ago is the one a full bucket gives up.
+   */
+  stamps: SharedArrayBuffer;
   meta: SharedArrayBuffer;
   times: SharedArrayBuffer;
   keys: SharedArrayBuffer;
@@ -83,12 +92,25 @@ export interface OrderTableGeometry {
 /** A bucket without holds. Seconds since the epoch fit uint32 until 2106. */
 export const NO_DEADLINE = 0xffff_ffff;
 
+/** Slot stamps (see OrderTableBuffers.stamps). */
+export const SLOT_FREE = 0;
+export const SLOT_LIVE = 0xffff_ffff;
+
+/** The stamp of an order in `state` that last changed at `atMs`. */
+function stampOf(state: number, atMs: number): number {
+  if (state === STATE_FREE) return SLOT_FREE;
+  if (!isFinished(state)) return SLOT_LIVE;
+  return Math.min(Math.max(Math.floor(atMs / 1000), 0) + 1, SLOT_LIVE - 1);
+}
+
 export function allocateOrderTable(geometry: OrderTableGeometry): OrderTableBuffers {
   const slots = geometry.orderCapacity;
   const deadlines = new SharedArrayBuffer((slots / BUCKET_SLOTS) * 4);
   new Uint32Array(deadlines).fill(NO_DEADLINE);
   const buffers = {
     deadlines,
+    hashes: new SharedArrayBuffer(slots * 4),
+    stamps: new SharedArrayBuffer(slots * 4),
     meta: new SharedArrayBuffer(slots * META_INTS * 4),
     times: new SharedArrayBuffer(slots * TIMES_FLOATS * 8),
     keys: new SharedArrayBuffer(slots * ID_BYTES_MAX),
@@ -115,7 +137,7 @@ function prefault(buffer: SharedArrayBuffer): void {
 
 export function orderTableBytes(geometry: OrderTableGeometry): number {
   const perSlot =
-    META_INTS * 4 + TIMES_FLOATS * 8 + ID_BYTES_MAX + geometry.allocationsPerOrderMax * 8;
+    8 + META_INTS * 4 + TIMES_FLOATS * 8 + ID_BYTES_MAX + geometry.allocationsPerOrderMax * 8;
   return geometry.orderCapacity * perSlot + (geometry.orderCapacity / BUCKET_SLOTS) * 8;
 }
 
@@ -130,6 +152,9 @@ export class OrderTable {
   readonly times: Float64Array;
   readonly keys: Uint8Array;
   readonly allocations: Int32Array;
+  /** The id hash of each slot (see OrderTableBuffers.hashes). */
+  readonly hashes: Int32Array;
+  private readonly stamps: Uint32Array;
   private readonly locks: Int32Array;
   private readonly deadlines: Uint32Array;
   private readonly bucketMask: number;
@@ -142,6 +167,8 @@ export class OrderTable {
     this.times = new Float64Array(buffers.times);
     this.keys = new Uint8Array(buffers.keys);
     this.allocations = new Int32Array(buffers.allocations);
+    this.hashes = new Int32Array(buffers.hashes);
+    this.stamps = new Uint32Array(buffers.stamps);
     this.locks = new Int32Array(buffers.locks);
     this.deadlines = new Uint32Array(buffers.deadlines);
     this.bucketMask = this.capacity / BUCKET_SLOTS - 1;
@@ -202,9 +229,9 @@ export class OrderTable {
     const b = this.oldestFinished(second);
     if (a < 0) return b;
     if (b < 0) return a;
-    const updatedA = this.times[a * TIMES_FLOATS + T_UPDATED_AT];
-    const updatedB = this.times[b * TIMES_FLOATS + T_UPDATED_AT];
-    if (updatedA !== updatedB) return updatedA < updatedB ? a : b;
+    const stampA = this.stamps[a];
+    const stampB = this.stamps[b];
+    if (stampA !== stampB) return stampA < stampB ? a : b;
     return Math.min(a, b);
   }
 
@@ -214,11 +241,15 @@ export class OrderTable {
     return bucket === this.firstBucket(hash) || bucket === this.secondBucket(hash);
   }
 
+  private isFree(slot: number): boolean {
+    return this.stamps[slot] === SLOT_FREE;
+  }
+
   private freeSlots(bucket: number): number {
     let free = 0;
     const first = bucket * BUCKET_SLOTS;
     for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
-      if (this.meta[slot * META_INTS + M_STATE] === STATE_FREE) free++;
+      if (this.isFree(slot)) free++;
     }
     return free;
   }
@@ -226,7 +257,7 @@ export class OrderTable {
   private firstFree(bucket: number): number {
     const first = bucket * BUCKET_SLOTS;
     for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
-      if (this.meta[slot * META_INTS + M_STATE] === STATE_FREE) return slot;
+      if (this.isFree(slot)) return slot;
     }
     return -1;
   }
@@ -286,18 +317,21 @@ export class OrderTable {
     return Atomics.load(this.meta, slot * META_INTS + M_STATE);
   }
 
-  setState(slot: number, state: number): void {
+  /** Sets a slot's state (under its bucket lock); `atMs` is when the order changed. */
+  setState(slot: number, state: number, atMs: number): void {
+    this.stamps[slot] = stampOf(state, atMs);
     Atomics.store(this.meta, slot * META_INTS + M_STATE, state);
   }
 
   private find(bucket: number, hash: number, key: Uint8Array, keyBytes: number): number {
     const meta = this.meta;
     const keys = this.keys;
+    const hashes = this.hashes;
     const first = bucket * BUCKET_SLOTS;
     for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
+      if (hashes[slot] !== hash) continue;
       const base = slot * META_INTS;
-      if (meta[base + M_STATE] === STATE_FREE) continue;
-      if (meta[base + M_KEY_HASH] !== hash || meta[base + M_KEY_BYTES] !== keyBytes) continue;
+      if (meta[base + M_STATE] === STATE_FREE || meta[base + M_KEY_BYTES] !== keyBytes) continue;
       const keyBase = slot * ID_BYTES_MAX;
       let same = true;
       for (let i = 0; i < keyBytes; i++) {
@@ -311,17 +345,21 @@ export class OrderTable {
     return -1;
   }
 
-  /** The finished order updated longest ago in a bucket (ties to the lower slot); -1 if none. */
+  /**
+   * The finished order that changed longest ago in a bucket, to the second (ties to the lower
+   * slot, so replay evicts the same one); -1 if none.
+   */
   private oldestFinished(bucket: number): number {
+    const stamps = this.stamps;
     const first = bucket * BUCKET_SLOTS;
     let victim = -1;
-    let victimUpdatedAt = Number.POSITIVE_INFINITY;
+    let victimStamp = SLOT_LIVE;
     for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
-      if (!isFinished(this.meta[slot * META_INTS + M_STATE])) continue;
-      const updatedAt = this.times[slot * TIMES_FLOATS + T_UPDATED_AT];
-      if (updatedAt < victimUpdatedAt) {
+      const stamp = stamps[slot];
+      if (stamp === SLOT_FREE || stamp === SLOT_LIVE) continue;
+      if (stamp < victimStamp) {
         victim = slot;
-        victimUpdatedAt = updatedAt;
+        victimStamp = stamp;
       }
     }
     return victim;
@@ -329,11 +367,11 @@ export class OrderTable {
 
   /** Writes a new order's identity into a claimed slot (state is set by the caller last). */
   writeKey(slot: number, hash: number, key: Uint8Array, keyBytes: number): void {
-    const base = slot * META_INTS;
-    this.meta[base + M_GENERATION]++;
-    this.meta[base + M_KEY_HASH] = hash;
-    this.meta[base + M_KEY_BYTES] = keyBytes;
-    this.keys.set(key.subarray(0, keyBytes), slot * ID_BYTES_MAX);
+    this.hashes[slot] = hash;
+    this.meta[slot * META_INTS + M_KEY_BYTES] = keyBytes;
+    const keys = this.keys;
+    const keyBase = slot * ID_BYTES_MAX;
+    for (let at = 0; at < keyBytes; at++) keys[keyBase + at] = key[at];
   }
 
   allocationBase(slot: number): number {
