@@ -446,7 +446,7 @@ export class Engine implements EngineApi {
         for (let hit = 0; hit < dcCount; hit++) {
           // Plain read: an advisory snapshot, see StockTable.cellsOf.
           const available = cells[hit][bases[hit] + offset];
-          const free = available > 0 ? available : 0;
+          const free = Math.max(available, 0);
           if (breakdown) rows[perDc + hit] = free;
           if (free === 0) continue;
           total += free;
@@ -482,7 +482,7 @@ export class Engine implements EngineApi {
       const total = answers.available[skuStart + at];
       const eta = answers.etaTenths[skuStart + at];
       const entry: SkuAvailability = {
-        available: total < 0 ? 0 : total,
+        available: Math.max(total, 0),
         etaMinutes: eta === ETA_NONE ? null : eta / 10,
         dcs: [],
       };
