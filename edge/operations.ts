@@ -4,22 +4,29 @@
  * record is durable. Catalogue upserts are forwarded to the main thread, which owns index
  * assignment.
  *
- * Invariants: an outcome that acknowledges a change is produced only after `waitDurable` of
- * the ticket that covers the change resolved; a refusal that changed nothing is answered at
- * once; nothing here throws for a client's input (the engine and the protocol's validators
- * return codes), and an unexpected throw becomes an INTERNAL outcome, not a crash.
+ * Two entry points: `runNow` runs the request and leaves in `context.ticket` the log ticket
+ * its answer must wait for (0: none), so a transport can wait once for a whole frame;
+ * `runOperation` does the wait itself (HTTP, one request at a time).
+ *
+ * Invariants: an outcome that acknowledges a change is sent only after the ticket that covers
+ * the change is durable; a refusal that changed nothing is answered at once; nothing here
+ * throws for a client's input (the engine and the protocol's validators return codes), and an
+ * unexpected throw becomes an INTERNAL outcome, not a crash.
  */
 
 import type { EngineApi } from '../engine/api.js';
 import type { ErrorBody } from '../protocol/codes.js';
 import {
+  chooseVersion,
   OP_MUTATES,
+  OP_SINCE_V2,
   type Op,
   type OpArgs,
   type Role,
   roleAllows,
   type WireLimits,
 } from '../protocol/messages.js';
+import type { BatchRunner } from './batch.js';
 import { errorFromUnknown, errorOf } from './errors.js';
 import type { UpsertOutcome, UpsertRequest } from './thread-messages.js';
 
@@ -54,6 +61,10 @@ export interface OperationContext {
   limits: WireLimits;
   /** True once the node is shutting down: new requests are refused. */
   shuttingDown(): boolean;
+  /** The thread's runner of protocol v2's batch ops. */
+  batch: BatchRunner;
+  /** Set by `runNow`: the log ticket the last outcome must wait for before it is sent. */
+  ticket: number;
 }
 
 type EngineResult = { ok: true } | { ok: false; error: ErrorBody };
@@ -70,28 +81,26 @@ function resultOf(result: EngineResult): Outcome {
 }
 
 /**
- * Acknowledges a change once it is durable. A result that appended nothing itself (a retried
- * order id answering its first answer) may describe a change another request made and is still
- * flushing, so it waits for everything appended so far.
+ * An answer that acknowledges a change: it may be sent once `context.ticket` is durable. A
+ * result that appended nothing itself (a retried order id, a confirm of a confirmed order) may
+ * describe a change another request made and is still flushing, so it waits for everything
+ * appended so far.
  */
-function durable(context: OperationContext, result: EngineResult): Outcome | Promise<Outcome> {
+function durable(context: OperationContext, result: EngineResult): Outcome {
   const outcome = resultOf(result);
   if (!outcome.ok) return outcome;
-  let ticket = context.engine.lastTicket;
-  if (ticket === 0) ticket = context.log.lastAppendedTicket();
-  if (ticket === 0) return outcome;
-  return context.log.waitDurable(ticket).then(
-    () => outcome,
-    (error: unknown) => failure(errorFromUnknown(error)),
-  );
+  const ticket = context.engine.lastTicket;
+  context.ticket = ticket !== 0 ? ticket : context.log.lastAppendedTicket();
+  return outcome;
 }
 
 function hello(context: OperationContext, args: OpArgs['hello'], principal: Principal): Outcome {
-  if (!args.versions.includes(1)) {
-    return failure(errorOf('PROTOCOL_VERSION', 'this node speaks protocol version 1 only'));
+  const version = chooseVersion(args.versions);
+  if (version === undefined) {
+    return failure(errorOf('PROTOCOL_VERSION', 'this node speaks protocol versions 2 and 1'));
   }
   const value = {
-    version: 1,
+    version,
     node: context.nodeName,
     role: principal.role,
     limits: context.limits,
@@ -118,19 +127,54 @@ export function refusalOf(
 }
 
 /**
- * Runs `op`, which `refusalOf` allowed, with arguments the protocol's validators checked.
- * Returns the outcome, or a promise of it for mutations (durability) and catalogue upserts
- * (the main thread).
+ * Runs `op`, which `refusalOf` allowed, with arguments the protocol's validators checked, and
+ * waits for the durability its answer needs. Returns the outcome, or a promise of it for
+ * mutations (durability) and catalogue upserts (the main thread).
  */
 export function runOperation(
   context: OperationContext,
   op: Op,
   args: unknown,
   principal: Principal,
+  version = 1,
 ): Outcome | Promise<Outcome> {
+  const outcome = runNow(context, op, args, principal, version);
+  if (outcome instanceof Promise || context.ticket === 0) return outcome;
+  return waitThenAnswer(context, context.ticket, outcome);
+}
+
+/** The outcome once `ticket` is durable; READ_ONLY (nothing acknowledged) if the log fails. */
+export function waitThenAnswer(
+  context: OperationContext,
+  ticket: number,
+  outcome: Outcome,
+): Promise<Outcome> {
+  return context.log.waitDurable(ticket).then(
+    () => outcome,
+    (error: unknown) => failure(errorFromUnknown(error)),
+  );
+}
+
+/**
+ * Runs `op` (which `refusalOf` allowed, args checked) on a connection that speaks `version`;
+ * `context.ticket` is then the ticket to wait for before the outcome may be sent (0: none).
+ * Catalogue upserts answer with a promise (the main thread assigns indexes and waits).
+ */
+export function runNow(
+  context: OperationContext,
+  op: Op,
+  args: unknown,
+  principal: Principal,
+  version: number,
+): Outcome | Promise<Outcome> {
+  context.ticket = 0;
+  if (version < 2 && OP_SINCE_V2.has(op)) {
+    return failure(errorOf('UNKNOWN_OP', `${op} needs protocol version 2 (see hello)`));
+  }
   try {
-    return dispatch(context, op, args, principal);
+    return dispatch(context, op, args, principal, version);
   } catch (error) {
+    context.ticket = 0;
     return failure(errorFromUnknown(error));
   }
 }
@@ -140,6 +184,7 @@ function dispatch(
   op: Op,
   input: unknown,
   principal: Principal,
+  version: number,
 ): Outcome | Promise<Outcome> {
   const engine = context.engine;
   switch (op) {
@@ -149,9 +194,18 @@ function dispatch(
       return { ok: true, value: { now: context.clock() } };
     case 'availability': {
       const args = input as OpArgs['availability'];
+      if (version >= 2) {
+        const columns = context.batch.availabilityOne(args);
+        return 'code' in columns ? failure(columns) : { ok: true, value: columns };
+      }
       const location = { lat: args.lat, lng: args.lng };
       return resultOf(engine.availability(location, args.skus, args.maxMinutes, args.breakdown));
     }
+    case 'availabilityMany':
+      return {
+        ok: true,
+        value: context.batch.availabilityMany(input as OpArgs['availabilityMany']),
+      };
     case 'browse': {
       const args = input as OpArgs['browse'];
       const { lat, lng, ...rest } = args;
@@ -160,7 +214,9 @@ function dispatch(
     case 'checkBasket':
       return resultOf(engine.checkBasket(input as OpArgs['checkBasket']));
     case 'getOrder':
-      return resultOf(engine.getOrder((input as OpArgs['getOrder']).orderId));
+      // An order may have been changed by a request whose record is still being written:
+      // the look-up is answered once everything appended so far is durable.
+      return durable(context, engine.getOrder((input as OpArgs['getOrder']).orderId));
     case 'getStock': {
       const args = input as OpArgs['getStock'];
       return resultOf(engine.getStock(args.dc, args.sku));
@@ -178,6 +234,14 @@ function mutate(
 ): Outcome | Promise<Outcome> {
   const engine = context.engine;
   switch (op) {
+    case 'placeOrders': {
+      const log = context.log;
+      const value = context.batch.placeOrders(input as OpArgs['placeOrders'], () =>
+        log.lastAppendedTicket(),
+      );
+      context.ticket = context.batch.ticket;
+      return { ok: true, value };
+    }
     case 'placeOrder':
       return durable(context, engine.placeOrder(input as OpArgs['placeOrder']));
     case 'confirm': {

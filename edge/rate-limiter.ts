@@ -1,5 +1,6 @@
 /**
- * A token bucket per connection: `rate` tokens a second up to `burst`, one token per request.
+ * A token bucket per connection: `rate` tokens a second up to `burst`, one token per request
+ * (a batch request takes one per order or query it carries).
  *
  * Invariants: 0 ≤ tokens ≤ burst; refilling is computed from the injected clock on demand, so
  * an idle bucket costs nothing and there is no timer per connection; a clock that goes
@@ -45,5 +46,13 @@ export class TokenBucket {
     const taken = Math.min(wanted, Math.floor(this.tokens));
     this.tokens -= taken;
     return taken;
+  }
+
+  /** Takes `weight` tokens if there are that many (a batch request counts its entries). */
+  takeAll(weight: number): boolean {
+    if (this.tokens < weight) this.refill();
+    if (this.tokens < weight) return false;
+    this.tokens -= weight;
+    return true;
   }
 }

@@ -25,6 +25,7 @@ import { WIRE_LIMITS } from '../protocol/limits.js';
 import type { Op } from '../protocol/messages.js';
 import { validateArgs } from '../protocol/validate.js';
 import type { ErrorBody } from '../protocol/codes.js';
+import { BatchRunner } from './batch.js';
 import { UpsertForwarder } from './catalogue-sync.js';
 import { CatalogueView } from './catalogue-view.js';
 import { ChangeCollector, FeedChannel, type FeedMessage } from './change-feed.js';
@@ -161,6 +162,8 @@ class EdgeWorker {
       nodeName: init.nodeName,
       limits: { ...WIRE_LIMITS, ...limits },
       shuttingDown: () => Atomics.load(this.state, STATE_SHUTTING_DOWN) === 1,
+      batch: new BatchRunner(this.engine),
+      ticket: 0,
     };
     const checkArgs: ArgsCheck = (op: Op, args) => validateArgs(op, args, limits);
     const keys = new KeyRing(init.keys);

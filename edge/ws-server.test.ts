@@ -13,6 +13,7 @@ import {
 import { KeyRing } from './keys.js';
 import { createLogger } from './logger.js';
 import type { OperationContext } from './operations.js';
+import { BatchRunner } from './batch.js';
 import { WsServer } from './ws-server.js';
 
 const KEYS = {
@@ -92,6 +93,8 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
     nodeName: 'test-node',
     limits: WIRE_LIMITS,
     shuttingDown: () => false,
+    batch: new BatchRunner(engine),
+    ticket: 0,
   };
   const codec = new WireCodec();
   const server = new WsServer({
@@ -150,11 +153,10 @@ beforeEach(() => {
 });
 
 describe('WsServer', () => {
-  it('answers the requests of one frame in one frame, out of order when they wait', async () => {
+  it('answers a frame that changed nothing at once, in one frame', () => {
     const socket = h.connect(KEYS.orderer[0]);
     h.send(socket, [
       [1, 'hello', { versions: [1] }],
-      [2, 'placeOrder', order('o-1')],
       [3, 'ping', {}],
       [4, 'nope', {}],
     ]);
@@ -170,14 +172,30 @@ describe('WsServer', () => {
       role: 'orderer',
     });
     expect(socket.frames[0][2][2]).toMatchObject({ code: 'UNKNOWN_OP' });
+  });
+
+  it('holds every answer of a frame that changed something until it is durable', async () => {
+    const socket = h.connect(KEYS.orderer[0]);
+    h.send(socket, [
+      [1, 'hello', { versions: [2, 1] }],
+      [2, 'placeOrder', order('o-1')],
+      [3, 'ping', {}],
+      [4, 'nope', {}],
+    ]);
     await settle();
-    expect(socket.frames).toHaveLength(1);
+    // Nothing leaves before the frame's change is durable, not even the ping.
+    expect(socket.frames).toHaveLength(0);
     h.makeDurable();
     await settle();
-    expect(socket.frames).toHaveLength(2);
-    expect(socket.frames[1]).toEqual([
-      [2, MessageKinds.OK, expect.objectContaining({ created: true })],
+    expect(socket.frames).toHaveLength(1);
+    expect(socket.frames[0].map(([id, kind]) => [id, kind])).toEqual([
+      [1, MessageKinds.OK],
+      [2, MessageKinds.OK],
+      [3, MessageKinds.OK],
+      [4, MessageKinds.ERROR],
     ]);
+    expect(socket.frames[0][0][2]).toMatchObject({ version: 2 });
+    expect(socket.frames[0][1][2]).toMatchObject({ created: true });
   });
 
   it('refuses by role before checking arguments', () => {

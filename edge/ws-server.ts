@@ -10,7 +10,12 @@
  *   every late completion checks it.
  * - Per connection, answers not yet handed to uWS are bounded (WS_HELD_ANSWERS_MAX): a client
  *   that stops reading is closed, never buffered without bound. Requests running or answered
- *   but unsent are bounded by IN_FLIGHT_MAX; more are refused TOO_MANY_IN_FLIGHT.
+ *   but unsent are bounded by IN_FLIGHT_MAX (a batch request counts its orders or queries);
+ *   more are refused TOO_MANY_IN_FLIGHT.
+ * - A frame is a batch: its requests run in order, and if any of them changed something, the
+ *   frame's answers wait together for one durability wait (the newest log ticket the frame
+ *   depends on) and leave together. A frame that changed nothing is answered at once. So no
+ *   answer of a frame ever shows a change of that frame that is not yet durable.
  * - Answers are written only while uWS's buffer for the client is under the soft limit; above
  *   it they wait for the drain event, new requests are refused TOO_MANY_IN_FLIGHT without
  *   being run, and a client congested for WS_DRAIN_TIMEOUT_MS is closed.
@@ -41,6 +46,7 @@ import {
   type UnsubscribeArgs,
   type WireMessage,
 } from '../protocol/messages.js';
+import { laterTicket } from './batch.js';
 import {
   WS_ANSWERS_PER_FRAME_MAX,
   WS_DRAIN_TIMEOUT_MS,
@@ -49,7 +55,7 @@ import {
   WS_SEND_BUFFER_BYTES_HARD,
   WS_SEND_BUFFER_BYTES_SOFT,
 } from './constants.js';
-import { errorOf, statusLine, violation } from './errors.js';
+import { errorFromUnknown, errorOf, statusLine, violation } from './errors.js';
 import type { KeyRing } from './keys.js';
 import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
@@ -58,7 +64,7 @@ import {
   type Outcome,
   type Principal,
   refusalOf,
-  runOperation,
+  runNow,
 } from './operations.js';
 import { type RateLimit, TokenBucket } from './rate-limiter.js';
 import type { PushTarget, SubscriptionHub } from './subscriptions.js';
@@ -98,6 +104,8 @@ class Connection implements PushTarget {
   closeAfterFlush: { code: CloseCode; reason: string } | null = null;
   /** True while queued for the next event-loop turn's flush. */
   flushQueued = false;
+  /** The protocol version its hello settled on (1 until then). */
+  version = 1;
 
   constructor(
     readonly id: number,
@@ -138,6 +146,23 @@ class Connection implements PushTarget {
 
 interface ConnectionData {
   connection: Connection;
+}
+
+/**
+ * The answers of one frame while it is being run: they leave together, at once or after the
+ * frame's one durability wait. `weights` counts what each answer held of the in-flight window.
+ */
+class FrameAnswers {
+  readonly messages: WireMessage[] = [];
+  readonly ops: (Op | null)[] = [];
+  readonly weights: number[] = [];
+  ticket = 0;
+}
+
+/** What a request counts against the in-flight window and the rate limit. */
+function weightOf(op: string, args: Record<string, unknown>): number {
+  const entries = op === 'placeOrders' ? args.orders : op === 'availabilityMany' ? args.queries : 1;
+  return typeof entries === 'number' && Number.isInteger(entries) && entries > 1 ? entries : 1;
 }
 
 export class WsServer {
@@ -244,15 +269,17 @@ export class WsServer {
     const metrics = this.metrics;
     const startMs = metrics === null ? 0 : metrics.now();
     const requests = decoded.requests;
-    const allowed = connection.bucket.take(requests.length);
+    const frame = new FrameAnswers();
     for (let index = 0; index < requests.length; index++) {
       const [id, op, args] = requests[index];
-      if (index >= allowed) {
-        this.refuse(connection, id, op, errorOf('RATE_LIMITED'));
+      const weight = weightOf(op, args);
+      if (!connection.bucket.takeAll(weight)) {
+        this.refuse(frame, id, op, errorOf('RATE_LIMITED'));
       } else {
-        this.request(connection, id, op, args, startMs);
+        this.request(connection, frame, id, op, args, weight, startMs);
       }
     }
+    this.settleFrame(connection, frame, startMs);
     if (connection.outbox.length > WS_HELD_ANSWERS_MAX) {
       metrics?.endFrame(startMs);
       const { close, code } = violation('not-reading');
@@ -260,42 +287,94 @@ export class WsServer {
       return;
     }
     this.flush(connection);
-    // The frame's answers have left (or wait for the client): that is their latency.
+    // The frame's answers have left (or wait for the client or the log): that is their latency.
     metrics?.endFrame(startMs);
+  }
+
+  /**
+   * A frame that changed nothing is answered now; otherwise its answers wait for the frame's
+   * one durability wait, counted as running meanwhile, and then leave together.
+   */
+  private settleFrame(connection: Connection, frame: FrameAnswers, startMs: number): void {
+    const messages = frame.messages;
+    if (frame.ticket === 0) {
+      for (let index = 0; index < messages.length; index++) {
+        connection.outbox.push(messages[index]);
+        const op = frame.ops[index];
+        if (op !== null) this.metrics?.answeredInFrame(op, codeOf(messages[index]));
+      }
+      return;
+    }
+    let weight = 0;
+    for (let index = 0; index < frame.weights.length; index++) weight += frame.weights[index];
+    connection.running += weight;
+    const log = this.options.context.log;
+    log.waitDurable(frame.ticket).then(
+      () => this.frameDurable(connection, frame, weight, null, startMs),
+      (error: unknown) => this.frameDurable(connection, frame, weight, error, startMs),
+    );
+  }
+
+  /** The frame's changes are durable (or can no longer become so): its answers leave. */
+  private frameDurable(
+    connection: Connection,
+    frame: FrameAnswers,
+    weight: number,
+    failed: unknown,
+    startMs: number,
+  ): void {
+    connection.running -= weight;
+    const messages = frame.messages;
+    for (let index = 0; index < messages.length; index++) {
+      const message = messages[index];
+      // An answer acknowledges a change only if the change is durable: if the log failed,
+      // every ok answer of the frame becomes the failure (reads included, for simplicity).
+      if (failed !== null && message[1] === MessageKinds.OK) {
+        messages[index] = [message[0], MessageKinds.ERROR, errorFromUnknown(failed)];
+      }
+      const op = frame.ops[index];
+      if (op !== null) this.metrics?.observe(op, TRANSPORT_WS, codeOf(messages[index]), startMs);
+    }
+    if (!connection.open) return;
+    for (let index = 0; index < messages.length; index++) connection.outbox.push(messages[index]);
+    this.queueFlush(connection);
   }
 
   private request(
     connection: Connection,
+    frame: FrameAnswers,
     id: number,
     op: string,
     args: Record<string, unknown>,
+    weight: number,
     startMs: number,
   ): void {
-    const outbox = connection.outbox;
     // A congested client gets cheap refusals instead of answers that would only wait in
     // memory: what is held for it stays bounded by one frame's answers plus running requests.
-    if (connection.running + outbox.length >= IN_FLIGHT_MAX || connection.congestedSinceMs !== 0) {
-      this.refuse(connection, id, op, errorOf('TOO_MANY_IN_FLIGHT'));
+    const held = connection.running + connection.outbox.length + frame.messages.length;
+    if (held + weight > IN_FLIGHT_MAX || connection.congestedSinceMs !== 0) {
+      this.refuse(frame, id, op, errorOf('TOO_MANY_IN_FLIGHT'));
       return;
     }
     if (!isOp(op)) {
-      outbox.push([id, MessageKinds.ERROR, errorOf('UNKNOWN_OP', `unknown operation '${op}'`)]);
+      this.refuse(frame, id, op, errorOf('UNKNOWN_OP', `unknown operation '${op}'`));
       return;
     }
-    const refusal = refusalOf(this.options.context, op, connection.principal);
+    const context = this.options.context;
+    const refusal = refusalOf(context, op, connection.principal);
     if (refusal !== null) {
-      this.refuse(connection, id, op, refusal);
+      this.refuse(frame, id, op, refusal);
       return;
     }
     const checked = this.options.checkArgs(op, args);
     if (!checked.ok) {
-      this.refuse(connection, id, op, checked.error);
+      this.refuse(frame, id, op, checked.error);
       return;
     }
     const outcome =
       op === 'subscribe' || op === 'unsubscribe'
         ? this.subscription(connection, op, checked.args)
-        : runOperation(this.options.context, op, checked.args, connection.principal);
+        : runNow(context, op, checked.args, connection.principal, connection.version);
     if (outcome instanceof Promise) {
       connection.running++;
       outcome.then(
@@ -305,19 +384,28 @@ export class WsServer {
       );
       return;
     }
-    this.answer(connection, id, outcome);
-    this.metrics?.answeredInFrame(op, outcome.ok ? null : outcome.error.code);
-    if (op === 'hello' && !outcome.ok) {
-      // An unsupported version: answer, then close (the wire spec's handshake rule).
-      const { close } = violation('protocol-version');
-      connection.closeAfterFlush = { code: close, reason: 'unsupported protocol version' };
+    const ticket = op === 'subscribe' || op === 'unsubscribe' ? 0 : context.ticket;
+    if (laterTicket(ticket, frame.ticket)) frame.ticket = ticket;
+    this.answer(frame, id, outcome, op, weight);
+    if (op === 'hello') this.helloAnswered(connection, outcome);
+  }
+
+  /** Records the version a hello settled on; an unsupported one closes after the answer. */
+  private helloAnswered(connection: Connection, outcome: Outcome): void {
+    if (outcome.ok) {
+      connection.version = (outcome.value as { version: number }).version;
+      return;
     }
+    // An unsupported version: answer, then close (the wire spec's handshake rule).
+    const { close } = violation('protocol-version');
+    connection.closeAfterFlush = { code: close, reason: 'unsupported protocol version' };
   }
 
   /** An error answer given before the op ran, counted when the op is a real one. */
-  private refuse(connection: Connection, id: number, op: string, error: ErrorBody): void {
-    connection.outbox.push([id, MessageKinds.ERROR, error]);
-    if (this.metrics !== null && isOp(op)) this.metrics.answeredInFrame(op, error.code);
+  private refuse(frame: FrameAnswers, id: number, op: string, error: ErrorBody): void {
+    frame.messages.push([id, MessageKinds.ERROR, error]);
+    frame.ops.push(isOp(op) ? op : null);
+    frame.weights.push(0);
   }
 
   private subscription(connection: Connection, op: 'subscribe' | 'unsubscribe', args: unknown) {
@@ -332,10 +420,12 @@ export class WsServer {
     return hub.subscribe(connection, args as SubscribeArgs, connection.principal.role);
   }
 
-  private answer(connection: Connection, id: number, outcome: Outcome): void {
-    connection.outbox.push(
+  private answer(frame: FrameAnswers, id: number, outcome: Outcome, op: Op, weight: number): void {
+    frame.messages.push(
       outcome.ok ? [id, MessageKinds.OK, outcome.value] : [id, MessageKinds.ERROR, outcome.error],
     );
+    frame.ops.push(op);
+    frame.weights.push(weight);
   }
 
   /** An answer computed after the frame's callback returned: queued for this turn's flush. */
@@ -349,7 +439,14 @@ export class WsServer {
     connection.running--;
     this.metrics?.observe(op, TRANSPORT_WS, outcome.ok ? null : outcome.error.code, startMs);
     if (!connection.open) return;
-    this.answer(connection, id, outcome);
+    connection.outbox.push(
+      outcome.ok ? [id, MessageKinds.OK, outcome.value] : [id, MessageKinds.ERROR, outcome.error],
+    );
+    this.queueFlush(connection);
+  }
+
+  /** Queues a connection for this turn's flush (answers produced outside a uWS callback). */
+  private queueFlush(connection: Connection): void {
     if (!connection.flushQueued) {
       connection.flushQueued = true;
       this.flushQueue.push(connection);
@@ -474,6 +571,11 @@ export class WsServer {
       });
     }
   }
+}
+
+/** The error code of an answer, null for an ok answer. */
+function codeOf(message: WireMessage): string | null {
+  return message[1] === MessageKinds.OK ? null : (message[2] as ErrorBody).code;
 }
 
 function refuseUpgrade(res: HttpResponse, error: ErrorBody, status: number): void {

@@ -77,7 +77,7 @@ describe('WebSocket endpoint', () => {
       [8, MessageKinds.OK],
       [9, MessageKinds.ERROR],
     ]);
-    expect(messages[0][2]).toMatchObject({ version: 1, role: 'reader' });
+    expect(messages[0][2]).toMatchObject({ version: 2, role: 'reader' });
     socket.close();
   });
 

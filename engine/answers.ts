@@ -61,6 +61,8 @@ export class OrderAnswers {
   readonly allocationDc: Int32Array;
   readonly allocationSku: Int32Array;
   readonly allocationQty: Int32Array;
+  /** The line of the order's request an entry serves (placements); -1 when not known. */
+  readonly allocationLine: Int32Array;
   /** Why each refused order was refused (undefined for the others). */
   readonly errors: (ErrorBody | undefined)[];
   /** The order id of each answer (as asked; the engine's key bytes are its UTF-8). */
@@ -85,6 +87,7 @@ export class OrderAnswers {
     this.allocationDc = new Int32Array(allocationsMax);
     this.allocationSku = new Int32Array(allocationsMax);
     this.allocationQty = new Int32Array(allocationsMax);
+    this.allocationLine = new Int32Array(allocationsMax);
     this.errors = new Array(ordersMax).fill(undefined);
     this.orderIds = new Array(ordersMax).fill('');
   }
@@ -128,12 +131,13 @@ export class OrderAnswers {
     return at;
   }
 
-  addAllocation(at: number, dc: number, sku: number, qty: number): void {
+  addAllocation(at: number, dc: number, sku: number, qty: number, line: number): void {
     const entry = this.allocationTotal++;
     assert(entry < this.allocationDc.length, 'allocation past the batch capacity');
     this.allocationDc[entry] = dc;
     this.allocationSku[entry] = sku;
     this.allocationQty[entry] = qty;
+    this.allocationLine[entry] = line;
     this.allocationCount[at]++;
   }
 }
@@ -189,5 +193,22 @@ export class AvailabilityAnswers {
   /** Room for one more query of `skus` SKUs. */
   hasRoom(skus: number): boolean {
     return this.count < this.queriesMax && this.skuTotal + skus <= this.skusMax;
+  }
+
+  /**
+   * Appends an empty answer for a refused query of `skus` SKUs (no DC, -1 per SKU), so the
+   * batch's columns stay aligned with its requests.
+   */
+  skip(skus: number): void {
+    assert(this.hasRoom(skus), 'skipped query past the batch capacity');
+    const query = this.count++;
+    this.dcStart[query] = this.dcTotal;
+    this.dcCount[query] = 0;
+    this.skuStart[query] = this.skuTotal;
+    this.skuCount[query] = skus;
+    this.perDcStart[query] = this.perDcTotal;
+    this.available.fill(-1, this.skuTotal, this.skuTotal + skus);
+    this.etaTenths.fill(ETA_NONE, this.skuTotal, this.skuTotal + skus);
+    this.skuTotal += skus;
   }
 }

@@ -16,7 +16,7 @@ export { ConfigError, DEFAULT_CONFIG, type EngineConfig, resolveConfig } from '.
 export * from './constants.js';
 export type { Clock } from './context.js';
 export { Engine, type EngineOptions, type EngineState, type OrderSnapshot } from './engine.js';
-export { DcHits } from './geo/index.js';
+export { DC_HITS_MAX, DcHits } from './geo/index.js';
 export { type LogRecord, type LogRecordType, NO_LOG, type OperationLog } from './log.js';
 export { type EngineShared, sharedBytes } from './memory.js';
 export * from './types.js';

@@ -175,7 +175,7 @@ export class OrderBook {
           answers.refuse(request.orderId, fail('ORDER_ID_REUSED').error);
           return;
         }
-        this.writeAnswer(existing, request.orderId, RESULT_EXISTS, answers);
+        this.writeAnswer(existing, request.orderId, RESULT_EXISTS, answers, true);
         return;
       }
       const slot = orders.claimKey(hash);
@@ -212,7 +212,7 @@ export class OrderBook {
       orders.setState(slot, commit ? STATE_CONFIRMED : STATE_HELD, now);
       if (!commit) orders.noteDeadline(slot, expiresAt);
       this.notify(slot, record);
-      this.writeAnswer(slot, request.orderId, RESULT_CREATED, answers);
+      this.writeAnswer(slot, request.orderId, RESULT_CREATED, answers, true);
     } finally {
       orders.unlockKey(hash);
     }
@@ -823,8 +823,18 @@ export class OrderBook {
     return Buffer.from(orders.keys.buffer, slot * ID_BYTES_MAX, length).toString('utf8');
   }
 
-  /** Appends the order in `slot` to `answers` as it is now. */
-  private writeAnswer(slot: number, orderId: string, result: number, answers: OrderAnswers): void {
+  /**
+   * Appends the order in `slot` to `answers` as it is now. For a placement (created, or a
+   * retry with the same lines) each allocation entry names the request line it serves, from
+   * the lines just parsed; for other operations the line is -1.
+   */
+  private writeAnswer(
+    slot: number,
+    orderId: string,
+    result: number,
+    answers: OrderAnswers,
+    withLines = false,
+  ): void {
     const { orders, config } = this.context;
     const at = answers.beginOrder(orderId, result);
     const flags = orders.meta[slot * META_INTS + M_FLAGS];
@@ -845,8 +855,21 @@ export class OrderBook {
     for (let entry = 0; entry < count; entry++) {
       const cell = orders.allocations[aBase + entry * ALLOCATION_INTS + A_CELL];
       const qty = orders.allocations[aBase + entry * ALLOCATION_INTS + A_QTY];
-      answers.addAllocation(at, Math.floor(cell / skuCapacity), cell % skuCapacity, qty);
+      const sku = cell % skuCapacity;
+      answers.addAllocation(
+        at,
+        Math.floor(cell / skuCapacity),
+        sku,
+        qty,
+        withLines ? this.lineOf(sku) : -1,
+      );
     }
+  }
+
+  /** The parsed line that asks for `sku` (the request's lines are distinct SKUs). */
+  private lineOf(sku: number): number {
+    for (let line = 0; line < this.lineCount; line++) if (this.lineSku[line] === sku) return line;
+    return -1;
   }
 
   // ---------------------------------------------------------------- input

@@ -8,8 +8,8 @@
  */
 
 /** The protocol versions this code speaks, newest first. */
-export const PROTOCOL_VERSIONS = [1] as const;
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSIONS = [2, 1] as const;
+export const PROTOCOL_VERSION = 2;
 
 /** WebSocket path on the edge port. */
 export const WS_PATH = '/v1/ws';
@@ -64,6 +64,16 @@ export const LINES_PER_ORDER_MAX = 32;
 
 /** SKUs in one availability request: a search results page is 20–200 SKUs. */
 export const SKUS_PER_REQUEST_MAX = 500;
+
+/**
+ * Orders in one placeOrders (protocol v2). A frame of them stays well under FRAME_BYTES_MAX
+ * (about 60 bytes per 3-line order), and one batch is one log reservation and one wait.
+ */
+export const ORDERS_PER_BATCH_MAX = 1024;
+
+/** Queries in one availabilityMany, and the SKUs over all of them. */
+export const QUERIES_PER_BATCH_MAX = 256;
+export const SKUS_PER_BATCH_MAX = 8192;
 
 /** Browse page size. */
 export const BROWSE_LIMIT_MAX = 500;
@@ -124,6 +134,9 @@ export const WIRE_LIMITS = {
   linesPerOrderMax: LINES_PER_ORDER_MAX,
   skusPerRequestMax: SKUS_PER_REQUEST_MAX,
   subscriptionsMax: SUBSCRIPTIONS_PER_CONNECTION_MAX,
+  ordersPerBatchMax: ORDERS_PER_BATCH_MAX,
+  queriesPerBatchMax: QUERIES_PER_BATCH_MAX,
+  skusPerBatchMax: SKUS_PER_BATCH_MAX,
 } as const;
 
 // Client SDK limits and defaults.

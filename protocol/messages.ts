@@ -1,6 +1,8 @@
 /**
- * The wire messages of protocol v1: op names, each op's arguments and result, who may call
- * what, message kinds and WebSocket close codes.
+ * The wire messages of protocols v1 and v2: op names, each op's arguments and result, who may
+ * call what, message kinds and WebSocket close codes. Version 2 adds the batch ops
+ * (`placeOrders`, `availabilityMany`), whose arguments and answers are columns (columns.ts),
+ * and answers `availability` in the same column form; everything else is the same in both.
  *
  * The data shapes mirror engine/types.ts. They are repeated here, not imported, because
  * protocol/ depends on nothing else in the repo (engine/ may import protocol/, not the
@@ -34,9 +36,14 @@ export const Ops = {
   upsertSku: 'upsertSku',
   subscribe: 'subscribe',
   unsubscribe: 'unsubscribe',
+  placeOrders: 'placeOrders',
+  availabilityMany: 'availabilityMany',
 } as const;
 
 export type Op = keyof typeof Ops;
+
+/** Ops that exist from protocol v2 on; a v1 connection gets UNKNOWN_OP for them. */
+export const OP_SINCE_V2: ReadonlySet<Op> = new Set<Op>(['placeOrders', 'availabilityMany']);
 
 export const OP_LIST = Object.keys(Ops) as Op[];
 
@@ -109,6 +116,8 @@ export const OP_ROLES: Readonly<Record<Op, readonly Role[]>> = {
   upsertSku: ADMIN,
   subscribe: READER,
   unsubscribe: READER,
+  placeOrders: ORDERER,
+  availabilityMany: READER,
 };
 
 export function roleAllows(role: Role, op: Op): boolean {
@@ -139,6 +148,8 @@ export const OP_MUTATES: Readonly<Record<Op, boolean>> = {
   upsertSku: true,
   subscribe: false,
   unsubscribe: false,
+  placeOrders: true,
+  availabilityMany: false,
 };
 
 /**
@@ -170,6 +181,8 @@ export const OP_RESEND_SAFE: Readonly<Record<Op, boolean>> = {
   // an id of the old connection, which may mean another subscription on the new one.
   subscribe: true,
   unsubscribe: false,
+  placeOrders: true,
+  availabilityMany: true,
 };
 
 // Subscriptions.
@@ -458,6 +471,36 @@ export interface UnsubscribeArgs {
   sub: number;
 }
 
+/**
+ * A batch of orders as columns (protocol v2). N orders: `orderIds`, `lat`, `lng` and
+ * `lineCounts` have N entries; their lines are `skus` / `qty`, order after order. `mode`,
+ * `policy`, `ttlSeconds` and `maxMinutes` apply to every order of the batch.
+ */
+export interface PlaceOrdersArgs {
+  orders: number;
+  orderIds: unknown[];
+  lat: Float64Array;
+  lng: Float64Array;
+  lineCounts: Int32Array;
+  skus: unknown[];
+  qty: Int32Array;
+  mode: OrderMode;
+  policy?: AllocationPolicy;
+  ttlSeconds?: number;
+  maxMinutes?: number;
+}
+
+/** A batch of availability queries as columns (protocol v2). */
+export interface AvailabilityManyArgs {
+  queries: number;
+  lat: Float64Array;
+  lng: Float64Array;
+  skuCounts: Int32Array;
+  skus: unknown[];
+  maxMinutes?: number;
+  breakdown?: boolean;
+}
+
 export interface OpArgs {
   hello: HelloArgs;
   ping: PingArgs;
@@ -478,6 +521,8 @@ export interface OpArgs {
   upsertSku: UpsertSkuArgs;
   subscribe: SubscribeArgs;
   unsubscribe: UnsubscribeArgs;
+  placeOrders: PlaceOrdersArgs;
+  availabilityMany: AvailabilityManyArgs;
 }
 
 // Results, one type per op.
@@ -489,6 +534,11 @@ export interface WireLimits {
   linesPerOrderMax: number;
   skusPerRequestMax: number;
   subscriptionsMax: number;
+  /** Protocol v2: orders in one placeOrders. */
+  ordersPerBatchMax: number;
+  /** Protocol v2: queries in one availabilityMany, and SKUs over all of them. */
+  queriesPerBatchMax: number;
+  skusPerBatchMax: number;
 }
 
 export interface HelloResult {
@@ -506,6 +556,64 @@ export interface PingResult {
 
 export interface AvailabilityResult {
   skus: Record<string, SkuAvailability>;
+}
+
+/** Per-order results of placeOrders (protocol v2). */
+export const BatchResults = {
+  /** The order was placed by this request. */
+  CREATED: 0,
+  /** The order id was placed before with the same contents: the order as it is now. */
+  EXISTS: 1,
+  /** Refused; `errors` says why. Nothing changed for this order. */
+  REFUSED: 2,
+} as const;
+
+/** Order states in columns (protocol v2), in this order. */
+export const WIRE_STATUSES: readonly OrderStatus[] = [
+  'held',
+  'confirmed',
+  'cancelled',
+  'expired',
+  'fulfilled',
+];
+
+/**
+ * The answer to placeOrders (protocol v2): columns of N entries (`results`, `status`,
+ * `etaTenths`, `expiresAt`, `createdAt`, `updatedAt`, `allocations`) and of A allocation
+ * entries (`allocLine`, `allocDc`, `allocQty`), `dcs` the DC ids the entries index, and
+ * `errors` the refused orders as [index, error body] pairs.
+ */
+export interface PlaceOrdersResult {
+  results: Uint8Array;
+  errors: [index: number, error: ErrorBody][];
+  status: Uint8Array;
+  etaTenths: Uint8Array;
+  expiresAt: Uint8Array;
+  createdAt: Uint8Array;
+  updatedAt: Uint8Array;
+  allocations: Uint8Array;
+  allocLine: Uint8Array;
+  allocDc: Uint8Array;
+  allocQty: Uint8Array;
+  dcs: string[];
+}
+
+/**
+ * Availability as columns (protocol v2; the answer to availabilityMany, and to availability on
+ * a v2 connection with one query): per query its DCs (`dcCounts`, then `dcIndex` into `dcs`
+ * and `dcEtaTenths`), per SKU asked `available` (-1: unknown SKU) and `etaTenths` (-1: none
+ * in stock in range), and with the breakdown `perDc`, the units at each DC of the query, a
+ * row of D values per SKU. `errors` lists refused queries (availabilityMany only).
+ */
+export interface AvailabilityColumns {
+  dcCounts: Uint8Array;
+  dcs: string[];
+  dcIndex: Uint8Array;
+  dcEtaTenths: Uint8Array;
+  available: Uint8Array;
+  etaTenths: Uint8Array;
+  perDc?: Uint8Array | null;
+  errors?: [index: number, error: ErrorBody][];
 }
 
 export interface BrowseResult {
@@ -643,6 +751,8 @@ export interface OpResults {
   upsertSku: SkuUpsertResult;
   subscribe: SubscribeResult;
   unsubscribe: UnsubscribeResult;
+  placeOrders: PlaceOrdersResult;
+  availabilityMany: AvailabilityColumns;
 }
 
 // Envelopes.

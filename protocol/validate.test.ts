@@ -428,8 +428,9 @@ describe('envelope', () => {
 describe('tables', () => {
   it('settles the hello version and checks roles', () => {
     expect(chooseVersion([1])).toBe(1);
-    expect(chooseVersion([3, 2, 1])).toBe(1);
-    expect(chooseVersion([2])).toBeUndefined();
+    expect(chooseVersion([3, 2, 1])).toBe(2);
+    expect(chooseVersion([2])).toBe(2);
+    expect(chooseVersion([3])).toBeUndefined();
     expect(roleAllows('reader', 'availability')).toBe(true);
     expect(roleAllows('reader', 'placeOrder')).toBe(false);
     expect(roleAllows('orderer', 'placeOrder')).toBe(true);

@@ -15,6 +15,7 @@
  */
 
 import type { ErrorBody, ErrorCode } from './codes.js';
+import { readF64Column, readI32Column } from './columns.js';
 import {
   AREA_VERTICES_MAX,
   BROWSE_LIMIT_MAX,
@@ -25,6 +26,9 @@ import {
   LOW_STOCK_FILTER_SKUS_MAX,
   MAX_MINUTES_CEILING,
   NAME_LENGTH_MAX,
+  ORDERS_PER_BATCH_MAX,
+  QUERIES_PER_BATCH_MAX,
+  SKUS_PER_BATCH_MAX,
   PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
@@ -39,6 +43,7 @@ import {
 import {
   type AdjustArgs,
   type AvailabilityArgs,
+  type AvailabilityManyArgs,
   type BrowseArgs,
   type ChangeOrderArgs,
   type ConfirmArgs,
@@ -52,6 +57,7 @@ import {
   type OrderLine,
   type PingArgs,
   type PlaceOrderArgs,
+  type PlaceOrdersArgs,
   type PolygonArea,
   type ReceiveArgs,
   type StockKeyArgs,
@@ -110,6 +116,8 @@ const VALIDATORS: { readonly [O in Op]: Validator<OpArgs[O]> } = {
   upsertSku: validateUpsertSku,
   subscribe: validateSubscribe,
   unsubscribe: validateUnsubscribe,
+  placeOrders: validatePlaceOrders,
+  availabilityMany: validateAvailabilityMany,
 };
 
 /**
@@ -687,4 +695,143 @@ function validateLowStockSubscription(args: Record<string, unknown>): SubscribeA
 function validateUnsubscribe(args: Record<string, unknown>): UnsubscribeArgs | Invalid {
   const sub = readInt(args.sub, 0, REQUEST_ID_MAX, 'BAD_FIELD', 'sub');
   return sub instanceof Invalid ? sub : { sub };
+}
+
+// Batch ops (protocol v2). Only the batch's shape is checked here: counts, column lengths and
+// the options that apply to every entry. Each order's or query's own values (ids, coordinates,
+// quantities, SKUs) are checked by the engine, which refuses that entry alone with its code,
+// as TigerBeetle answers a batch with a result per event.
+
+function readCount(value: unknown, max: number, field: string): number | Invalid {
+  return readInt(value, 1, max, 'BAD_FIELD', field);
+}
+
+/** An array of exactly `count` entries (its entries are checked by the engine). */
+function readEntries(value: unknown, count: number, field: string): unknown[] | Invalid {
+  if (!Array.isArray(value) || value.length !== count) {
+    return new Invalid('BAD_FIELD', field, `must be an array of ${count} entries`);
+  }
+  return value;
+}
+
+/** Per-entry counts in [1, max] that add up to at most `totalMax`; returns them and the sum. */
+function readCounts(
+  value: unknown,
+  count: number,
+  max: number,
+  totalMax: number,
+  field: string,
+): { counts: Int32Array; total: number } | Invalid {
+  const counts = readI32Column(value, count);
+  if (counts === undefined)
+    return new Invalid('BAD_FIELD', field, `must be an i32 column of ${count}`);
+  let total = 0;
+  for (let index = 0; index < count; index++) {
+    const entry = counts[index];
+    if (entry < 1 || entry > max) {
+      return new Invalid('BAD_FIELD', `${field}[${index}]`, `must be in [1, ${max}]`);
+    }
+    total += entry;
+  }
+  if (total > totalMax)
+    return new Invalid('TOO_MANY_SKUS', field, `add up to more than ${totalMax}`);
+  return { counts, total };
+}
+
+function readCoordinates(
+  args: Record<string, unknown>,
+  count: number,
+): { lat: Float64Array; lng: Float64Array } | Invalid {
+  const lat = readF64Column(args.lat, count);
+  if (lat === undefined)
+    return new Invalid('BAD_FIELD', 'lat', `must be an f64 column of ${count}`);
+  const lng = readF64Column(args.lng, count);
+  if (lng === undefined)
+    return new Invalid('BAD_FIELD', 'lng', `must be an f64 column of ${count}`);
+  return { lat, lng };
+}
+
+function validatePlaceOrders(
+  args: Record<string, unknown>,
+  limits: ValidationLimits,
+): PlaceOrdersArgs | Invalid {
+  const orders = readCount(args.orders, ORDERS_PER_BATCH_MAX, 'orders');
+  if (orders instanceof Invalid) return orders;
+  const orderIds = readEntries(args.orderIds, orders, 'orderIds');
+  if (orderIds instanceof Invalid) return orderIds;
+  const coordinates = readCoordinates(args, orders);
+  if (coordinates instanceof Invalid) return coordinates;
+  const lines = readCounts(
+    args.lineCounts,
+    orders,
+    limits.linesPerOrderMax,
+    orders * limits.linesPerOrderMax,
+    'lineCounts',
+  );
+  if (lines instanceof Invalid) return lines;
+  const skus = readEntries(args.skus, lines.total, 'skus');
+  if (skus instanceof Invalid) return skus;
+  const qty = readI32Column(args.qty, lines.total);
+  if (qty === undefined)
+    return new Invalid('BAD_FIELD', 'qty', `must be an i32 column of ${lines.total}`);
+  const mode = args.mode;
+  if (mode !== 'hold' && mode !== 'commit') {
+    return new Invalid('BAD_MODE', 'mode', "must be 'hold' or 'commit'");
+  }
+  const ttlSeconds = optionalInt(args.ttlSeconds, 1, TTL_SECONDS_MAX, 'BAD_TTL', 'ttlSeconds');
+  if (ttlSeconds instanceof Invalid) return ttlSeconds;
+  const policy = args.policy;
+  if (isPresent(policy) && policy !== 'single-dc' && policy !== 'split') {
+    return new Invalid('BAD_POLICY', 'policy', "must be 'single-dc' or 'split'");
+  }
+  const maxMinutes = optionalMaxMinutes(args.maxMinutes);
+  if (maxMinutes instanceof Invalid) return maxMinutes;
+  const out: PlaceOrdersArgs = {
+    orders,
+    orderIds,
+    lat: coordinates.lat,
+    lng: coordinates.lng,
+    lineCounts: lines.counts,
+    skus,
+    qty,
+    mode,
+  };
+  if (ttlSeconds !== undefined) out.ttlSeconds = ttlSeconds;
+  if (policy === 'single-dc' || policy === 'split') out.policy = policy;
+  if (maxMinutes !== undefined) out.maxMinutes = maxMinutes;
+  return out;
+}
+
+function validateAvailabilityMany(
+  args: Record<string, unknown>,
+  limits: ValidationLimits,
+): AvailabilityManyArgs | Invalid {
+  const queries = readCount(args.queries, QUERIES_PER_BATCH_MAX, 'queries');
+  if (queries instanceof Invalid) return queries;
+  const coordinates = readCoordinates(args, queries);
+  if (coordinates instanceof Invalid) return coordinates;
+  const counts = readCounts(
+    args.skuCounts,
+    queries,
+    limits.skusPerRequestMax,
+    SKUS_PER_BATCH_MAX,
+    'skuCounts',
+  );
+  if (counts instanceof Invalid) return counts;
+  const skus = readEntries(args.skus, counts.total, 'skus');
+  if (skus instanceof Invalid) return skus;
+  const maxMinutes = optionalMaxMinutes(args.maxMinutes);
+  if (maxMinutes instanceof Invalid) return maxMinutes;
+  const breakdown = optionalBoolean(args.breakdown, 'breakdown');
+  if (breakdown instanceof Invalid) return breakdown;
+  const out: AvailabilityManyArgs = {
+    queries,
+    lat: coordinates.lat,
+    lng: coordinates.lng,
+    skuCounts: counts.counts,
+    skus,
+  };
+  if (maxMinutes !== undefined) out.maxMinutes = maxMinutes;
+  if (breakdown !== undefined) out.breakdown = breakdown;
+  return out;
 }

@@ -29,7 +29,6 @@ import {
   CLIENT_TIMEOUT_MS_MAX,
   FRAME_BYTES_MAX,
   IN_FLIGHT_MAX,
-  PROTOCOL_VERSIONS,
   RECONNECT_BASE_DELAY_MS_DEFAULT,
   RECONNECT_DELAY_MS_MAX,
   RECONNECT_MAX_DELAY_MS_DEFAULT,
@@ -97,6 +96,9 @@ const QUEUED = 0;
 const SENT = 1;
 const ABANDONED = 2;
 const DONE = 3;
+
+/** The protocol versions this SDK speaks, newest first. */
+const SDK_PROTOCOL_VERSIONS = [1] as const;
 
 /** ws send options: binary frames, never compressed (the node refuses permessage-deflate). */
 const SEND_OPTIONS = Object.freeze({ binary: true, compress: false });
@@ -497,7 +499,7 @@ export class Session {
     // The hello goes first; requests waiting for this connection are pipelined behind it.
     this.admit(
       'hello',
-      { versions: [...PROTOCOL_VERSIONS] },
+      { versions: [...SDK_PROTOCOL_VERSIONS] },
       (result) => this.helloAnswered(socket, result as HelloResult),
       () => {},
       undefined,
