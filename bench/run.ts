@@ -27,6 +27,7 @@ import { Allocation } from '../engine/reservation/allocate.js';
 import { StockTable } from '../engine/stock/stock-table.js';
 import { Prng } from '../engine/testing/prng.js';
 import { BENCH_CUSTOMER, benchNetwork } from './fixture.js';
+import { benchLog, nodePathCases } from './node-path.js';
 
 export interface BenchFigure {
   name: string;
@@ -239,9 +240,24 @@ async function main(): Promise<void> {
   const dcs = Number(values.dcs);
   const skus = Number(values.skus);
   const timeMs = values.smoke ? 20 : Number(values.time);
-  const engine = benchNetwork({ dcs, skus });
+  const log = benchLog();
+  const engine = benchNetwork({ dcs, skus, log: log.log });
+  log.drain();
   const bench = new Bench({ time: timeMs, iterations: 5, warmup: !values.smoke, warmupTime: 200 });
-  const cases = engineCases(engine, dcs, skus);
+  const paths = nodePathCases(engine, skus, log);
+  const cases = [
+    {
+      name: `node path: placeOrders of ${paths.orders.entries} 3-line orders (decode, engine, log append, answer), per order`,
+      batch: paths.orders.entries,
+      run: paths.orders.run,
+    },
+    {
+      name: `node path: availabilityMany of ${paths.availability.entries} x 20 SKUs x ${dcs} DCs with breakdown, per query`,
+      batch: paths.availability.entries,
+      run: paths.availability.run,
+    },
+    ...engineCases(engine, dcs, skus),
+  ];
   for (const entry of cases) bench.add(entry.name, entry.run);
   await bench.run();
   const figures: BenchFigure[] = bench.tasks.map((task, at) => {

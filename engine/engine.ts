@@ -43,7 +43,7 @@ import {
   T_UPDATED_AT,
   TIMES_FLOATS,
 } from './reservation/order-table.js';
-import { CELL_AVAILABLE, CELL_INTS, StockTable } from './stock/stock-table.js';
+import { CELL_AVAILABLE, StockTable } from './stock/stock-table.js';
 import type {
   Attribution,
   AvailabilityResult,
@@ -442,7 +442,7 @@ export class Engine implements EngineApi {
         total = -1;
         if (breakdown) rows.fill(0, perDc, perDc + dcCount);
       } else {
-        const offset = sku * CELL_INTS;
+        const offset = sku * stock.skuStride;
         for (let hit = 0; hit < dcCount; hit++) {
           // Plain read: an advisory snapshot, see StockTable.cellsOf.
           const available = cells[hit][bases[hit] + offset];
@@ -525,9 +525,10 @@ export class Engine implements EngineApi {
       const dc = hits.dcs[hit];
       const cells = stock.cellsOf(dc);
       const base = stock.cellBase(dc) + CELL_AVAILABLE;
+      const stride = stock.skuStride;
       const eta = hits.etaMinutes[hit];
       for (let at = 0; at < count; at++) {
-        const available = cells[base + skus[at] * CELL_INTS];
+        const available = cells[base + skus[at] * stride];
         if (available <= 0) continue;
         totals[at] += available;
         if (bestEta[at] > eta) bestEta[at] = eta;
@@ -574,7 +575,8 @@ export class Engine implements EngineApi {
       for (let hit = 0; hit < hits.count; hit++) {
         const dc = hits.dcs[hit];
         // Plain read: an advisory snapshot, see StockTable.cellsOf.
-        const available = stock.cellsOf(dc)[stock.cellBase(dc) + sku * CELL_INTS + CELL_AVAILABLE];
+        const available =
+          stock.cellsOf(dc)[stock.cellBase(dc) + sku * stock.skuStride + CELL_AVAILABLE];
         if (available <= 0) continue;
         total += available;
         if (eta < 0) eta = hits.etaMinutes[hit];

@@ -621,8 +621,11 @@ export class OrderBook {
     const orders = this.context.orders;
     const now = this.context.clock();
     let expired = 0;
-    for (let bucket = 0; bucket < orders.bucketCount; bucket++) {
-      if (!orders.mayHaveDue(bucket, now)) continue;
+    for (
+      let bucket = orders.nextDueBucket(0, now);
+      bucket < orders.bucketCount;
+      bucket = orders.nextDueBucket(bucket + 1, now)
+    ) {
       const first = bucket * BUCKET_SLOTS;
       for (let slot = first; slot < first + BUCKET_SLOTS; slot++) {
         // Unlocked reads are a hint; the state and deadline are checked again under the lock.
