@@ -97,6 +97,28 @@ describe('RecordWriter', () => {
     }
   });
 
+  it('writes place records (its fast path) exactly as the generic path would', () => {
+    const prng = new Prng(seedFromEnv(77));
+    const writer = new RecordWriter(1 << 20);
+    for (let round = 0; round < 500; round++) {
+      const record: Record<string, unknown> = {
+        type: 'place',
+        at: 1_700_000_000_000 + prng.int(1 << 30),
+        orderId: randomString(prng) || 'o',
+        mode: prng.int(2),
+        policy: prng.int(2),
+        lat: prng.uniform(-90, 90),
+        lng: prng.uniform(-180, 180),
+        etaMinutes: prng.uniform(0, 120),
+        expiresAt: prng.int(2) === 0 ? 0 : 1_700_000_600_000,
+        fingerprint: prng.int(1 << 30) - (1 << 29),
+        allocation: Array.from({ length: 3 * (1 + prng.int(5)) }, () => prng.int(100_000)),
+      };
+      if (round % 7 === 0) delete record.allocation;
+      expect(unpackr.unpack(writer.encode(record))).toEqual(record);
+    }
+  });
+
   it('leaves out undefined values and refuses what MessagePack records never carry', () => {
     const writer = new RecordWriter(64);
     expect(unpackr.unpack(writer.encode({ a: 1, b: undefined }))).toEqual({ a: 1 });
