@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_BODY_BYTES_MAX } from '../protocol/limits.js';
+import { HTTP_LINGER_BYTES_MAX } from './http-limits.js';
 import { http, startTestNode, type TestNode } from './testing/harness.js';
 
 // A test network far from the demo city, so only the DCs made here serve its location.
@@ -364,25 +365,29 @@ describe('HTTP bad input', () => {
   });
 
   /**
-   * Writes `bytes` over a raw socket, without ending it, and returns everything the server
-   * writes back before it closes. Only as much body is sent as the server needs to decide, so
-   * no unread bytes are left in its socket when it closes (which would turn the close into a
-   * reset and could discard the answer before the client reads it).
+   * Writes `bytes` over a raw socket, without ending it, and returns what the server writes
+   * back, once `enough` says so or the connection closes (the socket is then destroyed).
    */
-  function rawRequest(bytes: Buffer): Promise<string> {
+  function rawRequest(bytes: Buffer, enough: (text: string) => boolean): Promise<string> {
     return new Promise((done) => {
       const socket = connect(port, '127.0.0.1');
       const chunks: Buffer[] = [];
+      const text = () => Buffer.concat(chunks).toString('utf8');
       const timer = setTimeout(() => socket.destroy(), 5_000);
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        if (enough(text())) socket.destroy();
+      });
       socket.on('error', () => {});
       socket.on('close', () => {
         clearTimeout(timer);
-        done(Buffer.concat(chunks).toString('utf8'));
+        done(text());
       });
       socket.write(bytes);
     });
   }
+
+  const refusedBody = (text: string) => text.includes('"code":"BODY_TOO_LARGE"');
 
   it('refuses a body over the limit with 413, by header and while streaming', async () => {
     const auth = `authorization: Bearer ${keys.orderer}\r\n`;
@@ -391,8 +396,10 @@ describe('HTTP bad input', () => {
       Buffer.from(
         `POST /v1/orders HTTP/1.1\r\nhost: x\r\n${auth}content-length: ${HTTP_BODY_BYTES_MAX + 1}\r\n\r\n`,
       ),
+      refusedBody,
     );
     expect(declared).toMatch(/^HTTP\/1\.1 413/);
+    expect(declared).toMatch(/\r\nconnection: close\r\n/i);
     expect(declared).toContain('BODY_TOO_LARGE');
     // Chunked: the size is only known once the body passes the limit while it streams in.
     const head = `POST /v1/orders HTTP/1.1\r\nhost: x\r\n${auth}transfer-encoding: chunked\r\n\r\n`;
@@ -401,15 +408,132 @@ describe('HTTP bad input', () => {
         Buffer.from(`${head}${(HTTP_BODY_BYTES_MAX + 1).toString(16)}\r\n`),
         Buffer.alloc(HTTP_BODY_BYTES_MAX + 1, 0x20),
       ]),
+      refusedBody,
     );
     expect(chunked).toMatch(/^HTTP\/1\.1 413/);
     // The node still answers afterwards.
     expect((await http(port, '/healthz')).status).toBe(200);
   });
 
-  it('answers 404 NOT_FOUND for an unknown route', async () => {
-    const answer = await http(port, '/v2/nothing', { key: keys.admin });
-    expect(answer.status).toBe(404);
-    expect(answer.body.error.code).toBe('NOT_FOUND');
+  /** A 20 MiB body, as a client that does not look at the limit would send it. */
+  const HUGE_BODY_BYTES = 20 * 1024 * 1024;
+
+  type FetchInit = NonNullable<Parameters<typeof fetch>[1]>;
+
+  async function postHuge(body: FetchInit['body'], extra: FetchInit = {}) {
+    const answer = await fetch(`http://127.0.0.1:${port}/v1/orders`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.orderer}`, 'content-type': 'application/json' },
+      body,
+      ...extra,
+    });
+    const json = (await answer.json()) as { error: { code: string; message: string } };
+    return { status: answer.status, headers: answer.headers, body: json };
+  }
+
+  it('lets a client still sending a refused body read the 413, not a reset', async () => {
+    // fetch sends a Buffer with its Content-Length: refused before the body is read, which the
+    // node then reads and discards while fetch is still sending it.
+    const declared = await postHuge(Buffer.alloc(HUGE_BODY_BYTES, 0x20));
+    expect(declared.status).toBe(413);
+    expect(declared.headers.get('connection')).toBe('close');
+    expect(declared.body.error).toMatchObject({ code: 'BODY_TOO_LARGE' });
+    expect(declared.body.error.message).toContain(String(HTTP_BODY_BYTES_MAX));
+    // A stream goes out chunked, with no length: refused when it passes the limit.
+    const piece = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= HUGE_BODY_BYTES) {
+          controller.close();
+          return;
+        }
+        sent += piece.length;
+        controller.enqueue(piece);
+      },
+    });
+    const streamed = await postHuge(stream, { duplex: 'half' } as FetchInit);
+    expect(streamed.status).toBe(413);
+    expect(streamed.body.error.code).toBe('BODY_TOO_LARGE');
+    expect(sent).toBe(HUGE_BODY_BYTES);
+    expect((await http(port, '/healthz')).status).toBe(200);
+  });
+
+  it('stops discarding a refused body after HTTP_LINGER_BYTES_MAX and closes', async () => {
+    const declaredBytes = 4 * HTTP_LINGER_BYTES_MAX;
+    const socket = connect(port, '127.0.0.1');
+    const received: Buffer[] = [];
+    let closed = false;
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => {});
+    const whenClosed = new Promise<void>((done) =>
+      socket.on('close', () => {
+        closed = true;
+        done();
+      }),
+    );
+    socket.write(
+      `POST /v1/orders HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${keys.orderer}\r\n` +
+        `content-length: ${declaredBytes}\r\n\r\n`,
+    );
+    // Sends until the node closes, at most twice what it promises to discard.
+    const piece = Buffer.alloc(1024 * 1024, 0x20);
+    let written = 0;
+    while (!closed && written < 2 * HTTP_LINGER_BYTES_MAX) {
+      written += piece.length;
+      if (!socket.write(piece)) {
+        await Promise.race([new Promise((done) => socket.once('drain', done)), whenClosed]);
+      }
+    }
+    await Promise.race([whenClosed, new Promise((done) => setTimeout(done, 5_000))]);
+    socket.destroy();
+    expect(closed).toBe(true);
+    expect(written).toBeLessThan(2 * HTTP_LINGER_BYTES_MAX);
+    expect(written).toBeGreaterThan(HTTP_LINGER_BYTES_MAX / 2);
+    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 413/);
+    expect((await http(port, '/healthz')).status).toBe(200);
+  });
+
+  it('answers 404 NOT_FOUND for an unknown path, whatever the method', async () => {
+    for (const method of ['GET', 'POST', 'DELETE']) {
+      for (const path of ['/v2/nothing', '/v1/orders/x/confirm/more', '/v1/availability/']) {
+        const answer = await http(port, path, { method, key: keys.admin });
+        expect(answer.status, `${method} ${path}`).toBe(404);
+        expect(answer.body.error.code).toBe('NOT_FOUND');
+        expect(answer.headers.allow).toBeUndefined();
+      }
+    }
+  });
+
+  it('answers 405 with Allow for a known path asked with a wrong method', async () => {
+    const cases: [method: string, path: string, allow: string][] = [
+      ['POST', `/v1/availability?lat=${HERE.lat}&lng=${HERE.lng}&skus=baguette`, 'GET'],
+      ['DELETE', '/v1/browse', 'GET'],
+      ['GET', '/v1/orders', 'POST'],
+      ['PUT', '/v1/orders/http-hold-1', 'GET'],
+      ['GET', '/v1/orders/http-hold-1/confirm', 'POST'],
+      ['POST', '/v1/orders/http-hold-1/lines', 'PUT'],
+      ['GET', '/v1/dcs/paris-a', 'PUT'],
+      ['DELETE', '/v1/stock/receive', 'POST'],
+      // `check` is also an order id to GET /v1/orders/{orderId}.
+      ['DELETE', '/v1/orders/check', 'GET, POST'],
+      ['POST', '/healthz', 'GET'],
+      ['PUT', '/readyz', 'GET'],
+      ['POST', '/metrics', 'GET'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const answer = await http(port, path, { method, key: keys.admin });
+      expect(answer.status, `${method} ${path}`).toBe(405);
+      expect(answer.headers.allow, `${method} ${path}`).toBe(allow);
+      expect(answer.body.error).toMatchObject({
+        code: 'METHOD_NOT_ALLOWED',
+        allow: allow.split(', '),
+      });
+      expect(answer.body.error.message).toContain(method);
+    }
+    // The method a path does answer is still served, including an order named like a route.
+    const check = await http(port, '/v1/orders/check', { key: keys.reader });
+    expect(check.status).toBe(404);
+    expect(check.body.error.code).toBe('ORDER_NOT_FOUND');
   });
 });

@@ -60,12 +60,39 @@ export const ErrorCodes = {
     text: 'the order is not in a state that allows this',
   },
   CAPACITY_EXHAUSTED: { status: 503, retryable: true, text: 'a configured capacity is full' },
+  CONTENDED: {
+    status: 409,
+    retryable: true,
+    text: 'other orders raced for the same stock and this one gave up its bounded retries; retry',
+  },
+  LOCK_TIMEOUT: {
+    status: 503,
+    retryable: true,
+    text: 'the order was locked by another operation for longer than the node waits; retry',
+  },
+  OUTCOME_UNKNOWN: {
+    status: 504,
+    retryable: true,
+    text:
+      'the change was not confirmed durable in time; its outcome is unknown: ' +
+      'retrying with the same order id is safe, or look the order up',
+  },
 
   // Access and flow control.
   UNAUTHORIZED: { status: 401, retryable: false, text: 'missing or unknown API key' },
   FORBIDDEN: { status: 403, retryable: false, text: "the key's role does not allow this" },
   NOT_FOUND: { status: 404, retryable: false, text: 'no such route' },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    retryable: false,
+    text: 'the route exists but does not accept this method',
+  },
   RATE_LIMITED: { status: 429, retryable: true, text: 'too many requests' },
+  TOO_MANY_CONNECTIONS: {
+    status: 429,
+    retryable: true,
+    text: 'the node or this key holds as many connections as it may',
+  },
   TOO_MANY_IN_FLIGHT: { status: 429, retryable: true, text: 'too many requests in flight' },
   TOO_MANY_SUBSCRIPTIONS: { status: 429, retryable: false, text: 'too many subscriptions' },
   SUBSCRIBER_TOO_SLOW: {

@@ -1,7 +1,8 @@
 /**
  * Seeded generators of hostile input for the edge: junk values, requests whose envelope is
  * valid but whose args are not, byte frames that break the protocol (random bytes, truncated
- * MessagePack, lying length headers, deep nesting, extension types, text), and HTTP bodies.
+ * MessagePack, lying length headers, deep nesting, extension types, text), HTTP bodies, and
+ * raw HTTP/1.1 connections that pipeline requests and then reset (as load testers do).
  *
  * Invariants: everything is a pure function of the Prng's state; every id generated starts
  * with HOSTILE_ID_PREFIX, so no generated request can name a DC, SKU or order that a test
@@ -266,4 +267,136 @@ export function hostileBody(prng: Prng): string | Buffer {
     default:
       return JSON.stringify(hostileArgs(prng, 'x'));
   }
+}
+
+/** What a hostile HTTP connection aims at: paths and keys that the node under test serves. */
+export interface HttpStormTargets {
+  readerKey: string;
+  ordererKey: string;
+  /** A valid availability path with its query, whose answer is large (several KiB). */
+  availabilityPath: string;
+  /** Where orders are placed, and a SKU with stock enough for every order of the storm. */
+  location: { lat: number; lng: number };
+  orderSku: string;
+}
+
+/** One raw connection of a storm: what it writes, and how and when it goes away. */
+export interface HostileHttpConnection {
+  /** Written in order, one `write` each, so that requests straddle TCP segments. */
+  writes: Buffer[];
+  /**
+   * Reset once this many bytes of answers arrived (0: at the first byte); null: never read,
+   * and reset after `resetAfterMs` while the node may still be writing answers.
+   */
+  resetAfterBytes: number | null;
+  resetAfterMs: number;
+  /** True: a TCP reset (`resetAndDestroy`); false: `destroy`, a close that may send FIN. */
+  hard: boolean;
+}
+
+/** Requests one storm connection pipelines at most. */
+export const STORM_REQUESTS_PER_CONNECTION_MAX = 48;
+/** Declared length of a refused body that a storm connection sends only a part of. */
+export const STORM_OVERSIZED_BODY_BYTES = 4 * 1024 * 1024;
+
+function httpRequestBytes(
+  method: string,
+  path: string,
+  key: string,
+  body: Buffer | null,
+  declaredLength = body === null ? null : body.length,
+): Buffer {
+  const lines = [`${method} ${path} HTTP/1.1`, 'host: storm', `authorization: Bearer ${key}`];
+  if (declaredLength !== null) {
+    lines.push('content-type: application/json', `content-length: ${declaredLength}`);
+  }
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  return body === null ? head : Buffer.concat([head, body]);
+}
+
+/**
+ * One complete request: valid reads (large answers), valid holds (answered only once durable,
+ * so the answer is pending when later requests arrive), refused bodies, a wrong method.
+ */
+function completeStormRequest(prng: Prng, targets: HttpStormTargets): Buffer {
+  switch (prng.int(6)) {
+    case 0:
+    case 1:
+      return httpRequestBytes('GET', targets.availabilityPath, targets.readerKey, null);
+    case 2: {
+      const order = {
+        orderId: hostileId(prng),
+        location: targets.location,
+        lines: [{ sku: targets.orderSku, qty: 1 }],
+        mode: 'hold',
+        ttlSeconds: 30,
+      };
+      return httpRequestBytes(
+        'POST',
+        '/v1/orders',
+        targets.ordererKey,
+        Buffer.from(JSON.stringify(order)),
+      );
+    }
+    case 3: {
+      const body = hostileBody(prng);
+      return httpRequestBytes(
+        'POST',
+        '/v1/orders',
+        targets.ordererKey,
+        typeof body === 'string' ? Buffer.from(body) : body,
+      );
+    }
+    case 4:
+      return httpRequestBytes('GET', '/healthz', targets.readerKey, null);
+    default:
+      return httpRequestBytes('DELETE', '/v1/availability', targets.readerKey, null);
+  }
+}
+
+/** A request whose body stops short of its length: it can only end a pipeline. */
+function unfinishedStormRequest(prng: Prng, targets: HttpStormTargets): Buffer {
+  if (prng.chance(0.5)) {
+    const body = Buffer.from(JSON.stringify(hostileArgs(prng, 'placeOrder')));
+    const sent = body.subarray(0, prng.range(0, Math.max(0, body.length - 1)));
+    return httpRequestBytes('POST', '/v1/orders', targets.ordererKey, sent, body.length + 1);
+  }
+  const sent = Buffer.alloc(prng.range(0, 256 * 1024), 0x20);
+  return httpRequestBytes(
+    'POST',
+    '/v1/orders',
+    targets.ordererKey,
+    sent,
+    STORM_OVERSIZED_BODY_BYTES,
+  );
+}
+
+/**
+ * A connection that pipelines up to STORM_REQUESTS_PER_CONNECTION_MAX requests, maybe ending
+ * with an unfinished body, split at random points, then resets or closes mid-answer.
+ */
+export function hostileHttpConnection(
+  prng: Prng,
+  targets: HttpStormTargets,
+): HostileHttpConnection {
+  const requests: Buffer[] = [];
+  const count = prng.range(1, STORM_REQUESTS_PER_CONNECTION_MAX);
+  for (let index = 0; index < count; index++) requests.push(completeStormRequest(prng, targets));
+  if (prng.chance(0.3)) requests.push(unfinishedStormRequest(prng, targets));
+  const bytes = Buffer.concat(requests);
+  const cuts = Array.from({ length: prng.int(4) }, () => prng.int(bytes.length)).sort(
+    (a, b) => a - b,
+  );
+  const writes: Buffer[] = [];
+  let from = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    if (cut > from) writes.push(bytes.subarray(from, cut));
+    from = Math.max(from, cut);
+  }
+  return {
+    writes,
+    resetAfterBytes: prng.chance(0.5) ? null : prng.int(64 * 1024),
+    resetAfterMs: prng.range(0, 300),
+    hard: prng.chance(0.7),
+  };
 }
