@@ -11,6 +11,9 @@ import { parseArgs } from 'node:util';
 import type { EngineConfig } from '../engine/config.js';
 import { DURABILITY_POLICIES, type DurabilityPolicy } from '../wal/constants.js';
 import {
+  CONNECTIONS_MAX,
+  CONNECTIONS_PER_KEY_DEFAULT,
+  CONNECTIONS_PER_NODE_DEFAULT,
   DEMO_SEED_DEFAULT,
   HOST_DEFAULT,
   PORT_DEFAULT,
@@ -23,8 +26,10 @@ import {
   THREADS_MAX,
   WS_SEND_BUFFER_BYTES_SOFT,
 } from './constants.js';
+import type { ConnectionCaps } from './connection-limits.js';
 import { type KeyConfig, loadKeyFile, parseKeyConfig } from './keys.js';
 import { isLogLevel, type LogLevel, type Logger } from './logger.js';
+import type { FaultInjection } from './operations.js';
 import type { RateLimit } from './rate-limiter.js';
 
 /** Size of the demo network generated into an empty data directory. */
@@ -64,6 +69,10 @@ export interface NodeOptions {
   snapshotEveryRecords: number;
   /** How often the main thread checks whether a snapshot is due. */
   snapshotCheckMs: number;
+  /** WebSocket connections the node, and one API key, may hold at most. */
+  connections: ConnectionCaps;
+  /** Faults to inject, for tests only: no flag sets it. */
+  faults: FaultInjection | null;
 }
 
 export const DEMO_DCS_NODE_DEFAULT = 60;
@@ -90,6 +99,8 @@ export function defaultNodeOptions(): NodeOptions {
     subscriberBufferBytesMax: SUBSCRIBER_BUFFER_BYTES_MAX,
     snapshotEveryRecords: SNAPSHOT_EVERY_RECORDS_DEFAULT,
     snapshotCheckMs: SNAPSHOT_CHECK_INTERVAL_MS,
+    connections: { perNode: CONNECTIONS_PER_NODE_DEFAULT, perKey: CONNECTIONS_PER_KEY_DEFAULT },
+    faults: null,
   };
 }
 
@@ -130,6 +141,8 @@ export const USAGE = `Usage: npm start -- [options]
   --order-capacity <n>   order-table slots, a power of two (live orders plus the idempotency
                          record of finished ones); a new data directory only
   --snapshot-every <n>   snapshot and compact the log every n records (default ${SNAPSHOT_EVERY_RECORDS_DEFAULT}; 0: never)
+  --connections-max <n>  WebSocket connections the node holds at most (default ${CONNECTIONS_PER_NODE_DEFAULT})
+  --connections-per-key <n>  WebSocket connections one API key holds at most (default ${CONNECTIONS_PER_KEY_DEFAULT})
   --allow-js-fallback    run even if uWebSockets.js fell back to its JavaScript implementation
   --help                 this text
 
@@ -176,6 +189,8 @@ const FLAGS = {
   'allow-js-fallback': { type: 'boolean' },
   'order-capacity': { type: 'string' },
   'snapshot-every': { type: 'string' },
+  'connections-max': { type: 'string' },
+  'connections-per-key': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -232,6 +247,14 @@ export function parseCli(
   const every = values['snapshot-every'];
   if (every !== undefined) {
     options.snapshotEveryRecords = integerOption('snapshot-every', every, 0, 1_000_000_000);
+  }
+  const connections = values['connections-max'];
+  if (connections !== undefined) {
+    options.connections.perNode = integerOption('connections-max', connections, 1, CONNECTIONS_MAX);
+  }
+  const perKey = values['connections-per-key'];
+  if (perKey !== undefined) {
+    options.connections.perKey = integerOption('connections-per-key', perKey, 1, CONNECTIONS_MAX);
   }
   options.keys = keysFromEnv(env);
   return { help: false, options };

@@ -46,13 +46,20 @@ export const RATE_REQUESTS_PER_SECOND_DEFAULT = 500_000;
 export const RATE_BURST_DEFAULT = 100_000;
 export const RATE_REQUESTS_PER_SECOND_MAX = 100_000_000;
 
+/**
+ * WebSocket connections a node holds by default, and one API key: a connection costs a few
+ * kilobytes of buffers; services use a handful each; these bound what a leaked client loop
+ * or a stolen key can open. CONNECTIONS_MAX bounds the flags.
+ */
+export const CONNECTIONS_PER_NODE_DEFAULT = 16_384;
+export const CONNECTIONS_PER_KEY_DEFAULT = 4_096;
+export const CONNECTIONS_MAX = 1_000_000;
+
 /** How often the main thread expires holds whose TTL has passed. */
 export const EXPIRY_SWEEP_INTERVAL_MS = 100;
 /** How often each worker checks its connections for a client that never drains. */
 export const CONGESTION_CHECK_INTERVAL_MS = 1_000;
 
-/** A mutation waits at most this long for its log record to become durable, then TIMEOUT. */
-export const DURABLE_WAIT_MS_MAX = 30_000;
 /** A catalogue upsert waits at most this long for the main thread and every worker. */
 export const CATALOGUE_WAIT_MS_MAX = 30_000;
 /** Catalogue upserts one worker may have waiting on the main thread at once. */

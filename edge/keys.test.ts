@@ -28,10 +28,12 @@ describe('KeyRing', () => {
     expect(ring.identify('Bearer reader-key-aaaaaaaaaaaa')).toEqual({
       role: 'reader',
       actor: 'reader-key-1',
+      index: 0,
     });
     expect(ring.identify('bearer  orderer-key-ccccccccccc ')).toEqual({
       role: 'orderer',
       actor: 'orderer-key-2',
+      index: 2,
     });
     expect(ring.identify('Bearer admin-key-dddddddddddddd')?.role).toBe('admin');
   });

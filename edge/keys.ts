@@ -8,6 +8,7 @@
  * has at least one key and every key is KEY_LENGTH_MIN..KEY_LENGTH_MAX printable characters.
  */
 
+import { CONNECTION_KEYS_MAX } from './connection-limits.js';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { isRole, type Role } from '../protocol/messages.js';
@@ -34,6 +35,8 @@ export interface KeyIdentity {
   role: Role;
   /** `<role>-key-<n>`: the n-th configured key of the role, counting from 1. */
   actor: string;
+  /** The key's position in the ring (0-based): its slot in per-key shared counters. */
+  index: number;
 }
 
 /** Compares presented keys against the configured ones in constant time per configured key. */
@@ -45,10 +48,17 @@ export class KeyRing {
     for (const role of ROLES) {
       config[role].forEach((key, index) => {
         this.digests.push(digest(key));
-        this.identities.push({ role, actor: `${role}-key-${index + 1}` });
+        this.identities.push({
+          role,
+          actor: `${role}-key-${index + 1}`,
+          index: this.identities.length,
+        });
       });
     }
     if (this.digests.length === 0) throw new KeyConfigError('no API keys configured');
+    if (this.digests.length > CONNECTION_KEYS_MAX) {
+      throw new KeyConfigError(`at most ${CONNECTION_KEYS_MAX} API keys may be configured`);
+    }
   }
 
   /**

@@ -6,7 +6,8 @@
  * Exit codes: 0 after a graceful shutdown, 1 when the node fails to start or to stop, 64
  * (sysexits EX_USAGE) for bad flags or keys, 75 (EX_TEMPFAIL) when another process holds the
  * data directory (DATA_DIR_LOCKED) or the port (PORT_IN_USE), and the log's own sysexits code
- * (65 data, 74 I/O, 78 configuration) when it refuses the data directory.
+ * (65 data, 74 I/O, 78 configuration) when it refuses the data directory; 70 (EX_SOFTWARE)
+ * when a broken invariant stopped it (a restart recovers from the log).
  */
 
 import { OptionsError, parseCli, USAGE } from './config.js';
@@ -19,6 +20,8 @@ import { NodeLogError } from './wal-port.js';
 
 const EXIT_USAGE = 64;
 const EXIT_FAILURE = 1;
+/** sysexits.h EX_SOFTWARE: an internal software error (a broken invariant). */
+const EXIT_SOFTWARE = 70;
 /** Time a crashing node has to close its workers before the process exits anyway. */
 const CRASH_CLOSE_MS_MAX = 15_000;
 
@@ -67,6 +70,8 @@ async function main(): Promise<number> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // A broken invariant stopped the node: exit so a supervisor restarts it from its log.
+    node.halted.then(() => done(EXIT_SOFTWARE));
     // A bug in the main thread: close the node before exiting, because a worker thread torn
     // down with its sockets open aborts the whole process instead of exiting.
     const crash = (error: unknown) => {

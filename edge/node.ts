@@ -65,6 +65,7 @@ import {
   type WorkerInit,
   type WorkerToMain,
 } from './thread-messages.js';
+import { createConnectionCounts } from './connection-limits.js';
 import { checkPortOwned, claimPort } from './port-guard.js';
 import { requireNativeUws } from './uws.js';
 import { type NodeLog, openNodeLog } from './wal-port.js';
@@ -91,6 +92,12 @@ export interface StartedNode {
   readonly seeded: boolean;
   /** The main thread's engine over the shared memory: lets tests look at stock directly. */
   readonly engine: Engine;
+  /**
+   * Resolves with the reason once a broken invariant stopped the node (it refuses requests
+   * from that moment and closes itself); the process should then exit, and a restart
+   * recovers from the log. Never resolves otherwise.
+   */
+  readonly halted: Promise<string>;
   close(): Promise<void>;
 }
 
@@ -225,6 +232,7 @@ export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<S
       keys: keys.demo,
       seeded,
       engine,
+      halted: runtime.halted,
       close: () => runtime.close(),
     };
   } catch (error) {
@@ -262,6 +270,7 @@ class NodeRuntime {
   private readonly catalogue: CatalogueOwner;
   private readonly view: CatalogueView;
   private readonly orderEvents = createOrderEventRing(ORDER_EVENT_RING_SLOTS);
+  private readonly connectionCounts = createConnectionCounts();
   /** Per node, so nodes started in one process never hear each other. */
   private readonly feedChannel = `inventory-feed-${randomUUID()}`;
   private readonly collector: ChangeCollector;
@@ -281,6 +290,10 @@ class NodeRuntime {
   private round: CollectRound | null = null;
   private nextRoundId = 1;
   private closing: Promise<void> | null = null;
+  private halt: ((reason: string) => void) | null = null;
+  readonly halted = new Promise<string>((resolve) => {
+    this.halt = resolve;
+  });
 
   constructor(
     private readonly options: NodeOptions,
@@ -469,6 +482,9 @@ class NodeRuntime {
         metrics: this.options.metrics,
         metricsOpen: this.options.metricsOpen,
         subscriberBufferBytesMax: this.options.subscriberBufferBytesMax,
+        faults: this.options.faults,
+        connectionCounts: this.connectionCounts,
+        connectionCaps: this.options.connections,
       };
       const worker = new Worker(workerFile(), { workerData: init, name: `edge-worker-${index}` });
       const handle = new WorkerHandle(index, worker, (from, message) =>
@@ -495,6 +511,9 @@ class NodeRuntime {
     switch (message.type) {
       case 'fatal':
         this.logger.error('worker failed', { index: handle.index, message: message.message });
+        return;
+      case 'invariant':
+        this.invariantBroken(handle.index, message.message);
         return;
       case 'metrics-report':
         this.metrics?.accept(message.report);
@@ -562,6 +581,23 @@ class NodeRuntime {
     checkPortOwned(this.options.host, port);
     this.log.describe(`node on ${this.options.host}:${port}`);
     return port;
+  }
+
+  /**
+   * A worker hit a broken invariant: every thread refuses requests from now on, and the node
+   * closes. What was acknowledged is in the log; what the broken state did not yet
+   * acknowledge is not, so a restart recovers exactly the acknowledged state.
+   */
+  private invariantBroken(index: number, message: string): void {
+    Atomics.store(this.words, STATE_READY, 0);
+    Atomics.store(this.words, STATE_SHUTTING_DOWN, 1);
+    this.logger.error('stopping: a broken invariant; restart the node to recover from its log', {
+      worker: index,
+      error: message,
+    });
+    const halt = this.halt;
+    this.halt = null;
+    void this.close().finally(() => halt?.(message));
   }
 
   close(): Promise<void> {

@@ -65,6 +65,20 @@ export interface OperationContext {
   batch: BatchRunner;
   /** Set by `runNow`: the log ticket the last outcome must wait for before it is sent. */
   ticket: number;
+  /**
+   * Called when an operation threw: the engine and the log return codes for every expected
+   * outcome, so a throw is a broken invariant, and the node must stop (and recover from its
+   * log on restart) rather than serve from state it can no longer trust.
+   */
+  invariantBroken(error: unknown): void;
+  /** Faults to inject (tests only). */
+  faults?: FaultInjection | null;
+}
+
+/** Faults a test can inject to see the node handle them; never set in production. */
+export interface FaultInjection {
+  /** Throw a broken invariant right after placing (or retrying) an order with this id. */
+  invariantOnOrderId?: string;
 }
 
 type EngineResult = { ok: true } | { ok: false; error: ErrorBody };
@@ -172,10 +186,16 @@ export function runNow(
     return failure(errorOf('UNKNOWN_OP', `${op} needs protocol version 2 (see hello)`));
   }
   try {
-    return dispatch(context, op, args, principal, version);
+    const outcome = dispatch(context, op, args, principal, version);
+    const fault = context.faults?.invariantOnOrderId;
+    if (fault !== undefined && (args as { orderId?: unknown }).orderId === fault) {
+      throw new Error(`injected broken invariant after ${op} of ${fault}`);
+    }
+    return outcome;
   } catch (error) {
     context.ticket = 0;
-    return failure(errorFromUnknown(error));
+    context.invariantBroken(error);
+    return failure(errorOf('INTERNAL', 'the node hit a broken invariant and is stopping'));
   }
 }
 

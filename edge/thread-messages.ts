@@ -8,6 +8,8 @@
  * touched only through Atomics, and only the main thread stores them.
  */
 
+import type { ConnectionCaps } from './connection-limits.js';
+import type { FaultInjection } from './operations.js';
 import type { LogRecord } from '../engine/log.js';
 import type { ErrorBody } from '../protocol/codes.js';
 import type { DurabilityPolicy } from '../wal/constants.js';
@@ -51,6 +53,8 @@ export type WorkerToMain =
   | { type: 'catalogue-ack'; sequence: number }
   | { type: 'drained'; unanswered: number }
   | { type: 'fatal'; message: string }
+  /** A broken invariant: the node must stop and recover from its log on restart. */
+  | { type: 'invariant'; message: string }
   | { type: 'metrics-report'; collectId: number; report: MetricsReport }
   /** A /metrics scrape reached this worker: the main thread collects, renders and answers. */
   | { type: 'metrics-request'; requestId: number };
@@ -84,6 +88,11 @@ export interface WorkerInit {
   /** True with --metrics-open: /metrics needs no key. */
   metricsOpen: boolean;
   subscriberBufferBytesMax: number;
+  /** Faults to inject, for tests only (never set by the command line). */
+  faults: FaultInjection | null;
+  /** Shared connection counters (connection-limits.ts) and the caps they enforce. */
+  connectionCounts: SharedArrayBuffer;
+  connectionCaps: ConnectionCaps;
 }
 
 // NodeState: an Int32Array over a small SharedArrayBuffer. Only the main thread stores; workers

@@ -26,6 +26,7 @@ import type { Op } from '../protocol/messages.js';
 import { validateArgs } from '../protocol/validate.js';
 import type { ErrorBody } from '../protocol/codes.js';
 import { BatchRunner } from './batch.js';
+import { ConnectionLimits } from './connection-limits.js';
 import { UpsertForwarder } from './catalogue-sync.js';
 import { CatalogueView } from './catalogue-view.js';
 import { ChangeCollector, FeedChannel, type FeedMessage } from './change-feed.js';
@@ -164,6 +165,8 @@ class EdgeWorker {
       shuttingDown: () => Atomics.load(this.state, STATE_SHUTTING_DOWN) === 1,
       batch: new BatchRunner(this.engine),
       ticket: 0,
+      invariantBroken: (error) => this.invariantBroken(error),
+      faults: init.faults,
     };
     const checkArgs: ArgsCheck = (op: Op, args) => validateArgs(op, args, limits);
     const keys = new KeyRing(init.keys);
@@ -193,6 +196,7 @@ class EdgeWorker {
       acceptingConnections: () => Atomics.load(this.state, STATE_SHUTTING_DOWN) === 0,
       subscriptions: this.hub,
       metrics: this.metrics,
+      connections: new ConnectionLimits(init.connectionCounts, init.connectionCaps),
     });
     this.http = new HttpServer({
       keys,
@@ -255,6 +259,19 @@ class EdgeWorker {
     };
     const report = this.metrics.report(totals, gauges);
     this.post({ type: 'metrics-report', collectId, report });
+  }
+
+  /**
+   * Stops this thread answering at once and tells the main thread, which stops the node: after
+   * a broken invariant the shared state cannot be trusted, and the log is the truth to
+   * recover from.
+   */
+  private invariantBroken(error: unknown): void {
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    this.logger.error('invariant broken: stopping the node; a restart recovers from the log', {
+      error: message,
+    });
+    this.post({ type: 'invariant', message });
   }
 
   private readiness(): Readiness {

@@ -14,6 +14,7 @@ import { KeyRing } from './keys.js';
 import { createLogger } from './logger.js';
 import type { OperationContext } from './operations.js';
 import { BatchRunner } from './batch.js';
+import { ConnectionLimits, createConnectionCounts } from './connection-limits.js';
 import { WsServer } from './ws-server.js';
 
 const KEYS = {
@@ -95,12 +96,16 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
     shuttingDown: () => false,
     batch: new BatchRunner(engine),
     ticket: 0,
+    invariantBroken: (error) => {
+      throw error;
+    },
   };
   const codec = new WireCodec();
   const server = new WsServer({
     keys: new KeyRing(KEYS),
     context,
     codec,
+    connections: new ConnectionLimits(createConnectionCounts(), { perNode: 3, perKey: 2 }),
     checkArgs: (op: Op, args) => validateArgs(op, args),
     rateLimit: rate,
     clock: () => now.ms,
@@ -116,13 +121,25 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
   const b = behavior!;
   const connect = (key: string): FakeSocket => {
     let userData: unknown;
+    let refused = '';
     const res = {
       upgrade: (data: unknown) => {
         userData = data;
       },
+      cork(callback: () => void) {
+        callback();
+        return res;
+      },
+      writeStatus(status: string) {
+        refused = status;
+        return res;
+      },
+      writeHeader: () => res,
+      end: () => res,
     };
     const req = { getHeader: (name: string) => (name === 'authorization' ? `Bearer ${key}` : '') };
     b.upgrade!(res as never, req as never, {} as never);
+    if (refused !== '') throw new Error(`upgrade refused: ${refused}`);
     const socket = new FakeSocket(userData, b, codec);
     b.open!(socket as never);
     return socket;
@@ -196,6 +213,17 @@ describe('WsServer', () => {
     ]);
     expect(socket.frames[0][0][2]).toMatchObject({ version: 2 });
     expect(socket.frames[0][1][2]).toMatchObject({ created: true });
+  });
+
+  it('caps connections per key and per node, and gives the slots back on close', () => {
+    const first = h.connect(KEYS.reader[0]);
+    h.connect(KEYS.reader[0]);
+    expect(() => h.connect(KEYS.reader[0])).toThrow('429');
+    h.connect(KEYS.orderer[0]);
+    // The node holds 3: another key is refused too.
+    expect(() => h.connect(KEYS.admin[0])).toThrow('429');
+    first.end(1000, 'bye');
+    expect(h.connect(KEYS.reader[0])).toBeInstanceOf(FakeSocket);
   });
 
   it('refuses by role before checking arguments', () => {

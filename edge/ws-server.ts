@@ -56,7 +56,8 @@ import {
   WS_SEND_BUFFER_BYTES_SOFT,
 } from './constants.js';
 import { errorFromUnknown, errorOf, statusLine, violation } from './errors.js';
-import type { KeyRing } from './keys.js';
+import type { ConnectionLimits } from './connection-limits.js';
+import type { KeyIdentity, KeyRing } from './keys.js';
 import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import {
@@ -88,6 +89,8 @@ export interface WsServerOptions {
   subscriptions?: SubscriptionHub;
   /** Request counts and latencies; null or absent when metrics are off. */
   metrics?: ThreadMetrics | null;
+  /** Caps on connections per node and per key, shared by the node's threads. */
+  connections: ConnectionLimits;
 }
 
 /** One client connection's state; uWS hands it back as the WebSocket's user data. */
@@ -109,7 +112,7 @@ class Connection implements PushTarget {
 
   constructor(
     readonly id: number,
-    readonly principal: Principal,
+    readonly principal: KeyIdentity,
     readonly bucket: TokenBucket,
     private readonly closeSlow: (connection: Connection, message: string) => void,
   ) {}
@@ -222,6 +225,11 @@ export class WsServer {
       refuseUpgrade(res, errorOf('UNAUTHORIZED'), 401);
       return;
     }
+    // Counted from here until the close handler; every path below upgrades or gives it back.
+    if (!this.options.connections.acquire(identity.index)) {
+      refuseUpgrade(res, errorOf('TOO_MANY_CONNECTIONS'), 429);
+      return;
+    }
     const bucket = new TokenBucket(this.options.rateLimit, this.options.clock);
     const connection = new Connection(this.nextConnectionId++, identity, bucket, this.closeSlow);
     res.upgrade<ConnectionData>({ connection }, key, protocol, extensions, context);
@@ -241,6 +249,7 @@ export class WsServer {
     connection.ws = null;
     connection.outbox.length = 0;
     this.connections.delete(connection);
+    this.options.connections.release(connection.principal.index);
     this.options.subscriptions?.removeTarget(connection);
   }
 

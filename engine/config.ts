@@ -5,8 +5,10 @@
 
 import {
   BUCKET_SLOTS,
+  CAS_RETRIES_MAX,
   HOLD_TTL_SECONDS_DEFAULT,
   HOLD_TTL_SECONDS_MAX,
+  LOCK_WAIT_MS_DEFAULT,
   MAX_MINUTES_DEFAULT,
 } from './constants.js';
 
@@ -27,6 +29,10 @@ export interface EngineConfig {
   maxMinutesDefault: number;
   /** Entries of the per-thread location → DCs cache. */
   geoCacheSize: number;
+  /** Longest wait for an order's lock before LOCK_TIMEOUT, in milliseconds. */
+  lockWaitMsMax: number;
+  /** Compare-exchange retries on one counter before a reservation answers CONTENDED. */
+  casRetriesMax: number;
   /** Run O(n) invariant checks after operations (tests turn this on). */
   verify: boolean;
 }
@@ -41,6 +47,8 @@ export const DEFAULT_CONFIG: EngineConfig = {
   holdTtlSecondsDefault: HOLD_TTL_SECONDS_DEFAULT,
   maxMinutesDefault: MAX_MINUTES_DEFAULT,
   geoCacheSize: 4096,
+  lockWaitMsMax: LOCK_WAIT_MS_DEFAULT,
+  casRetriesMax: CAS_RETRIES_MAX,
   verify: false,
 };
 
@@ -75,6 +83,8 @@ export function resolveConfig(partial: Partial<EngineConfig> = {}): EngineConfig
     throw new ConfigError('orderCapacity must be a power of two');
   }
   requireInt('linesPerOrderMax', config.linesPerOrderMax, 1, 1_000);
+  requireInt('lockWaitMsMax', config.lockWaitMsMax, 1, 60_000);
+  requireInt('casRetriesMax', config.casRetriesMax, 1, 1_000_000);
   requireInt(
     'allocationsPerOrderMax',
     config.allocationsPerOrderMax,

@@ -38,13 +38,23 @@ export const CIRCLE_STEPS = 64;
 /**
  * Compare-exchange retries on one counter before a reservation gives up. A retry happens only
  * when another thread changed the same counter between our load and our exchange; with the
- * handful of threads a node runs, a few retries suffice, so hitting this bound means a bug or
- * a pathological hot spot, and the line is refused as out of stock rather than spinning.
+ * handful of threads a node runs, a few retries suffice, so hitting this bound means a
+ * pathological hot spot, and the order is refused CONTENDED (retryable) rather than spinning.
  */
 export const CAS_RETRIES_MAX = 1_000;
 
-/** Spins on an order-table bucket lock before asserting: a holder keeps it for microseconds. */
-export const LOCK_SPINS_MAX = 50_000_000;
+/**
+ * Spins on a busy order-table bucket lock before sleeping on it: a holder keeps it for a few
+ * microseconds, so a short spin usually wins without a system call.
+ */
+export const LOCK_SPINS_BEFORE_WAIT = 64;
+
+/**
+ * How long an operation waits for an order-table bucket lock before it gives up with
+ * LOCK_TIMEOUT (the engine config's default). Holders keep a lock for microseconds; a second
+ * means a holder was descheduled for very long, or died holding it.
+ */
+export const LOCK_WAIT_MS_DEFAULT = 1_000;
 
 /** Order-table buckets hold this many slots each (a lock covers one bucket). */
 export const BUCKET_SLOTS = 16;

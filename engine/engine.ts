@@ -8,6 +8,7 @@
  */
 
 import type { EngineApi } from './api.js';
+import { assert } from './assert.js';
 import { AvailabilityAnswers, ETA_NONE, etaTenths, OrderAnswers } from './answers.js';
 import { Catalogue } from './catalogue.js';
 import { type EngineConfig, resolveConfig } from './config.js';
@@ -43,7 +44,12 @@ import {
   T_UPDATED_AT,
   TIMES_FLOATS,
 } from './reservation/order-table.js';
-import { CELL_AVAILABLE, StockTable } from './stock/stock-table.js';
+import {
+  CONTENDED as CAS_CONTENDED,
+  CELL_AVAILABLE,
+  RESERVED,
+  StockTable,
+} from './stock/stock-table.js';
 import type {
   Attribution,
   AvailabilityResult,
@@ -249,9 +255,9 @@ export class Engine implements EngineApi {
     const { stock } = this.context;
     const dcIndex = Math.floor(cell / this.config.skuCapacity);
     const skuIndex = cell % this.config.skuCapacity;
-    if (!stock.tryAddOnHand(dcIndex, skuIndex, qty)) {
-      return fail('BAD_QUANTITY', 'on-hand would exceed 2^31-1');
-    }
+    const added = stock.tryAddOnHand(dcIndex, skuIndex, qty);
+    if (added === CAS_CONTENDED) return fail('CONTENDED');
+    if (added !== RESERVED) return fail('BAD_QUANTITY', 'on-hand would exceed 2^31-1');
     const record: LogRecord = {
       type: 'receive',
       at: this.context.clock(),
@@ -265,7 +271,7 @@ export class Engine implements EngineApi {
     this.context.lastTicket = this.context.log.append(record);
     stock.applyCountDelta(dcIndex, skuIndex, qty);
     this.context.observer?.stockChanged(dcIndex, skuIndex);
-    return this.stockView(dcIndex, skuIndex);
+    return this.verified(this.stockView(dcIndex, skuIndex));
   }
 
   adjust(dc: string, sku: string, onHand: number, by: Attribution): StockResult {
@@ -292,7 +298,7 @@ export class Engine implements EngineApi {
     this.context.lastTicket = this.context.log.append(record);
     stock.applyCountDelta(dcIndex, skuIndex, delta);
     this.context.observer?.stockChanged(dcIndex, skuIndex);
-    return this.stockView(dcIndex, skuIndex);
+    return this.verified(this.stockView(dcIndex, skuIndex));
   }
 
   getStock(dc: string, sku: string): StockResult {
@@ -598,7 +604,7 @@ export class Engine implements EngineApi {
   // ---------------------------------------------------------------- orders
 
   placeOrder(input: PlaceOrderInput): OrderResult {
-    return this.book.placeOrder(input);
+    return this.verified(this.book.placeOrder(input));
   }
 
   /**
@@ -607,11 +613,13 @@ export class Engine implements EngineApi {
    */
   placeOrderInto(request: OrderRequest, answers: OrderAnswers): void {
     this.book.placeInto(request, answers);
+    this.verified(null);
   }
 
   /** Cancels an order and appends its answer to `answers`. */
   cancelInto(orderId: string, answers: OrderAnswers): void {
     this.book.cancelInto(orderId, answers);
+    this.verified(null);
   }
 
   /** The object form of answer `at` of `answers` (what `placeOrder` returns). */
@@ -633,23 +641,23 @@ export class Engine implements EngineApi {
   }
 
   confirm(orderId: string, lines?: readonly OrderLineInput[]): OrderResult {
-    return this.book.confirm(orderId, lines);
+    return this.verified(this.book.confirm(orderId, lines));
   }
 
   cancel(orderId: string): OrderResult {
-    return this.book.cancel(orderId);
+    return this.verified(this.book.cancel(orderId));
   }
 
   extend(orderId: string, ttlSeconds: number): OrderResult {
-    return this.book.extend(orderId, ttlSeconds);
+    return this.verified(this.book.extend(orderId, ttlSeconds));
   }
 
   changeOrder(orderId: string, lines: readonly OrderLineInput[]): OrderResult {
-    return this.book.changeOrder(orderId, lines);
+    return this.verified(this.book.changeOrder(orderId, lines));
   }
 
   fulfil(orderId: string): OrderResult {
-    return this.book.fulfil(orderId);
+    return this.verified(this.book.fulfil(orderId));
   }
 
   getOrder(orderId: string): OrderResult {
@@ -658,7 +666,20 @@ export class Engine implements EngineApi {
 
   expireDue(): number {
     this.context.lastTicket = 0;
-    return this.book.expireDue();
+    return this.verified(this.book.expireDue());
+  }
+
+  /**
+   * With `verify` on, checks the O(n) invariants after a mutation: conservation at every
+   * cell and the order table's consistency. For single-threaded tests: with other threads
+   * mid-operation the check would see their half-done work.
+   */
+  private verified<T>(result: T): T {
+    if (this.config.verify) {
+      const problems = this.checkInvariants();
+      assert(problems.length === 0, problems.slice(0, 5).join('; '));
+    }
+    return result;
   }
 
   // ---------------------------------------------------------------- replay and snapshots
@@ -767,23 +788,34 @@ export class Engine implements EngineApi {
   }
 
   /**
-   * O(capacity) check of the stock invariant, for tests and `verify` runs on a quiescent
-   * engine: at every cell, onHand - available equals the units live orders hold there.
+   * O(capacity) check of the engine's invariants, for tests and `verify` runs on a quiescent
+   * engine: at every cell, onHand - available equals the units live orders hold there; every
+   * used slot of the order table is consistent (a known state, its key in one of its key's
+   * buckets, allocation entries of positive quantities at cells that exist, a live order
+   * holding something).
    */
   checkInvariants(): string[] {
     const { orders, stock, catalogue, config } = this.context;
     const held = new Map<number, number>();
+    const problems: string[] = [];
+    const cells = config.dcCapacity * config.skuCapacity;
     for (let slot = 0; slot < orders.capacity; slot++) {
       const state = orders.state(slot);
+      if (state === STATE_FREE) continue;
+      problems.push(...this.book.checkSlot(slot));
       if (state !== STATE_HELD && state !== STATE_CONFIRMED) continue;
       const base = orders.allocationBase(slot);
-      for (let entry = 0; entry < orders.allocationCount(slot); entry++) {
+      const count = orders.allocationCount(slot);
+      if (count === 0) problems.push(`slot ${slot}: a live order holds nothing`);
+      for (let entry = 0; entry < count; entry++) {
         const cell = orders.allocations[base + entry * ALLOCATION_INTS + A_CELL];
         const qty = orders.allocations[base + entry * ALLOCATION_INTS + A_QTY];
+        if (cell < 0 || cell >= cells || qty <= 0) {
+          problems.push(`slot ${slot}: allocation entry ${entry} is (${cell}, ${qty})`);
+        }
         held.set(cell, (held.get(cell) ?? 0) + qty);
       }
     }
-    const problems: string[] = [];
     for (let dc = 0; dc < catalogue.dcs.length; dc++) {
       for (let sku = 0; sku < catalogue.skus.length; sku++) {
         const reserved = stock.onHand(dc, sku) - stock.available(dc, sku);

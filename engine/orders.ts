@@ -14,7 +14,7 @@
  * replay moves stock exactly as the live engine did.
  */
 
-import type { ErrorCode, LineRefusal } from '../protocol/codes.js';
+import type { ErrorBody, ErrorCode, LineRefusal } from '../protocol/codes.js';
 import { ErrorCodes } from '../protocol/codes.js';
 import {
   BUCKET_SLOTS,
@@ -32,7 +32,7 @@ import {
 import type { EngineContext } from './context.js';
 import { DcHits } from './geo/index.js';
 import type { LogRecord } from './log.js';
-import { ALLOCATED, Allocation, SHORT } from './reservation/allocate.js';
+import { ALLOCATED, Allocation, CONTENDED, SHORT } from './reservation/allocate.js';
 import {
   A_CELL,
   A_QTY,
@@ -116,6 +116,11 @@ const STATUS_NAMES: readonly OrderStatus[] = [
   'fulfilled',
 ];
 
+/** The refusal for a lock that stayed busy for the whole bounded wait. */
+function lockTimeout(waitMs: number): ErrorBody {
+  return fail('LOCK_TIMEOUT', `the order's lock stayed busy for ${waitMs} ms`).error;
+}
+
 export function fail(
   code: ErrorCode,
   message?: string,
@@ -166,7 +171,10 @@ export class OrderBook {
     const fingerprint = this.fingerprint(request);
     const orders = this.context.orders;
     const hash = hashBytes(this.key, this.keyBytes);
-    orders.lockKey(hash);
+    if (!orders.lockKey(hash)) {
+      answers.refuse(request.orderId, lockTimeout(this.context.config.lockWaitMsMax));
+      return;
+    }
     try {
       const existing = orders.findKey(hash, this.key, this.keyBytes);
       if (existing >= 0) {
@@ -277,6 +285,7 @@ export class OrderBook {
         );
     allocation.dryRun = false;
     if (outcome === ALLOCATED) return null;
+    if (outcome === CONTENDED) return fail('CONTENDED');
     if (outcome !== SHORT) return fail('TOO_FRAGMENTED');
     return this.shortfall(split);
   }
@@ -365,7 +374,10 @@ export class OrderBook {
     }
     const orders = context.orders;
     const hash = hashBytes(this.key, this.keyBytes);
-    orders.lockKey(hash);
+    if (!orders.lockKey(hash)) {
+      answers.refuse(orderId, lockTimeout(context.config.lockWaitMsMax));
+      return;
+    }
     try {
       const slot = orders.findKey(hash, this.key, this.keyBytes);
       if (slot < 0) {
@@ -634,7 +646,8 @@ export class OrderBook {
         // The key hash is only written under the key's locks; if the slot was reused between
         // the unlocked read and the lock, the checks below see the new order.
         const hash = orders.hashes[slot];
-        orders.lockKey(hash);
+        // A lock held for that long: this hold is expired by a later sweep.
+        if (!orders.lockKey(hash)) continue;
         try {
           const same = orders.hashes[slot] === hash;
           if (same && orders.state(slot) === STATE_HELD) {
@@ -659,7 +672,8 @@ export class OrderBook {
     if (this.keyBytes < 0)
       throw new Error(`replay: bad order id ${JSON.stringify(record.orderId)}`);
     const hash = hashBytes(this.key, this.keyBytes);
-    orders.lockKey(hash);
+    // Replay runs alone on the table: a busy lock is a bug.
+    if (!orders.lockKey(hash)) throw new Error(`replay: the lock of ${record.orderId} is held`);
     try {
       const slot = orders.findKey(hash, this.key, this.keyBytes);
       if (record.type === 'place') {
@@ -1066,6 +1080,28 @@ export class OrderBook {
       orders.setState(order.slot, order.state, order.updatedAt);
       if (order.state === STATE_HELD) orders.noteDeadline(order.slot, order.expiresAt);
     }
+  }
+
+  /** What is wrong with a used slot's identity (verify): its state, key bytes and bucket. */
+  checkSlot(slot: number): string[] {
+    const orders = this.context.orders;
+    const problems: string[] = [];
+    const state = orders.state(slot);
+    if (state < STATE_HELD || state > STATE_FULFILLED)
+      problems.push(`slot ${slot}: state ${state}`);
+    const keyBytes = orders.meta[slot * META_INTS + M_KEY_BYTES];
+    if (keyBytes <= 0 || keyBytes > ID_BYTES_MAX) {
+      problems.push(`slot ${slot}: a key of ${keyBytes} bytes`);
+      return problems;
+    }
+    const hash = hashBytes(orders.keys.subarray(slot * ID_BYTES_MAX), keyBytes);
+    if (hash !== orders.hashes[slot])
+      problems.push(`slot ${slot}: its hash does not match its key`);
+    if (!orders.slotFitsKey(slot, hash)) problems.push(`slot ${slot}: not in its key's buckets`);
+    if (orders.allocationCount(slot) > orders.allocationsMax) {
+      problems.push(`slot ${slot}: ${orders.allocationCount(slot)} allocation entries`);
+    }
+    return problems;
   }
 
   /** Whether a slot is in use (for state export). */

@@ -125,6 +125,12 @@ export const WRITER_COMMIT_SAMPLES_MAX = 65_536;
  * below this); the waiter FIFO is allocated at this size when a thread attaches.
  */
 export const DURABLE_WAITERS_MAX = 1 << 16;
+/**
+ * Longest an acknowledgement waits for durability before the request is answered
+ * OUTCOME_UNKNOWN. A commit takes about a millisecond; ten seconds means the disk has stalled,
+ * and a client's own timeout (the SDK's default is ten seconds) has run out anyway.
+ */
+export const DURABLE_WAIT_MS_MAX_DEFAULT = 10_000;
 /** A thread's durable watcher re-arms its wait at least this often (a safety net only). */
 export const DURABLE_WAIT_TIMEOUT_MS = 1_000;
 

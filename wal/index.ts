@@ -32,7 +32,13 @@ export {
   type WalFailure,
   type WalResult,
 } from './errors.js';
-export { type LogStats, SharedLog, TooManyWaitersError } from './log.js';
+export {
+  DurabilityTimeoutError,
+  type LogStats,
+  SharedLog,
+  type SharedLogOptions,
+  TooManyWaitersError,
+} from './log.js';
 export {
   jsonLineLogger,
   SILENT_LOGGER,

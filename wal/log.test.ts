@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONTROL_DURABLE_POSITION, RING_CAPACITY_BYTES_MIN } from './constants.js';
 import { LogUnavailableError } from './errors.js';
-import { SharedLog } from './log.js';
+import { DurabilityTimeoutError, SharedLog } from './log.js';
 import { createRingBuffer } from './ring.js';
 import { testRecord } from './testing/records.js';
 import { markFailed } from './writer.js';
@@ -50,6 +50,29 @@ describe('SharedLog', () => {
     expect(waits.every((w) => w.done) && flushed.done).toBe(true);
     expect(log.pendingWaiters()).toBe(0);
     await expect(log.waitDurable(0)).resolves.toBeUndefined();
+    log.close();
+  });
+
+  it('rejects a wait that passes its bound with OUTCOME_UNKNOWN, keeping later waits', async () => {
+    let now = 1_000;
+    const log = new SharedLog(
+      createRingBuffer({ capacityBytes: RING_CAPACITY_BYTES_MIN, policy: 'fsync' }),
+      { durableWaitMsMax: 50, now: () => now },
+    );
+    const first = log.append(testRecord(0, 0));
+    const early = settled(log.waitDurable(first));
+    now += 40;
+    const second = log.append(testRecord(0, 1));
+    const late = settled(log.waitDurable(second));
+    now += 20;
+    // The first has waited 60 ms (past its 50), the second 20: only the first is given up.
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(early.error).toBeInstanceOf(DurabilityTimeoutError);
+    expect((early.error as DurabilityTimeoutError).code).toBe('OUTCOME_UNKNOWN');
+    expect(late.done || late.error !== null).toBe(false);
+    publishThrough(log, second);
+    await tick();
+    expect(late.done).toBe(true);
     log.close();
   });
 

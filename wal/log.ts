@@ -11,7 +11,10 @@
  *
  * Invariants: a waiter is resolved only when its ticket is durable; once the log has failed,
  * every waiter that is not durable is rejected with `LogUnavailableError` (code READ_ONLY) and
- * `writable()` stays false. Tickets a thread receives grow in append order, so the FIFO is in
+ * `writable()` stays false. A waiter is bounded in time: one still waiting after
+ * `durableWaitMsMax` is rejected with `DurabilityTimeoutError` (code OUTCOME_UNKNOWN: the record
+ * was appended and may yet become durable, so the caller cannot say; a retry with the same order
+ * id is safe). Tickets a thread receives grow in append order, so the FIFO is in
  * ticket order when callers wait in the order they appended (a waiter behind a later ticket is
  * resolved late, never early).
  */
@@ -27,6 +30,7 @@ import {
   CONTROL_STAT_COMMIT_MICROS_LAST,
   CONTROL_STAT_COMMIT_MICROS_MAX,
   CONTROL_WRITABLE,
+  DURABLE_WAIT_MS_MAX_DEFAULT,
   DURABLE_WAIT_TIMEOUT_MS,
   DURABLE_WAITERS_MAX,
   type DurabilityPolicy,
@@ -54,6 +58,21 @@ export class TooManyWaitersError extends Error {
   readonly code = 'TOO_MANY_IN_FLIGHT';
 }
 
+/**
+ * Thrown into a wait that passed its bound: the record was appended but is not durable yet, so
+ * whether the change will survive is unknown to the waiter.
+ */
+export class DurabilityTimeoutError extends Error {
+  readonly code = 'OUTCOME_UNKNOWN';
+}
+
+export interface SharedLogOptions {
+  /** Longest a wait for durability may take before it rejects with OUTCOME_UNKNOWN. */
+  durableWaitMsMax?: number;
+  /** Milliseconds for the wait bound (performance.now by default). */
+  now?: () => number;
+}
+
 export interface LogStats {
   policy: DurabilityPolicy;
   writable: boolean;
@@ -77,6 +96,10 @@ export class SharedLog implements OperationLog {
   private readonly resolved = Promise.resolve();
   // The waiter FIFO: parallel fixed arrays indexed modulo DURABLE_WAITERS_MAX.
   private readonly tickets = new Int32Array(DURABLE_WAITERS_MAX);
+  /** When each waiter started waiting (`now`), for the bound. */
+  private readonly since = new Float64Array(DURABLE_WAITERS_MAX);
+  private readonly durableWaitMsMax: number;
+  private readonly now: () => number;
   private readonly resolvers: ((() => void) | undefined)[] = new Array(DURABLE_WAITERS_MAX);
   private readonly rejecters: (((error: Error) => void) | undefined)[] = new Array(
     DURABLE_WAITERS_MAX,
@@ -90,7 +113,9 @@ export class SharedLog implements OperationLog {
    */
   private readonly keepAlive: NodeJS.Timeout;
 
-  constructor(ringBuffer: SharedArrayBuffer) {
+  constructor(ringBuffer: SharedArrayBuffer, options: SharedLogOptions = {}) {
+    this.durableWaitMsMax = options.durableWaitMsMax ?? DURABLE_WAIT_MS_MAX_DEFAULT;
+    this.now = options.now ?? (() => performance.now());
     this.ring = new LogRing(ringBuffer);
     // Two largest frames: the next mutation's records always fit without waiting.
     this.headroomBytes = 2 * (this.ring.payloadBytesMax + RING_FRAME_HEADER_BYTES);
@@ -141,6 +166,7 @@ export class SharedLog implements OperationLog {
     return new Promise<void>((resolve, reject) => {
       const slot = (this.first + this.count) % DURABLE_WAITERS_MAX;
       this.tickets[slot] = position;
+      this.since[slot] = this.now();
       this.resolvers[slot] = resolve;
       this.rejecters[slot] = reject;
       if (this.count === 0) this.keepAlive.ref();
@@ -167,7 +193,10 @@ export class SharedLog implements OperationLog {
     this.settle();
     if (this.count === 0) return;
     this.armed = true;
-    const result = this.waitAsync(control, CONTROL_DURABLE_POSITION, seen, DURABLE_WAIT_TIMEOUT_MS);
+    // Wake in time for the oldest waiter's bound (waiters are in the order they started).
+    const untilBound = this.since[this.first] + this.durableWaitMsMax - this.now();
+    const timeout = Math.max(1, Math.min(DURABLE_WAIT_TIMEOUT_MS, Math.ceil(untilBound)));
+    const result = this.waitAsync(control, CONTROL_DURABLE_POSITION, seen, timeout);
     if (result.async) result.value.then(this.onWake);
     else queueMicrotask(this.onWake);
   }
@@ -177,12 +206,27 @@ export class SharedLog implements OperationLog {
     this.arm();
   };
 
-  /** Resolves every durable waiter from the front; rejects the rest if the log failed. */
+  /**
+   * Resolves every durable waiter from the front; rejects the ones past their bound
+   * (OUTCOME_UNKNOWN), and all the rest if the log failed.
+   */
   private settle(): void {
     while (this.count > 0 && this.ring.isPositionDurable(this.tickets[this.first])) {
       const resolve = this.resolvers[this.first]!;
       this.take();
       resolve();
+    }
+    if (this.count > 0) {
+      const expired = this.now() - this.durableWaitMsMax;
+      while (this.count > 0 && this.since[this.first] <= expired) {
+        const reject = this.rejecters[this.first]!;
+        this.take();
+        reject(
+          new DurabilityTimeoutError(
+            `not durable after ${this.durableWaitMsMax} ms: the outcome is unknown`,
+          ),
+        );
+      }
     }
     const failure = this.failure();
     if (failure === null) return;

@@ -12,7 +12,8 @@
  * no objects, closures or strings per line.
  */
 
-import type { StockTable } from '../stock/stock-table.js';
+import { assert } from '../assert.js';
+import { CONTENDED as CAS_CONTENDED, RESERVED, type StockTable } from '../stock/stock-table.js';
 
 /** The DCs serving a location, nearest first (filled by the geo index). */
 export interface DcList {
@@ -24,6 +25,8 @@ export interface DcList {
 export const ALLOCATED = 0;
 export const SHORT = 1;
 export const TOO_FRAGMENTED = 2;
+/** A counter's compare-exchange lost its bounded retries: contention, not a shortage. */
+export const CONTENDED = 3;
 
 export class Allocation {
   // The result: one entry per (DC, SKU) with the units it holds.
@@ -42,6 +45,8 @@ export class Allocation {
   creditCount = 0;
   /** A dry run reads the counters and never writes them (basket checks). */
   dryRun = false;
+  /** Set when a reservation gave up on contention during the last allocation. */
+  contended = false;
 
   constructor(readonly entriesMax: number) {
     this.dc = new Int32Array(entriesMax);
@@ -58,6 +63,7 @@ export class Allocation {
     this.count = 0;
     this.etaMinutes = 0;
     this.creditCount = 0;
+    this.contended = false;
   }
 
   addCredit(dc: number, sku: number, qty: number): void {
@@ -76,6 +82,8 @@ export class Allocation {
   }
 
   private push(dc: number, sku: number, qty: number, taken: number): void {
+    assert(this.count < this.entriesMax, 'allocation entries past their capacity');
+    assert(qty > 0 && taken >= 0 && taken <= qty, `allocation entry of ${qty} (${taken} taken)`);
     const at = this.count++;
     this.dc[at] = dc;
     this.sku[at] = sku;
@@ -120,7 +128,7 @@ export class Allocation {
         return ALLOCATED;
       }
     }
-    return SHORT;
+    return this.contended ? CONTENDED : SHORT;
   }
 
   private takeAllAt(
@@ -136,9 +144,12 @@ export class Allocation {
       const credit = this.creditCount === 0 ? -1 : this.creditAt(dc, sku);
       const fromCredit = credit >= 0 ? Math.min(qty, this.creditLeft[credit]) : 0;
       const need = qty - fromCredit;
-      const took =
-        need === 0 ||
-        (this.dryRun ? stock.available(dc, sku) >= need : stock.tryReserve(dc, sku, need));
+      let took = need === 0 || (this.dryRun && stock.available(dc, sku) >= need);
+      if (!took && !this.dryRun && need > 0) {
+        const outcome = stock.tryReserve(dc, sku, need);
+        took = outcome === RESERVED;
+        if (outcome === CAS_CONTENDED) this.contended = true;
+      }
       if (!took) {
         this.rollback(stock);
         return false;
@@ -166,6 +177,10 @@ export class Allocation {
         const fromCredit = credit >= 0 ? Math.min(remaining, this.creditLeft[credit]) : 0;
         const want = remaining - fromCredit;
         const taken = want === 0 ? 0 : this.take(stock, dc, sku, want);
+        if (taken === CAS_CONTENDED) {
+          this.contended = true;
+          continue;
+        }
         if (fromCredit + taken === 0) continue;
         if (this.count === this.entriesMax) {
           if (taken > 0 && !this.dryRun) stock.release(dc, sku, taken);
@@ -179,7 +194,7 @@ export class Allocation {
       }
       if (remaining > 0) {
         this.rollback(stock);
-        return SHORT;
+        return this.contended ? CONTENDED : SHORT;
       }
     }
     this.etaMinutes = etaMinutes;

@@ -22,7 +22,8 @@
  * never evicted, so two buckets full of live orders refuse a new one (CAPACITY_EXHAUSTED).
  */
 
-import { BUCKET_SLOTS, ID_BYTES_MAX, LOCK_SPINS_MAX } from '../constants.js';
+import { assert } from '../assert.js';
+import { BUCKET_SLOTS, ID_BYTES_MAX, LOCK_SPINS_BEFORE_WAIT } from '../constants.js';
 
 // Order states, as stored in M_STATE.
 export const STATE_FREE = 0;
@@ -58,9 +59,11 @@ export const A_CELL = 0;
 export const A_QTY = 1;
 export const ALLOCATION_INTS = 2;
 
-/** After this many failed spins a lock waiter sleeps for LOCK_WAIT_MS between tries. */
-const LOCK_SPINS_BEFORE_WAIT = 1_000;
-const LOCK_WAIT_MS = 0.05;
+// Bucket lock words, a futex-style mutex (Drepper, "Futexes Are Tricky", mutex 2): FREE, or
+// HELD by one thread, or HELD with possible WAITERS asleep on the word, whom unlock wakes.
+const LOCK_FREE = 0;
+const LOCK_HELD = 1;
+const LOCK_WAITERS = 2;
 
 export interface OrderTableBuffers {
   /** Per bucket: the earliest hold deadline in it, in whole seconds, or NO_DEADLINE. */
@@ -87,6 +90,11 @@ export interface OrderTableBuffers {
 export interface OrderTableGeometry {
   orderCapacity: number;
   allocationsPerOrderMax: number;
+}
+
+export interface OrderTableConfig extends OrderTableGeometry {
+  /** Longest wait for a bucket lock, in milliseconds (see `lockKey`). */
+  lockWaitMsMax: number;
 }
 
 /** A bucket without holds. Seconds since the epoch fit uint32 until 2106. */
@@ -159,8 +167,10 @@ export class OrderTable {
   private readonly deadlines: Uint32Array;
   private readonly bucketMask: number;
   readonly bucketCount: number;
+  private readonly lockWaitMsMax: number;
 
-  constructor(geometry: OrderTableGeometry, buffers: OrderTableBuffers) {
+  constructor(geometry: OrderTableConfig, buffers: OrderTableBuffers) {
+    this.lockWaitMsMax = geometry.lockWaitMsMax;
     this.capacity = geometry.orderCapacity;
     this.allocationsMax = geometry.allocationsPerOrderMax;
     this.meta = new Int32Array(buffers.meta);
@@ -191,12 +201,19 @@ export class OrderTable {
     return second === first ? first ^ 1 : second;
   }
 
-  /** Takes the locks of both buckets of a key, lower bucket first. */
-  lockKey(hash: number): void {
+  /**
+   * Takes the locks of both buckets of a key, lower bucket first. False, holding nothing, when
+   * a lock stayed busy for longer than `lockWaitMsMax`: the caller answers LOCK_TIMEOUT.
+   */
+  lockKey(hash: number): boolean {
     const first = this.firstBucket(hash);
     const second = this.secondBucket(hash);
-    this.lock(Math.min(first, second));
-    if (first !== second) this.lock(Math.max(first, second));
+    const lower = Math.min(first, second);
+    if (!this.lock(lower)) return false;
+    if (first === second) return true;
+    if (this.lock(Math.max(first, second))) return true;
+    this.unlock(lower);
+    return false;
   }
 
   unlockKey(hash: number): void {
@@ -262,20 +279,34 @@ export class OrderTable {
     return -1;
   }
 
-  private lock(bucket: number): void {
+  /** Takes a bucket's lock, waiting at most `lockWaitMsMax`; false when it did not get it. */
+  private lock(bucket: number): boolean {
     const locks = this.locks;
-    for (let spin = 0; spin < LOCK_SPINS_MAX; spin++) {
-      if (Atomics.compareExchange(locks, bucket, 0, 1) === 0) return;
-      // A holder keeps the lock for microseconds; if it was descheduled, sleep briefly rather
-      // than burn the core it needs to finish.
-      if (spin >= LOCK_SPINS_BEFORE_WAIT) Atomics.wait(locks, bucket, 1, LOCK_WAIT_MS);
+    if (Atomics.compareExchange(locks, bucket, LOCK_FREE, LOCK_HELD) === LOCK_FREE) return true;
+    // A holder keeps the lock for microseconds: spin a little before sleeping.
+    for (let spin = 0; spin < LOCK_SPINS_BEFORE_WAIT; spin++) {
+      if (
+        Atomics.load(locks, bucket) === LOCK_FREE &&
+        Atomics.compareExchange(locks, bucket, LOCK_FREE, LOCK_HELD) === LOCK_FREE
+      ) {
+        return true;
+      }
     }
-    // A thread died holding the lock, or a bug forgot to release it: crash and recover.
-    throw new Error(`order table: bucket ${bucket} lock never released`);
+    // Mark the lock as having waiters and sleep until the holder's unlock wakes us. Taking it
+    // by exchange leaves it marked, so our own unlock wakes whoever else may be asleep.
+    const deadline = performance.now() + this.lockWaitMsMax;
+    while (Atomics.exchange(locks, bucket, LOCK_WAITERS) !== LOCK_FREE) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(locks, bucket, LOCK_WAITERS, left);
+    }
+    return true;
   }
 
   private unlock(bucket: number): void {
-    Atomics.store(this.locks, bucket, 0);
+    if (Atomics.exchange(this.locks, bucket, LOCK_FREE) === LOCK_WAITERS) {
+      Atomics.notify(this.locks, bucket, 1);
+    }
   }
 
   /**
@@ -307,9 +338,10 @@ export class OrderTable {
     return bucket;
   }
 
-  /** Recomputes a bucket's hint from its holds. Takes only that bucket's lock. */
+  /** Recomputes a bucket's hint from its holds. Takes only that bucket's lock (or skips). */
   refreshDeadline(bucket: number): void {
-    this.lock(bucket);
+    // A hint left too early only costs another scan of the bucket.
+    if (!this.lock(bucket)) return;
     try {
       let earliest = NO_DEADLINE;
       const first = bucket * BUCKET_SLOTS;
@@ -330,6 +362,7 @@ export class OrderTable {
 
   /** Sets a slot's state (under its bucket lock); `atMs` is when the order changed. */
   setState(slot: number, state: number, atMs: number): void {
+    assert(state >= STATE_HELD && state <= STATE_FULFILLED, `state ${state} for slot ${slot}`);
     this.stamps[slot] = stampOf(state, atMs);
     Atomics.store(this.meta, slot * META_INTS + M_STATE, state);
   }
@@ -378,6 +411,8 @@ export class OrderTable {
 
   /** Writes a new order's identity into a claimed slot (state is set by the caller last). */
   writeKey(slot: number, hash: number, key: Uint8Array, keyBytes: number): void {
+    assert(keyBytes > 0 && keyBytes <= ID_BYTES_MAX, `a key of ${keyBytes} bytes`);
+    assert(this.slotFitsKey(slot, hash), `slot ${slot} is not in its key's buckets`);
     this.hashes[slot] = hash;
     this.meta[slot * META_INTS + M_KEY_BYTES] = keyBytes;
     const keys = this.keys;

@@ -28,7 +28,13 @@
  * availability answers: see there.
  */
 
+import { assert } from '../assert.js';
 import { CAS_RETRIES_MAX, QUANTITY_MAX } from '../constants.js';
+
+/** Outcomes of a bounded compare-exchange on a counter. */
+export const RESERVED = 1;
+export const SHORT = 0;
+export const CONTENDED = -1;
 
 export const CELL_AVAILABLE = 0;
 export const CELL_ON_HAND = 1;
@@ -39,6 +45,8 @@ export interface StockGeometry {
   dcCapacity: number;
   skuCapacity: number;
   dcsPerShard: number;
+  /** Compare-exchange retries on one counter before CONTENDED (CAS_RETRIES_MAX by default). */
+  casRetriesMax?: number;
 }
 
 export function shardCount(geometry: StockGeometry): number {
@@ -62,6 +70,7 @@ export class StockTable {
   readonly skuCapacity: number;
   /** Int32 distance between a DC's cells of consecutive SKUs (the same in every shard). */
   readonly skuStride: number;
+  private readonly casRetries: number;
   /** Shard of each DC, and the int32 offset of the DC's cell of SKU 0 within it. */
   private readonly dcShard: Int32Array[];
   private readonly dcBase: Int32Array;
@@ -70,6 +79,7 @@ export class StockTable {
     if (buffers.length !== shardCount(geometry)) throw new Error('stock: shard count mismatch');
     this.skuCapacity = geometry.skuCapacity;
     this.skuStride = geometry.dcsPerShard * CELL_INTS;
+    this.casRetries = geometry.casRetriesMax ?? CAS_RETRIES_MAX;
     const views = buffers.map((buffer) => new Int32Array(buffer));
     this.dcShard = new Array(geometry.dcCapacity);
     this.dcBase = new Int32Array(geometry.dcCapacity);
@@ -105,25 +115,28 @@ export class StockTable {
     return Atomics.load(this.dcShard[dc], this.dcBase[dc] + sku * this.skuStride + CELL_ON_HAND);
   }
 
-  /** Takes exactly `qty` units or nothing. Bounded: gives up after CAS_RETRIES_MAX collisions. */
-  tryReserve(dc: number, sku: number, qty: number): boolean {
+  /**
+   * Takes exactly `qty` units or nothing: RESERVED, SHORT (not enough free), or CONTENDED
+   * (other threads won CAS_RETRIES_MAX races in a row: not a shortage, the caller may retry).
+   */
+  tryReserve(dc: number, sku: number, qty: number): number {
     const cells = this.dcShard[dc];
     const index = this.dcBase[dc] + sku * this.skuStride + CELL_AVAILABLE;
-    for (let retry = 0; retry < CAS_RETRIES_MAX; retry++) {
+    for (let retry = 0; retry < this.casRetries; retry++) {
       const available = Atomics.load(cells, index);
-      if (available < qty) return false;
+      if (available < qty) return SHORT;
       if (Atomics.compareExchange(cells, index, available, available - qty) === available) {
-        return true;
+        return RESERVED;
       }
     }
-    return false;
+    return CONTENDED;
   }
 
-  /** Takes as many units as are free, up to `qty`; returns how many it took. */
+  /** Takes as many units as are free, up to `qty`: how many it took, or CONTENDED. */
   reserveUpTo(dc: number, sku: number, qty: number): number {
     const cells = this.dcShard[dc];
     const index = this.dcBase[dc] + sku * this.skuStride + CELL_AVAILABLE;
-    for (let retry = 0; retry < CAS_RETRIES_MAX; retry++) {
+    for (let retry = 0; retry < this.casRetries; retry++) {
       const available = Atomics.load(cells, index);
       if (available <= 0) return 0;
       const taken = Math.min(available, qty);
@@ -131,11 +144,15 @@ export class StockTable {
         return taken;
       }
     }
-    return 0;
+    return CONTENDED;
   }
 
   /** Gives reserved units back. The caller has logged the release before calling. */
   release(dc: number, sku: number, qty: number): void {
+    // Only the amount is checked here: available against on-hand is not, because a count
+    // (adjust) moves the two in separate steps and a check between them would see a state
+    // that is transient, not broken. Conservation is checked on a quiescent engine.
+    assert(qty > 0 && qty <= QUANTITY_MAX, `release of ${qty} units`);
     Atomics.add(this.dcShard[dc], this.dcBase[dc] + sku * this.skuStride + CELL_AVAILABLE, qty);
   }
 
@@ -148,18 +165,19 @@ export class StockTable {
   }
 
   /**
-   * Adds received units to on-hand unless that would pass QUANTITY_MAX. Available follows with
-   * `applyCountDelta` once the receipt is logged.
+   * Adds received units to on-hand unless that would pass QUANTITY_MAX: RESERVED (added), SHORT
+   * (it would overflow) or CONTENDED. Available follows with `applyCountDelta` once the receipt
+   * is logged.
    */
-  tryAddOnHand(dc: number, sku: number, qty: number): boolean {
+  tryAddOnHand(dc: number, sku: number, qty: number): number {
     const cells = this.dcShard[dc];
     const index = this.dcBase[dc] + sku * this.skuStride + CELL_ON_HAND;
-    for (let retry = 0; retry < CAS_RETRIES_MAX; retry++) {
+    for (let retry = 0; retry < this.casRetries; retry++) {
       const onHand = Atomics.load(cells, index);
-      if (onHand > QUANTITY_MAX - qty) return false;
-      if (Atomics.compareExchange(cells, index, onHand, onHand + qty) === onHand) return true;
+      if (onHand > QUANTITY_MAX - qty) return SHORT;
+      if (Atomics.compareExchange(cells, index, onHand, onHand + qty) === onHand) return RESERVED;
     }
-    return false;
+    return CONTENDED;
   }
 
   /**
@@ -190,11 +208,13 @@ export class StockTable {
 
   /** Reserved units leave the building with a picked order. */
   pick(dc: number, sku: number, qty: number): void {
+    assert(qty > 0 && qty <= QUANTITY_MAX, `pick of ${qty} units`);
     Atomics.sub(this.dcShard[dc], this.dcBase[dc] + sku * this.skuStride + CELL_ON_HAND, qty);
   }
 
   /** Reserve without a check: replay of an allocation the log says happened. */
   forceReserve(dc: number, sku: number, qty: number): void {
+    assert(qty > 0 && qty <= QUANTITY_MAX, `replayed reservation of ${qty} units`);
     Atomics.sub(this.dcShard[dc], this.dcBase[dc] + sku * this.skuStride + CELL_AVAILABLE, qty);
   }
 

@@ -1,0 +1,14 @@
+/**
+ * Asserts for the engine's invariants. A broken invariant is a bug, not an outcome: it throws,
+ * the edge stops the node (edge/operations.ts), and the node recovers from its log on restart.
+ * Expected outcomes (out of stock, unknown SKU, a lock that stays busy) are result codes and
+ * never reach these.
+ */
+
+export class InvariantError extends Error {
+  override readonly name = 'InvariantError';
+}
+
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new InvariantError(`engine invariant broken: ${message}`);
+}
