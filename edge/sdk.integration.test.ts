@@ -45,7 +45,7 @@ afterAll(async () => {
 describe('SDK operations', () => {
   it('handshakes and reports the role and limits', async () => {
     const reader = await connect(test.keys.reader);
-    expect(reader.server).toMatchObject({ version: 1, role: 'reader' });
+    expect(reader.server).toMatchObject({ version: 2, role: 'reader' });
     expect(reader.server.limits.requestsPerFrameMax).toBe(1024);
     const pong = await reader.ping();
     expect(Math.abs(pong.now - Date.now())).toBeLessThan(5_000);

@@ -114,7 +114,16 @@ export class OrderAnswers {
     this.result[at] = RESULT_REFUSED;
     this.errors[at] = error;
     this.orderIds[at] = orderId;
+    // Every column is written for every answer, so nothing of an earlier batch shows through.
     this.state[at] = 0;
+    this.commit[at] = 0;
+    this.split[at] = 0;
+    this.etaTenths[at] = ETA_NONE;
+    this.expiresAt[at] = 0;
+    this.createdAt[at] = 0;
+    this.updatedAt[at] = 0;
+    this.lat[at] = 0;
+    this.lng[at] = 0;
     this.allocationStart[at] = this.allocationTotal;
     this.allocationCount[at] = 0;
     return at;

@@ -248,7 +248,9 @@ describe('availability', () => {
   it('refuses bad queries', () => {
     const engine = network();
     expect(code(engine.availability({ lat: Number.NaN, lng: 0 }, ['milk']))).toBe('BAD_LOCATION');
-    expect(code(engine.availability(CUSTOMER, []))).toBe('BAD_REQUEST');
+    expect(code(engine.availability(CUSTOMER, 'milk' as never))).toBe('BAD_REQUEST');
+    // No SKUs is a question with an empty answer (the wire allows 0..500).
+    expect(engine.availability(CUSTOMER, [])).toEqual({ ok: true, skus: {} });
     expect(code(engine.availability(CUSTOMER, new Array(501).fill('milk')))).toBe('TOO_MANY_SKUS');
   });
 });

@@ -370,8 +370,7 @@ export class Engine implements EngineApi {
   ): AvailabilityResult {
     this.context.lastTicket = 0;
     if (!isLocation(location)) return fail('BAD_LOCATION');
-    if (!Array.isArray(skus) || skus.length === 0)
-      return fail('BAD_REQUEST', 'skus must be a non-empty array');
+    if (!Array.isArray(skus)) return fail('BAD_REQUEST', 'skus must be an array');
     const answers = this.availabilityScratch;
     answers.reset(breakdown);
     const refusal = this.availabilityInto(

@@ -151,8 +151,9 @@ export const CLIENT_TIMEOUT_MS_MAX = 0x7fff_ffff;
 export const CLIENT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
- * Requests the client holds unsent (waiting for the in-flight window or for a reconnect);
- * one more is refused at once with TOO_MANY_IN_FLIGHT rather than growing memory unbounded.
+ * Entries (requests, or the orders and queries of a batch) the client holds unsent, waiting for
+ * the in-flight window or for a reconnect; one more is refused at once with TOO_MANY_IN_FLIGHT
+ * rather than growing memory unbounded.
  */
 export const CLIENT_QUEUE_MAX = 65_536;
 

@@ -5,17 +5,23 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { BatchEncoder } from './client/batch-encoder.js';
+import { OrderBatchResult, placeOrdersArgs, readOrderColumns } from './client/order-batch.js';
 import { WireCodec } from './codec.js';
 import { ERROR_CODE_LIST, ErrorCodes } from './codes.js';
+import { f64Column, i32Column, readF64Column, readI32Column } from './columns.js';
 import {
   FRAME_BYTES_MAX,
   IN_FLIGHT_MAX,
   LINES_PER_ORDER_MAX,
+  ORDERS_PER_BATCH_MAX,
+  QUERIES_PER_BATCH_MAX,
   REQUESTS_PER_FRAME_MAX,
+  SKUS_PER_BATCH_MAX,
   SKUS_PER_REQUEST_MAX,
   SUBSCRIPTIONS_PER_CONNECTION_MAX,
 } from './limits.js';
-import { OP_LIST } from './messages.js';
+import { OP_LIST, type PlaceOrderArgs } from './messages.js';
 
 const doc = readFileSync(new URL('./PROTOCOL.md', import.meta.url), 'utf8');
 
@@ -44,6 +50,9 @@ describe('PROTOCOL.md', () => {
     expect(doc).toContain(`"linesPerOrderMax": ${LINES_PER_ORDER_MAX}`);
     expect(doc).toContain(`"skusPerRequestMax": ${SKUS_PER_REQUEST_MAX}`);
     expect(doc).toContain(`"subscriptionsMax": ${SUBSCRIPTIONS_PER_CONNECTION_MAX}`);
+    expect(doc).toContain(`"ordersPerBatchMax": ${ORDERS_PER_BATCH_MAX}`);
+    expect(doc).toContain(`"queriesPerBatchMax": ${QUERIES_PER_BATCH_MAX}`);
+    expect(doc).toContain(`"skusPerBatchMax": ${SKUS_PER_BATCH_MAX}`);
   });
 
   it('shows example frames the codec produces and decodes', () => {
@@ -69,5 +78,84 @@ describe('PROTOCOL.md', () => {
     expect(Buffer.from(response).toString('hex')).toBe(exampleHex('example-response-hex'));
     const decoded = codec.decodeRequestFrame(Buffer.from(exampleHex('example-request-hex'), 'hex'));
     expect(decoded.ok).toBe(true);
+  });
+
+  it('shows a version-2 placeOrders request as the SDK sends it, and its answer', () => {
+    const codec = new WireCodec();
+    const location = { lat: 12.97, lng: 77.59 };
+    const orders: PlaceOrderArgs[] = [
+      {
+        orderId: 'o-2',
+        location,
+        lines: [
+          { sku: 'milk', qty: 2 },
+          { sku: 'bread', qty: 1 },
+        ],
+        mode: 'hold',
+      },
+      { orderId: 'o-3', location, lines: [{ sku: 'eggs', qty: 6 }], mode: 'hold' },
+    ];
+    const options = {
+      mode: 'hold',
+      policy: undefined,
+      ttlSeconds: undefined,
+      maxMinutes: undefined,
+    };
+    const args = placeOrdersArgs(2, 3, options as never, (entry) => orders[entry]);
+    const request = codec.encodeRequests([[4, 'placeOrders', args]]);
+    expect(Buffer.from(request).toString('hex')).toBe(exampleHex('example-batch-request-hex'));
+    // The SDK writes the same bytes itself (BatchEncoder), without building the args.
+    const encoder = new BatchEncoder();
+    const written = Buffer.concat([
+      encoder.frameHeader(1),
+      encoder.envelope(4, 'placeOrders'),
+      encoder.placeOrders(2, 3, options as never, (entry) => orders[entry]),
+    ]);
+    expect(written.toString('hex')).toBe(exampleHex('example-batch-request-hex'));
+    const decoded = codec.decodeRequestFrame(
+      Buffer.from(exampleHex('example-batch-request-hex'), 'hex'),
+    );
+    if (!decoded.ok) throw new Error(decoded.message);
+    const [, op, sent] = decoded.requests[0];
+    expect(op).toBe('placeOrders');
+    expect([...readF64Column(sent.lng, 2)!]).toEqual([77.59, 77.59]);
+    expect([...readI32Column(sent.qty, 3)!]).toEqual([2, 1, 6]);
+
+    const lines = [{ sku: 'eggs', code: 'OUT_OF_STOCK', requested: 6, available: 4 }];
+    const answer = {
+      results: i32Column(Int32Array.of(0, 2), 2),
+      errors: [[1, { code: 'OUT_OF_STOCK', message: 'not enough stock', lines }]],
+      status: i32Column(Int32Array.of(0, -1), 2),
+      etaTenths: i32Column(Int32Array.of(124, 0), 2),
+      expiresAt: f64Column(Float64Array.of(1_700_000_600_000, 0), 2),
+      createdAt: f64Column(Float64Array.of(1_700_000_000_000, 0), 2),
+      updatedAt: f64Column(Float64Array.of(1_700_000_000_000, 0), 2),
+      allocations: i32Column(Int32Array.of(2, 0), 2),
+      allocLine: i32Column(Int32Array.of(0, 1), 2),
+      allocDc: i32Column(Int32Array.of(0, 0), 2),
+      allocQty: i32Column(Int32Array.of(2, 1), 2),
+      dcs: ['dc-7'],
+    };
+    const response = codec.encodeMessages([[4, 0, answer]]);
+    expect(Buffer.from(response).toString('hex')).toBe(exampleHex('example-batch-response-hex'));
+    const messages = codec.decodeMessageFrame(
+      Buffer.from(exampleHex('example-batch-response-hex'), 'hex'),
+    );
+    if (!messages.ok) throw new Error(messages.message);
+    const columns = readOrderColumns(messages.messages[0][2], 2);
+    expect(columns).toBeDefined();
+    const view = new OrderBatchResult(columns!, orders);
+    expect([view.result(0), view.result(1)]).toEqual(['created', 'refused']);
+    expect(view.order(0)).toMatchObject({
+      orderId: 'o-2',
+      status: 'held',
+      etaMinutes: 12.4,
+      expiresAt: 1_700_000_600_000,
+      allocation: [
+        { sku: 'milk', dc: 'dc-7', qty: 2 },
+        { sku: 'bread', dc: 'dc-7', qty: 1 },
+      ],
+    });
+    expect(view.error(1)).toMatchObject({ code: 'OUT_OF_STOCK', lines });
   });
 });

@@ -714,10 +714,11 @@ function readEntries(value: unknown, count: number, field: string): unknown[] | 
   return value;
 }
 
-/** Per-entry counts in [1, max] that add up to at most `totalMax`; returns them and the sum. */
+/** Per-entry counts in [min, max] that add up to at most `totalMax`; them and the sum. */
 function readCounts(
   value: unknown,
   count: number,
+  min: number,
   max: number,
   totalMax: number,
   field: string,
@@ -728,8 +729,8 @@ function readCounts(
   let total = 0;
   for (let index = 0; index < count; index++) {
     const entry = counts[index];
-    if (entry < 1 || entry > max) {
-      return new Invalid('BAD_FIELD', `${field}[${index}]`, `must be in [1, ${max}]`);
+    if (entry < min || entry > max) {
+      return new Invalid('BAD_FIELD', `${field}[${index}]`, `must be in [${min}, ${max}]`);
     }
     total += entry;
   }
@@ -764,6 +765,7 @@ function validatePlaceOrders(
   const lines = readCounts(
     args.lineCounts,
     orders,
+    1,
     limits.linesPerOrderMax,
     orders * limits.linesPerOrderMax,
     'lineCounts',
@@ -813,6 +815,7 @@ function validateAvailabilityMany(
   const counts = readCounts(
     args.skuCounts,
     queries,
+    0,
     limits.skusPerRequestMax,
     SKUS_PER_BATCH_MAX,
     'skuCounts',

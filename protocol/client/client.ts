@@ -1,9 +1,11 @@
 /**
- * InventoryClient: the TypeScript SDK for an inventory node (SPEC F11). One promise per
- * operation; calls made in the same event-loop turn travel in one frame and are pipelined;
- * per-call timeouts and AbortSignal; reconnect with backoff that sends again only what is
- * safe to send again; typed errors carrying the node's code; subscriptions as async iterators
- * that subscribe again after a reconnect.
+ * InventoryClient: the TypeScript SDK for an inventory node (SPEC F11). Batch-first on protocol
+ * v2: `placeOrders` and `availabilityMany` send many entries as columns and answer through
+ * typed views; the per-call methods keep one promise per operation, and calls made in the
+ * same event-loop turn travel in one frame (placeOrder and availability calls as one batch
+ * request). Per-call timeouts and AbortSignal; reconnect with backoff that sends again only
+ * what is safe to send again; typed errors carrying the node's code; subscriptions as async
+ * iterators that subscribe again after a reconnect.
  *
  * The connection machinery lives in session.ts; this class is the public surface.
  */
@@ -37,8 +39,16 @@ import type {
   UpsertDcArgs,
   UpsertSkuArgs,
 } from '../messages.js';
+import type { AvailabilityBatchResult, AvailabilityQuery } from './availability-batch.js';
+import type { OrderBatchResult, PlaceOrderInput } from './order-batch.js';
 import type { PushRouter } from './push-router.js';
-import { type CallOptions, type ClientState, type ConnectOptions, Session } from './session.js';
+import {
+  type AvailabilityManyOptions,
+  type CallOptions,
+  type ClientState,
+  type ConnectOptions,
+  Session,
+} from './session.js';
 import {
   AVAILABILITY_UPDATES,
   type AvailabilityUpdate,
@@ -80,12 +90,20 @@ export class InventoryClient {
     return this.session.state;
   }
 
-  /** Requests sent and not yet answered. */
+  /** The protocol version of the connection (of the last one while reconnecting): 2 or 1. */
+  get protocolVersion(): number {
+    return this.session.protocolVersion;
+  }
+
+  /**
+   * Entries sent and not yet answered by the node: a request counts its orders or queries
+   * (a batch of 500 orders counts 500), as the node's `inFlightMax` does.
+   */
   get inFlight(): number {
     return this.session.inFlight;
   }
 
-  /** Calls waiting to be sent (for the next flush, the in-flight window or a reconnect). */
+  /** Entries waiting to be sent (for the next flush, the in-flight window or a reconnect). */
   get queued(): number {
     return this.session.queued;
   }
@@ -104,6 +122,11 @@ export class InventoryClient {
     return this.call('ping', {}, options);
   }
 
+  /**
+   * Availability of `skus` at a location, as `{ skus: { [sku]: { available, etaMinutes,
+   * dcs } } }`. On a version-2 node, calls of one turn with the same maxMinutes and breakdown
+   * travel as one `availabilityMany` request.
+   */
   availability(args: AvailabilityArgs, options?: CallOptions): Promise<AvailabilityResult> {
     return this.call('availability', args, options);
   }
@@ -112,8 +135,43 @@ export class InventoryClient {
     return this.call('browse', args, options);
   }
 
+  /**
+   * Places one order. On a version-2 node, placeOrder calls made in the same event-loop turn
+   * with the same mode, policy, ttlSeconds and maxMinutes travel as one `placeOrders`
+   * request; each call still resolves (or rejects) with its own order's answer. A call alone
+   * in its turn goes as `placeOrder`.
+   */
   placeOrder(args: PlaceOrderArgs, options?: CallOptions): Promise<OrderResult> {
     return this.call('placeOrder', args, options);
+  }
+
+  /**
+   * Places a batch of orders, each as `placeOrder` would, and answers them all in one view:
+   * `result(i)` is 'created', 'exists' (placed before with the same contents) or 'refused'
+   * (`error(i)` says why; nothing was taken for it). Orders that differ in mode, policy,
+   * ttlSeconds or maxMinutes, and batches over the node's `ordersPerBatchMax` or the window,
+   * travel as several requests. Rejects only when a request as a whole fails (FORBIDDEN,
+   * TIMEOUT, CONNECTION_LOST...): orders of its other requests may have been placed, and
+   * sending the same batch again is safe (they answer 'exists').
+   */
+  placeOrders(
+    orders: readonly PlaceOrderInput[],
+    options?: CallOptions,
+  ): Promise<OrderBatchResult> {
+    return this.session.placeOrders(orders, options);
+  }
+
+  /**
+   * Answers many availability queries in one view over the answer's columns: per query its
+   * DCs and their ETAs, per SKU `available` (-1 unknown) and `etaMinutes`, and with the
+   * breakdown (default) `perDc(query, sku, dc)`. Queries with different delivery windows, and
+   * batches over the node's limits, travel as several requests.
+   */
+  availabilityMany(
+    queries: readonly AvailabilityQuery[],
+    options?: AvailabilityManyOptions,
+  ): Promise<AvailabilityBatchResult> {
+    return this.session.availabilityMany(queries, options);
   }
 
   checkBasket(args: CheckBasketArgs, options?: CallOptions): Promise<BasketCheckResult> {

@@ -13,6 +13,7 @@ export {
 export * from '../limits.js';
 export type * from '../messages.js';
 export {
+  BatchResults,
   MessageKinds,
   Ops,
   OP_RESEND_SAFE,
@@ -20,7 +21,13 @@ export {
   Roles,
   SUBSCRIPTION_ROLES,
   SubscriptionKinds,
+  WIRE_STATUSES,
 } from '../messages.js';
+export {
+  type AvailabilityColumnsRead,
+  AvailabilityBatchResult,
+  type AvailabilityQuery,
+} from './availability-batch.js';
 export { backoffDelayMs, type Random, type ReconnectPolicy } from './backoff.js';
 export { type ClientOp, InventoryClient } from './client.js';
 export {
@@ -28,8 +35,20 @@ export {
   InventoryError,
   type InventoryErrorOptions,
 } from './errors.js';
+export {
+  OrderBatchResult,
+  type OrderColumns,
+  type OrderOutcome,
+  type PlaceOrderInput,
+} from './order-batch.js';
 export { type PushHandler, PushRouter } from './push-router.js';
-export type { CallOptions, ClientState, ConnectOptions, SessionListener } from './session.js';
+export type {
+  AvailabilityManyOptions,
+  CallOptions,
+  ClientState,
+  ConnectOptions,
+  SessionListener,
+} from './session.js';
 export {
   type AvailabilityUpdate,
   type LowStockUpdate,
