@@ -12,7 +12,6 @@
 
 import { writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import {
   AvailabilityAnswers,
@@ -26,6 +25,7 @@ import { DeliveryAreaIndex } from '../engine/geo/index.js';
 import { Allocation } from '../engine/reservation/allocate.js';
 import { StockTable } from '../engine/stock/stock-table.js';
 import { Prng } from '../engine/testing/prng.js';
+import { parseCommandLine, runMain, showUsage } from '../wal/command-line.js';
 import { BENCH_CUSTOMER, benchNetwork } from './fixture.js';
 import { benchLog, nodePathCases } from './node-path.js';
 
@@ -226,17 +226,30 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
   ];
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      json: { type: 'boolean', default: false },
-      smoke: { type: 'boolean', default: false },
-      time: { type: 'string', default: '1500' },
-      dcs: { type: 'string', default: '10' },
-      skus: { type: 'string', default: '2000' },
-      out: { type: 'string' },
-    },
-  });
+const USAGE = `Usage: npm run bench -- [options]
+
+  --json                 print only a JSON array of { name, opsPerSec }
+  --smoke                every benchmark, tiny (CI)
+  --time <ms>            time per benchmark (default 1500)
+  --dcs <n>              DCs in range of the customer (default 10)
+  --skus <n>             SKUs (default 2000)
+  --out <file.json>      also write the figures with the machine and Node version
+  -h, --help             this text
+`;
+
+const FLAGS = {
+  json: { type: 'boolean', default: false },
+  smoke: { type: 'boolean', default: false },
+  time: { type: 'string', default: '1500' },
+  dcs: { type: 'string', default: '10' },
+  skus: { type: 'string', default: '2000' },
+  out: { type: 'string' },
+} as const;
+
+async function main(): Promise<number> {
+  const command = parseCommandLine(process.argv.slice(2), FLAGS);
+  if (command.help) return showUsage(USAGE);
+  const { values } = command;
   const dcs = Number(values.dcs);
   const skus = Number(values.skus);
   const timeMs = values.smoke ? 20 : Number(values.time);
@@ -279,7 +292,7 @@ async function main(): Promise<void> {
   }
   if (values.json) {
     process.stdout.write(`${JSON.stringify(figures)}\n`);
-    return;
+    return 0;
   }
   console.log(
     `engine micro-benchmarks, one thread, node ${process.version}${values.smoke ? ' (smoke)' : ''}`,
@@ -290,6 +303,7 @@ async function main(): Promise<void> {
       `${figure.opsPerSec.toLocaleString('en-US').padStart(14)} ops/s ${ns} ns/op  ${figure.name}`,
     );
   }
+  return 0;
 }
 
-await main();
+runMain(main, USAGE);

@@ -11,9 +11,9 @@
  * the catalogue each DC carries (a dark store carries a few thousand SKUs).
  */
 
-import { parseArgs } from 'node:util';
 import { DcHits, Engine, resolveConfig, sharedBytes } from '../engine/index.js';
 import { Prng } from '../engine/testing/prng.js';
+import { parseCommandLine, runMain, showUsage } from '../wal/command-line.js';
 
 const GiB = 1024 ** 3;
 
@@ -36,17 +36,30 @@ function timed<T>(label: string, run: () => T): T {
   return result;
 }
 
-function main(): void {
-  const { values } = parseArgs({
-    options: {
-      dcs: { type: 'string', default: '10000' },
-      skus: { type: 'string', default: '100000' },
-      metros: { type: 'string', default: '50' },
-      stocked: { type: 'string', default: '0.02' },
-      seconds: { type: 'string', default: '3' },
-      seed: { type: 'string', default: '7' },
-    },
-  });
+const USAGE = `Usage: npm run bench:scale -- [options]
+
+  --dcs <n>              DCs (default 10000)
+  --skus <n>             SKUs (default 100000)
+  --metros <n>           metro areas the DCs are spread over (default 50)
+  --stocked <share>      share of the catalogue each DC carries (default 0.02)
+  --seconds <s>          seconds of availability queries and of orders (default 3)
+  --seed <n>             network and workload seed (default 7)
+  -h, --help             this text
+`;
+
+const FLAGS = {
+  dcs: { type: 'string', default: '10000' },
+  skus: { type: 'string', default: '100000' },
+  metros: { type: 'string', default: '50' },
+  stocked: { type: 'string', default: '0.02' },
+  seconds: { type: 'string', default: '3' },
+  seed: { type: 'string', default: '7' },
+} as const;
+
+async function main(): Promise<number> {
+  const command = parseCommandLine(process.argv.slice(2), FLAGS);
+  if (command.help) return showUsage(USAGE);
+  const { values } = command;
   const dcs = Number(values.dcs);
   const skus = Number(values.skus);
   const metros = Number(values.metros);
@@ -167,6 +180,7 @@ function main(): void {
       `(${placed.toLocaleString()} placed and cancelled, ${refused.toLocaleString()} refused for stock)`,
   );
   memory('at end');
+  return 0;
 }
 
-main();
+runMain(main, USAGE);

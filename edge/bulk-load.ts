@@ -2,8 +2,8 @@
  * Bulk load (F2): streams a file of catalogue and stock rows into a running node through the
  * SDK, with a bounded window of requests in flight and a progress bar.
  *
- *   node dist/edge/bulk-load.js --url ws://127.0.0.1:8080/v1/ws --key $ADMIN_KEY stock.ndjson
- *   node dist/edge/bulk-load.js --url ... --key ... --format csv counts.csv
+ *   INVENTORY_ADMIN_KEY=... npm run load -- examples/network.ndjson
+ *   npm run load -- --url ws://host:8080/v1/ws --format csv examples/stock.csv
  *
  * NDJSON rows: `{"type":"dc", ...DC}`, `{"type":"sku", ...SKU}`, `{"dc","sku","qty"}` (a
  * receipt) or `{"dc","sku","onHand"}` (a count). CSV: a header naming `dc,sku,qty` or
@@ -18,8 +18,16 @@
 
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { InventoryClient } from '../protocol/client/index.js';
+import {
+  isEntryPoint,
+  KEY_VARIABLES,
+  keyFromEnvironment,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  UsageError,
+} from '../wal/command-line.js';
 
 /** Requests in flight at once: enough to fill frames, bounded so memory stays flat. */
 const WINDOW_MAX = 1_024;
@@ -220,30 +228,58 @@ function progressBar(fraction: number, summary: LoadSummary, rowsPerSecond: numb
   );
 }
 
+const URL_DEFAULT = 'ws://127.0.0.1:8080/v1/ws';
+
+export const USAGE = `Usage: npm run load -- [options] <file>
+
+  <file>                 NDJSON or CSV rows (see README, "Bulk load"; samples in examples/)
+  --url <ws url>         the node's WebSocket endpoint (default ${URL_DEFAULT})
+  --key <admin key>      an admin key; better from the environment, since npm prints the
+                         command line, flags included
+  --format ndjson|csv    the rows' format (default: csv for a .csv file, otherwise ndjson)
+  -h, --help             this text
+
+Environment:
+  ${KEY_VARIABLES.admin.join(', ')}
+                         the admin key when --key is not given, the first set wins
+                         (ADMIN_KEY is the older name of INVENTORY_ADMIN_KEY)
+
+Exit status: 0 every row applied, 1 some rows failed (listed on stderr), 64 bad usage,
+66 the file cannot be read.
+`;
+
+/** sysexits EX_NOINPUT: an input file did not exist or was not readable. */
+const EXIT_NO_INPUT = 66;
+
+const FLAGS = {
+  url: { type: 'string' },
+  key: { type: 'string' },
+  format: { type: 'string' },
+} as const;
+
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      url: { type: 'string', default: 'ws://127.0.0.1:8080/v1/ws' },
-      key: { type: 'string', default: process.env.ADMIN_KEY },
-      format: { type: 'string' },
-    },
-  });
+  const command = parseCommandLine(process.argv.slice(2), FLAGS, 1);
+  if (command.help) return showUsage(USAGE);
+  const { values, positionals } = command;
   const path = positionals[0];
-  if (path === undefined || values.key === undefined) {
-    console.error(
-      'usage: bulk-load.js --url <ws url> --key <admin key> [--format ndjson|csv] <file>',
-    );
-    return 2;
+  if (path === undefined) throw new UsageError('name the file to load');
+  const key = values.key ?? keyFromEnvironment(process.env, 'admin');
+  if (key === undefined) {
+    throw new UsageError(`no admin key: set INVENTORY_ADMIN_KEY (or pass --key)`);
   }
   const format = values.format ?? (path.endsWith('.csv') ? 'csv' : 'ndjson');
   if (format !== 'csv' && format !== 'ndjson') {
-    console.error(`unknown format ${format}`);
-    return 2;
+    throw new UsageError(`--format must be ndjson or csv, got '${format}'`);
   }
-  const size = statSync(path).size;
-  const client = await InventoryClient.connect(values.url, {
-    apiKey: values.key,
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (error) {
+    process.stderr.write(`cannot read ${path}: ${(error as Error).message}\n`);
+    return EXIT_NO_INPUT;
+  }
+  const client = await InventoryClient.connect(values.url ?? URL_DEFAULT, {
+    apiKey: key,
     timeoutMs: 30_000,
   });
   // Opened only now: readline emits lines as soon as the stream flows, and lines emitted
@@ -286,6 +322,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[1]?.endsWith('bulk-load.js')) {
-  process.exitCode = await main();
-}
+if (isEntryPoint(import.meta.url)) runMain(main, USAGE);

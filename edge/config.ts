@@ -7,8 +7,8 @@
  */
 
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import type { EngineConfig } from '../engine/config.js';
+import { type CommandLine, parseCommandLine } from '../wal/command-line.js';
 import { DURABILITY_POLICIES, type DurabilityPolicy } from '../wal/constants.js';
 import {
   CONNECTIONS_MAX,
@@ -27,9 +27,9 @@ import {
   WS_SEND_BUFFER_BYTES_SOFT,
 } from './constants.js';
 import type { ConnectionCaps } from './connection-limits.js';
+import type { FaultInjection } from './operations.js';
 import { type KeyConfig, loadKeyFile, parseKeyConfig } from './keys.js';
 import { isLogLevel, type LogLevel, type Logger } from './logger.js';
-import type { FaultInjection } from './operations.js';
 import type { RateLimit } from './rate-limiter.js';
 
 /** Size of the demo network generated into an empty data directory. */
@@ -144,7 +144,7 @@ export const USAGE = `Usage: npm start -- [options]
   --connections-max <n>  WebSocket connections the node holds at most (default ${CONNECTIONS_PER_NODE_DEFAULT})
   --connections-per-key <n>  WebSocket connections one API key holds at most (default ${CONNECTIONS_PER_KEY_DEFAULT})
   --allow-js-fallback    run even if uWebSockets.js fell back to its JavaScript implementation
-  --help                 this text
+  -h, --help             this text
 
 Environment:
   INVENTORY_KEYS_FILE    path of a JSON key file { "reader": key|[keys], "orderer": ..., "admin": ... }
@@ -191,7 +191,6 @@ const FLAGS = {
   'snapshot-every': { type: 'string' },
   'connections-max': { type: 'string' },
   'connections-per-key': { type: 'string' },
-  help: { type: 'boolean' },
 } as const;
 
 export type CliResult = { help: true } | { help: false; options: NodeOptions };
@@ -201,13 +200,14 @@ export function parseCli(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): CliResult {
-  let values: ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>['values'];
+  let command: CommandLine<typeof FLAGS>;
   try {
-    values = parseArgs({ args: [...argv], options: FLAGS, strict: true }).values;
+    command = parseCommandLine(argv, FLAGS);
   } catch (error) {
     throw new OptionsError((error as Error).message);
   }
-  if (values.help) return { help: true };
+  if (command.help) return { help: true };
+  const { values } = command;
   const options = defaultNodeOptions();
   if (values.port !== undefined) options.port = integerOption('port', values.port, 0, 65_535);
   if (values.host !== undefined) options.host = values.host;

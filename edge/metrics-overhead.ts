@@ -4,7 +4,7 @@
  * separate process. Rounds alternate on / off so drift on a shared machine hits both alike;
  * the median of each side is compared.
  *
- *   npm run build && node dist/edge/metrics-overhead.js [--rounds 3] [--duration 5]
+ *   npm run metrics:overhead -- [--rounds 3] [--duration 5]
  *     [--scenario availability|orders|ping] [--threads 2] [--fsync none] [--connections 4]
  *     [--window 128]
  *
@@ -22,10 +22,16 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InventoryClient } from '../protocol/client/index.js';
+import {
+  isEntryPoint,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  UsageError,
+} from '../wal/command-line.js';
 
 const HERE = { lat: 48.8566, lng: 2.3522 };
 const DCS = 8;
@@ -47,39 +53,57 @@ interface Options {
   window: number;
 }
 
-function readOptions(argv: readonly string[]): Options {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    options: {
-      rounds: { type: 'string' },
-      duration: { type: 'string' },
-      scenario: { type: 'string' },
-      threads: { type: 'string' },
-      fsync: { type: 'string' },
-      connections: { type: 'string' },
-      window: { type: 'string' },
-    },
-  });
-  const int = (text: string | undefined, fallback: number, max: number) => {
+export const USAGE = `Usage: npm run metrics:overhead -- [options]
+
+  --scenario <s>         availability (default), orders or ping
+  --rounds <n>           rounds, each one run with metrics and one without (default 3)
+  --duration <s>         measured seconds per run (default 5)
+  --threads <n>          worker threads of the node (default 2)
+  --fsync <policy>       the node's durability: fsync, commit or none (default none)
+  --connections <n>      SDK connections (default 4)
+  --window <n>           requests in flight per connection (default 128)
+  -h, --help             this text
+`;
+
+const FLAGS = {
+  rounds: { type: 'string' },
+  duration: { type: 'string' },
+  scenario: { type: 'string' },
+  threads: { type: 'string' },
+  fsync: { type: 'string' },
+  connections: { type: 'string' },
+  window: { type: 'string' },
+} as const;
+
+/** The options, or null for --help. */
+function readOptions(argv: readonly string[]): Options | null {
+  const command = parseCommandLine(argv, FLAGS);
+  if (command.help) return null;
+  const { values } = command;
+  const int = (name: keyof typeof FLAGS, fallback: number, max: number) => {
+    const text = values[name];
     const value = text === undefined ? fallback : Number(text);
     if (!Number.isInteger(value) || value < 1 || value > max) {
-      throw new Error(`expected an integer in [1, ${max}], got ${text}`);
+      throw new UsageError(`--${name} must be an integer in [1, ${max}], got '${text}'`);
     }
     return value;
   };
   const scenario = values.scenario ?? 'availability';
   if (scenario !== 'availability' && scenario !== 'orders' && scenario !== 'ping') {
-    throw new Error('--scenario must be availability, orders or ping');
+    throw new UsageError('--scenario must be availability, orders or ping');
+  }
+  const fsync = values.fsync ?? 'none';
+  if (fsync !== 'fsync' && fsync !== 'commit' && fsync !== 'none') {
+    throw new UsageError('--fsync must be fsync, commit or none');
   }
   return {
-    rounds: int(values.rounds, 3, 20),
-    durationS: int(values.duration, 5, 600),
+    rounds: int('rounds', 3, 20),
+    durationS: int('duration', 5, 600),
     scenario,
-    threads: int(values.threads, 2, 64),
-    fsync: values.fsync ?? 'none',
-    connections: int(values.connections, 4, 64),
-    window: int(values.window, 128, 4_096),
+    threads: int('threads', 2, 64),
+    fsync,
+    connections: int('connections', 4, 64),
+    window: int('window', 128, 4_096),
   };
 }
 
@@ -230,13 +254,14 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-async function main(argv: readonly string[]): Promise<void> {
+async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === CHILD_FLAG) {
     const rate = await runLoad(argv[1], argv[2], JSON.parse(argv[3]) as Options);
     process.send?.(rate);
-    return;
+    return 0;
   }
   const options = readOptions(argv);
+  if (options === null) return showUsage(USAGE);
   const on: number[] = [];
   const off: number[] = [];
   for (let round = 0; round < options.rounds; round++) {
@@ -256,15 +281,7 @@ async function main(argv: readonly string[]): Promise<void> {
       `of ${options.durationS} s: metrics on ${Math.round(withMetrics)}/s, off ` +
       `${Math.round(without)}/s (medians): overhead ${overhead.toFixed(1)}%`,
   );
+  return 0;
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+if (isEntryPoint(import.meta.url)) runMain(() => main(process.argv.slice(2)), USAGE);

@@ -2,8 +2,9 @@
  * `/metrics` on a real node: the text is valid Prometheus exposition format 0.0.4 (checked by
  * a small strict parser written here, independent of the node's own), the request counts match
  * exactly the operations this test made over WebSocket and HTTP, latency summaries are merged
- * across both worker threads, the endpoint needs a key unless opened, `--no-metrics` turns it
- * off, and the `stats` command renders a table from it.
+ * across both worker threads, the latency and log histograms are well formed (cumulative
+ * buckets, `+Inf` equal to `_count`) and agree with the counts, the endpoint needs a key unless
+ * opened, `--no-metrics` turns it off, and the `stats` command renders a table from it.
  */
 
 import { execFile } from 'node:child_process';
@@ -50,7 +51,7 @@ function parseExposition(text: string): { samples: Sample[]; types: Map<string, 
     const match = SAMPLE_LINE.exec(line);
     expect(match, `sample line: ${line}`).not.toBeNull();
     const [, name, labelText = '', valueText] = match!;
-    const suffixed = name.replace(/_(sum|count)$/, '');
+    const suffixed = name.replace(/_(sum|count|bucket)$/, '');
     const owner = name === family ? family : suffixed === family ? family : null;
     expect(owner, `${name} belongs to the family above it (${family})`).not.toBeNull();
     expect(closed.has(owner!), `${owner} samples are contiguous`).toBe(false);
@@ -68,9 +69,46 @@ function parseExposition(text: string): { samples: Sample[]; types: Map<string, 
     if (types.get(owner!) === 'summary' && name === owner) {
       expect(['0.5', '0.9', '0.99', '0.999']).toContain(labels.quantile);
     }
+    if (name.endsWith('_bucket') && name !== owner) {
+      expect(types.get(owner!), `${name} is a histogram's bucket`).toBe('histogram');
+      expect(labels.le, `${line} has an le`).toMatch(/^(\+Inf|\d+(\.\d+)?(e-?\d+)?)$/);
+    }
     samples.push({ name, labels, value });
   }
   return { samples, types };
+}
+
+/**
+ * Every series of every histogram: buckets in increasing `le`, counts that never decrease,
+ * `+Inf` last and equal to `_count`, and a `_sum`.
+ */
+function checkHistograms(samples: Sample[], types: Map<string, string>): number {
+  let checked = 0;
+  for (const [family, type] of types) {
+    if (type !== 'histogram') continue;
+    const series = new Map<string, Sample[]>();
+    for (const sample of samples) {
+      if (sample.name !== `${family}_bucket`) continue;
+      const { le: _, ...rest } = sample.labels;
+      const key = JSON.stringify(rest);
+      series.set(key, [...(series.get(key) ?? []), sample]);
+    }
+    for (const [key, buckets] of series) {
+      const les = buckets.map((bucket) => Number(bucket.labels.le.replace('+Inf', 'Infinity')));
+      expect(les.at(-1), `${family} ${key} ends with +Inf`).toBe(Number.POSITIVE_INFINITY);
+      for (let index = 1; index < buckets.length; index++) {
+        expect(les[index]).toBeGreaterThan(les[index - 1]);
+        expect(buckets[index].value).toBeGreaterThanOrEqual(buckets[index - 1].value);
+      }
+      const labels = JSON.parse(key) as Record<string, string>;
+      expect(sampleSum(samples, `${family}_count`, labels), `${family} ${key} count`).toBe(
+        buckets.at(-1)!.value,
+      );
+      expect(samples.some((sample) => sample.name === `${family}_sum`)).toBe(true);
+      checked++;
+    }
+  }
+  return checked;
 }
 
 function sampleSum(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
@@ -201,6 +239,30 @@ describe('/metrics', () => {
     expect(sampleSum(samples, 'inventory_log_commits_total')).toBeGreaterThan(0);
     expect(sampleSum(samples, 'inventory_ready')).toBe(1);
     expect(delta('inventory_order_events_total', { type: 'placed' })).toBe(9);
+    // Histograms: well formed, and counting what the summaries count.
+    const histogram = 'inventory_request_duration_seconds';
+    expect(types.get(histogram)).toBe('histogram');
+    expect(checkHistograms(samples, types)).toBeGreaterThanOrEqual(5);
+    expect(delta(`${histogram}_count`, httpStock)).toBe(6);
+    expect(delta(`${histogram}_bucket`, { ...httpStock, le: '+Inf' })).toBe(6);
+    expect(sampleSum(samples, `${histogram}_sum`, httpStock)).toBeCloseTo(
+      sampleSum(samples, `${requests}_sum`, httpStock),
+      9,
+    );
+    // Every stock read answered in under 2 s on this idle node.
+    expect(delta(`${histogram}_bucket`, { ...httpStock, le: '2' })).toBe(6);
+    const commits = sampleSum(samples, 'inventory_log_commits_total');
+    const commit = 'inventory_log_commit_duration_seconds';
+    expect(types.get(commit)).toBe('histogram');
+    expect(sampleSum(samples, `${commit}_count`)).toBe(commits);
+    expect(sampleSum(samples, `${commit}_bucket`, { le: '1' })).toBeGreaterThan(0);
+    expect(sampleSum(samples, `${commit}_sum`)).toBeGreaterThan(0);
+    const batch = 'inventory_log_batch_records';
+    expect(sampleSum(samples, `${batch}_count`)).toBe(commits);
+    // At least one record per commit, and the 9 orders' records since the first scrape.
+    expect(sampleSum(samples, `${batch}_sum`)).toBeGreaterThanOrEqual(commits);
+    expect(delta(`${batch}_sum`, {})).toBeGreaterThanOrEqual(9);
+    expect(sampleSum(samples, 'inventory_log_ring_capacity_bytes')).toBeGreaterThan(0);
   });
 
   it('needs a key of any role unless the node opens it', async () => {

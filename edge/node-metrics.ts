@@ -3,33 +3,55 @@
  * worker's reports (metrics.ts) with what only the main thread knows (the log, expiries,
  * low-stock state, the process) and renders Prometheus text.
  *
- * Latency summaries: quantiles 0.5, 0.9, 0.99 and 0.999 of a sliding window of
- * METRICS_WINDOW_SLOTS × METRICS_SLOT_MS (recent enough for a live view), `_sum` and `_count`
- * since the node started, and the window's maximum as its own gauge. Every worker's histogram
- * of an interval is added to the window slot of the time it arrived, so the window merges all
- * threads exactly (HDR histograms add bucket by bucket).
+ * Latency, two ways. Summaries (`inventory_request_latency_seconds`): quantiles 0.5, 0.9, 0.99
+ * and 0.999 of a sliding window of METRICS_WINDOW_SLOTS × METRICS_SLOT_MS (recent enough for a
+ * live view: the `stats` command reads them), `_sum` and `_count` since the node started, and
+ * the window's maximum as its own gauge. Every worker's HDR histogram of an interval is added to
+ * the window slot of the time it arrived, so the window merges all threads exactly (HDR
+ * histograms add bucket by bucket). Quantiles cannot be added across nodes or re-windowed,
+ * though, so the same latencies are also a Prometheus histogram
+ * (`inventory_request_duration_seconds`): cumulative counts per bucket of
+ * LATENCY_BUCKET_BOUNDS_US, summed over the workers, for histogram_quantile over any range and
+ * any set of nodes. The log writer's commit durations and batch sizes are histograms too, read
+ * from the log's control words.
  *
  * Invariants: counters only grow (workers report cumulative counts; the latest report of each
- * worker is kept); a window slot older than the window is reset before reuse; histograms are
- * allocated per series only once that series has recorded something.
+ * worker is kept; the log's 32-bit words are unwrapped into running totals); a histogram's
+ * `+Inf` bucket equals its `_count` and no bucket exceeds the next; a window slot older than the
+ * window is reset before reuse; HDR histograms are allocated per series only once that series
+ * has recorded something.
  */
 
 import { decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import {
+  LOG_BATCH_BUCKET_BOUNDS_RECORDS,
+  LOG_COMMIT_BUCKET_BOUNDS_MICROS,
+} from '../wal/constants.js';
 import type { LogStats } from '../wal/index.js';
 import { LATENCY_US_MAX, METRICS_SLOT_MS, METRICS_WINDOW_SLOTS } from './constants.js';
 import {
   createLatencyHistogram,
+  LATENCY_BUCKET_BOUNDS_US,
+  LATENCY_BUCKETS,
   type MetricsReport,
   OUTCOMES,
   SERIES_COUNT,
   seriesLabels,
 } from './metrics.js';
 import { ORDER_EVENT_TYPES } from './order-event-ring.js';
-import { PrometheusWriter } from './prometheus-text.js';
+import { formatValue, type Labels, PrometheusWriter } from './prometheus-text.js';
 
 const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
 const US_PER_SECOND = 1_000_000;
 const MS_PER_SECOND = 1_000;
+const UINT32_RANGE = 0x1_0000_0000;
+
+/** The `le` label values of each histogram, in its unit (seconds or records), made once. */
+const LATENCY_LE = LATENCY_BUCKET_BOUNDS_US.map((bound) => formatValue(bound / US_PER_SECOND));
+const COMMIT_LE = LOG_COMMIT_BUCKET_BOUNDS_MICROS.map((bound) =>
+  formatValue(bound / US_PER_SECOND),
+);
+const BATCH_LE = LOG_BATCH_BUCKET_BOUNDS_RECORDS.map((bound) => formatValue(bound));
 
 /** Keys of the totals and gauges a worker reports. */
 export const WorkerTotals = {
@@ -91,10 +113,63 @@ class WindowedHistogram {
   }
 }
 
+/**
+ * Running totals of counters kept in 32-bit words that wrap (the log's statistics): each update
+ * adds what every word moved since the last one, modulo 2^32. Exact while no word moves by 2^32
+ * between two updates (one per scrape), which would take days of commits.
+ */
+class UnwrappedCounts {
+  private readonly last: Float64Array;
+  readonly totals: Float64Array;
+
+  constructor(size: number) {
+    this.last = new Float64Array(size);
+    this.totals = new Float64Array(size);
+  }
+
+  update(words: readonly number[]): Float64Array {
+    for (let index = 0; index < this.last.length; index++) {
+      const word = words[index] ?? 0;
+      this.totals[index] += (word - this.last[index] + UINT32_RANGE) % UINT32_RANGE;
+      this.last[index] = word;
+    }
+    return this.totals;
+  }
+}
+
+/**
+ * One histogram's samples: cumulative `_bucket`s from per-bucket counts (`buckets[offset +
+ * i]` for bound `les[i]`), `+Inf` and `_count` equal to `count` (or to the buckets' total, if
+ * a reader saw a bucket ahead of the count), and `_sum`.
+ */
+function writeHistogram(
+  out: PrometheusWriter,
+  name: string,
+  labels: Labels | null,
+  les: readonly string[],
+  buckets: ArrayLike<number>,
+  offset: number,
+  count: number,
+  sum: number,
+): void {
+  let cumulative = 0;
+  for (let index = 0; index < les.length; index++) {
+    cumulative += buckets[offset + index];
+    out.sample(`${name}_bucket`, { ...labels, le: les[index] }, cumulative);
+  }
+  const total = Math.max(count, cumulative);
+  out.sample(`${name}_bucket`, { ...labels, le: '+Inf' }, total);
+  out.sample(`${name}_sum`, labels, sum);
+  out.sample(`${name}_count`, labels, total);
+}
+
 export class NodeMetrics {
   private readonly reports = new Map<number, MetricsReport>();
   private readonly windows: (WindowedHistogram | undefined)[] = new Array(SERIES_COUNT);
   private readonly scratch = createLatencyHistogram();
+  private readonly logCommits = new UnwrappedCounts(1);
+  private readonly logCommitBuckets = new UnwrappedCounts(LOG_COMMIT_BUCKET_BOUNDS_MICROS.length);
+  private readonly logBatchBuckets = new UnwrappedCounts(LOG_BATCH_BUCKET_BOUNDS_RECORDS.length);
 
   constructor(private readonly clock: () => number) {}
 
@@ -124,9 +199,10 @@ export class NodeMetrics {
     const out = new PrometheusWriter();
     this.renderRequests(out);
     this.renderLatency(out);
+    this.renderLatencyHistogram(out);
     this.renderOrders(out, main);
     this.renderSubscriptions(out);
-    renderLog(out, main.log);
+    this.renderLog(out, main.log);
     renderNode(out, main);
     return out.text();
   }
@@ -215,6 +291,57 @@ export class NodeMetrics {
     }
   }
 
+  private renderLatencyHistogram(out: PrometheusWriter): void {
+    const name = 'inventory_request_duration_seconds';
+    const buckets = new Float64Array(SERIES_COUNT * LATENCY_BUCKETS);
+    const sums = new Float64Array(SERIES_COUNT);
+    for (const report of this.reports.values()) {
+      const counts = report.latencyBuckets;
+      for (let index = 0; index < buckets.length && index < counts.length; index++) {
+        buckets[index] += counts[index];
+      }
+      for (let series = 0; series < SERIES_COUNT; series++) {
+        sums[series] += report.latencySumsUs[series] ?? 0;
+      }
+    }
+    out.family(
+      name,
+      'histogram',
+      'Request latency in the node, from request read to answer sent, as cumulative buckets ' +
+        'since the node started (for histogram_quantile over rate()).',
+    );
+    for (let series = 0; series < SERIES_COUNT; series++) {
+      let count = 0;
+      for (let bucket = 0; bucket < LATENCY_BUCKETS; bucket++) {
+        count += buckets[series * LATENCY_BUCKETS + bucket];
+      }
+      if (count === 0) continue;
+      const offset = series * LATENCY_BUCKETS;
+      const sum = sums[series] / US_PER_SECOND;
+      writeHistogram(out, name, seriesLabels(series), LATENCY_LE, buckets, offset, count, sum);
+    }
+  }
+
+  private renderLog(out: PrometheusWriter, log: LogStats): void {
+    renderLogGauges(out, log);
+    const commits = this.logCommits.update([log.batches])[0];
+    out.family('inventory_log_commits_total', 'counter', 'Group commits of the log writer.');
+    out.sample('inventory_log_commits_total', null, commits);
+    const commitName = 'inventory_log_commit_duration_seconds';
+    out.family(
+      commitName,
+      'histogram',
+      "Duration of the log writer's commits (write and sync per the fsync policy).",
+    );
+    const commitBuckets = this.logCommitBuckets.update(log.commitBuckets);
+    const commitSeconds = log.commitMicrosSum / US_PER_SECOND;
+    writeHistogram(out, commitName, null, COMMIT_LE, commitBuckets, 0, commits, commitSeconds);
+    const batchName = 'inventory_log_batch_records';
+    out.family(batchName, 'histogram', "Records in each of the log writer's group commits.");
+    const batchBuckets = this.logBatchBuckets.update(log.batchBuckets);
+    writeHistogram(out, batchName, null, BATCH_LE, batchBuckets, 0, commits, log.batchRecordsSum);
+  }
+
   private renderOrders(out: PrometheusWriter, main: MainStats): void {
     out.family('inventory_order_events_total', 'counter', 'Order lifecycle events, by type.');
     let expired = 0;
@@ -286,7 +413,7 @@ export class NodeMetrics {
   }
 }
 
-function renderLog(out: PrometheusWriter, log: LogStats): void {
+function renderLogGauges(out: PrometheusWriter, log: LogStats): void {
   const gauges: [string, string, number][] = [
     [
       'inventory_log_writable',
@@ -297,6 +424,12 @@ function renderLog(out: PrometheusWriter, log: LogStats): void {
       'inventory_log_lag_bytes',
       'Bytes appended to the log and not yet durable: the durability lag.',
       log.pendingBytes,
+    ],
+    [
+      'inventory_log_ring_capacity_bytes',
+      'Size of the ring the log is appended to: once the lag leaves less than two of the ' +
+        'largest records free in it, the node refuses mutations with READ_ONLY.',
+      log.ringCapacityBytes,
     ],
     [
       'inventory_log_durable_lsn',
@@ -323,8 +456,6 @@ function renderLog(out: PrometheusWriter, log: LogStats): void {
     out.family(name, 'gauge', help);
     out.sample(name, null, value);
   }
-  out.family('inventory_log_commits_total', 'counter', 'Group commits of the log writer.');
-  out.sample('inventory_log_commits_total', null, log.batches);
 }
 
 function renderNode(out: PrometheusWriter, main: MainStats): void {

@@ -1,5 +1,5 @@
 /**
- * `npm run stats -- --url http://127.0.0.1:8080 [--key K] [--seconds N]`: a live table of a
+ * `npm run stats -- --url http://127.0.0.1:8080 [--seconds N]`: a live table of a
  * running node, refreshed every second. It scrapes `/metrics` (Prometheus text, parsed here),
  * and computes throughput per operation from the difference of successive request counts;
  * p50 / p99 / p99.9 and max are the node's own, over its sliding window (about 10 s).
@@ -8,19 +8,29 @@
  * timeout. Exit codes: 0 done, 64 bad flags or a refused key, 1 the node never answered.
  */
 
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import {
+  isEntryPoint,
+  KEY_VARIABLES,
+  keyFromEnvironment,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  UsageError,
+} from '../wal/command-line.js';
 import { type Labels, type ParsedMetrics, parsePrometheusText } from './prometheus-text.js';
 
 const USAGE = `Usage: npm run stats -- [options]
 
   --url <http url>      the node (default http://127.0.0.1:8080)
-  --key <api key>       a key of any role (default: $INVENTORY_KEY); not needed when the node
-                        runs with --metrics-open
+  --key <api key>       a key of any role; not needed when the node runs with --metrics-open.
+                        Better from the environment: npm prints the command line, flags included
   --seconds <n>         stop after n seconds (default: run until Ctrl-C)
   --interval-ms <n>     refresh period (default 1000)
-  --help                this text
+  -h, --help            this text
+
+Environment:
+  ${KEY_VARIABLES.any.join(', ')}
+                        the key when --key is not given, the first set wins
 `;
 
 const EXIT_USAGE = 64;
@@ -220,21 +230,17 @@ interface StatsOptions {
   intervalMs: number;
 }
 
-class UsageError extends Error {}
+const FLAGS = {
+  url: { type: 'string' },
+  key: { type: 'string' },
+  seconds: { type: 'string' },
+  'interval-ms': { type: 'string' },
+} as const;
 
 function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): StatsOptions | null {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    options: {
-      url: { type: 'string' },
-      key: { type: 'string' },
-      seconds: { type: 'string' },
-      'interval-ms': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
-  if (values.help) return null;
+  const command = parseCommandLine(argv, FLAGS);
+  if (command.help) return null;
+  const { values } = command;
   const url = (values.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+$/.test(url)) throw new UsageError(`--url must be http://host:port`);
   const seconds = values.seconds === undefined ? 0 : Number(values.seconds);
@@ -246,7 +252,7 @@ function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): StatsOpti
   if (!Number.isInteger(intervalMs) || intervalMs < INTERVAL_MS_MIN || intervalMs > 60_000) {
     throw new UsageError(`--interval-ms must be an integer in [${INTERVAL_MS_MIN}, 60000]`);
   }
-  return { url, key: values.key ?? env.INVENTORY_KEY, seconds, intervalMs };
+  return { url, key: values.key ?? keyFromEnvironment(env, 'any'), seconds, intervalMs };
 }
 
 async function scrape(options: StatsOptions): Promise<{ status: number; text: string }> {
@@ -280,7 +286,9 @@ async function run(options: StatsOptions): Promise<number> {
     try {
       const { status, text } = await scrape(options);
       if (status === 401 || status === 403) {
-        process.stderr.write(`the node refused the key (HTTP ${status}); pass --key\n`);
+        process.stderr.write(
+          `the node refused the key (HTTP ${status}): set INVENTORY_KEY or pass --key\n`,
+        );
         return EXIT_USAGE;
       }
       if (status !== 200) throw new Error(`HTTP ${status}: ${text.slice(0, 200)}`);
@@ -306,28 +314,10 @@ async function run(options: StatsOptions): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  let options: StatsOptions | null;
-  try {
-    options = readOptions(process.argv.slice(2), process.env);
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (options === null) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const options = readOptions(process.argv.slice(2), process.env);
+  if (options === null) return showUsage(USAGE);
   return run(options);
 }
 
 /** Runs only as the command, not when a test imports the functions above. */
-const entry = process.argv[1];
-if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`stats failed: ${String(error)}\n`);
-      process.exit(EXIT_FAILURE);
-    },
-  );
-}
+if (isEntryPoint(import.meta.url)) runMain(main, USAGE);

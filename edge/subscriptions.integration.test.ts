@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDemoNetwork } from '../engine/testing/index.js';
 import { WireCodec } from '../protocol/codec.js';
 import { InventoryClient, type OrderEventsUpdate } from '../protocol/client/index.js';
 import {
@@ -18,7 +19,7 @@ import {
   type NoticeBody,
   type WireMessage,
 } from '../protocol/messages.js';
-import { http, startTestNode, type TestNode } from './testing/harness.js';
+import { http, startTestNode, TEST_DEMO, type TestNode } from './testing/harness.js';
 
 /** Oslo: far from the demo network, so only this file's DCs serve it. */
 const HERE = { lat: 59.9139, lng: 10.7522 };
@@ -145,15 +146,33 @@ describe('availability subscriptions', () => {
 });
 
 describe('low-stock alerts', () => {
+  it('counts only cells their DC carries: never-stocked cells are not low', async () => {
+    // The demo network as the node seeds it: rows of 0 units are not received.
+    const network = generateDemoNetwork({ ...TEST_DEMO, metro: 'bengaluru' });
+    const thresholds = new Map(network.skus.map((sku) => [sku.id, sku.lowStockThreshold ?? 0]));
+    const stockedBelow = network.stock.filter(
+      (row) => row.qty > 0 && row.qty < (thresholds.get(row.sku) ?? 0),
+    );
+    const reader = await connect(test, test.keys.reader);
+    const everything = reader.subscribeLowStock();
+    const snapshot = (await everything.next()).value;
+    await everything.return();
+    expect(snapshot?.truncated).toBe(false);
+    const alerts: LowStockAlert[] = snapshot?.alerts ?? [];
+    const listed = alerts.map((alert) => `${alert.dc}/${alert.sku}`).sort();
+    expect(listed).toEqual(stockedBelow.map((row) => `${row.dc}/${row.sku}`).sort());
+    const metrics = await http(test.node.port, '/metrics', { key: test.keys.reader });
+    expect(metrics.text).toContain(`\ninventory_low_stock_cells ${stockedBelow.length}\n`);
+  });
+
   it('alerts once when a cell crosses below its threshold and once when it recovers', async () => {
     const reader = await connect(test, test.keys.reader);
     const orderer = await connect(test, test.keys.orderer);
     const admin = await connect(test, test.keys.admin);
-    // Other DCs hold no lefse at all: they are low from the start, and listed as such.
+    // No other DC ever stocked lefse: none of them is low.
     const everywhere = reader.subscribeLowStock({ skus: ['lefse'] });
     const lowElsewhere: LowStockAlert[] = (await everywhere.next()).value?.alerts ?? [];
-    expect(lowElsewhere.length).toBeGreaterThan(0);
-    expect(lowElsewhere.every((alert) => alert.dc !== 'osl-1' && alert.available === 0)).toBe(true);
+    expect(lowElsewhere).toEqual([]);
     await everywhere.return();
     const subscription = reader.subscribeLowStock({ skus: ['lefse'], dcs: ['osl-1'] });
     const snapshot = await subscription.next();

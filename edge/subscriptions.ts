@@ -56,7 +56,7 @@ import {
   WS_DRAIN_TIMEOUT_MS,
 } from './constants.js';
 import { errorOf } from './errors.js';
-import { CellReader } from './low-stock.js';
+import { CellReader, LowStockMirror, type StockReader } from './low-stock.js';
 import type { Outcome } from './operations.js';
 import type { OrderEventReader } from './order-event-ring.js';
 
@@ -75,7 +75,7 @@ export interface PushTarget {
   leaveTopic(topic: string): void;
 }
 
-export type HubEngine = WatchEngine & Pick<Engine, 'getSku' | 'getDc'>;
+export type HubEngine = WatchEngine & StockReader & Pick<Engine, 'getSku' | 'getDc'>;
 
 export interface SubscriptionHubOptions {
   engine: HubEngine;
@@ -167,6 +167,7 @@ export class SubscriptionHub {
   private queue: AvailabilityWatch[] = [];
   private readonly scratch = new WatchScratch(SUBSCRIPTION_SKUS_MAX);
   private readonly cellReader: CellReader;
+  private readonly lowStockMirror: LowStockMirror;
   private readonly events: OrderEventView[] = [];
   private watchedSkus = 0;
   private subscriptionCount = 0;
@@ -182,6 +183,7 @@ export class SubscriptionHub {
 
   constructor(private readonly options: SubscriptionHubOptions) {
     this.cellReader = new CellReader(options.engine, SUBSCRIPTION_SKUS_MAX);
+    this.lowStockMirror = new LowStockMirror(options.engine, this.cellReader, options.view);
   }
 
   // Requests.
@@ -383,7 +385,7 @@ export class SubscriptionHub {
         scanned += count;
         for (let index = 0; index < count; index++) {
           const threshold = view.thresholds[chunk[index]];
-          if (!(totals[index] < threshold)) continue;
+          if (!this.lowStockMirror.lists(dc, chunk[index], totals[index], threshold)) continue;
           if (alerts.length === LOW_STOCK_SNAPSHOT_MAX) {
             truncated = true;
             break;
@@ -421,6 +423,7 @@ export class SubscriptionHub {
   }
 
   alertsReceived(alerts: readonly LowStockAlert[]): void {
+    this.lowStockMirror.apply(alerts);
     for (const watch of this.lowStock) {
       for (const alert of alerts) {
         if (watch.matches(alert) && watch.pending.length <= LOW_STOCK_PENDING_MAX) {

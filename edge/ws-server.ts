@@ -63,7 +63,6 @@ import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import {
   type OperationContext,
   type Outcome,
-  type Principal,
   refusalOf,
   runNow,
 } from './operations.js';

@@ -1,18 +1,21 @@
 /**
  * Flag parsing shared by the load-test commands: typed, range-checked reads of the values that
- * `node:util` parseArgs returns, so a bad flag stops a run before it starts instead of being
- * silently replaced by a default.
+ * `parseCommandLine` returns, so a bad flag stops a run before it starts instead of being
+ * silently replaced by a default. The command line itself (`--help`, unknown flags, exit
+ * codes) is the one every program shares, from wal/command-line.ts.
  */
 
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { UsageError } from '../wal/command-line.js';
 
-export class UsageError extends Error {
-  readonly code = 'BAD_USAGE';
-}
-
-/** sysexits EX_USAGE, as the node's own command line uses. */
-export const EXIT_USAGE = 64;
+export {
+  type CommandLine,
+  EXIT_USAGE,
+  isEntryPoint,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  UsageError,
+} from '../wal/command-line.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -66,12 +69,6 @@ export function choiceFlag<T extends string>(
   return text as T;
 }
 
-/** True when the module at `moduleUrl` is the process's entry point (not imported by a test). */
-export function isEntryPoint(moduleUrl: string): boolean {
-  const entry = process.argv[1];
-  return entry !== undefined && pathToFileURL(resolve(entry)).href === moduleUrl;
-}
-
 /** Exit status after SIGINT or SIGTERM, as shells report a signal (128 + SIGINT). */
 const EXIT_SIGNALLED = 130;
 
@@ -90,19 +87,4 @@ export function stopOnSignal(stop: () => Promise<unknown>): () => void {
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
   };
-}
-
-/** Runs a command's main, mapping a UsageError to exit 64 and anything else to exit 1. */
-export function runMain(main: () => Promise<number>, usage: string): void {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      if (error instanceof UsageError) {
-        process.stderr.write(`${error.message}\n\n${usage}`);
-        process.exit(EXIT_USAGE);
-      }
-      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : error}\n`);
-      process.exit(1);
-    },
-  );
 }

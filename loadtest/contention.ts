@@ -12,9 +12,16 @@
  * ORDERS_PER_BUYER_MAX orders); any error other than OUT_OF_STOCK fails the check.
  */
 
-import { parseArgs } from 'node:util';
 import { InventoryClient, InventoryError, type StockView } from '../protocol/client/index.js';
-import { intFlag, isEntryPoint, runMain, stopOnSignal, UsageError } from './cli.js';
+import {
+  intFlag,
+  isEntryPoint,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  stopOnSignal,
+  UsageError,
+} from './cli.js';
 import { nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
 import { formatCount } from './report.js';
 import { makeRunId } from './workload.js';
@@ -252,15 +259,12 @@ const FLAGS = {
   connections: { type: 'string' },
   buyers: { type: 'string' },
   'time-limit': { type: 'string' },
-  help: { type: 'boolean' },
 } as const;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: FLAGS, strict: true });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const command = parseCommandLine(process.argv.slice(2), FLAGS);
+  if (command.help) return showUsage(USAGE);
+  const { values } = command;
   if (values.start === true && values.url !== undefined) {
     throw new UsageError('give --start or --url, not both');
   }

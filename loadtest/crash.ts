@@ -19,9 +19,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Prng, seedFromEnv } from '../engine/testing/prng.js';
 import { InventoryClient } from '../protocol/client/index.js';
+import {
+  choiceFlag,
+  intFlag,
+  isEntryPoint,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  UsageError,
+} from './cli.js';
 import { type NodeProcess, startNodeProcess } from './node-process.js';
 
 const DC = 'crash-dc';
@@ -305,21 +313,42 @@ export async function runCrashTest(options: CrashOptions): Promise<CrashReport> 
   }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      crashes: { type: 'string', default: '20' },
-      fsync: { type: 'string', default: 'fsync' },
-      'round-ms-min': { type: 'string', default: '300' },
-      'round-ms-max': { type: 'string', default: '1500' },
-    },
-  });
+const CRASHES_MAX = 10_000;
+const ROUND_MS_MAX = 600_000;
+
+export const USAGE = `Usage: npm run loadtest:crash -- [options]
+
+  --crashes <n>          SIGKILLs, each followed by a restart and a check (default 20)
+  --fsync <policy>       durability of the node: fsync or commit (default fsync)
+  --round-ms-min <ms>    shortest time under load before a kill (default 300)
+  --round-ms-max <ms>    longest time under load before a kill (default 1500)
+  -h, --help             this text
+
+SEED=<n> replays a run (the seed is printed when a check fails).
+`;
+
+const FLAGS = {
+  crashes: { type: 'string' },
+  fsync: { type: 'string' },
+  'round-ms-min': { type: 'string' },
+  'round-ms-max': { type: 'string' },
+} as const;
+
+async function main(): Promise<number> {
+  const command = parseCommandLine(process.argv.slice(2), FLAGS);
+  if (command.help) return showUsage(USAGE);
+  const { values } = command;
+  const roundMsMin = intFlag(values, 'round-ms-min', 300, 1, ROUND_MS_MAX);
+  const roundMsMax = intFlag(values, 'round-ms-max', 1_500, 1, ROUND_MS_MAX);
+  if (roundMsMax <= roundMsMin) {
+    throw new UsageError('--round-ms-max must be greater than --round-ms-min');
+  }
   const seedValue = seedFromEnv();
   const report = await runCrashTest({
-    crashes: Number(values.crashes),
-    fsync: values.fsync === 'commit' ? 'commit' : 'fsync',
-    roundMsMin: Number(values['round-ms-min']),
-    roundMsMax: Number(values['round-ms-max']),
+    crashes: intFlag(values, 'crashes', 20, 1, CRASHES_MAX),
+    fsync: choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit'] as const),
+    roundMsMin,
+    roundMsMax,
     seed: seedValue,
     log: (line) => console.error(line),
   });
@@ -334,8 +363,9 @@ async function main(): Promise<void> {
     report.problems.length > 0
   ) {
     console.error(`SEED=${seedValue}`);
-    process.exitCode = 1;
+    return 1;
   }
+  return 0;
 }
 
-if (process.argv[1]?.endsWith('crash.js')) await main();
+if (isEntryPoint(import.meta.url)) runMain(main, USAGE);

@@ -36,9 +36,10 @@ export function createLatencyHistogram(): Histogram {
 }
 
 /** Records one latency given in (fractional) microseconds. */
-export function recordLatencyUs(histogram: Histogram, latencyUs: number): void {
+/** Records a latency (µs), clamped to the histogram's range, `count` times (a batch's entries). */
+export function recordLatencyUs(histogram: Histogram, latencyUs: number, count = 1): void {
   const value = Math.min(LATENCY_US_MAX, Math.max(1, latencyUs));
-  histogram.recordValue(Math.round(value));
+  histogram.recordValueWithCount(Math.round(value), count);
 }
 
 export function encodeHistogram(histogram: Histogram): string {

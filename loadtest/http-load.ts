@@ -9,15 +9,17 @@
  * provisioned through the admin API first; a started node is stopped by its PID on every path.
  */
 
-import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { InventoryClient } from '../protocol/client/index.js';
 import {
+  type CommandLine,
   choiceFlag,
   intFlag,
   isEntryPoint,
   numberFlag,
+  parseCommandLine,
   runMain,
+  showUsage,
   stopOnSignal,
   UsageError,
 } from './cli.js';
@@ -141,10 +143,9 @@ const FLAGS = {
   duration: { type: 'string' },
   amount: { type: 'string' },
   seed: { type: 'string' },
-  help: { type: 'boolean' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>['values'];
+type Values = Extract<CommandLine<typeof FLAGS>, { help: false }>['values'];
 
 function keysFor(values: Values) {
   if (values['keys-file'] !== undefined) return readKeysFile(values['keys-file']);
@@ -154,11 +155,9 @@ function keysFor(values: Values) {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: FLAGS, strict: true });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const command = parseCommandLine(process.argv.slice(2), FLAGS);
+  if (command.help) return showUsage(USAGE);
+  const { values } = command;
   if (values.start === true && values.url !== undefined) {
     throw new UsageError('give --start or --url, not both');
   }

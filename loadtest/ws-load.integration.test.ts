@@ -49,6 +49,7 @@ describe('WebSocket load generator against a real node', () => {
       apiKey: node.keys.orderer,
       connections: 2,
       window: 32,
+      batch: 0,
       warmupMs: 200,
       durationMs: 2_000,
       opsMax: 1_000_000,

@@ -12,9 +12,9 @@
  * every exit path.
  */
 
+import { ORDERS_PER_BATCH_MAX } from '../protocol/limits.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { seedFromEnv } from '../engine/testing/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
 import {
@@ -22,7 +22,9 @@ import {
   intFlag,
   isEntryPoint,
   numberFlag,
+  parseCommandLine,
   runMain,
+  showUsage,
   stopOnSignal,
   UsageError,
 } from './cli.js';
@@ -121,7 +123,9 @@ Load:
   --availability-share <0..1>            override the scenario's share of queries
   --processes <k>        generator processes (default 1)    --load-cpus <list> pin them
   --connections <n>      SDK connections per process (default 4)
-  --window <n>           requests in flight per connection (default 64)
+  --window <n>           requests (or batch entries) in flight per connection (default 256)
+  --batch <n>            entries per placeOrders / availabilityMany request (SDK batch API,
+                         default 64); 0: one SDK call per order or query
   --duration <s>         measured seconds (default 10)      --warmup <s> (default 2)
   --max-ops <n>          requests in all, across processes (default ${OPS_MAX_DEFAULT})
   --hold-share <0..1>    orders placed as hold + confirm instead of commit (default 0)
@@ -158,6 +162,7 @@ const FLAGS = {
   'load-cpus': { type: 'string' },
   connections: { type: 'string' },
   window: { type: 'string' },
+  batch: { type: 'string' },
   duration: { type: 'string' },
   warmup: { type: 'string' },
   'max-ops': { type: 'string' },
@@ -174,7 +179,6 @@ const FLAGS = {
   'no-breakdown': { type: 'boolean' },
   seed: { type: 'string' },
   out: { type: 'string' },
-  help: { type: 'boolean' },
 } as const;
 
 export interface WsLoadOptions {
@@ -229,8 +233,9 @@ function keysOf(values: Record<string, string | boolean | undefined>) {
 }
 
 export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
-  const { values } = parseArgs({ args: [...argv], options: FLAGS, strict: true });
-  if (values.help) return null;
+  const command = parseCommandLine(argv, FLAGS);
+  if (command.help) return null;
+  const { values } = command;
   const url = typeof values.url === 'string' ? values.url : null;
   if (values.start === true && url !== null)
     throw new UsageError('give --start or --url, not both');
@@ -259,7 +264,8 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
     out: typeof values.out === 'string' ? values.out : null,
     run: {
       connections: intFlag(values, 'connections', 4, 1, CONNECTIONS_PER_PROCESS_MAX),
-      window: intFlag(values, 'window', 64, 1, WINDOW_MAX),
+      window: intFlag(values, 'window', 256, 1, WINDOW_MAX),
+      batch: intFlag(values, 'batch', 64, 0, ORDERS_PER_BATCH_MAX),
       warmupMs: numberFlag(values, 'warmup', 2, 0, DURATION_S_MAX) * 1000,
       durationMs: numberFlag(values, 'duration', 10, 0.1, DURATION_S_MAX) * 1000,
       opsMax: Math.ceil(
@@ -360,7 +366,9 @@ function coreSplit(
       (target.pid === null ? ' (CPU not measured)' : ` (pid ${target.pid})`);
   const load =
     `load generator: ${options.processes} process(es) × ${options.run.connections} ` +
-    `connection(s) × ${options.run.window} in flight, ${pinning(options.loadCpus)}`;
+    `connection(s) × ${options.run.window} in flight` +
+    (options.run.batch > 0 ? ` (batches of ${options.run.batch})` : ' (one call each)') +
+    `, ${pinning(options.loadCpus)}`;
   const lines = [`${cores} logical CPUs shared by`, `  ${node}`, `  ${load}`];
   if (nodeCpuSeconds !== null) lines.push(`  measured: node ${share(nodeCpuSeconds)}`);
   lines.push(`  measured: load generator ${share(generators.cpuSeconds)}`);
@@ -486,10 +494,7 @@ async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes(CHILD_FLAG)) return runChild();
   const options = parseWsLoadArgs(argv);
-  if (options === null) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (options === null) return showUsage(USAGE);
   const date = new Date();
   const runId = makeRunId(date.getTime(), Math.random);
   const conditions = describeLoad();

@@ -2,7 +2,10 @@
  * One load-generator process: N SDK connections, each with a bounded window of "lanes" (a
  * lane is a closed loop that issues one request, awaits its answer and issues the next), so a
  * connection keeps up to `window` requests in flight and the SDK packs the ones issued in the
- * same event-loop turn into one frame. Lanes draw availability queries and orders from the
+ * same event-loop turn into one frame. With `batch` > 0 a lane uses the SDK's batch API
+ * instead: each request is a `placeOrders` or `availabilityMany` of `batch` entries (as a
+ * service batching its own traffic would), `window / batch` lanes per connection, and every
+ * entry counts as one order or query, with the batch's latency. Lanes draw availability queries and orders from the
  * seeded workload; latency is recorded per op type in HDR histograms (microseconds).
  *
  * Invariants: the run is bounded in time (warm-up + duration) and in count (`opsMax` requests
@@ -14,7 +17,12 @@
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'hdr-histogram-js';
 import { Prng } from '../engine/testing/index.js';
-import { InventoryClient, InventoryError } from '../protocol/client/index.js';
+import {
+  type AvailabilityBatchResult,
+  InventoryClient,
+  InventoryError,
+  type OrderBatchResult,
+} from '../protocol/client/index.js';
 import { createLatencyHistogram, encodeHistogram, recordLatencyUs } from './histogram.js';
 import {
   buildDataset,
@@ -43,8 +51,10 @@ export interface WsRunConfig {
   wsUrl: string;
   apiKey: string;
   connections: number;
-  /** Requests in flight per connection (lanes per connection). */
+  /** Requests (or batch entries) in flight per connection. */
   window: number;
+  /** Entries per batch request (placeOrders / availabilityMany); 0: one call per request. */
+  batch: number;
   warmupMs: number;
   durationMs: number;
   /** Requests this process may issue in all. */
@@ -118,11 +128,45 @@ class RunState {
     }
   }
 
-  /** Claims one request of the count budget; false once the run must stop. */
-  claim(): boolean {
-    if (!this.running || this.issued >= this.config.opsMax) return false;
-    this.issued++;
+  /** Claims `count` requests of the count budget; false once the run must stop. */
+  claim(count = 1): boolean {
+    if (!this.running || this.issued + count > this.config.opsMax) return false;
+    this.issued += count;
     return true;
+  }
+
+  /**
+   * Awaits one batch request of `count` entries and records it: each entry answered counts,
+   * with the batch's latency; refused entries count as errors by code (`refusals`). A failed
+   * request counts `count` errors; a connection-level failure stops the lane.
+   */
+  async timedBatch<T>(
+    op: OpType,
+    count: number,
+    request: () => Promise<T>,
+    refusals: (value: T, into: Map<string, number>) => number,
+  ): Promise<T | undefined> {
+    const started = performance.now();
+    const stats = this.stats.get(op)!;
+    try {
+      const value = await request();
+      const ended = performance.now();
+      const refused = refusals(value, stats.errors);
+      this.answers += count;
+      this.errorCount += refused;
+      if (started >= this.windowStart && started < this.windowEnd && count > refused) {
+        recordLatencyUs(stats.histogram, (ended - started) * US_PER_MS, count - refused);
+      }
+      if (ended >= this.windowStart && ended < this.windowEnd) stats.count += count - refused;
+      return value;
+    } catch (error) {
+      this.answers += count;
+      this.errorCount += count;
+      const code = error instanceof InventoryError ? error.code : 'CLIENT_ERROR';
+      stats.errors.set(code, (stats.errors.get(code) ?? 0) + count);
+      if (FATAL_CODES.has(code) || !(error instanceof InventoryError)) throw error;
+      return undefined;
+    }
   }
 
   /**
@@ -216,12 +260,84 @@ function unitsOf(allocation: readonly { qty: number }[]): number {
   return units;
 }
 
+/** Counts a batch's refused orders by code; returns how many were refused. */
+function orderRefusals(result: OrderBatchResult, into: Map<string, number>): number {
+  for (let at = 0; at < result.count; at++) {
+    if (!result.refused(at)) continue;
+    const code = result.error(at)?.code ?? 'REFUSED';
+    into.set(code, (into.get(code) ?? 0) + 1);
+  }
+  return result.refusedCount;
+}
+
+function queryRefusals(result: AvailabilityBatchResult, into: Map<string, number>): number {
+  for (let query = 0; query < result.count; query++) {
+    const code = result.error(query)?.code;
+    if (code !== undefined) into.set(code, (into.get(code) ?? 0) + 1);
+  }
+  return result.refusedCount;
+}
+
+/** A lane of the batch API: each request is `batch` orders or `batch` queries. */
+async function runBatchLane(
+  state: RunState,
+  client: InventoryClient,
+  dataset: Dataset,
+  sources: LaneSources,
+): Promise<void> {
+  const config = state.config;
+  const size = config.batch;
+  const share = config.availabilityShare;
+  while (state.claim(size)) {
+    if (share > 0 && (share >= 1 || sources.prng.chance(share))) {
+      const queries = new Array(size);
+      for (let at = 0; at < size; at++) queries[at] = sources.queries.next();
+      await state.timedBatch(
+        'availability',
+        size,
+        () => client.availabilityMany(queries, { breakdown: config.breakdown }),
+        queryRefusals,
+      );
+      continue;
+    }
+    const orders = new Array(size);
+    for (let at = 0; at < size; at++) {
+      const location = config.customerLocations ? sources.queries.location() : undefined;
+      orders[at] = placeOrderArgs(
+        dataset,
+        sources.orders.next(),
+        sources.orderIds.next(),
+        'commit',
+        location,
+      );
+    }
+    const placed = await state.timedBatch(
+      'order',
+      size,
+      () => client.placeOrders(orders),
+      orderRefusals,
+    );
+    if (placed === undefined) continue;
+    for (let at = 0; at < placed.count; at++) {
+      if (placed.refused(at)) continue;
+      const start = placed.allocationStart(at);
+      for (let entry = start; entry < start + placed.allocationCount(at); entry++) {
+        state.unitsPlaced += placed.allocationQty(entry);
+      }
+    }
+  }
+}
+
 async function runLane(
   state: RunState,
   client: InventoryClient,
   dataset: Dataset,
   sources: LaneSources,
 ): Promise<void> {
+  if (state.config.batch > 0) {
+    await runBatchLane(state, client, dataset, sources);
+    return;
+  }
   const share = state.config.availabilityShare;
   while (state.claim()) {
     if (share > 0 && (share >= 1 || sources.prng.chance(share))) {
@@ -312,7 +428,9 @@ async function driveLanes(
   const lanes: Promise<void>[] = [];
   for (let connection = 0; connection < clients.length; connection++) {
     const sources = laneSources(dataset, config, connection);
-    for (let slot = 0; slot < config.window; slot++) {
+    const laneCount =
+      config.batch > 0 ? Math.max(1, Math.floor(config.window / config.batch)) : config.window;
+    for (let slot = 0; slot < laneCount; slot++) {
       lanes.push(runLane(state, clients[connection], dataset, sources));
     }
   }

@@ -18,8 +18,14 @@
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { EngineConfig } from '../engine/config.js';
+import {
+  isEntryPoint,
+  parseCommandLine,
+  reportFailure,
+  showUsage,
+  UsageError,
+} from './command-line.js';
 import { diffValues } from './compare.js';
 import { createPrivateEngine, exportFullState, type SnapshotableEngine } from './engine-port.js';
 import { describeWalError, type WalErrorBody, type WalResult, walError } from './errors.js';
@@ -42,12 +48,18 @@ import {
 
 const USAGE =
   'usage: node dist/wal/cli.js <dir> info [--json] | verify | export-stock [--all]\n' +
-  "  <dir> is a node's data directory (--data) or the log directory inside it (<data>/log)";
+  "  <dir> is a node's data directory (--data) or the log directory inside it (<data>/log)\n" +
+  '  -h, --help   this text\n';
+const COMMANDS = ['info', 'verify', 'export-stock'] as const;
+type Command = (typeof COMMANDS)[number];
+const FLAGS = {
+  json: { type: 'boolean' },
+  all: { type: 'boolean' },
+} as const;
 /** Where a node keeps its log inside its data directory. */
 const NODE_LOG_DIR_NAME = 'log';
 const EXIT_OK = 0;
 const EXIT_VERIFY_FAILED = 1;
-const EXIT_USAGE = 64;
 /** Differences listed per comparison; a broken state differs everywhere. */
 const DIFFERENCES_SHOWN_MAX = 20;
 /** Bytes of NDJSON gathered before each write to stdout. */
@@ -264,17 +276,43 @@ function fail(error: WalErrorBody, io: CliIo): number {
   return error.exitCode;
 }
 
+interface CliArgs {
+  given: string;
+  command: Command;
+  json: boolean;
+  all: boolean;
+}
+
+/** The directory, command and flags; null for --help. Throws UsageError. */
+function readArgs(args: readonly string[]): CliArgs | null {
+  const parsed = parseCommandLine(args, FLAGS, 2);
+  if (parsed.help) return null;
+  const [given, command] = parsed.positionals;
+  if (given === undefined) throw new UsageError('name a data directory and a command');
+  if (!(COMMANDS as readonly (string | undefined)[]).includes(command)) {
+    throw new UsageError(
+      command === undefined
+        ? `name a command: ${COMMANDS.join(', ')}`
+        : `unknown command '${command}'`,
+    );
+  }
+  const json = parsed.values.json === true;
+  const all = parsed.values.all === true;
+  if (json && command !== 'info') throw new UsageError('--json goes with info');
+  if (all && command !== 'export-stock') throw new UsageError('--all goes with export-stock');
+  return { given, command: command as Command, json, all };
+}
+
 /** Runs one command; resolves with the process exit code. */
 export async function runCli(args: readonly string[], io: CliIo): Promise<number> {
-  const [given, command, ...flags] = args;
-  if (given === '--help' || given === '-h' || command === '--help') {
-    io.stdout.write(`${USAGE}\n`);
-    return EXIT_OK;
+  let cli: CliArgs | null;
+  try {
+    cli = readArgs(args);
+  } catch (error) {
+    return reportFailure(error, USAGE, io.stderr);
   }
-  if (given === undefined || !['info', 'verify', 'export-stock'].includes(command ?? '')) {
-    io.stderr.write(`${USAGE}\n`);
-    return EXIT_USAGE;
-  }
+  if (cli === null) return showUsage(USAGE, io.stdout);
+  const { given, command } = cli;
   const dataDir = logDirOf(given);
   const opened = openForReading(dataDir);
   if (!opened.ok) return fail(opened.error, io);
@@ -282,20 +320,18 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
   try {
     if (command === 'info') {
       const report = info(dataDir, store, meta);
-      if (flags.includes('--json')) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (cli.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else printInfo(report, io);
       return EXIT_OK;
     }
     if (command === 'verify') return verify(store, meta, io);
-    return await exportStock(store, meta, flags.includes('--all'), io);
+    return await exportStock(store, meta, cli.all, io);
   } finally {
     await store.close();
   }
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
+if (isEntryPoint(import.meta.url)) {
   runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
     (code) => {
       process.exitCode = code;

@@ -93,7 +93,43 @@ export const CONTROL_STAT_BATCHES = 58;
 export const CONTROL_STAT_BATCH_RECORDS_LAST = 59;
 export const CONTROL_STAT_COMMIT_MICROS_LAST = 60;
 export const CONTROL_STAT_COMMIT_MICROS_MAX = 61;
+/**
+ * Histograms of commit duration and batch size, for metrics. Each bucket word counts the
+ * commits up to its bound (not cumulative; int32, wraps: a reader keeps its own running total);
+ * a commit above the last bound is counted only in CONTROL_STAT_BATCHES. Only the writer adds
+ * to these words, once per batch, right after it stores the head or before it stores the
+ * durable position, so they share those words' cache lines (already written per batch) and
+ * stay off the tail's line, which producers fight over.
+ */
+export const CONTROL_STAT_COMMIT_BUCKETS = 17;
+export const CONTROL_STAT_BATCH_BUCKETS = 33;
+/**
+ * Sums, as 64-bit words (BigInt64 views, so each is read and added atomically): records
+ * written, and commit durations in microseconds. Both would wrap an int32 within hours.
+ * Indexes are int32 word indexes; each sum takes two words and starts on an even one.
+ */
+export const CONTROL_STAT_BATCH_RECORDS_SUM = 46;
+export const CONTROL_STAT_COMMIT_MICROS_SUM = 62;
 export const CONTROL_WORDS = RING_CONTROL_BYTES / 4;
+
+/**
+ * Upper bounds (inclusive, µs) of the commit duration buckets. A commit under `none` or
+ * `commit` takes about 16 µs (README, bench:wal), under `fsync` 0.5 to 10 ms on this disk, and
+ * a stalled disk seconds: a 1-2-5 ladder from 20 µs to 1 s tells the three apart, and fits the
+ * 15 words left on the head's cache line.
+ */
+export const LOG_COMMIT_BUCKET_BOUNDS_MICROS: readonly number[] = [
+  20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+  1_000_000,
+];
+/**
+ * Upper bounds (inclusive) of the batch size buckets, in records: powers of two up to half of
+ * WRITER_BATCH_RECORDS_MAX. One record per commit means no group commit is happening; a full
+ * batch means the writer is the bottleneck.
+ */
+export const LOG_BATCH_BUCKET_BOUNDS_RECORDS: readonly number[] = [
+  1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1_024, 2_048, 4_096,
+];
 
 /** "WAL1": marks a SharedArrayBuffer laid out as this version of the ring. */
 export const RING_LAYOUT_MAGIC = 0x57414c31;
@@ -204,6 +240,33 @@ function checkConstants(): void {
   }
   if (RING_CONTROL_BYTES % RING_FRAME_ALIGN_BYTES !== 0 || CONTROL_STAT_COMMIT_MICROS_MAX >= 64) {
     throw new Error('the control region must be aligned and hold every control word');
+  }
+  checkStatWords();
+}
+
+/** The histogram words stay inside their cache lines and clear of every other control word. */
+function checkStatWords(): void {
+  const commitEnd = CONTROL_STAT_COMMIT_BUCKETS + LOG_COMMIT_BUCKET_BOUNDS_MICROS.length;
+  const batchEnd = CONTROL_STAT_BATCH_BUCKETS + LOG_BATCH_BUCKET_BOUNDS_RECORDS.length;
+  const fits =
+    CONTROL_STAT_COMMIT_BUCKETS > CONTROL_HEAD &&
+    commitEnd <= CONTROL_DURABLE_POSITION &&
+    CONTROL_STAT_BATCH_BUCKETS > CONTROL_DURABLE_POSITION &&
+    batchEnd <= CONTROL_STAT_BATCH_RECORDS_SUM &&
+    CONTROL_STAT_BATCH_RECORDS_SUM + 2 <= CONTROL_DURABLE_LSN_HIGH &&
+    CONTROL_STAT_COMMIT_MICROS_SUM > CONTROL_STAT_COMMIT_MICROS_MAX &&
+    CONTROL_STAT_COMMIT_MICROS_SUM + 2 <= CONTROL_WORDS &&
+    CONTROL_STAT_BATCH_RECORDS_SUM % 2 === 0 &&
+    CONTROL_STAT_COMMIT_MICROS_SUM % 2 === 0;
+  if (!fits) throw new Error('the statistics words overlap other control words');
+  const bounds = [LOG_COMMIT_BUCKET_BOUNDS_MICROS, LOG_BATCH_BUCKET_BOUNDS_RECORDS];
+  if (
+    !bounds.every((list) => list.every((bound, index) => index === 0 || bound > list[index - 1]))
+  ) {
+    throw new Error('bucket bounds must increase');
+  }
+  if (LOG_BATCH_BUCKET_BOUNDS_RECORDS.at(-1)! >= WRITER_BATCH_RECORDS_MAX) {
+    throw new Error('the last batch bucket must be below the largest batch');
   }
 }
 

@@ -25,15 +25,22 @@ import {
   CONTROL_DURABLE_LSN_LOW,
   CONTROL_DURABLE_POSITION,
   CONTROL_FAILURE,
+  CONTROL_STAT_BATCH_BUCKETS,
   CONTROL_STAT_BATCH_RECORDS_LAST,
+  CONTROL_STAT_BATCH_RECORDS_SUM,
   CONTROL_STAT_BATCHES,
+  CONTROL_STAT_COMMIT_BUCKETS,
   CONTROL_STAT_COMMIT_MICROS_LAST,
   CONTROL_STAT_COMMIT_MICROS_MAX,
+  CONTROL_STAT_COMMIT_MICROS_SUM,
+  CONTROL_WORDS,
   CONTROL_WRITABLE,
   DURABLE_WAIT_MS_MAX_DEFAULT,
   DURABLE_WAIT_TIMEOUT_MS,
   DURABLE_WAITERS_MAX,
   type DurabilityPolicy,
+  LOG_BATCH_BUCKET_BOUNDS_RECORDS,
+  LOG_COMMIT_BUCKET_BOUNDS_MICROS,
   RING_FRAME_HEADER_BYTES,
 } from './constants.js';
 import { crc32 } from './crc32.js';
@@ -86,6 +93,25 @@ export interface LogStats {
   batchRecordsLast: number;
   commitMicrosLast: number;
   commitMicrosMax: number;
+  /**
+   * Commits per duration bucket (LOG_COMMIT_BUCKET_BOUNDS_MICROS) and per batch size bucket
+   * (LOG_BATCH_BUCKET_BOUNDS_RECORDS), not cumulative; each count wraps at 2^32. Commits past
+   * the last bound are in `batches` only.
+   */
+  commitBuckets: number[];
+  batchBuckets: number[];
+  /** Since the log opened: commit time in microseconds, and records written. */
+  commitMicrosSum: number;
+  batchRecordsSum: number;
+}
+
+/** Unsigned counts of `length` control words from `first`. */
+function readWords(control: Int32Array, first: number, length: number): number[] {
+  const counts: number[] = [];
+  for (let index = 0; index < length; index++) {
+    counts.push(Atomics.load(control, first + index) >>> 0);
+  }
+  return counts;
 }
 
 export class SharedLog implements OperationLog {
@@ -268,6 +294,19 @@ export class SharedLog implements OperationLog {
 
   stats(): LogStats {
     const control = this.ring.control;
+    // The buckets before the batch count: the writer adds to them before it stores the count,
+    // so no bucket reads ahead of it.
+    const commitBuckets = readWords(
+      control,
+      CONTROL_STAT_COMMIT_BUCKETS,
+      LOG_COMMIT_BUCKET_BOUNDS_MICROS.length,
+    );
+    const batchBuckets = readWords(
+      control,
+      CONTROL_STAT_BATCH_BUCKETS,
+      LOG_BATCH_BUCKET_BOUNDS_RECORDS.length,
+    );
+    const wide = new BigInt64Array(control.buffer, control.byteOffset, CONTROL_WORDS / 2);
     const durable = Atomics.load(control, CONTROL_DURABLE_POSITION);
     return {
       policy: this.ring.policy,
@@ -280,6 +319,10 @@ export class SharedLog implements OperationLog {
       batchRecordsLast: Atomics.load(control, CONTROL_STAT_BATCH_RECORDS_LAST),
       commitMicrosLast: Atomics.load(control, CONTROL_STAT_COMMIT_MICROS_LAST),
       commitMicrosMax: Atomics.load(control, CONTROL_STAT_COMMIT_MICROS_MAX),
+      commitBuckets,
+      batchBuckets,
+      commitMicrosSum: Number(Atomics.load(wide, CONTROL_STAT_COMMIT_MICROS_SUM / 2)),
+      batchRecordsSum: Number(Atomics.load(wide, CONTROL_STAT_BATCH_RECORDS_SUM / 2)),
     };
   }
 }

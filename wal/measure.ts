@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { parseCommandLine, runMain, showUsage, UsageError } from './command-line.js';
 import {
   DURABILITY_POLICIES,
   type DurabilityPolicy,
@@ -119,41 +120,67 @@ async function measure(
   }
 }
 
-function flag(args: string[], name: string, fallback: number, max: number): number {
-  const index = args.indexOf(name);
-  if (index < 0) return fallback;
-  const value = Number(args[index + 1]);
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new RangeError(`${name} must be an integer in [1, ${max}]`);
+const IN_FLIGHT_MAX = 65_536;
+
+const USAGE = `Usage: npm run bench:wal -- [options]
+
+  --records <n>          records per producer (default ${RECORDS_DEFAULT})
+  --in-flight <n>        acknowledgements in flight per producer (default ${IN_FLIGHT_DEFAULT})
+  --policy <policy>      fsync, commit or none (default: each in turn)
+  --producers <n>        producer threads (default: ${PRODUCER_COUNTS.join(', then ')})
+  --json                 print the results as JSON
+  -h, --help             this text
+`;
+
+const FLAGS = {
+  records: { type: 'string' },
+  'in-flight': { type: 'string' },
+  policy: { type: 'string' },
+  producers: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+function flag(text: string | undefined, name: string, fallback: number, max: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > max) {
+    throw new UsageError(`--${name} must be an integer in [1, ${max}], got '${text}'`);
   }
   return value;
 }
 
-async function main(args: string[]): Promise<void> {
-  const records = flag(args, '--records', RECORDS_DEFAULT, RECORDS_MAX);
-  const inFlight = flag(args, '--in-flight', IN_FLIGHT_DEFAULT, 65_536);
-  const policyIndex = args.indexOf('--policy');
-  const policies = policyIndex < 0 ? DURABILITY_POLICIES : [args[policyIndex + 1]];
-  if (!policies.every(isDurabilityPolicy)) throw new RangeError('--policy: fsync, commit or none');
-  const producerIndex = args.indexOf('--producers');
+async function main(args: string[]): Promise<number> {
+  const command = parseCommandLine(args, FLAGS);
+  if (command.help) return showUsage(USAGE);
+  const { values } = command;
+  const records = flag(values.records, 'records', RECORDS_DEFAULT, RECORDS_MAX);
+  const inFlight = flag(values['in-flight'], 'in-flight', IN_FLIGHT_DEFAULT, IN_FLIGHT_MAX);
+  const policy = values.policy;
+  if (policy !== undefined && !isDurabilityPolicy(policy)) {
+    throw new UsageError(`--policy must be one of ${DURABILITY_POLICIES.join(', ')}`);
+  }
+  const policies = policy === undefined ? DURABILITY_POLICIES : [policy];
   const producerCounts =
-    producerIndex < 0 ? PRODUCER_COUNTS : [flag(args, '--producers', 1, PRODUCERS_MAX)];
+    values.producers === undefined
+      ? PRODUCER_COUNTS
+      : [flag(values.producers, 'producers', 1, PRODUCERS_MAX)];
   const rows: MeasureRow[] = [];
   for (const policy of policies) {
     for (const producers of producerCounts) {
       rows.push(await measure(policy, producers, records, inFlight));
     }
   }
-  if (args.includes('--json')) {
+  if (values.json === true) {
     const machine = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model };
     process.stdout.write(`${JSON.stringify({ machine, records, inFlight, rows }, null, 2)}\n`);
-    return;
+    return 0;
   }
   process.stdout.write(
     `node ${process.version}, ${cpus().length} cores; ${records} records per producer, ` +
       `${inFlight} in flight per producer\n`,
   );
   console.table(rows);
+  return 0;
 }
 
-await main(process.argv.slice(2));
+runMain(() => main(process.argv.slice(2)), USAGE);

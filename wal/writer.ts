@@ -23,14 +23,21 @@ import {
   CONTROL_DURABLE_LSN_LOW,
   CONTROL_DURABLE_POSITION,
   CONTROL_FAILURE,
+  CONTROL_STAT_BATCH_BUCKETS,
   CONTROL_STAT_BATCH_RECORDS_LAST,
+  CONTROL_STAT_BATCH_RECORDS_SUM,
   CONTROL_STAT_BATCHES,
+  CONTROL_STAT_COMMIT_BUCKETS,
   CONTROL_STAT_COMMIT_MICROS_LAST,
   CONTROL_STAT_COMMIT_MICROS_MAX,
+  CONTROL_STAT_COMMIT_MICROS_SUM,
   CONTROL_STOP_REQUESTED,
+  CONTROL_WORDS,
   CONTROL_WRITABLE,
   CONTROL_WRITER_SLEEPING,
   CONTROL_WRITER_STATE,
+  LOG_BATCH_BUCKET_BOUNDS_RECORDS,
+  LOG_COMMIT_BUCKET_BOUNDS_MICROS,
   RECORD_FLAG_BATCH_END,
   RECORD_HEADER_BYTES,
   RING_FRAME_PAD,
@@ -107,6 +114,13 @@ export type WriterMessage =
   | { type: 'failed'; failure: WalFailure; message: string }
   | { type: 'stopped'; summary: WriterSummary };
 
+/** Index of the first bucket whose bound is at least `value`; `bounds.length` past the last. */
+function bucketOf(bounds: readonly number[], value: number): number {
+  let index = 0;
+  while (index < bounds.length && value > bounds[index]) index++;
+  return index;
+}
+
 function percentile(sorted: Float64Array, fraction: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))];
@@ -125,6 +139,8 @@ export function markFailed(ring: LogRing, failure: WalFailure): void {
 /** The writer's state within its thread: buffers allocated once, reused for every batch. */
 class WriterLoop {
   private readonly ring: LogRing;
+  /** The control words as 64-bit words, for the statistics sums (constants.ts). */
+  private readonly controlWide: BigInt64Array;
   private readonly batchRecordsMax: number;
   private readonly batchBytesMax: number;
   private readonly staging: Buffer;
@@ -149,6 +165,8 @@ class WriterLoop {
     private readonly report: (message: WriterMessage) => void,
   ) {
     this.ring = new LogRing(config.ringBuffer);
+    const control = this.ring.control;
+    this.controlWide = new BigInt64Array(control.buffer, control.byteOffset, CONTROL_WORDS / 2);
     this.batchRecordsMax = config.batchRecordsMax ?? WRITER_BATCH_RECORDS_MAX;
     this.batchBytesMax = config.batchBytesMax ?? WRITER_BATCH_BYTES_MAX;
     // Recovery bounds a batch by WRITER_BATCH_RECORDS_MAX when it looks for a torn tail.
@@ -305,6 +323,7 @@ class WriterLoop {
     this.batches++;
     this.records += count;
     if (count > this.batchRecordsMaxSeen) this.batchRecordsMaxSeen = count;
+    this.publishHistograms(count, micros);
     Atomics.store(control, CONTROL_STAT_BATCHES, this.batches | 0);
     Atomics.store(control, CONTROL_STAT_BATCH_RECORDS_LAST, count);
     Atomics.store(control, CONTROL_STAT_COMMIT_MICROS_LAST, micros);
@@ -317,6 +336,26 @@ class WriterLoop {
     Atomics.store(control, CONTROL_DURABLE_LSN_LOW, (lastLsn % UINT32_RANGE) | 0);
     Atomics.store(control, CONTROL_DURABLE_POSITION, end);
     Atomics.notify(control, CONTROL_DURABLE_POSITION);
+  }
+
+  /**
+   * Adds one commit to the histogram words. Before the batch count is stored: a reader that
+   * loads the buckets first and the count after (log.ts) never sees more bucketed commits than
+   * the count says (Atomics are sequentially consistent).
+   */
+  private publishHistograms(count: number, micros: number): void {
+    const control = this.ring.control;
+    const commitBucket = bucketOf(LOG_COMMIT_BUCKET_BOUNDS_MICROS, micros);
+    if (commitBucket < LOG_COMMIT_BUCKET_BOUNDS_MICROS.length) {
+      Atomics.add(control, CONTROL_STAT_COMMIT_BUCKETS + commitBucket, 1);
+    }
+    const batchBucket = bucketOf(LOG_BATCH_BUCKET_BOUNDS_RECORDS, count);
+    if (batchBucket < LOG_BATCH_BUCKET_BOUNDS_RECORDS.length) {
+      Atomics.add(control, CONTROL_STAT_BATCH_BUCKETS + batchBucket, 1);
+    }
+    const wide = this.controlWide;
+    Atomics.add(wide, CONTROL_STAT_COMMIT_MICROS_SUM / 2, BigInt(micros));
+    Atomics.add(wide, CONTROL_STAT_BATCH_RECORDS_SUM / 2, BigInt(count));
   }
 
   /** Sleeps on the ready word of the frame at `head` until a producer publishes it. */

@@ -20,10 +20,18 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { seedFromEnv } from '../../engine/testing/index.js';
 import type { AvailabilityArgs } from '../../protocol/client/index.js';
-import { intFlag, isEntryPoint, numberFlag, runMain, stopOnSignal, UsageError } from '../cli.js';
+import {
+  intFlag,
+  isEntryPoint,
+  numberFlag,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  stopOnSignal,
+  UsageError,
+} from '../cli.js';
 import { decodeHistogram, formatMs, percentileSeries } from '../histogram.js';
 import {
   describeLoad,
@@ -150,7 +158,6 @@ const FLAGS = {
   stock: { type: 'string' },
   seed: { type: 'string' },
   check: { type: 'boolean' },
-  help: { type: 'boolean' },
 } as const;
 
 function listFlag<T extends string>(
@@ -169,8 +176,9 @@ function listFlag<T extends string>(
 }
 
 export function parseCompareArgs(argv: readonly string[]): CompareOptions | null {
-  const { values } = parseArgs({ args: [...argv], options: FLAGS, strict: true });
-  if (values.help) return null;
+  const command = parseCommandLine(argv, FLAGS);
+  if (command.help) return null;
+  const { values } = command;
   const concurrency = intFlag(values, 'concurrency', 128, 1, 4_096);
   return {
     check: values.check === true,
@@ -553,10 +561,7 @@ function charts(
 
 async function main(): Promise<number> {
   const options = parseCompareArgs(process.argv.slice(2));
-  if (options === null) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (options === null) return showUsage(USAGE);
   const date = new Date();
   const runId = makeRunId(date.getTime(), Math.random);
   if (options.check) return runChecks(options, runId, (line) => process.stdout.write(`${line}\n`));
