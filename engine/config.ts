@@ -5,12 +5,18 @@
 
 import {
   BUCKET_SLOTS,
+  ORDER_CAPACITY_DEFAULT,
+  ORDER_CAPACITY_MAX,
+  ORDER_OVERFLOW_BLOCKS_MIN,
+  ORDER_SLOTS_PER_OVERFLOW_BLOCK,
   CAS_RETRIES_MAX,
   HOLD_TTL_SECONDS_DEFAULT,
   HOLD_TTL_SECONDS_MAX,
+  ID_BYTES_MAX,
   LOCK_WAIT_MS_DEFAULT,
   MAX_MINUTES_DEFAULT,
 } from './constants.js';
+import { overflowBlocks } from './reservation/order-slot.js';
 
 export interface EngineConfig {
   /** Most DCs the network may ever hold (counters are allocated for all of them). */
@@ -19,7 +25,11 @@ export interface EngineConfig {
   skuCapacity: number;
   /** DCs per stock shard: each shard is one SharedArrayBuffer (a region of the network). */
   dcsPerShard: number;
-  /** Order-table slots (live orders plus the idempotency record of finished ones). */
+  /**
+   * Order-table slots (live orders plus the idempotency record of finished ones), a power of
+   * two. Two-choice buckets refuse a new order once its two buckets hold only live orders,
+   * which first happens past about 85 % of this in live orders.
+   */
   orderCapacity: number;
   /** Lines one order may have. */
   linesPerOrderMax: number;
@@ -37,11 +47,21 @@ export interface EngineConfig {
   verify: boolean;
 }
 
+/**
+ * Blocks of the order table's overflow pool (64 bytes, 7 allocation entries each, for the
+ * entries an order cannot hold inline in its slot): one per ORDER_SLOTS_PER_OVERFLOW_BLOCK
+ * slots, at least ORDER_OVERFLOW_BLOCKS_MIN. It follows the capacity rather than being a
+ * setting of its own, so a data directory's configuration fixes it.
+ */
+export function orderOverflowBlocks(config: Pick<EngineConfig, 'orderCapacity'>): number {
+  return Math.max(config.orderCapacity / ORDER_SLOTS_PER_OVERFLOW_BLOCK, ORDER_OVERFLOW_BLOCKS_MIN);
+}
+
 export const DEFAULT_CONFIG: EngineConfig = {
   dcCapacity: 256,
   skuCapacity: 16_384,
   dcsPerShard: 64,
-  orderCapacity: 1 << 18,
+  orderCapacity: ORDER_CAPACITY_DEFAULT,
   linesPerOrderMax: 32,
   allocationsPerOrderMax: 32,
   holdTtlSecondsDefault: HOLD_TTL_SECONDS_DEFAULT,
@@ -78,7 +98,7 @@ export function resolveConfig(partial: Partial<EngineConfig> = {}): EngineConfig
   if (config.dcsPerShard * config.skuCapacity * 8 > SHARD_BYTES_MAX) {
     throw new ConfigError('dcsPerShard × skuCapacity × 8 bytes exceeds the 2 GiB shard limit');
   }
-  requireInt('orderCapacity', config.orderCapacity, BUCKET_SLOTS, 1 << 26);
+  requireInt('orderCapacity', config.orderCapacity, BUCKET_SLOTS, ORDER_CAPACITY_MAX);
   if ((config.orderCapacity & (config.orderCapacity - 1)) !== 0) {
     throw new ConfigError('orderCapacity must be a power of two');
   }
@@ -91,6 +111,11 @@ export function resolveConfig(partial: Partial<EngineConfig> = {}): EngineConfig
     config.linesPerOrderMax,
     4_000,
   );
+  // One order's entries past its inline room always fit an empty pool (an id of 64 bytes
+  // leaves no room inline).
+  if (orderOverflowBlocks(config) < overflowBlocks(ID_BYTES_MAX, config.allocationsPerOrderMax)) {
+    throw new ConfigError('allocationsPerOrderMax needs more overflow blocks than the table has');
+  }
   requireInt('holdTtlSecondsDefault', config.holdTtlSecondsDefault, 1, HOLD_TTL_SECONDS_MAX);
   requireInt('maxMinutesDefault', config.maxMinutesDefault, 1, 24 * 60);
   requireInt('geoCacheSize', config.geoCacheSize, 1, 1 << 22);

@@ -58,3 +58,27 @@ export const LOCK_WAIT_MS_DEFAULT = 1_000;
 
 /** Order-table buckets hold this many slots each (a lock covers one bucket). */
 export const BUCKET_SLOTS = 16;
+
+/**
+ * Order-table slots by default. Sized for the reference load (10 M orders a day, peaks of
+ * 100,000 orders/s for minutes, orders picked within the hour): a minute at 150,000 committed
+ * orders/s is 9 M live orders, and two-choice buckets of 16 hold live orders to about 85 % of
+ * the slots before a bucket pair is full, so 2^24 (16.8 M; ~14 M live) with room to spare.
+ * 2^23 (~7 M live) would not last the minute. Costs 2.1 GiB of address space, committed by
+ * the OS as orders land (README, "Memory").
+ */
+export const ORDER_CAPACITY_DEFAULT = 1 << 24;
+
+/** Largest order table: 2^26 slots, 8 GiB of records. */
+export const ORDER_CAPACITY_MAX = 1 << 26;
+
+/**
+ * Default overflow pool: one 64-byte block (7 allocation entries) per 2 slots. Inline, a slot
+ * holds 5 entries next to an id of up to 24 bytes and 3 next to a UUID, so most orders (1-5
+ * lines) need no block; this leaves room for every other order in a full table to carry 7
+ * entries more than fit inline.
+ */
+export const ORDER_SLOTS_PER_OVERFLOW_BLOCK = 2;
+
+/** The default pool is never smaller than this (small tables in tests and demos). */
+export const ORDER_OVERFLOW_BLOCKS_MIN = 1024;

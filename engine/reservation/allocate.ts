@@ -83,7 +83,7 @@ export class Allocation {
 
   private push(dc: number, sku: number, qty: number, taken: number): void {
     assert(this.count < this.entriesMax, 'allocation entries past their capacity');
-    assert(qty > 0 && taken >= 0 && taken <= qty, `allocation entry of ${qty} (${taken} taken)`);
+    assert(qty > 0 && taken >= 0 && taken <= qty, 'an allocation entry of a quantity out of range');
     const at = this.count++;
     this.dc[at] = dc;
     this.sku[at] = sku;

@@ -152,7 +152,7 @@ export class StockTable {
     // Only the amount is checked here: available against on-hand is not, because a count
     // (adjust) moves the two in separate steps and a check between them would see a state
     // that is transient, not broken. Conservation is checked on a quiescent engine.
-    assert(qty > 0 && qty <= QUANTITY_MAX, `release of ${qty} units`);
+    assert(qty > 0 && qty <= QUANTITY_MAX, 'a release of a quantity out of range');
     Atomics.add(this.dcShard[dc], this.dcBase[dc] + sku * this.skuStride + CELL_AVAILABLE, qty);
   }
 
@@ -208,13 +208,13 @@ export class StockTable {
 
   /** Reserved units leave the building with a picked order. */
   pick(dc: number, sku: number, qty: number): void {
-    assert(qty > 0 && qty <= QUANTITY_MAX, `pick of ${qty} units`);
+    assert(qty > 0 && qty <= QUANTITY_MAX, 'a pick of a quantity out of range');
     Atomics.sub(this.dcShard[dc], this.dcBase[dc] + sku * this.skuStride + CELL_ON_HAND, qty);
   }
 
   /** Reserve without a check: replay of an allocation the log says happened. */
   forceReserve(dc: number, sku: number, qty: number): void {
-    assert(qty > 0 && qty <= QUANTITY_MAX, `replayed reservation of ${qty} units`);
+    assert(qty > 0 && qty <= QUANTITY_MAX, 'a replayed reservation of a quantity out of range');
     Atomics.sub(this.dcShard[dc], this.dcBase[dc] + sku * this.skuStride + CELL_AVAILABLE, qty);
   }
 
