@@ -3,10 +3,10 @@
  * alerts the main thread derived from them. Each thread's engine reports its own changes to a
  * `ChangeCollector` (the engine observer); every tick the thread publishes the distinct cells
  * on a `FeedChannel` (a BroadcastChannel named per node, reaching every other thread) and
- * evaluates them itself. Order events go to the shared order event ring instead, which keeps
- * them in one total order (order-event-ring.ts).
+ * evaluates them itself. Order events are only counted here: the order event stream reads them
+ * from the durable log, in log order (order-event-tail.ts).
  *
- * Invariants: the observer path allocates nothing (CellSet, ring writes, counter increments);
+ * Invariants: the observer path allocates nothing (CellSet, counter increments);
  * a full CellSet is published at once rather than grown; every message is structured-cloneable.
  */
 
@@ -14,11 +14,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import type { EngineObserver, OrderEvent } from '../engine/types.js';
 import type { LowStockAlert } from '../protocol/messages.js';
 import { CellSet } from './cell-set.js';
-import {
-  ORDER_EVENT_TYPES,
-  type OrderEventWriter,
-  orderEventTypeIndex,
-} from './order-event-ring.js';
+import { ORDER_EVENT_TYPES, orderEventTypeIndex } from './order-event-ring.js';
 
 export type FeedMessage =
   /** Cells (dc × skuCapacity + sku) whose stock changed, from thread `from`. */
@@ -35,7 +31,6 @@ export class ChangeCollector implements EngineObserver {
   constructor(
     private readonly skuCapacity: number,
     cellsMax: number,
-    private readonly events: OrderEventWriter,
     /** Called when the cell set is full: publish it now, then collecting goes on. */
     private readonly onFull: () => void,
   ) {
@@ -50,7 +45,6 @@ export class ChangeCollector implements EngineObserver {
   }
 
   orderEvent(event: OrderEvent): void {
-    this.events.write(event);
     this.eventCounts[orderEventTypeIndex(event.type)]++;
   }
 }

@@ -2,7 +2,7 @@
  * SubscriptionHub over a real engine with fake connections: what gets pushed and when
  * (only changed SKUs, only DCs that serve, coalesced per tick), backpressure (skip ahead, then
  * the latest values; cut off after the drain timeout; event streams cut at once), the order
- * stream from the ring, low-stock filters, roles, limits and clean removal.
+ * low-stock filters, roles, limits and clean removal.
  */
 
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { MessageKinds, type SubscribeArgs, type WireMessage } from '../protocol/
 import { CatalogueView } from './catalogue-view.js';
 import { ChangeCollector } from './change-feed.js';
 import { WS_DRAIN_TIMEOUT_MS } from './constants.js';
-import { createOrderEventRing, OrderEventReader, OrderEventWriter } from './order-event-ring.js';
+import { createOrderEventRing, OrderEventReader } from './order-event-ring.js';
 import { type PushTarget, SubscriptionHub } from './subscriptions.js';
 
 const HERE = { lat: 10, lng: 10 };
@@ -95,13 +95,17 @@ beforeEach(() => {
   engine.receive('near', 'eggs', 6, BY);
   engine.receive('far', 'milk', 100, BY);
   for (const record of engine.catalogueRecords()) view.apply(record);
-  collector = new ChangeCollector(16, 1_024, new OrderEventWriter(ring), () => {});
+  collector = new ChangeCollector(16, 1_024, () => {});
   engine.setObserver(collector);
   now = 1_000;
   hub = new SubscriptionHub({
     engine,
     view,
-    events: new OrderEventReader(ring, () => now),
+    events: new OrderEventReader(ring),
+    // The order stream reads the log: see order-stream.integration.test.ts.
+    openLog: () => {
+      throw new Error('these tests have no log');
+    },
     codec,
     publish: null,
     clock: () => now,
@@ -217,47 +221,6 @@ describe('availability', () => {
     engine.receive('near', 'milk', 1, BY);
     tick();
     expect(target.messages).toEqual([]);
-  });
-});
-
-describe('the order stream', () => {
-  it('pushes the ring to every subscriber in order; a repeat subscribe is the same one', () => {
-    const one = new FakeTarget();
-    const two = new FakeTarget();
-    expect(hub.subscribe(one, { kind: 'orders' }, 'reader')).toMatchObject({
-      ok: false,
-      error: { code: 'FORBIDDEN' },
-    });
-    const first = ok(hub.subscribe(one, { kind: 'orders' }, 'orderer'));
-    expect(first).toEqual({ sub: ORDERS_SUBSCRIPTION_ID, kind: 'orders', snapshot: { seq: 0 } });
-    expect(ok(hub.subscribe(one, { kind: 'orders' }, 'orderer')).sub).toBe(ORDERS_SUBSCRIPTION_ID);
-    ok(hub.subscribe(two, { kind: 'orders' }, 'admin'));
-    expect(hub.stats.orders).toBe(2);
-    expect(one.topics.has('orders')).toBe(true);
-    const line = [{ sku: 'milk', qty: 1 }];
-    engine.placeOrder({ orderId: 'o-1', location: HERE, lines: line, mode: 'hold' });
-    engine.confirm('o-1');
-    tick();
-    for (const target of [one, two]) {
-      const [body] = target.take(ORDERS_SUBSCRIPTION_ID);
-      expect(body).toMatchObject({ sub: 1, missed: 0 });
-      const events = body.events as { seq: number; type: string; orderId: string }[];
-      expect(events.map((event) => [event.seq, event.type, event.orderId])).toEqual([
-        [0, 'placed', 'o-1'],
-        [1, 'confirmed', 'o-1'],
-      ]);
-    }
-    two.buffered = BUFFER_MAX + 1;
-    engine.cancel('o-1');
-    tick();
-    expect(two.cut).not.toBeNull();
-    expect(one.take(ORDERS_SUBSCRIPTION_ID)).toHaveLength(1);
-    expect(hub.unsubscribe(one, ORDERS_SUBSCRIPTION_ID)).toEqual({
-      ok: true,
-      value: { removed: true },
-    });
-    expect(one.topics.has('orders')).toBe(false);
-    expect(hub.stats.orders).toBe(0);
   });
 });
 

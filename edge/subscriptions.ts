@@ -1,20 +1,20 @@
 /**
  * The subscriptions of one worker thread: `subscribe` / `unsubscribe` for its connections, and
  * every tick the pushes. Changed cells arrive from this thread's engine and from every other
- * thread (change-feed.ts); low-stock alerts from the main thread; order events from the shared
- * ring (order-event-ring.ts).
+ * thread (change-feed.ts); low-stock alerts from the main thread; order events are a stream of
+ * their own (order-stream.ts).
  *
  * Per tick (SUBSCRIPTION_TICK_MS): each availability subscription whose DCs and SKUs saw a
  * change is evaluated once and pushes the SKUs whose level differs from what it last sent;
- * each low-stock subscription gets the alerts that match its filter; the order events read
- * from the ring go out as one frame published to every `orders` subscriber (uWS pub/sub). A
- * connection's pushes of one tick travel in one frame.
+ * each low-stock subscription gets the alerts that match its filter; the order stream pushes
+ * its events. A connection's pushes of one tick travel in one frame.
  *
  * Backpressure: a subscriber whose connection buffers more than `bufferBytesMax` gets no
  * availability push (its SKUs stay dirty, so the next push carries the latest values) and is
- * closed with SUBSCRIBER_TOO_SLOW if it stays so for WS_DRAIN_TIMEOUT_MS; an event stream
- * (orders, low stock) cannot skip without losing events, so its subscriber is closed at once.
- * Memory per subscriber is thus bounded by that limit plus one push.
+ * closed with SUBSCRIBER_TOO_SLOW if it stays so for WS_DRAIN_TIMEOUT_MS; a low-stock
+ * subscriber cannot skip without losing alerts, so it is closed at once; an orders subscriber
+ * falls back to reading the log (order-stream.ts). Memory per subscriber is thus bounded by
+ * that limit plus one push.
  *
  * Invariants: every subscription belongs to one open connection and is gone once it closes;
  * per connection at most SUBSCRIPTIONS_PER_CONNECTION_MAX, per thread at most
@@ -23,6 +23,7 @@
  */
 
 import type { Engine } from '../engine/index.js';
+import type { LogReader } from '../wal/index.js';
 import type { ErrorBody } from '../protocol/codes.js';
 import type { WireCodec } from '../protocol/codec.js';
 import {
@@ -36,7 +37,6 @@ import {
   type LowStockAlert,
   type LowStockSubscribeArgs,
   MessageKinds,
-  type OrderEventView,
   type Role,
   SUBSCRIPTION_ROLES,
   type SubscribeArgs,
@@ -49,7 +49,6 @@ import {
   LOW_STOCK_PENDING_MAX,
   LOW_STOCK_SNAPSHOT_MAX,
   LOW_STOCK_SNAPSHOT_SCAN_MAX,
-  ORDER_EVENTS_PER_PUSH_MAX,
   PENDING_CELLS_MAX,
   SUBSCRIPTIONS_PER_THREAD_MAX,
   WATCHED_SKUS_PER_THREAD_MAX,
@@ -59,9 +58,9 @@ import { errorOf } from './errors.js';
 import { CellReader, LowStockMirror, type StockReader } from './low-stock.js';
 import type { Outcome } from './operations.js';
 import type { OrderEventReader } from './order-event-ring.js';
+import { OrderStream } from './order-stream.js';
 
-/** The uWS topic every `orders` subscriber of a thread joins. */
-export const ORDERS_TOPIC = 'orders';
+export { ORDERS_TOPIC } from './order-stream.js';
 
 /** What the hub needs of a connection. */
 export interface PushTarget {
@@ -80,7 +79,10 @@ export type HubEngine = WatchEngine & StockReader & Pick<Engine, 'getSku' | 'get
 export interface SubscriptionHubOptions {
   engine: HubEngine;
   view: CatalogueView;
+  /** The node's order event ring (its events come from the log). */
   events: OrderEventReader;
+  /** Opens this thread's reader of the log, for subscribers that replay from it. */
+  openLog: () => LogReader;
   codec: WireCodec;
   /** Sends a frame to every connection that joined `topic`; null sends one by one. */
   publish: ((topic: string, frame: Uint8Array) => void) | null;
@@ -98,7 +100,8 @@ export interface HubStats {
   pushes: number;
   pushesSkipped: number;
   subscribersCutOff: number;
-  eventsMissed: number;
+  /** Order events sent from the log rather than the ring (resumes, slow subscribers). */
+  eventsReplayed: number;
 }
 
 class LowStockWatch {
@@ -158,7 +161,7 @@ export class SubscriptionHub {
   private readonly bySku = new Map<number, SkuWatcher[]>();
   private readonly availability = new Set<AvailabilityWatch>();
   private readonly lowStock = new Set<LowStockWatch>();
-  private readonly orders = new Set<PushTarget>();
+  private readonly orders: OrderStream;
   private readonly owners = new Map<Watch, PushTarget>();
   private readonly pending = new CellSet(PENDING_CELLS_MAX);
   /** Set when more cells changed than `pending` holds: evaluate every SKU. */
@@ -168,7 +171,6 @@ export class SubscriptionHub {
   private readonly scratch = new WatchScratch(SUBSCRIPTION_SKUS_MAX);
   private readonly cellReader: CellReader;
   private readonly lowStockMirror: LowStockMirror;
-  private readonly events: OrderEventView[] = [];
   private watchedSkus = 0;
   private subscriptionCount = 0;
   readonly stats: HubStats = {
@@ -178,12 +180,21 @@ export class SubscriptionHub {
     pushes: 0,
     pushesSkipped: 0,
     subscribersCutOff: 0,
-    eventsMissed: 0,
+    eventsReplayed: 0,
   };
 
   constructor(private readonly options: SubscriptionHubOptions) {
     this.cellReader = new CellReader(options.engine, SUBSCRIPTION_SKUS_MAX);
     this.lowStockMirror = new LowStockMirror(options.engine, this.cellReader, options.view);
+    this.orders = new OrderStream({
+      ring: options.events,
+      openLog: options.openLog,
+      codec: options.codec,
+      publish: options.publish,
+      clock: options.clock,
+      bufferBytesMax: options.bufferBytesMax,
+      cut: (target, message) => this.cut(target as PushTarget, message),
+    });
   }
 
   // Requests.
@@ -197,7 +208,8 @@ export class SubscriptionHub {
       state = new TargetState();
       this.targets.set(target, state);
     }
-    if (args.kind === 'orders' && state.orders) return this.ordersAnswer();
+    // Subscribing to orders again restarts the stream where the new request says.
+    if (args.kind === 'orders' && state.orders) this.removeOrders(target, state);
     if (state.count >= SUBSCRIPTIONS_PER_CONNECTION_MAX) {
       return fail(
         errorOf('TOO_MANY_SUBSCRIPTIONS', `at most ${SUBSCRIPTIONS_PER_CONNECTION_MAX} each`),
@@ -207,12 +219,13 @@ export class SubscriptionHub {
       return fail(errorOf('TOO_MANY_SUBSCRIPTIONS', 'this node holds all it can'));
     }
     if (args.kind === 'orders') {
+      const started = this.orders.subscribe(target, args.fromSequence);
+      if (!started.ok) return started;
       state.orders = true;
-      this.orders.add(target);
       this.subscriptionCount++;
       this.stats.orders++;
-      target.joinTopic(ORDERS_TOPIC);
-      return this.ordersAnswer();
+      const snapshot = { seq: started.seq };
+      return { ok: true, value: { sub: ORDERS_SUBSCRIPTION_ID, kind: 'orders', snapshot } };
     }
     if (args.kind === 'lowStock') return this.subscribeLowStock(target, state, args);
     return this.subscribeAvailability(target, state, args);
@@ -240,17 +253,11 @@ export class SubscriptionHub {
     this.targets.delete(target);
   }
 
-  private ordersAnswer(): Outcome {
-    const snapshot = { seq: this.options.events.next };
-    return { ok: true, value: { sub: ORDERS_SUBSCRIPTION_ID, kind: 'orders', snapshot } };
-  }
-
   private removeOrders(target: PushTarget, state: TargetState): void {
     state.orders = false;
-    this.orders.delete(target);
+    this.orders.remove(target);
     this.subscriptionCount--;
     this.stats.orders--;
-    if (target.isOpen()) target.leaveTopic(ORDERS_TOPIC);
   }
 
   private removeWatch(state: TargetState, watch: Watch): void {
@@ -536,28 +543,16 @@ export class SubscriptionHub {
   }
 
   private deliverOrders(): void {
-    const reader = this.options.events;
-    if (this.orders.size === 0) {
-      reader.skipToHead();
-      return;
-    }
-    const events = this.events;
-    events.length = 0;
-    const { missed } = reader.read(events, ORDER_EVENTS_PER_PUSH_MAX);
-    this.stats.eventsMissed += missed;
-    if (events.length === 0 && missed === 0) return;
-    const slow = [...this.orders].filter((target) => this.congested(target));
-    for (const target of slow) this.cut(target);
-    if (this.orders.size === 0) return;
-    // Encoded at once, so the reused events array may be handed over as it is.
-    const body = { sub: ORDERS_SUBSCRIPTION_ID, events, missed };
-    const frame = this.options.codec.encodeMessages([
-      [ORDERS_SUBSCRIPTION_ID, MessageKinds.PUSH, body],
-    ]);
-    const publish = this.options.publish;
-    if (publish !== null) publish(ORDERS_TOPIC, frame);
-    else for (const target of this.orders) target.send(frame);
-    this.stats.pushes += this.orders.size;
+    const before = this.orders.stats;
+    const [replayed, pushes] = [before.replayed, before.pushes];
+    this.orders.tick();
+    this.stats.eventsReplayed += this.orders.stats.replayed - replayed;
+    this.stats.pushes += this.orders.stats.pushes - pushes;
+  }
+
+  /** Closes the order stream's log reader, if it opened one. */
+  close(): Promise<void> {
+    return this.orders.close();
   }
 
   private congested(target: PushTarget): boolean {
@@ -565,9 +560,12 @@ export class SubscriptionHub {
   }
 
   /** Closes a subscriber that does not keep up; its subscriptions go with the connection. */
-  private cut(target: PushTarget): void {
+  private cut(
+    target: PushTarget,
+    message = 'the subscriber did not keep up with its pushes',
+  ): void {
     this.stats.subscribersCutOff++;
-    target.cutOff('the subscriber did not keep up with its pushes');
+    target.cutOff(message);
     // The close handler removes the target; a transport that closes later is removed now.
     this.removeTarget(target);
   }

@@ -172,3 +172,6 @@ export const RECONNECT_MAX_DELAY_MS_DEFAULT = 5_000;
 /** Hard bounds on the reconnect options a caller may pass. */
 export const RECONNECT_RETRIES_MAX = 1_000_000;
 export const RECONNECT_DELAY_MS_MAX = 10 * 60 * 1000;
+
+/** The largest log sequence number a client may name (`fromSequence`): 2^53 − 1. */
+export const SEQUENCE_MAX = Number.MAX_SAFE_INTEGER;

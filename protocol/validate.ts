@@ -34,6 +34,7 @@ import {
   RADIUS_KM_MAX,
   REASON_LENGTH_MAX,
   REQUEST_ID_MAX,
+  SEQUENCE_MAX,
   SKUS_PER_REQUEST_MAX,
   SPEED_KMH_MAX,
   SUBSCRIPTION_DCS_MAX,
@@ -637,8 +638,11 @@ function validateSubscribe(args: Record<string, unknown>): SubscribeArgs | Inval
       return validateAvailabilitySubscription(args);
     case 'lowStock':
       return validateLowStockSubscription(args);
-    case 'orders':
-      return { kind: 'orders' };
+    case 'orders': {
+      const from = optionalInt(args.fromSequence, 1, SEQUENCE_MAX, 'BAD_FIELD', 'fromSequence');
+      if (from instanceof Invalid) return from;
+      return from === undefined ? { kind: 'orders' } : { kind: 'orders', fromSequence: from };
+    }
     default:
       return new Invalid('BAD_FIELD', 'kind', "must be 'availability', 'lowStock' or 'orders'");
   }

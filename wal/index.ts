@@ -45,11 +45,27 @@ export {
   type WalLogger,
   type WalLogLevel,
 } from './logger.js';
-export { RecordDecoder, RecordEncoder } from './record.js';
+export { LogReader, LogReadError } from './log-reader.js';
+export {
+  checkStoredRecord,
+  RecordDecoder,
+  RecordEncoder,
+  recordFlags,
+  recordSession,
+} from './record.js';
 export { openWal, type RecoveryReport, Wal, type WalOptions } from './recovery.js';
-export type { TornTail } from './replay.js';
+export { applyStoredValues, type TornTail } from './replay.js';
+export {
+  createReplicationBuffer,
+  isReplicationMode,
+  REPLICATION_MODES,
+  REPLICATION_QUEUE_SLOTS,
+  type ReplicationEntry,
+  type ReplicationMode,
+  ReplicationQueue,
+} from './replication-queue.js';
 export { createRingBuffer, LogRing, type RingOptions } from './ring.js';
 export { type SnapshotInfo, Snapshotter } from './snapshot.js';
 export type { SnapshotManifest } from './snapshot-store.js';
 export { type DataMeta, inspectDirectory, openStore, type Store } from './store.js';
-export { LogWriter, type LogWriterOptions, type WriterSummary } from './writer.js';
+export { LogWriter, type LogWriterOptions, markFailed, type WriterSummary } from './writer.js';

@@ -25,7 +25,7 @@ import {
 import { crc32, crc32Uint32 } from './crc32.js';
 import { assert } from './errors.js';
 import type { SnapshotableEngine } from './engine-port.js';
-import type { Store } from './store.js';
+import { logBounds, type Store } from './store.js';
 
 const UINT32_RANGE = 0x1_0000_0000;
 const CHUNK_HEADER_BYTES = 4;
@@ -337,9 +337,13 @@ export function compactLog(store: Store, throughLsn: number): number {
  * Keeps the newest SNAPSHOTS_KEPT usable snapshots, removes the rest (and unusable ones older
  * than the newest usable), and compacts the log up to the oldest one kept: the log stays
  * complete from that snapshot on, so recovery can fall back to it if the newest is damaged,
- * and `verify` can check the newest against it.
+ * and `verify` can check the newest against it. The newest `retainRecords` records are kept
+ * whatever the snapshots: they are the window the order event stream replays from.
  */
-export function pruneAndCompact(store: Store): {
+export function pruneAndCompact(
+  store: Store,
+  retainRecords = 0,
+): {
   removedSnapshots: number;
   deletedRecords: number;
 } {
@@ -356,7 +360,13 @@ export function pruneAndCompact(store: Store): {
     removedSnapshots++;
   }
   if (kept.length < SNAPSHOTS_KEPT) return { removedSnapshots, deletedRecords: 0 };
-  return { removedSnapshots, deletedRecords: compactLog(store, kept[kept.length - 1]) };
+  let through = kept[kept.length - 1];
+  if (retainRecords > 0) {
+    const last = logBounds(store)?.last ?? 0;
+    through = Math.min(through, last - retainRecords);
+  }
+  if (through <= 0) return { removedSnapshots, deletedRecords: 0 };
+  return { removedSnapshots, deletedRecords: compactLog(store, through) };
 }
 
 export interface SnapshotBase {

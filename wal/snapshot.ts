@@ -42,6 +42,8 @@ export interface FoldOptions {
   targetLsn?: number;
   /** Makes the private engine; the real Engine by default. */
   createEngine?: (config: EngineConfig, clock: () => number) => SnapshotableEngine;
+  /** The newest records compaction keeps whatever the snapshots (0: none beyond them). */
+  retainRecords?: number;
 }
 
 /** Builds a private engine holding the state at the newest usable snapshot (or empty). */
@@ -74,7 +76,7 @@ export function foldSnapshot(store: Store, options: FoldOptions): WalResult<Snap
   if (!based.ok) return based;
   const { engine, baseLsn } = based.value;
   if (target <= baseLsn) {
-    const pruned = pruneAndCompact(store);
+    const pruned = pruneAndCompact(store, options.retainRecords);
     return { ok: true, value: { manifest: null, baseLsn, replayed: 0, ...pruned } };
   }
   const replayed = replayLog(store, engine, {
@@ -86,7 +88,7 @@ export function foldSnapshot(store: Store, options: FoldOptions): WalResult<Snap
   const manifest = writeSnapshot(store, engine, target, options.clock(), () => {
     return performance.now() - started;
   });
-  const pruned = pruneAndCompact(store);
+  const pruned = pruneAndCompact(store, options.retainRecords);
   return {
     ok: true,
     value: { manifest, baseLsn, replayed: replayed.value.applied, ...pruned },
@@ -97,13 +99,18 @@ export interface SnapshotTask {
   dataDir: string;
   policy: DurabilityPolicy;
   targetLsn?: number;
+  retainRecords?: number;
 }
 
 /** The worker's body: open the store, fold, close. Exceptions become SNAPSHOT_FAILED. */
 export async function runSnapshotTask(task: SnapshotTask): Promise<WalResult<SnapshotInfo>> {
   const store = openStore({ path: task.dataDir, policy: task.policy });
   try {
-    return foldSnapshot(store, { clock: Date.now, targetLsn: task.targetLsn });
+    return foldSnapshot(store, {
+      clock: Date.now,
+      targetLsn: task.targetLsn,
+      retainRecords: task.retainRecords,
+    });
   } catch (error) {
     return walError('SNAPSHOT_FAILED', String(error));
   } finally {
@@ -129,6 +136,7 @@ export class Snapshotter {
     private readonly dataDir: string,
     private readonly policy: DurabilityPolicy,
     workerFile: URL = compiledWalFile('snapshot-worker.cjs'),
+    private readonly retainRecords = 0,
   ) {
     this.pool = new Piscina({
       filename: workerFile.href,
@@ -147,7 +155,12 @@ export class Snapshotter {
     if (this.running !== null) {
       return Promise.resolve(walError('SNAPSHOT_BUSY', 'a snapshot is already being taken'));
     }
-    const task: SnapshotTask = { dataDir: this.dataDir, policy: this.policy, targetLsn };
+    const task: SnapshotTask = {
+      dataDir: this.dataDir,
+      policy: this.policy,
+      targetLsn,
+      retainRecords: this.retainRecords,
+    };
     const signal = AbortSignal.timeout(SNAPSHOT_TIMEOUT_MS);
     const running = this.pool
       .run(task, { signal })

@@ -650,9 +650,13 @@ describe('subscriptions', () => {
     await expect(subscription.next()).resolves.toMatchObject({ done: true });
   });
 
-  it('merges availability past the queue bound; an event stream ends too slow', async () => {
+  it('merges availability past the queue bound; the order stream pauses and resumes', async () => {
     const node = await startFakeNode();
-    subscribing(node, (args) => (args.kind === 'orders' ? { seq: 7 } : { skus: levels(5) }));
+    const { subscribed, unsubscribed } = subscribing(node, (args) =>
+      args.kind === 'orders'
+        ? { seq: (args.fromSequence as number | undefined) ?? 7 }
+        : { skus: levels(5) },
+    );
     const client = await connect(node);
     const availability = client.subscribeAvailability(
       { lat: 1, lng: 2, skus: ['milk', 'eggs'] },
@@ -683,9 +687,17 @@ describe('subscriptions', () => {
       { milk: { available: 4, etaMinutes: 1 } },
       { milk: { available: 1, etaMinutes: 1 }, eggs: { available: 8, etaMinutes: 2 } },
     ]);
-    const events = [await orders.next(), await orders.next()];
-    expect(events.map((update) => update.value?.events[0].seq)).toEqual([7, 8]);
-    await expect(orders.next()).rejects.toMatchObject({ code: 'SUBSCRIBER_TOO_SLOW' });
+    // The third event overflowed the queue: the stream unsubscribed, keeping what it had.
+    expect(unsubscribed).toEqual([11]);
+    const events = [await orders.next(), await orders.next(), await orders.next()];
+    expect(events.map((update) => update.value?.events[0].seq)).toEqual([7, 8, 9]);
+    // Once the consumer took half the queue, it subscribed again right after the last event.
+    expect((await orders.next()).value).toMatchObject({ snapshot: true, seq: 10 });
+    expect(subscribed.map((entry) => entry.args)).toContainEqual({
+      kind: 'orders',
+      fromSequence: 10,
+    });
+    await orders.return();
     await availability.return();
   });
 

@@ -9,9 +9,13 @@
  * - Every update is yielded at most once and in arrival order; a snapshot is always complete
  *   (it replaces what the consumer knew).
  * - Memory is bounded: at most `queueMax` updates wait for the consumer. Availability updates
- *   past it are merged into the newest one (they carry values, so the merge loses nothing); an
- *   event stream that overflows ends with SUBSCRIBER_TOO_SLOW instead of dropping events
- *   silently.
+ *   past it are merged into the newest one (they carry values, so the merge loses nothing);
+ *   the order event stream, which can resume, unsubscribes and subscribes again from the next
+ *   sequence once the consumer has taken half the queue; a low-stock stream that overflows
+ *   ends with SUBSCRIBER_TOO_SLOW instead of dropping alerts silently.
+ * - The order event stream resumes: after a reconnect (or a node restart) it subscribes again
+ *   from the sequence after the last event it queued, so the consumer sees every event once,
+ *   in log order, across connections.
  * - A subscription ends exactly once: by `return()`, by the client closing (done), or with an
  *   error (the node refused it, the client failed); queued updates are yielded before the error.
  */
@@ -47,14 +51,18 @@ export interface LowStockUpdate {
   truncated: boolean;
 }
 
-/** Order events; a snapshot has none and gives the seq the next event will carry. */
+/**
+ * Order events. A snapshot (the answer to each subscribe, the first and those that resume)
+ * has none and gives the sequence the stream starts at.
+ */
 export interface OrderEventsUpdate {
   sub: number;
   snapshot: boolean;
+  /** In log order; each `seq` is the change's log sequence number. */
   events: OrderEventView[];
-  /** Events lost before these because the node fell behind; 0 normally. */
+  /** Always 0: the node replays a subscriber that fell behind from its log. */
   missed: number;
-  /** Snapshots only: the seq of the next event; null in updates. */
+  /** Snapshots only: every event that follows has a seq at or above it; null in updates. */
   seq: number | null;
 }
 
@@ -65,6 +73,15 @@ export interface SubscriptionOptions {
   queueMax?: number;
 }
 
+export interface OrderSubscriptionOptions extends SubscriptionOptions {
+  /**
+   * Start from this log sequence (a `seq` the consumer stored, plus one) instead of from now:
+   * the node replays from its log, then continues live. Older than its retention window:
+   * the subscription ends with EVENTS_TRIMMED.
+   */
+  fromSequence?: number;
+}
+
 /** How one kind of subscription turns answers and pushes into updates. */
 export interface UpdateCodec<T> {
   fromSnapshot(result: SubscribeResult): T;
@@ -72,6 +89,11 @@ export interface UpdateCodec<T> {
   fromPush(sub: number, body: Record<string, unknown>): T | undefined;
   /** Folds `later` into `into` when the queue is full; false means it cannot (events). */
   merge(into: T, later: T): boolean;
+  /**
+   * For a stream that can resume: the arguments to subscribe with after `update` was queued,
+   * so a new subscription continues right after it.
+   */
+  resumeAfter?(args: SubscribeArgs, update: T): SubscribeArgs;
 }
 
 const SUBSCRIBING = 0;
@@ -79,6 +101,8 @@ const ACTIVE = 1;
 /** Between a lost connection and the next one. */
 const WAITING = 2;
 const ENDED = 3;
+/** A resumable stream paused (unsubscribed) until the consumer takes half its queue. */
+const PAUSED = 4;
 
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true });
 
@@ -103,7 +127,7 @@ export class Subscription<T> implements AsyncIterableIterator<T>, SessionListene
 
   constructor(
     private readonly session: Session,
-    private readonly args: SubscribeArgs,
+    private args: SubscribeArgs,
     private readonly codec: UpdateCodec<T>,
     private readonly options: SubscriptionOptions = {},
   ) {
@@ -133,6 +157,10 @@ export class Subscription<T> implements AsyncIterableIterator<T>, SessionListene
       if (this.itemsHead === this.items.length) {
         this.items = [];
         this.itemsHead = 0;
+      }
+      if (this.state === PAUSED && this.items.length - this.itemsHead <= this.queueMax >> 1) {
+        if (this.session.state === 'open') this.start();
+        else this.state = WAITING;
       }
       return Promise.resolve({ value, done: false });
     }
@@ -225,6 +253,8 @@ export class Subscription<T> implements AsyncIterableIterator<T>, SessionListene
   }
 
   private deliver(update: T): void {
+    const resume = this.codec.resumeAfter;
+    if (resume !== undefined) this.args = resume(this.args, update);
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
       waiter.resolve({ value: update, done: false });
@@ -238,6 +268,13 @@ export class Subscription<T> implements AsyncIterableIterator<T>, SessionListene
     const id = this.serverId;
     if (id !== undefined && this.session.state === 'open') {
       this.session.call('unsubscribe', { sub: id }).catch(ignore);
+    }
+    if (resume !== undefined) {
+      // Queued as the last one before the pause: the stream resumes right after it.
+      this.items.push(update);
+      this.detachId();
+      this.state = PAUSED;
+      return;
     }
     this.finish(
       new InventoryError(
@@ -336,4 +373,13 @@ export const ORDER_EVENT_UPDATES: UpdateCodec<OrderEventsUpdate> = {
         }
       : undefined,
   merge: () => false,
+  resumeAfter: (args, update) => {
+    const events = update.events;
+    if (events.length > 0) {
+      return { kind: 'orders', fromSequence: events[events.length - 1].seq + 1 };
+    }
+    // A snapshot fixes where the stream starts: resuming before any event starts there again.
+    if (update.snapshot && update.seq !== null) return { kind: 'orders', fromSequence: update.seq };
+    return args;
+  },
 };
