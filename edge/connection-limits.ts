@@ -8,7 +8,9 @@
  * with index k in the KeyRing (`KeyIdentity.index`).
  *
  * Invariants: a slot is taken with Atomics.add and given back on refusal or close, so the counts
- * are exact whatever the threads interleave; a count never goes negative (asserted).
+ * are exact whatever the threads interleave; a count never goes negative (asserted). A key's
+ * slot keeps its index across key reloads while the key stays (keys.ts, KeySlots); a removed
+ * key's connections are closed, which gives their counts back before the slot is reused.
  */
 
 /** Keys the shared counters have room for; a key ring is refused at start beyond it. */
@@ -36,14 +38,17 @@ export class ConnectionLimits {
     this.counts = new Int32Array(buffer);
   }
 
-  /** Counts one more connection of key `key`; false (nothing counted) when a cap is reached. */
-  acquire(key: number): boolean {
+  /**
+   * Counts one more connection of key `key`; false (nothing counted) when a cap is reached.
+   * `perKey` is the key's own cap when its key file entry sets one.
+   */
+  acquire(key: number, perKey: number = this.caps.perKey): boolean {
     const counts = this.counts;
     if (Atomics.add(counts, NODE_WORD, 1) >= this.caps.perNode) {
       Atomics.sub(counts, NODE_WORD, 1);
       return false;
     }
-    if (Atomics.add(counts, 1 + key, 1) >= this.caps.perKey) {
+    if (Atomics.add(counts, 1 + key, 1) >= perKey) {
       Atomics.sub(counts, 1 + key, 1);
       Atomics.sub(counts, NODE_WORD, 1);
       return false;
@@ -60,5 +65,10 @@ export class ConnectionLimits {
   /** Connections the node holds now (a metric). */
   get total(): number {
     return Atomics.load(this.counts, NODE_WORD);
+  }
+
+  /** Connections key `key` holds now (a metric; whether a removed key's slot is free yet). */
+  ofKey(key: number): number {
+    return Atomics.load(this.counts, 1 + key);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * `npm run stats -- --url http://127.0.0.1:8080 [--seconds N]`: a live table of a
- * running node, refreshed every second. It scrapes `/metrics` (Prometheus text, parsed here),
+ * running node, refreshed every second; `https://` for a node with TLS, trusting `--ca` or
+ * INVENTORY_CA_FILE (else the system's CAs). It scrapes `/metrics` (Prometheus text, parsed here),
  * and computes throughput per operation from the difference of successive request counts;
  * p50 / p99 / p99.9 and max are the node's own, over its sliding window (about 10 s).
  *
@@ -8,6 +9,8 @@
  * timeout. Exit codes: 0 done, 64 bad flags or a refused key, 1 the node never answered.
  */
 
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import {
   isEntryPoint,
   KEY_VARIABLES,
@@ -18,10 +21,12 @@ import {
   UsageError,
 } from '../wal/command-line.js';
 import { type Labels, type ParsedMetrics, parsePrometheusText } from './prometheus-text.js';
+import { CA_FILE_VARIABLE, readCaOption } from './tls.js';
 
 const USAGE = `Usage: npm run stats -- [options]
 
-  --url <http url>      the node (default http://127.0.0.1:8080)
+  --url <http url>      the node (default http://127.0.0.1:8080; https://... with TLS)
+  --ca <file>           PEM CA to trust for https:// (a self-signed node: its certificate)
   --key <api key>       a key of any role; not needed when the node runs with --metrics-open.
                         Better from the environment: npm prints the command line, flags included
   --seconds <n>         stop after n seconds (default: run until Ctrl-C)
@@ -31,6 +36,7 @@ const USAGE = `Usage: npm run stats -- [options]
 Environment:
   ${KEY_VARIABLES.any.join(', ')}
                         the key when --key is not given, the first set wins
+  ${CA_FILE_VARIABLE}     the CA file when --ca is not given
 `;
 
 const EXIT_USAGE = 64;
@@ -39,6 +45,8 @@ const INTERVAL_MS_DEFAULT = 1_000;
 const INTERVAL_MS_MIN = 100;
 const SECONDS_MAX = 7 * 24 * 3600;
 const MS_PER_SECOND = 1_000;
+/** A /metrics answer larger than this is not a node's: the scrape fails instead of growing. */
+const SCRAPE_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface StatsRow {
   op: string;
@@ -226,6 +234,8 @@ export function renderTable(summary: StatsSummary, url: string, at: Date): strin
 interface StatsOptions {
   url: string;
   key: string | undefined;
+  /** PEM CA for https://, or null for the system's. */
+  ca: Buffer | null;
   seconds: number;
   intervalMs: number;
 }
@@ -233,6 +243,7 @@ interface StatsOptions {
 const FLAGS = {
   url: { type: 'string' },
   key: { type: 'string' },
+  ca: { type: 'string' },
   seconds: { type: 'string' },
   'interval-ms': { type: 'string' },
 } as const;
@@ -242,7 +253,9 @@ function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): StatsOpti
   if (command.help) return null;
   const { values } = command;
   const url = (values.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  if (!/^https?:\/\/[^/]+$/.test(url)) throw new UsageError(`--url must be http://host:port`);
+  if (!/^https?:\/\/[^/]+$/.test(url)) {
+    throw new UsageError(`--url must be http://host:port or https://host:port`);
+  }
   const seconds = values.seconds === undefined ? 0 : Number(values.seconds);
   if (!Number.isInteger(seconds) || seconds < 0 || seconds > SECONDS_MAX) {
     throw new UsageError(`--seconds must be an integer in [0, ${SECONDS_MAX}]`);
@@ -252,19 +265,56 @@ function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): StatsOpti
   if (!Number.isInteger(intervalMs) || intervalMs < INTERVAL_MS_MIN || intervalMs > 60_000) {
     throw new UsageError(`--interval-ms must be an integer in [${INTERVAL_MS_MIN}, 60000]`);
   }
-  return { url, key: values.key ?? keyFromEnvironment(env, 'any'), seconds, intervalMs };
+  let ca: Buffer | null;
+  try {
+    ca = readCaOption(values.ca, env)?.pem ?? null;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const key = values.key ?? keyFromEnvironment(env, 'any');
+  return { url, key, ca, seconds, intervalMs };
 }
 
-async function scrape(options: StatsOptions): Promise<{ status: number; text: string }> {
+/**
+ * GET /metrics with node:http or node:https (which, unlike fetch, takes a CA per request),
+ * bounded by a timeout and a size.
+ */
+function scrape(options: StatsOptions): Promise<{ status: number; text: string }> {
   const headers: Record<string, string> = {};
   if (options.key !== undefined && options.key !== '') {
     headers.authorization = `Bearer ${options.key}`;
   }
-  const response = await fetch(`${options.url}/metrics`, {
-    headers,
-    signal: AbortSignal.timeout(Math.max(2 * options.intervalMs, 2_000)),
+  const url = new URL(`${options.url}/metrics`);
+  const secure = url.protocol === 'https:';
+  const request = secure ? httpsRequest : httpRequest;
+  const timeoutMs = Math.max(2 * options.intervalMs, 2_000);
+  return new Promise((done, fail) => {
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        headers,
+        timeout: timeoutMs,
+        ca: secure ? (options.ca ?? undefined) : undefined,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > SCRAPE_BYTES_MAX) req.destroy(new Error('the /metrics answer is too large'));
+          else chunks.push(chunk);
+        });
+        res.on('end', () =>
+          done({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', fail);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', fail);
+    req.end();
   });
-  return { status: response.status, text: await response.text() };
 }
 
 async function run(options: StatsOptions): Promise<number> {

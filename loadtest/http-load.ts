@@ -5,11 +5,22 @@
  * 3-line `commit` order, each with its own order id (autocannon's setupRequest builds every
  * request from the seeded workload). Prints autocannon's own tables per scenario.
  *
+ * TLS: `--url https://...` drives a node that serves TLS; the provisioning SDK connection
+ * trusts `--ca` (or INVENTORY_CA_FILE). autocannon itself does not check the node's
+ * certificate (it connects with rejectUnauthorized off), so it needs no CA. `--start --tls`
+ * starts a TLS node with a fresh self-signed certificate.
+ *
  * Invariants: each scenario is bounded by duration and by request count; the dataset is
- * provisioned through the admin API first; a started node is stopped by its PID on every path.
+ * provisioned through the admin API first; a started node is stopped by its PID on every path,
+ * and the certificate made for it removed.
  */
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { makeSelfSignedCertificate } from '../edge/testing/tls.js';
+import { CA_FILE_VARIABLE, readCaOption } from '../edge/tls.js';
 import { InventoryClient } from '../protocol/client/index.js';
 import {
   type CommandLine,
@@ -23,7 +34,7 @@ import {
   stopOnSignal,
   UsageError,
 } from './cli.js';
-import { nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
+import { type NodeProcess, nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
 import { provisionDataset } from './provision.js';
 import { describeMachine, fileStamp, machineInfo, outDir, writeJson } from './report.js';
 import {
@@ -123,7 +134,10 @@ export function runScenario(
 export const USAGE = `Usage: npm run loadtest:http -- [options]
 
   --start (default) or --url <http://host:port> with --keys-file <keys.json> or --admin-key
+  --url https://host:port          a node with TLS; --ca <file> (or ${CA_FILE_VARIABLE}) is the CA
+                                   the provisioning connection trusts
   --threads <n> --fsync <policy>   for a started node (default 2, fsync)
+  --tls               a started node serves https:// with a self-signed certificate
   --scenario availability|orders|all  (default all)
   --connections <n>   (default 64)    --pipelining <n> (default 1)
   --duration <s>      (default 10)    --amount <n> requests at most (default ${AMOUNT_DEFAULT})
@@ -135,6 +149,8 @@ const FLAGS = {
   url: { type: 'string' },
   'keys-file': { type: 'string' },
   'admin-key': { type: 'string' },
+  ca: { type: 'string' },
+  tls: { type: 'boolean' },
   threads: { type: 'string' },
   fsync: { type: 'string' },
   scenario: { type: 'string' },
@@ -166,25 +182,53 @@ async function main(): Promise<number> {
   const which = choiceFlag(values, 'scenario', 'all', ['all', ...SCENARIOS] as const);
   const fsync = choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const);
   const threads = intFlag(values, 'threads', 2, 1, 256);
-  const node = start
-    ? await startNodeProcess({
+  if (values.tls === true && !start) {
+    throw new UsageError('--tls starts a TLS node; for a running one give an https:// --url');
+  }
+  let ca: Buffer | undefined;
+  try {
+    ca = readCaOption(values.ca, process.env)?.pem;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const certDir = values.tls === true ? mkdtempSync(join(tmpdir(), 'inventory-http-tls-')) : null;
+  const removeCert = () => {
+    if (certDir !== null) rmSync(certDir, { recursive: true, force: true });
+  };
+  let node: NodeProcess | null = null;
+  try {
+    if (start) {
+      const certificate = certDir === null ? null : makeSelfSignedCertificate(certDir);
+      ca = certificate?.ca ?? ca;
+      node = await startNodeProcess({
         threads,
         fsync,
         cpus: null,
         orderCapacity: ORDER_CAPACITY_STARTED,
         extraArgs: ['--no-demo'],
-      })
-    : null;
-  const release = stopOnSignal(async () => node?.stop());
+        tls: certificate,
+      });
+    }
+  } catch (error) {
+    removeCert();
+    throw error;
+  }
+  const started = node;
+  const stop = async () => {
+    await started?.stop();
+    removeCert();
+  };
+  const release = stopOnSignal(stop);
   try {
-    const keys = node?.keys ?? keysFor(values);
-    const url = node?.url ?? nodeUrls(values.url!).url;
+    const keys = started?.keys ?? keysFor(values);
+    const url = started?.url ?? nodeUrls(values.url!).url;
     const dataset = buildDataset(
       datasetOptionsDefault(intFlag(values, 'seed', SEED_DEFAULT, 0, 2 ** 32)),
     );
     const admin = await InventoryClient.connect(nodeUrls(url).wsUrl, {
       apiKey: keys.admin,
       reconnect: false,
+      ca,
     });
     await provisionDataset(admin, dataset).finally(() => admin.close());
     const options: HttpScenarioOptions = {
@@ -200,8 +244,11 @@ async function main(): Promise<number> {
     };
     const date = new Date();
     process.stdout.write(`machine: ${describeMachine(machineInfo())}\n`);
-    if (node !== null) {
-      process.stdout.write(`node: pid ${node.pid}, ${threads} worker thread(s), fsync=${fsync}\n`);
+    if (started !== null) {
+      const tls = certDir === null ? '' : ', TLS';
+      process.stdout.write(
+        `node: pid ${started.pid}, ${threads} worker thread(s), fsync=${fsync}${tls}\n`,
+      );
     }
     const results: Record<string, unknown> = {};
     let failed = false;
@@ -228,7 +275,7 @@ async function main(): Promise<number> {
     return failed ? 1 : 0;
   } finally {
     release();
-    await node?.stop();
+    await stop();
   }
 }
 

@@ -7,16 +7,26 @@
  * use more than one core; the CPU time each party used is measured and printed, so the split of
  * the machine's cores between node and generator is visible.
  *
+ * TLS: `--url wss://...` with `--ca` (or INVENTORY_CA_FILE) drives a node that serves TLS;
+ * `--start --tls` starts one with a fresh self-signed certificate. The generators, which
+ * connect as plain SDK users, trust the CA through NODE_EXTRA_CA_CERTS, which Node reads only
+ * at a process's start: so with a CA the generators run in forked processes (set in their
+ * environment), unless this process was itself started with NODE_EXTRA_CA_CERTS naming it.
+ *
  * Invariants: the run is bounded by time and by count; the dataset is provisioned through the
  * admin API before the clock starts; a node this command started is stopped (by its PID) on
- * every exit path.
+ * every exit path, and the certificate made for it removed.
  */
 
 import { ORDERS_PER_BATCH_MAX } from '../protocol/limits.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { seedFromEnv } from '../engine/testing/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
+import { makeSelfSignedCertificate } from '../edge/testing/tls.js';
+import { CA_FILE_VARIABLE, readCaOption } from '../edge/tls.js';
 import {
   choiceFlag,
   intFlag,
@@ -108,10 +118,14 @@ export const USAGE = `Usage: npm run loadtest -- [options]
 
 Target (one of):
   --start                start a node on 127.0.0.1 in a temp dir (the default without --url)
-  --url <url>            a running node: ws://host:port/v1/ws or http://host:port
+  --url <url>            a running node: ws://host:port/v1/ws or http://host:port, or
+                         wss://... / https://... for a node with TLS
 Keys for --url: --key <key> (orders and queries), --admin-key <key> (provisioning; default
   --key), or --keys-file <data>/keys.json
+TLS: --ca <file>         PEM CA to trust for wss:// (or ${CA_FILE_VARIABLE}); the generators
+                         then run forked, with NODE_EXTRA_CA_CERTS set to it
 Node started with --start:
+  --tls                  serve wss:// with a self-signed certificate made for the run
   --threads <n>          worker threads (default 2, one per core here)
   --fsync <policy>       fsync | commit | none (default fsync)
   --node-cpus <list>     pin the node with taskset -c (e.g. 0)
@@ -151,6 +165,8 @@ const FLAGS = {
   key: { type: 'string' },
   'admin-key': { type: 'string' },
   'keys-file': { type: 'string' },
+  ca: { type: 'string' },
+  tls: { type: 'boolean' },
   threads: { type: 'string' },
   fsync: { type: 'string' },
   'node-cpus': { type: 'string' },
@@ -185,6 +201,10 @@ export interface WsLoadOptions {
   start: boolean;
   url: string | null;
   keys: { load: string; admin: string } | null;
+  /** The CA to trust for a wss:// --url. */
+  ca: { file: string; pem: Buffer } | null;
+  /** With --start: the node serves TLS with a certificate made for the run. */
+  tls: boolean;
   threads: number;
   fsync: 'fsync' | 'commit' | 'none';
   nodeCpus: string | null;
@@ -245,6 +265,15 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
   if (url !== null && keys === null) {
     throw new UsageError('--url needs --key (and --admin-key) or --keys-file');
   }
+  if (values.tls === true && !start) {
+    throw new UsageError('--tls starts a TLS node; for a running one give a wss:// --url and --ca');
+  }
+  let ca: WsLoadOptions['ca'];
+  try {
+    ca = readCaOption(typeof values.ca === 'string' ? values.ca : undefined, process.env);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const scenario = choiceFlag(values, 'scenario', 'mixed', SCENARIOS);
   const seed =
     values.seed === undefined ? seedFromEnv(SEED_DEFAULT) : intFlag(values, 'seed', 0, 0, 2 ** 32);
@@ -253,6 +282,8 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
     start,
     url,
     keys,
+    ca,
+    tls: values.tls === true,
     threads: intFlag(values, 'threads', 2, 1, 256),
     fsync: choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const),
     nodeCpus: cpuListFlag(values, 'node-cpus'),
@@ -307,6 +338,10 @@ interface Target {
   /** A local node's PID when known: its CPU time is measured. */
   pid: number | null;
   started: NodeProcess | null;
+  /** The CA the clients trust (wss://), else null. */
+  ca: { file: string; pem: Buffer } | null;
+  /** Stops a started node and removes what was made for it. */
+  stop(): Promise<void>;
 }
 
 async function openTarget(options: WsLoadOptions): Promise<Target> {
@@ -317,15 +352,31 @@ async function openTarget(options: WsLoadOptions): Promise<Target> {
       adminKey: options.keys!.admin,
       pid: options.nodePid,
       started: null,
+      ca: options.ca,
+      stop: async () => {},
     };
   }
-  const node = await startNodeProcess({
-    threads: options.threads,
-    fsync: options.fsync,
-    cpus: options.nodeCpus,
-    orderCapacity: options.orderCapacity,
-    extraArgs: ['--no-demo'],
-  });
+  const certDir = options.tls ? mkdtempSync(join(tmpdir(), 'inventory-loadtest-tls-')) : null;
+  const removeCert = () => {
+    if (certDir !== null) rmSync(certDir, { recursive: true, force: true });
+  };
+  let node: NodeProcess;
+  let ca: Target['ca'] = null;
+  try {
+    const certificate = certDir === null ? null : makeSelfSignedCertificate(certDir);
+    if (certificate !== null) ca = { file: certificate.caFile, pem: certificate.ca };
+    node = await startNodeProcess({
+      threads: options.threads,
+      fsync: options.fsync,
+      cpus: options.nodeCpus,
+      orderCapacity: options.orderCapacity,
+      extraArgs: ['--no-demo'],
+      tls: certificate,
+    });
+  } catch (error) {
+    removeCert();
+    throw error;
+  }
   const keys: NodeKeys = node.keys;
   return {
     wsUrl: node.wsUrl,
@@ -333,7 +384,19 @@ async function openTarget(options: WsLoadOptions): Promise<Target> {
     adminKey: keys.admin,
     pid: node.pid,
     started: node,
+    ca,
+    stop: () => node.stop().finally(removeCert),
   };
+}
+
+/**
+ * Whether the generators must run forked to trust the target's CA: NODE_EXTRA_CA_CERTS is
+ * read only when a process starts, so it is set here for the forked generators to inherit.
+ */
+function trustForForks(target: Target): boolean {
+  if (target.ca === null || process.env.NODE_EXTRA_CA_CERTS === target.ca.file) return false;
+  process.env.NODE_EXTRA_CA_CERTS = target.ca.file;
+  return true;
 }
 
 function runConfigs(options: WsLoadOptions, target: Target, runId: string): WsRunConfig[] {
@@ -360,12 +423,14 @@ function coreSplit(
   const pinning = (cpus: string | null) => (cpus === null ? 'unpinned' : `pinned to CPU ${cpus}`);
   const node = target.started
     ? `node: ${options.threads} worker thread(s) + main thread + log writer, ` +
-      `fsync=${options.fsync}, order capacity ${options.orderCapacity}, ` +
+      `fsync=${options.fsync}${options.tls ? ', TLS' : ''}, ` +
+      `order capacity ${options.orderCapacity}, ` +
       pinning(options.nodeCpus)
     : `node: at ${target.wsUrl}` +
       (target.pid === null ? ' (CPU not measured)' : ` (pid ${target.pid})`);
   const load =
-    `load generator: ${options.processes} process(es) × ${options.run.connections} ` +
+    `load generator: ${options.processes} process(es)` +
+    `${target.ca === null ? '' : ' (forked, TLS)'} × ${options.run.connections} ` +
     `connection(s) × ${options.run.window} in flight` +
     (options.run.batch > 0 ? ` (batches of ${options.run.batch})` : ' (one call each)') +
     `, ${pinning(options.loadCpus)}`;
@@ -404,6 +469,7 @@ async function measure(options: WsLoadOptions, target: Target, runId: string): P
     apiKey: target.adminKey,
     timeoutMs: TIMEOUT_MS_DEFAULT,
     reconnect: false,
+    ca: target.ca?.pem,
   });
   const dataset = buildDataset(options.run.dataset);
   const provisioned = await provisionDataset(admin, dataset).finally(() => admin.close());
@@ -411,10 +477,10 @@ async function measure(options: WsLoadOptions, target: Target, runId: string): P
   const configs = runConfigs(options, target, runId);
   const nodeCpuBefore = target.pid === null ? null : processCpuSeconds(target.pid);
   const wallStart = performance.now();
-  const generators =
-    options.processes === 1
-      ? await runInProcess(configs[0], options.loadCpus)
-      : await runForked(new URL(import.meta.url), configs, options.loadCpus);
+  const forked = trustForForks(target) || options.processes > 1;
+  const generators = forked
+    ? await runForked(new URL(import.meta.url), configs, options.loadCpus)
+    : await runInProcess(configs[0], options.loadCpus);
   const wallSeconds = (performance.now() - wallStart) / 1000;
   const nodeCpuAfter = target.pid === null ? null : processCpuSeconds(target.pid);
   return {
@@ -499,7 +565,7 @@ async function main(): Promise<number> {
   const runId = makeRunId(date.getTime(), Math.random);
   const conditions = describeLoad();
   const target = await openTarget(options);
-  const release = stopOnSignal(async () => target.started?.stop());
+  const release = stopOnSignal(() => target.stop());
   try {
     if (target.started !== null) {
       process.stderr.write(`started a node: pid ${target.started.pid}, ${target.started.url}\n`);
@@ -508,7 +574,7 @@ async function main(): Promise<number> {
     return report(options, target, measured, date, argv, conditions);
   } finally {
     release();
-    await target.started?.stop();
+    await target.stop();
   }
 }
 
