@@ -4,6 +4,7 @@
  *
  *   INVENTORY_ADMIN_KEY=... npm run load -- examples/network.ndjson
  *   npm run load -- --url ws://host:8080/v1/ws --format csv examples/stock.csv
+ *   INVENTORY_CA_FILE=ca.pem npm run load -- --url wss://host:8080/v1/ws examples/stock.csv
  *
  * NDJSON rows: `{"type":"dc", ...DC}`, `{"type":"sku", ...SKU}`, `{"dc","sku","qty"}` (a
  * receipt) or `{"dc","sku","onHand"}` (a count). CSV: a header naming `dc,sku,qty` or
@@ -28,6 +29,7 @@ import {
   showUsage,
   UsageError,
 } from '../wal/command-line.js';
+import { CA_FILE_VARIABLE, readCaOption } from './tls.js';
 
 /** Requests in flight at once: enough to fill frames, bounded so memory stays flat. */
 const WINDOW_MAX = 1_024;
@@ -233,7 +235,8 @@ const URL_DEFAULT = 'ws://127.0.0.1:8080/v1/ws';
 export const USAGE = `Usage: npm run load -- [options] <file>
 
   <file>                 NDJSON or CSV rows (see README, "Bulk load"; samples in examples/)
-  --url <ws url>         the node's WebSocket endpoint (default ${URL_DEFAULT})
+  --url <ws url>         the node's WebSocket endpoint (default ${URL_DEFAULT}; wss://... with TLS)
+  --ca <file>            PEM CA to trust for wss:// (a self-signed node: its certificate)
   --key <admin key>      an admin key; better from the environment, since npm prints the
                          command line, flags included
   --format ndjson|csv    the rows' format (default: csv for a .csv file, otherwise ndjson)
@@ -243,9 +246,10 @@ Environment:
   ${KEY_VARIABLES.admin.join(', ')}
                          the admin key when --key is not given, the first set wins
                          (ADMIN_KEY is the older name of INVENTORY_ADMIN_KEY)
+  ${CA_FILE_VARIABLE}      the CA file when --ca is not given
 
 Exit status: 0 every row applied, 1 some rows failed (listed on stderr), 64 bad usage,
-66 the file cannot be read.
+66 the file (or the CA file) cannot be read.
 `;
 
 /** sysexits EX_NOINPUT: an input file did not exist or was not readable. */
@@ -254,6 +258,7 @@ const EXIT_NO_INPUT = 66;
 const FLAGS = {
   url: { type: 'string' },
   key: { type: 'string' },
+  ca: { type: 'string' },
   format: { type: 'string' },
 } as const;
 
@@ -272,15 +277,23 @@ async function main(): Promise<number> {
     throw new UsageError(`--format must be ndjson or csv, got '${format}'`);
   }
   let size: number;
+  let ca: Buffer | undefined;
   try {
     size = statSync(path).size;
   } catch (error) {
     process.stderr.write(`cannot read ${path}: ${(error as Error).message}\n`);
     return EXIT_NO_INPUT;
   }
+  try {
+    ca = readCaOption(values.ca, process.env)?.pem;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return EXIT_NO_INPUT;
+  }
   const client = await InventoryClient.connect(values.url ?? URL_DEFAULT, {
     apiKey: key,
     timeoutMs: 30_000,
+    ca,
   });
   // Opened only now: readline emits lines as soon as the stream flows, and lines emitted
   // before the loop below starts iterating would be lost.

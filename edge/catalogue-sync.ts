@@ -84,6 +84,14 @@ export class CatalogueOwner {
     });
   }
 
+  /**
+   * Sends a record the main engine already applied (a cluster standby applies its primary's
+   * records from the stream) to every worker, in order with every other record.
+   */
+  announce(record: CatalogueRecord): Promise<void> {
+    return this.broadcast(record);
+  }
+
   /** Runs a forwarded upsert and answers once it is durable and applied everywhere. */
   async upsert(request: UpsertRequest): Promise<UpsertOutcome> {
     if (!this.log.writable()) return { ok: false, error: errorOf('READ_ONLY') };

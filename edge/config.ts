@@ -9,7 +9,11 @@
 import { availableParallelism } from 'node:os';
 import type { EngineConfig } from '../engine/config.js';
 import { type CommandLine, parseCommandLine } from '../wal/command-line.js';
+import { LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN } from '../cluster/constants.js';
+import { isRegionId } from '../protocol/cluster.js';
 import { DURABILITY_POLICIES, type DurabilityPolicy } from '../wal/constants.js';
+import { isReplicationMode, REPLICATION_MODES } from '../wal/replication-queue.js';
+import type { ClusterOptions } from './cluster-port.js';
 import {
   CONNECTIONS_MAX,
   CONNECTIONS_PER_KEY_DEFAULT,
@@ -22,6 +26,7 @@ import {
   RATE_REQUESTS_PER_SECOND_MAX,
   SNAPSHOT_CHECK_INTERVAL_MS,
   SNAPSHOT_EVERY_RECORDS_DEFAULT,
+  EVENT_RETENTION_RECORDS_DEFAULT,
   SUBSCRIBER_BUFFER_BYTES_MAX,
   THREADS_MAX,
   WS_SEND_BUFFER_BYTES_SOFT,
@@ -30,7 +35,13 @@ import type { ConnectionCaps } from './connection-limits.js';
 import type { FaultInjection } from './operations.js';
 import { type KeyConfig, loadKeyFile, parseKeyConfig } from './keys.js';
 import { isLogLevel, type LogLevel, type Logger } from './logger.js';
-import type { RateLimit } from './rate-limiter.js';
+import {
+  KEY_BURST_DEFAULT,
+  KEY_BURST_MAX,
+  KEY_REQUESTS_PER_SECOND_DEFAULT,
+  type RateLimit,
+} from './rate-limiter.js';
+import { TLS_PASSPHRASE_VARIABLE, type TlsOptions } from './tls.js';
 
 /** Size of the demo network generated into an empty data directory. */
 export interface DemoOptions {
@@ -48,9 +59,20 @@ export interface NodeOptions {
   fsync: DurabilityPolicy;
   logLevel: LogLevel;
   allowJsFallback: boolean;
+  /** Requests per second and burst per WebSocket connection. */
   rateLimit: RateLimit;
+  /** Requests per second and burst per API key, over HTTP and WebSocket and every thread. */
+  keyRateLimit: RateLimit;
   /** Keys from the deployment (key file or environment); otherwise data/keys.json is used. */
   keys: KeyConfig | null;
+  /**
+   * The key file the keys come from (INVENTORY_KEYS_FILE), read again on SIGHUP; null with
+   * `keys` set means inline keys (INVENTORY_KEYS), which cannot be reloaded; null with `keys`
+   * null means <data>/keys.json.
+   */
+  keysFile: string | null;
+  /** Serve https:// and wss:// with this certificate and key; null: plain http:// and ws://. */
+  tls: TlsOptions | null;
   /** The demo network to generate into an empty data directory; null leaves it empty. */
   demo: DemoOptions | null;
   engineConfig: Partial<EngineConfig>;
@@ -67,12 +89,16 @@ export interface NodeOptions {
   subscriberBufferBytesMax: number;
   /** Take a snapshot (and compact the log) once it grew by this many records; 0: never. */
   snapshotEveryRecords: number;
+  /** Log records kept whatever the snapshots: how far back order event consumers may resume. */
+  eventRetentionRecords: number;
   /** How often the main thread checks whether a snapshot is due. */
   snapshotCheckMs: number;
   /** WebSocket connections the node, and one API key, may hold at most. */
   connections: ConnectionCaps;
   /** Faults to inject, for tests only: no flag sets it. */
   faults: FaultInjection | null;
+  /** Join a region of a cluster (--region, --nats); null runs the node alone, as by default. */
+  cluster: ClusterOptions | null;
 }
 
 export const DEMO_DCS_NODE_DEFAULT = 60;
@@ -88,7 +114,10 @@ export function defaultNodeOptions(): NodeOptions {
     logLevel: 'info',
     allowJsFallback: false,
     rateLimit: { requestsPerSecond: RATE_REQUESTS_PER_SECOND_DEFAULT, burst: RATE_BURST_DEFAULT },
+    keyRateLimit: { requestsPerSecond: KEY_REQUESTS_PER_SECOND_DEFAULT, burst: KEY_BURST_DEFAULT },
     keys: null,
+    keysFile: null,
+    tls: null,
     demo: { dcs: DEMO_DCS_NODE_DEFAULT, skus: DEMO_SKUS_NODE_DEFAULT, seed: DEMO_SEED_DEFAULT },
     engineConfig: {},
     nodeName: null,
@@ -98,9 +127,11 @@ export function defaultNodeOptions(): NodeOptions {
     metricsOpen: false,
     subscriberBufferBytesMax: SUBSCRIBER_BUFFER_BYTES_MAX,
     snapshotEveryRecords: SNAPSHOT_EVERY_RECORDS_DEFAULT,
+    eventRetentionRecords: EVENT_RETENTION_RECORDS_DEFAULT,
     snapshotCheckMs: SNAPSHOT_CHECK_INTERVAL_MS,
     connections: { perNode: CONNECTIONS_PER_NODE_DEFAULT, perKey: CONNECTIONS_PER_KEY_DEFAULT },
     faults: null,
+    cluster: null,
   };
 }
 
@@ -114,6 +145,13 @@ export function checkNodeOptions(options: NodeOptions): void {
     throw new OptionsError(
       `subscriberBufferBytesMax must be an integer in [1, ${WS_SEND_BUFFER_BYTES_SOFT}]`,
     );
+  }
+  const { requestsPerSecond, burst } = options.keyRateLimit;
+  if (!Number.isSafeInteger(requestsPerSecond) || requestsPerSecond < 1) {
+    throw new OptionsError('keyRateLimit.requestsPerSecond must be a positive integer');
+  }
+  if (!Number.isSafeInteger(burst) || burst < 1 || burst > KEY_BURST_MAX) {
+    throw new OptionsError(`keyRateLimit.burst must be an integer in [1, ${KEY_BURST_MAX}]`);
   }
 }
 
@@ -133,23 +171,49 @@ export const USAGE = `Usage: npm start -- [options]
                          JSON object per line on stderr, none per request below debug
   --no-metrics           record no request metrics; /metrics answers 404
   --metrics-open         serve /metrics without a key (default: a key of any role)
-  --rate-limit <n>       requests per second per connection (default ${RATE_REQUESTS_PER_SECOND_DEFAULT})
-  --rate-burst <n>       request burst per connection (default ${RATE_BURST_DEFAULT})
+  --rate-limit <n>       requests per second per WebSocket connection
+                         (default ${RATE_REQUESTS_PER_SECOND_DEFAULT})
+  --rate-burst <n>       request burst per WebSocket connection (default ${RATE_BURST_DEFAULT})
+  --key-rate <n>         requests per second per API key, HTTP and WebSocket, over all threads
+                         (default ${KEY_REQUESTS_PER_SECOND_DEFAULT}; a batch counts its entries)
+  --key-burst <n>        request burst per API key
+                         (default ${KEY_BURST_DEFAULT}, at most ${KEY_BURST_MAX})
+  --tls-cert <file>      serve https:// and wss:// with this PEM certificate (with --tls-key)
+  --tls-key <file>       the certificate's PEM private key
+  --tls-passphrase <p>   the key's passphrase, if it is encrypted
+                         (better: ${TLS_PASSPHRASE_VARIABLE})
   --demo-dcs <n>         DCs of the demo network generated into an empty data dir (default ${DEMO_DCS_NODE_DEFAULT})
   --demo-skus <n>        SKUs of the demo network (default ${DEMO_SKUS_NODE_DEFAULT})
   --no-demo              leave an empty data directory empty
   --order-capacity <n>   order-table slots, a power of two (live orders plus the idempotency
                          record of finished ones); a new data directory only
   --snapshot-every <n>   snapshot and compact the log every n records (default ${SNAPSHOT_EVERY_RECORDS_DEFAULT}; 0: never)
+  --event-retention <n>  log records kept, whatever the snapshots, for order event consumers
+                         to resume from (default ${EVENT_RETENTION_RECORDS_DEFAULT})
   --connections-max <n>  WebSocket connections the node holds at most (default ${CONNECTIONS_PER_NODE_DEFAULT})
-  --connections-per-key <n>  WebSocket connections one API key holds at most (default ${CONNECTIONS_PER_KEY_DEFAULT})
+  --connections-per-key <n>  WebSocket connections one API key holds at most, over all threads
+                         (default ${CONNECTIONS_PER_KEY_DEFAULT})
   --allow-js-fallback    run even if uWebSockets.js fell back to its JavaScript implementation
+  --region <id>          serve this region of a cluster (a metro: bengaluru, new-york); needs --nats
+  --nats <urls>          NATS JetStream servers, comma-separated (nats://127.0.0.1:4222,...);
+                         the node owns its region while it holds its lease, and follows the
+                         region's stream as a standby otherwise (see ARCHITECTURE.md, "Cluster")
+  --replication <mode>   sync (default): acknowledge after the local commit AND the stream's
+                         acknowledgement; async: after the local commit, shipped right after
+  --lease-ms <n>         the lease, when this node creates the owners bucket (default ${LEASE_MS_DEFAULT})
+  --advertise <url>      the WebSocket URL clients reach this node at (default ws://host:port/v1/ws)
   -h, --help             this text
 
 Environment:
-  INVENTORY_KEYS_FILE    path of a JSON key file { "reader": key|[keys], "orderer": ..., "admin": ... }
+  INVENTORY_KEYS_FILE    path of a JSON key file
+                         { "reader": key|[keys], "orderer": ..., "admin": ... }; an entry may
+                         be { "id", "sha256" } (the key's digest) or { "id", "key" }
   INVENTORY_KEYS         the same JSON inline
   Without either, the node uses <data>/keys.json, generating it (mode 0600) when absent.
+  ${TLS_PASSPHRASE_VARIABLE}  the passphrase of an encrypted --tls-key
+
+Signals: SIGINT, SIGTERM shut down gracefully; SIGHUP reloads the key file (INVENTORY_KEYS_FILE or
+<data>/keys.json): new keys work, removed keys stop working and their WebSocket connections close.
 `;
 
 function integerOption(name: string, text: string, min: number, max: number): number {
@@ -181,6 +245,11 @@ const FLAGS = {
   'log-level': { type: 'string' },
   'rate-limit': { type: 'string' },
   'rate-burst': { type: 'string' },
+  'key-rate': { type: 'string' },
+  'key-burst': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-passphrase': { type: 'string' },
   'demo-dcs': { type: 'string' },
   'demo-skus': { type: 'string' },
   'no-demo': { type: 'boolean' },
@@ -189,8 +258,14 @@ const FLAGS = {
   'allow-js-fallback': { type: 'boolean' },
   'order-capacity': { type: 'string' },
   'snapshot-every': { type: 'string' },
+  'event-retention': { type: 'string' },
   'connections-max': { type: 'string' },
   'connections-per-key': { type: 'string' },
+  region: { type: 'string' },
+  nats: { type: 'string' },
+  replication: { type: 'string' },
+  'lease-ms': { type: 'string' },
+  advertise: { type: 'string' },
 } as const;
 
 export type CliResult = { help: true } | { help: false; options: NodeOptions };
@@ -228,6 +303,8 @@ export function parseCli(
     options.logLevel = level;
   }
   parseRateFlags(options, values['rate-limit'], values['rate-burst']);
+  parseKeyRateFlags(options, values['key-rate'], values['key-burst']);
+  options.tls = tlsOptionsOf(values, env);
   parseDemoFlags(options, values['demo-dcs'], values['demo-skus'], values['no-demo'] === true);
   options.allowJsFallback = values['allow-js-fallback'] === true;
   options.metrics = values['no-metrics'] !== true;
@@ -248,6 +325,10 @@ export function parseCli(
   if (every !== undefined) {
     options.snapshotEveryRecords = integerOption('snapshot-every', every, 0, 1_000_000_000);
   }
+  const retention = values['event-retention'];
+  if (retention !== undefined) {
+    options.eventRetentionRecords = integerOption('event-retention', retention, 0, 1_000_000_000);
+  }
   const connections = values['connections-max'];
   if (connections !== undefined) {
     options.connections.perNode = integerOption('connections-max', connections, 1, CONNECTIONS_MAX);
@@ -256,8 +337,95 @@ export function parseCli(
   if (perKey !== undefined) {
     options.connections.perKey = integerOption('connections-per-key', perKey, 1, CONNECTIONS_MAX);
   }
+  options.cluster = clusterOptionsOf(values);
   options.keys = keysFromEnv(env);
+  const keysFile = env.INVENTORY_KEYS_FILE;
+  options.keysFile = keysFile !== undefined && keysFile !== '' ? keysFile : null;
   return { help: false, options };
+}
+
+function tlsOptionsOf(
+  values: { 'tls-cert'?: string; 'tls-key'?: string; 'tls-passphrase'?: string },
+  env: Readonly<Record<string, string | undefined>>,
+): TlsOptions | null {
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  const passphrase = values['tls-passphrase'] ?? env[TLS_PASSPHRASE_VARIABLE];
+  if (certFile === undefined && keyFile === undefined) {
+    if (values['tls-passphrase'] !== undefined) {
+      throw new OptionsError('--tls-passphrase needs --tls-cert and --tls-key');
+    }
+    return null;
+  }
+  if (certFile === undefined || keyFile === undefined || certFile === '' || keyFile === '') {
+    throw new OptionsError('--tls-cert and --tls-key go together: give both files');
+  }
+  return {
+    certFile,
+    keyFile,
+    passphrase: passphrase === undefined || passphrase === '' ? null : passphrase,
+  };
+}
+
+function parseKeyRateFlags(options: NodeOptions, rate?: string, burst?: string): void {
+  if (rate !== undefined) {
+    options.keyRateLimit.requestsPerSecond = integerOption(
+      'key-rate',
+      rate,
+      1,
+      RATE_REQUESTS_PER_SECOND_MAX,
+    );
+  }
+  if (burst !== undefined) {
+    options.keyRateLimit.burst = integerOption('key-burst', burst, 1, KEY_BURST_MAX);
+  }
+}
+
+/** --region, --nats, --replication, --lease-ms, --advertise: a cluster node, or null. */
+function clusterOptionsOf(values: {
+  region?: string;
+  nats?: string;
+  replication?: string;
+  'lease-ms'?: string;
+  advertise?: string;
+}): ClusterOptions | null {
+  const { region, nats } = values;
+  if (region === undefined && nats === undefined) {
+    const stray = (['replication', 'lease-ms', 'advertise'] as const).find(
+      (name) => values[name] !== undefined,
+    );
+    if (stray !== undefined) throw new OptionsError(`--${stray} needs --region and --nats`);
+    return null;
+  }
+  if (region === undefined || nats === undefined) {
+    throw new OptionsError('--region and --nats go together');
+  }
+  if (!isRegionId(region)) {
+    throw new OptionsError(`--region must be a region id (lower-case letters, digits, -)`);
+  }
+  const servers = nats.split(',').map((url) => url.trim());
+  if (servers.some((url) => !/^nats:\/\/[^\s/]+$/.test(url))) {
+    throw new OptionsError('--nats must be nats://host:port URLs, comma-separated');
+  }
+  const replication = values.replication ?? 'sync';
+  if (!isReplicationMode(replication)) {
+    throw new OptionsError(`--replication must be one of ${REPLICATION_MODES.join(', ')}`);
+  }
+  const lease = values['lease-ms'];
+  const advertise = values.advertise ?? null;
+  if (advertise !== null && !/^wss?:\/\/\S+$/.test(advertise)) {
+    throw new OptionsError('--advertise must be a ws:// or wss:// URL');
+  }
+  return {
+    region,
+    servers,
+    replication,
+    leaseMs:
+      lease === undefined
+        ? LEASE_MS_DEFAULT
+        : integerOption('lease-ms', lease, LEASE_MS_MIN, LEASE_MS_MAX),
+    advertise,
+  };
 }
 
 function parseRateFlags(options: NodeOptions, rate?: string, burst?: string): void {

@@ -9,7 +9,7 @@
 
 import type { Engine } from '../engine/index.js';
 import type { Location } from '../engine/types.js';
-import { generateDemoNetwork } from '../engine/testing/index.js';
+import { generateDemoNetwork, type MetroName } from '../engine/testing/index.js';
 import type { DemoOptions } from './config.js';
 import type { DemoKeys } from './keys.js';
 import type { Logger } from './logger.js';
@@ -30,12 +30,14 @@ export async function seedDemoNetwork(
   log: DurableLog,
   demo: DemoOptions,
   logger: Logger,
+  /** The metro the network is generated in (a cluster region seeds its own). */
+  metro: MetroName = 'bengaluru',
 ): Promise<SeedSummary> {
   const network = generateDemoNetwork({
     seed: demo.seed,
     dcs: demo.dcs,
     skus: demo.skus,
-    metro: 'bengaluru',
+    metro,
   });
   let appended = 0;
   const settle = async (): Promise<void> => {
@@ -61,7 +63,7 @@ export async function seedDemoNetwork(
   }
   await log.waitDurable(log.lastAppendedTicket());
   const summary = { dcs: network.dcs.length, skus: network.skus.length, stockRows };
-  logger.info('generated the demo network', { ...summary, seed: demo.seed, metro: 'bengaluru' });
+  logger.info('generated the demo network', { ...summary, seed: demo.seed, metro });
   return summary;
 }
 

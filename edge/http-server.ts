@@ -20,6 +20,9 @@
  *   connections lingering on a refused body by HTTP_LINGERING_MAX.
  * - A path some route answers, asked with another method, gets 405 METHOD_NOT_ALLOWED with an
  *   `Allow` header; any other path gets 404 NOT_FOUND.
+ * - A route's request takes one token from its key's bucket (shared by every thread of the node)
+ *   right after the key is known; without one it is answered 429 RATE_LIMITED at once, with
+ *   a `Retry-After` header (whole seconds) and `retryAfterMs` in the body, its body unread.
  * - With metrics on, every answer of a route is counted under its op with its latency from the
  *   route callback to the answer. `/metrics` answers what the main thread renders (it merges
  *   every thread); it needs a key of any role unless the node runs with `--metrics-open`.
@@ -64,6 +67,7 @@ import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_HTTP } from './metrics.js';
 import { type OperationContext, type Outcome, refusalOf, runOperation } from './operations.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
+import type { KeyRateLimiter } from './rate-limiter.js';
 
 export interface Readiness {
   ready: boolean;
@@ -88,6 +92,8 @@ export interface HttpServerOptions {
   readiness(): Readiness;
   metrics?: ThreadMetrics | null;
   metricsEndpoint?: MetricsEndpoint | null;
+  /** The per-key request rate, shared by the node's threads; absent: no per-key limit. */
+  keyLimits?: KeyRateLimiter | null;
 }
 
 /** The paths served besides the routes of the table; all GET. */
@@ -117,6 +123,7 @@ export class HttpServer {
   private inFlight = 0;
   private lingeringCount = 0;
   private readonly metrics: ThreadMetrics | null;
+  private readonly keyLimits: KeyRateLimiter | null;
   private readonly keys: KeyRing;
   private readonly context: OperationContext;
   private readonly limits: Readonly<ValidationLimits>;
@@ -128,6 +135,7 @@ export class HttpServer {
 
   constructor(private readonly options: HttpServerOptions) {
     this.metrics = options.metrics ?? null;
+    this.keyLimits = options.keyLimits ?? null;
     this.keys = options.keys;
     this.context = options.context;
     this.limits = options.limits;
@@ -275,6 +283,12 @@ export class HttpServer {
       this.refuseNow(res, route.op, 401, UNAUTHORIZED_TEXT, 'UNAUTHORIZED', startMs);
       return;
     }
+    const waitMs = this.keyLimits === null ? 0 : this.keyLimits.take(identity.index, 1);
+    if (waitMs !== 0) {
+      writeRateLimited(res, waitMs);
+      this.metrics?.observe(route.op, TRANSPORT_HTTP, 'RATE_LIMITED', startMs);
+      return;
+    }
     const query = req.getQuery() ?? '';
     if (query.length > HTTP_QUERY_BYTES_MAX) {
       this.refuseNow(res, route.op, 400, QUERY_TOO_LONG_TEXT, 'BAD_REQUEST', startMs);
@@ -403,6 +417,31 @@ export class HttpServer {
     this.answers.write(res, httpStatusOfResult(op, outcome.value), JSON_CONTENT_TYPE, json);
     this.metrics?.observe(op, TRANSPORT_HTTP, null, startMs);
   }
+}
+
+/** An answer still streaming when its client went away holds nothing else to release. */
+function refusalAborted(): void {}
+
+/**
+ * Answers 429 RATE_LIMITED with `Retry-After` (seconds, rounded up) inside a route callback.
+ * As `writeAnswer` (http-answer.ts) does, the body goes through `tryEnd`, and a body the socket
+ * cannot take now is finished from `onWritable`, with an abort handler registered first.
+ */
+function writeRateLimited(res: HttpResponse, retryAfterMs: number): void {
+  const error = errorOf('RATE_LIMITED', `too many requests: retry after ${retryAfterMs} ms`, {
+    retryAfterMs,
+  });
+  const body = Buffer.from(errorText(error), 'utf8');
+  const seconds = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+  res.cork(() => {
+    res
+      .writeStatus(statusLine(429))
+      .writeHeader('content-type', JSON_CONTENT_TYPE)
+      .writeHeader('retry-after', seconds);
+    if (res.tryEnd(body, 0)[1]) return;
+    res.onAborted(refusalAborted);
+    res.onWritable((offset) => res.tryEnd(body.subarray(offset), body.length)[0]);
+  });
 }
 
 function readParams(req: HttpRequest, count: number): string[] {

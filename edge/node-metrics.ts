@@ -58,7 +58,7 @@ export const WorkerTotals = {
   pushes: 'pushes',
   pushesSkipped: 'pushesSkipped',
   subscribersCutOff: 'subscribersCutOff',
-  eventsMissed: 'eventsMissed',
+  eventsReplayed: 'eventsReplayed',
   connectionsOpened: 'connectionsOpened',
 } as const;
 
@@ -397,9 +397,9 @@ export class NodeMetrics {
         'Connections closed SUBSCRIBER_TOO_SLOW.',
       ],
       [
-        'inventory_order_events_missed_total',
-        WorkerTotals.eventsMissed,
-        'Order events a worker lost because it fell a ring lap behind.',
+        'inventory_order_events_replayed_total',
+        WorkerTotals.eventsReplayed,
+        'Order events sent from the log rather than live (resumed or slow subscribers).',
       ],
     ];
     for (const [name, key, help] of counters) {

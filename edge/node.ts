@@ -18,6 +18,13 @@
  * - The main thread takes part in the change feed: its own changes (expiries) go out like a
  *   worker's, and it turns every thread's changed cells into low-stock alerts (low-stock.ts).
  *   It also merges the workers' metrics and renders /metrics (node-metrics.ts).
+ * - With TLS, the certificate and key are checked before the log is opened or any worker
+ *   starts; the node's url and wsUrl are then https:// and wss://.
+ * - Keys: the main thread alone reads keys; workers get digests with a slot each (KeySlots),
+ *   and a reload (`reloadKeys`, SIGHUP in main.ts) sends every worker the new table and
+ *   waits for each to apply it. Reloads run one at a time; a key file that does not parse
+ *   changes nothing. The main thread refills every key's shared rate bucket each
+ *   KEY_REFILL_SWEEP_MS (rate-limiter.ts) and resets a slot's bucket when a new key gets it.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -38,6 +45,7 @@ import {
   METRICS_COLLECT_INTERVAL_MS,
   METRICS_COLLECT_MS_MAX,
   ORDER_EVENT_RING_SLOTS,
+  ORDER_EVENT_TAIL_MS,
   PORT_PICK_ATTEMPTS_MAX,
   SHUTDOWN_DRAIN_MS_MAX,
   SUBSCRIPTION_TICK_MS,
@@ -46,16 +54,22 @@ import {
 import { seedDemoNetwork } from './demo.js';
 import {
   type DemoKeys,
+  demoKeysOf,
   demoKeysToConfig,
   generateDemoKeys,
+  type KeyChanges,
   type KeyConfig,
-  readDemoKeys,
+  KeySlots,
+  type KeyTable,
+  loadKeyFile,
+  resolveKeyConfig,
   writeDemoKeys,
 } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { LowStockTracker } from './low-stock.js';
 import { NodeMetrics } from './node-metrics.js';
 import { createOrderEventRing, OrderEventWriter } from './order-event-ring.js';
+import { OrderEventTail } from './order-event-tail.js';
 import {
   createNodeState,
   type MainToWorker,
@@ -65,10 +79,20 @@ import {
   type WorkerInit,
   type WorkerToMain,
 } from './thread-messages.js';
-import { createConnectionCounts } from './connection-limits.js';
+import { ConnectionLimits, createConnectionCounts } from './connection-limits.js';
 import { checkPortOwned, claimPort } from './port-guard.js';
-import { requireNativeUws } from './uws.js';
-import { type NodeLog, openNodeLog } from './wal-port.js';
+import { PrometheusWriter } from './prometheus-text.js';
+import {
+  createKeyBuckets,
+  KEY_REFILL_SWEEP_MS,
+  keyLimitOf,
+  SharedKeyBuckets,
+} from './rate-limiter.js';
+import { type CheckedTls, checkTlsFiles } from './tls.js';
+import { requireNativeUws, UwsFallbackError } from './uws.js';
+import { LogReadError } from '../wal/index.js';
+import type { ClusterLink } from './cluster-port.js';
+import { type NodeLog, type OpenedNodeLog, openNodeLog } from './wal-port.js';
 
 /** The log lives in its own directory so the data directory can hold keys.json beside it. */
 export const LOG_DIR_NAME = 'log';
@@ -77,13 +101,27 @@ export const KEY_FILE_NAME = 'keys.json';
 const DRAIN_REPORT_GRACE_MS = 2_000;
 /** Time a closing worker has to end by itself before it is terminated. */
 const WORKER_EXIT_MS_MAX = 5_000;
+/** Time each worker has to apply a reloaded key set before the reload reports it late. */
+const KEYS_APPLY_MS_MAX = 5_000;
+
+/** What a key reload did, by key id (never keys). */
+export type KeyReload =
+  | {
+      ok: true;
+      generation: number;
+      added: string[];
+      removed: string[];
+      kept: number;
+      closed: number;
+    }
+  | { ok: false; error: string };
 
 export interface StartedNode {
   readonly host: string;
   readonly port: number;
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://host:port` with TLS */
   readonly url: string;
-  /** `ws://host:port/v1/ws` */
+  /** `ws://host:port/v1/ws`, or `wss://host:port/v1/ws` with TLS */
   readonly wsUrl: string;
   readonly dataDir: string;
   /** The keys of data/keys.json; null when the deployment supplied its own keys. */
@@ -98,6 +136,19 @@ export interface StartedNode {
    * recovers from the log. Never resolves otherwise.
    */
   readonly halted: Promise<string>;
+  /**
+   * Reads the key file again (INVENTORY_KEYS_FILE or <data>/keys.json) and serves it: new keys
+   * work, removed keys stop working and their WebSocket connections are closed. Resolves once
+   * every worker applied it; a file that does not parse changes nothing (`ok: false`).
+   */
+  reloadKeys(): Promise<KeyReload>;
+  /**
+   * A cluster node (`--region`): resolves once the node may no longer serve its region's
+   * writes (deposed, lease lost, the stream unfollowable); it then closes itself and the
+   * process should exit with `exitCode` (cluster/constants.ts EXIT_DEPOSED), to be restarted
+   * as a standby. Never resolves for a standalone node.
+   */
+  readonly deposed: Promise<{ reason: string; exitCode: number }>;
   close(): Promise<void>;
 }
 
@@ -125,6 +176,8 @@ function pickFreePort(host: string): Promise<number> {
 class WorkerHandle implements WorkerPort {
   private readonly waiters = new Map<string, (message: WorkerToMain) => void>();
   exited = false;
+  /** The newest key generation the worker reported applied (it starts with the first). */
+  keysGeneration = 1;
   readonly exit: Promise<number>;
 
   constructor(
@@ -176,25 +229,32 @@ class WorkerHandle implements WorkerPort {
   }
 }
 
-/** Keys: the deployment's, else data/keys.json, else newly generated into data/keys.json. */
-function resolveKeys(
-  options: NodeOptions,
-  dataDir: string,
-  logger: Logger,
-): { config: KeyConfig; demo: DemoKeys | null } {
-  if (options.keys !== null) return { config: options.keys, demo: null };
+/** The keys a node starts with, and the file a reload reads (null: inline keys). */
+interface StartKeys {
+  config: KeyConfig;
+  demo: DemoKeys | null;
+  file: string | null;
+}
+
+/**
+ * Keys: the deployment's (INVENTORY_KEYS_FILE, or INVENTORY_KEYS inline), else
+ * data/keys.json, else newly generated into data/keys.json.
+ */
+function resolveKeys(options: NodeOptions, dataDir: string, logger: Logger): StartKeys {
+  if (options.keysFile !== null) {
+    const file = resolve(options.keysFile);
+    return { config: options.keys ?? loadKeyFile(file), demo: null, file };
+  }
+  if (options.keys !== null) return { config: options.keys, demo: null, file: null };
   const path = join(dataDir, KEY_FILE_NAME);
   if (existsSync(path)) {
-    const keys = readDemoKeys(path);
-    if (keys === null) {
-      throw new Error(`${path} is not a key file with one reader, orderer and admin key`);
-    }
-    return { config: demoKeysToConfig(keys), demo: keys };
+    const config = loadKeyFile(path);
+    return { config, demo: demoKeysOf(config), file: path };
   }
   const keys = generateDemoKeys();
   writeDemoKeys(path, keys);
   logger.info('generated API keys', { path });
-  return { config: demoKeysToConfig(keys), demo: keys };
+  return { config: demoKeysToConfig(keys), demo: keys, file: path };
 }
 
 export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<StartedNode> {
@@ -203,16 +263,39 @@ export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<S
   const logger = options.logger ?? createLogger({ level: options.logLevel, clock: options.clock });
   const { native, reason } = requireNativeUws(options.allowJsFallback);
   if (!native) logger.warn('uWebSockets.js runs on its JavaScript fallback', { reason });
+  // Checked before anything is opened: a node that cannot serve TLS owns nothing yet.
+  const tls = options.tls === null ? null : checkTlsFiles(options.tls);
+  if (tls !== null && !native) {
+    throw new UwsFallbackError('TLS needs the native uWebSockets.js build (SSLApp)');
+  }
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const opened = await openNodeLog({
-    dir: join(dataDir, LOG_DIR_NAME),
-    policy: options.fsync,
-    engineConfig: demoEngineConfig(options),
-    engineOverrides: options.engineConfig,
-    clock: options.clock,
-    logger,
-  });
+  // A cluster node loads the cluster layer (and the NATS client) only when it joins one.
+  const clustered = options.cluster === null ? null : await import('./cluster-port.js');
+  let link: ClusterLink | null = null;
+  let opened: OpenedNodeLog;
+  if (clustered === null || options.cluster === null) {
+    opened = await openNodeLog({
+      dir: join(dataDir, LOG_DIR_NAME),
+      policy: options.fsync,
+      engineConfig: demoEngineConfig(options),
+      engineOverrides: options.engineConfig,
+      clock: options.clock,
+      logger,
+      retainRecords: options.eventRetentionRecords,
+    });
+  } else {
+    const dir = join(dataDir, LOG_DIR_NAME);
+    const joined = await clustered.openClusterNodeLog(
+      options,
+      options.cluster,
+      dir,
+      demoEngineConfig(options),
+      logger,
+    );
+    link = clustered.clusterLink(joined.member, options.cluster);
+    opened = joined;
+  }
   const { engine, log } = opened;
   let seeded = false;
   try {
@@ -221,18 +304,26 @@ export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<S
       seeded = true;
     }
     const keys = resolveKeys(options, dataDir, logger);
-    const runtime = new NodeRuntime(options, engine, log, keys.config, logger);
+    const runtime = new NodeRuntime(options, engine, log, keys, tls, logger, link);
     const port = await runtime.start();
+    const secure = tls === null ? '' : 's';
+    const urls = {
+      url: `http${secure}://${options.host}:${port}`,
+      wsUrl: `ws${secure}://${options.host}:${port}/v1/ws`,
+    };
+    await runtime.joinCluster(urls.url, urls.wsUrl);
     return {
       host: options.host,
       port,
-      url: `http://${options.host}:${port}`,
-      wsUrl: `ws://${options.host}:${port}/v1/ws`,
+      url: `http${secure}://${options.host}:${port}`,
+      wsUrl: `ws${secure}://${options.host}:${port}/v1/ws`,
       dataDir,
       keys: keys.demo,
       seeded,
       engine,
       halted: runtime.halted,
+      deposed: runtime.deposed,
+      reloadKeys: () => runtime.reloadKeys(),
       close: () => runtime.close(),
     };
   } catch (error) {
@@ -270,7 +361,19 @@ class NodeRuntime {
   private readonly catalogue: CatalogueOwner;
   private readonly view: CatalogueView;
   private readonly orderEvents = createOrderEventRing(ORDER_EVENT_RING_SLOTS);
+  private readonly eventTail: OrderEventTail;
+  private tailTimer: NodeJS.Timeout | null = null;
+  /** The LSN whose read last failed in the event tail (logged once). */
+  private tailFailedAt = -1;
   private readonly connectionCounts = createConnectionCounts();
+  private readonly connectionLimits: ConnectionLimits;
+  private readonly keyBuckets = createKeyBuckets();
+  private readonly buckets = new SharedKeyBuckets(this.keyBuckets);
+  private readonly keySlots: KeySlots;
+  private keyTable: KeyTable;
+  private keyRefillTimer: NodeJS.Timeout | null = null;
+  /** The reload running or last run: reloads run one after another. */
+  private reloading: Promise<unknown> = Promise.resolve();
   /** Per node, so nodes started in one process never hear each other. */
   private readonly feedChannel = `inventory-feed-${randomUUID()}`;
   private readonly collector: ChangeCollector;
@@ -294,25 +397,39 @@ class NodeRuntime {
   readonly halted = new Promise<string>((resolve) => {
     this.halt = resolve;
   });
+  private depose: ((outcome: { reason: string; exitCode: number }) => void) | null = null;
+  readonly deposed = new Promise<{ reason: string; exitCode: number }>((resolve) => {
+    this.depose = resolve;
+  });
 
   constructor(
     private readonly options: NodeOptions,
     private readonly engine: Engine,
     private readonly log: NodeLog,
-    private readonly keys: KeyConfig,
+    private readonly keys: StartKeys,
+    private readonly tls: CheckedTls | null,
     private readonly logger: Logger,
+    /** A cluster node's region membership (edge/cluster-port.ts); null standalone. */
+    private readonly cluster: ClusterLink | null = null,
   ) {
+    this.connectionLimits = new ConnectionLimits(this.connectionCounts, options.connections);
+    this.keySlots = new KeySlots((slot) => this.connectionLimits.ofKey(slot) > 0);
+    const first = this.keySlots.next(resolveKeyConfig(keys.config), 0);
+    this.keyTable = first.table;
+    this.resetBuckets(first);
     const config = engine.config;
     this.view = new CatalogueView(config.dcCapacity, config.skuCapacity);
     for (const record of engine.catalogueRecords()) this.view.apply(record);
     this.catalogue = new CatalogueOwner(engine, log.thread, options.clock, (record) =>
       this.view.apply(record),
     );
-    this.collector = new ChangeCollector(
-      config.skuCapacity,
-      CHANGED_CELLS_PER_BATCH_MAX,
-      new OrderEventWriter(this.orderEvents),
-      () => this.publishCells(),
+    this.collector = new ChangeCollector(config.skuCapacity, CHANGED_CELLS_PER_BATCH_MAX, () =>
+      this.publishCells(),
+    );
+    this.eventTail = new OrderEventTail(
+      new OrderEventWriter(this.orderEvents, log.durableLsn()),
+      log.reader(),
+      () => log.durableLsn(),
     );
     this.tracker = new LowStockTracker(engine, this.view, options.clock);
     this.metrics = options.metrics ? new NodeMetrics(options.clock) : null;
@@ -332,6 +449,8 @@ class NodeRuntime {
         this.snapshotTimer = setInterval(() => this.snapshotIfDue(), this.options.snapshotCheckMs);
       }
       this.tickTimer = setInterval(() => this.tick(), SUBSCRIPTION_TICK_MS);
+      this.keyRefillTimer = setInterval(() => this.refillKeys(), KEY_REFILL_SWEEP_MS);
+      this.tailTimer = setInterval(() => this.tailEvents(), ORDER_EVENT_TAIL_MS);
       if (this.metrics !== null) {
         this.metricsTimer = setInterval(() => {
           void this.collectMetrics();
@@ -345,6 +464,8 @@ class NodeRuntime {
         durability: this.log.policy,
         metrics: this.metrics !== null,
         lowStockCells: low,
+        tls: this.tls === null ? false : { subject: this.tls.subject, validTo: this.tls.validTo },
+        keys: this.keyTable.keys.map((record) => record.id),
       });
       return port;
     } catch (error) {
@@ -414,6 +535,20 @@ class NodeRuntime {
     }
   }
 
+  /** Publishes the order events of newly durable records to the workers. */
+  private tailEvents(): void {
+    try {
+      this.eventTail.tick();
+    } catch (error) {
+      // A durable record that cannot be read back: the stream stops here (and retries).
+      const lsn = error instanceof LogReadError ? error.lsn : 0;
+      if (lsn !== this.tailFailedAt) {
+        this.tailFailedAt = lsn;
+        this.logger.error('order event stream cannot read the log', { error: String(error) });
+      }
+    }
+  }
+
   private onFeed(message: FeedMessage): void {
     if (message.type === 'cells') this.tracker.evaluate(message.cells, this.alerts);
   }
@@ -434,9 +569,123 @@ class NodeRuntime {
     return this.collecting;
   }
 
+  /** Full buckets, zero counts, for the slots that new keys got. */
+  private resetBuckets(changes: KeyChanges): void {
+    const nowMs = Date.now();
+    for (const record of changes.added) {
+      this.buckets.reset(record.slot, keyLimitOf(record, this.options.keyRateLimit).burst, nowMs);
+    }
+  }
+
+  /** Keeps every key's bucket stamp fresh (and idle buckets full) between requests. */
+  private refillKeys(): void {
+    const nowMs = Date.now();
+    for (const record of this.keyTable.keys) {
+      this.buckets.refill(record.slot, keyLimitOf(record, this.options.keyRateLimit), nowMs);
+    }
+  }
+
+  /** The newest key generation every live worker has applied. */
+  private settledKeyGeneration(): number {
+    let settled = this.keyTable.generation;
+    for (const handle of this.workers) {
+      if (!handle.exited) settled = Math.min(settled, handle.keysGeneration);
+    }
+    return settled;
+  }
+
+  reloadKeys(): Promise<KeyReload> {
+    const run = this.reloading.then(() => this.reload());
+    this.reloading = run.catch(() => {});
+    return run;
+  }
+
+  private async reload(): Promise<KeyReload> {
+    const file = this.keys.file;
+    if (this.closing !== null) return { ok: false, error: 'the node is shutting down' };
+    if (file === null) {
+      const error = 'the keys came from INVENTORY_KEYS, which a running node cannot read again';
+      this.logger.warn('key reload refused', { error });
+      return { ok: false, error };
+    }
+    let changes: KeyChanges;
+    try {
+      const keys = resolveKeyConfig(loadKeyFile(file));
+      changes = this.keySlots.next(keys, this.settledKeyGeneration());
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.logger.error('key reload failed; the keys in use stay', { file, error: message });
+      return { ok: false, error: message };
+    }
+    this.resetBuckets(changes);
+    this.keyTable = changes.table;
+    const live = this.workers.filter((handle) => !handle.exited);
+    const closed = await Promise.all(live.map((handle) => this.applyKeys(handle, changes.table)));
+    const report: KeyReload = {
+      ok: true,
+      generation: changes.table.generation,
+      added: changes.added.map((record) => record.id),
+      removed: changes.removed.map((record) => record.id),
+      kept: changes.kept.length,
+      closed: closed.reduce((sum, count) => sum + count, 0),
+    };
+    this.logger.info('keys reloaded', { file, keys: changes.table.keys.length, ...report });
+    return report;
+  }
+
+  /** Sends a worker the key table; resolves with the connections it closed. */
+  private async applyKeys(handle: WorkerHandle, table: KeyTable): Promise<number> {
+    handle.post({ type: 'keys', table });
+    const deadlineMs = Date.now() + KEYS_APPLY_MS_MAX;
+    try {
+      // A late answer to an earlier reload may come first: wait for this generation's.
+      for (;;) {
+        const waitMs = Math.max(1, deadlineMs - Date.now());
+        const reply = await handle.next(['keys-applied'], waitMs);
+        if (reply.generation >= table.generation) return reply.closed;
+      }
+    } catch (error) {
+      this.logger.warn('a worker did not apply the reloaded keys in time', {
+        index: handle.index,
+        error,
+      });
+      return 0;
+    }
+  }
+
+  /** Per-key series, named by key id (never the key): connections and refusals. */
+  private renderKeyMetrics(): string {
+    const writer = new PrometheusWriter();
+    const keys = this.keyTable.keys;
+    writer.family(
+      'inventory_key_connections',
+      'gauge',
+      'WebSocket connections open per API key (by key id), over every thread',
+    );
+    for (const record of keys) {
+      const labels = { key: record.id, role: record.role };
+      writer.sample('inventory_key_connections', labels, this.connectionLimits.ofKey(record.slot));
+    }
+    writer.family(
+      'inventory_key_rate_limited_total',
+      'counter',
+      'Requests refused RATE_LIMITED by the per-key rate (by key id), since the key was loaded',
+    );
+    for (const record of keys) {
+      const labels = { key: record.id, role: record.role };
+      writer.sample('inventory_key_rate_limited_total', labels, this.buckets.limited(record.slot));
+    }
+    return writer.text();
+  }
+
   private renderMetrics(): string | null {
     if (this.metrics === null) return null;
-    return this.metrics.render({
+    const cluster = this.cluster?.metricsText() ?? '';
+    return `${this.renderNodeMetrics(this.metrics)}${this.renderKeyMetrics()}${cluster}`;
+  }
+
+  private renderNodeMetrics(metrics: NodeMetrics): string {
+    return metrics.render({
       ready: Atomics.load(this.words, STATE_READY) === 1,
       workers: this.workers.length,
       workersListening: Atomics.load(this.words, STATE_WORKERS_LISTENING),
@@ -471,20 +720,25 @@ class NodeRuntime {
         catalogue: this.engine.catalogueRecords(),
         logShared: this.log.ringBuffer,
         durability: this.log.policy,
-        keys: this.keys,
+        keyTable: this.keyTable,
         rateLimit: this.options.rateLimit,
+        keyRateLimit: this.options.keyRateLimit,
+        keyBuckets: this.keyBuckets,
+        tls: this.tls === null ? null : this.tls.options,
         nodeName,
         logLevel: this.options.logLevel,
         allowJsFallback: this.options.allowJsFallback,
         state: this.state,
         feedChannel: this.feedChannel,
         orderEvents: this.orderEvents,
+        logDir: join(resolve(this.options.dataDir), LOG_DIR_NAME),
         metrics: this.options.metrics,
         metricsOpen: this.options.metricsOpen,
         subscriberBufferBytesMax: this.options.subscriberBufferBytesMax,
         faults: this.options.faults,
         connectionCounts: this.connectionCounts,
         connectionCaps: this.options.connections,
+        cluster: this.cluster?.worker ?? null,
       };
       const worker = new Worker(workerFile(), { workerData: init, name: `edge-worker-${index}` });
       const handle = new WorkerHandle(index, worker, (from, message) =>
@@ -521,6 +775,9 @@ class NodeRuntime {
         return;
       case 'metrics-request':
         this.answerMetrics(handle, message.requestId);
+        return;
+      case 'keys-applied':
+        handle.keysGeneration = Math.max(handle.keysGeneration, message.generation);
         return;
     }
   }
@@ -600,6 +857,40 @@ class NodeRuntime {
     void this.close().finally(() => halt?.(message));
   }
 
+  /**
+   * A cluster node, once it listens: follows its region's stream and takes the region over
+   * when its lease lapses (cluster/member.ts). Catalogue records applied from the stream go to
+   * every worker like the main thread's own; a deposed node closes and reports why.
+   */
+  async joinCluster(url: string, wsUrl: string): Promise<void> {
+    if (this.cluster === null) return;
+    await this.cluster.begin(url, wsUrl, {
+      announce: (record) => void this.catalogue.announce(record),
+      postOwner: (owner) => {
+        for (const handle of this.workers) handle.post({ type: 'cluster-owner', owner });
+      },
+      deposed: (reason, exitCode) => {
+        const depose = this.depose;
+        this.depose = null;
+        void this.close().finally(() => depose?.({ reason, exitCode }));
+      },
+      seed: async (metro) => {
+        if (this.options.demo === null) return;
+        const before = this.engine.catalogueRecords().length;
+        await seedDemoNetwork(
+          this.engine,
+          this.log.thread,
+          this.options.demo,
+          this.logger,
+          metro ?? undefined,
+        );
+        for (const record of this.engine.catalogueRecords().slice(before)) {
+          void this.catalogue.announce(record);
+        }
+      },
+    });
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -626,7 +917,9 @@ class NodeRuntime {
     if (this.snapshotTimer !== null) clearInterval(this.snapshotTimer);
     await this.snapshotting;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    if (this.tailTimer !== null) clearInterval(this.tailTimer);
     if (this.metricsTimer !== null) clearInterval(this.metricsTimer);
+    if (this.keyRefillTimer !== null) clearInterval(this.keyRefillTimer);
     this.engine.setObserver(null);
     this.feed?.close();
     await this.log.close();

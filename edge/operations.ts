@@ -73,6 +73,11 @@ export interface OperationContext {
   invariantBroken(error: unknown): void;
   /** Faults to inject (tests only). */
   faults?: FaultInjection | null;
+  /**
+   * A cluster node's region ownership: its refusal (NOT_OWNER, naming the owner) for writes
+   * while this node does not own its region; absent or null standalone.
+   */
+  ownership?: { refusal(): ErrorBody | null } | null;
 }
 
 /** Faults a test can inject to see the node handle them; never set in production. */
@@ -124,7 +129,8 @@ function hello(context: OperationContext, args: OpArgs['hello'], principal: Prin
 
 /**
  * Why `principal` may not run `op` now, or null when it may: the role (FORBIDDEN), the node
- * shutting down, or a mutation while the log cannot accept writes (READ_ONLY). Transports call
+ * shutting down, a mutation on a cluster node that does not own its region (NOT_OWNER), or a
+ * mutation while the log cannot accept writes (READ_ONLY). Transports call
  * this before checking arguments, so an unauthorised caller learns nothing about them.
  */
 export function refusalOf(
@@ -136,6 +142,10 @@ export function refusalOf(
     return errorOf('FORBIDDEN', `the ${principal.role} role may not call ${op}`);
   }
   if (context.shuttingDown()) return errorOf('SHUTTING_DOWN');
+  if (OP_MUTATES[op] && context.ownership) {
+    const moved = context.ownership.refusal();
+    if (moved !== null) return moved;
+  }
   if (OP_MUTATES[op] && !context.log.writable()) return errorOf('READ_ONLY');
   return null;
 }

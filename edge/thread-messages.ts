@@ -8,15 +8,18 @@
  * touched only through Atomics, and only the main thread stores them.
  */
 
+import type { RegionOwner } from '../protocol/cluster.js';
 import type { ConnectionCaps } from './connection-limits.js';
+import type { WorkerCluster } from './ownership-check.js';
 import type { FaultInjection } from './operations.js';
 import type { LogRecord } from '../engine/log.js';
 import type { ErrorBody } from '../protocol/codes.js';
 import type { DurabilityPolicy } from '../wal/constants.js';
-import type { KeyConfig } from './keys.js';
+import type { KeyTable } from './keys.js';
 import type { LogLevel } from './logger.js';
 import type { MetricsReport } from './metrics.js';
 import type { RateLimit } from './rate-limiter.js';
+import type { TlsOptions } from './tls.js';
 
 export type CatalogueRecord = Extract<LogRecord, { type: 'dc' | 'sku' }>;
 
@@ -40,10 +43,17 @@ export type MainToWorker =
   | { type: 'drain'; deadlineMs: number }
   /** Close every connection and exit. */
   | { type: 'close' }
+  /**
+   * Serve this key set from now on (a reload): close the connections of keys it no longer
+   * has, then report 'keys-applied' with its generation.
+   */
+  | { type: 'keys'; table: KeyTable }
   /** Report metrics now ('metrics-report' with the same id). */
   | { type: 'metrics-collect'; collectId: number }
   /** The answer to a worker's 'metrics-request': the text, or null when metrics failed. */
-  | { type: 'metrics-text'; requestId: number; text: string | null };
+  | { type: 'metrics-text'; requestId: number; text: string | null }
+  /** The region's owner changed (cluster nodes): NOT_OWNER answers name it. */
+  | { type: 'cluster-owner'; owner: RegionOwner | null };
 
 export type WorkerToMain =
   | { type: 'attached' }
@@ -52,6 +62,8 @@ export type WorkerToMain =
   | UpsertRequest
   | { type: 'catalogue-ack'; sequence: number }
   | { type: 'drained'; unanswered: number }
+  /** The worker serves key generation `generation`; `closed` connections of removed keys. */
+  | { type: 'keys-applied'; generation: number; closed: number }
   | { type: 'fatal'; message: string }
   /** A broken invariant: the node must stop and recover from its log on restart. */
   | { type: 'invariant'; message: string }
@@ -72,8 +84,16 @@ export interface WorkerInit {
   /** Shared memory of the write-ahead log's ring (SharedLog.shared()). */
   logShared: unknown;
   durability: DurabilityPolicy;
-  keys: KeyConfig;
+  /** The keys to serve, as digests with their slots; later sets arrive as 'keys' messages. */
+  keyTable: KeyTable;
+  /** Per WebSocket connection. */
   rateLimit: RateLimit;
+  /** Per API key, unless its key file entry overrides it. */
+  keyRateLimit: RateLimit;
+  /** The shared per-key token buckets (rate-limiter.ts). */
+  keyBuckets: SharedArrayBuffer;
+  /** Serve TLS (SSLApp) with these files, checked by the main thread; null: plain App. */
+  tls: TlsOptions | null;
   nodeName: string;
   logLevel: LogLevel;
   allowJsFallback: boolean;
@@ -83,6 +103,8 @@ export interface WorkerInit {
   feedChannel: string;
   /** The shared order event ring (order-event-ring.ts). */
   orderEvents: SharedArrayBuffer;
+  /** The log's directory: order subscribers that replay read it (order-stream.ts). */
+  logDir: string;
   /** False with --no-metrics: nothing is recorded and /metrics answers 404. */
   metrics: boolean;
   /** True with --metrics-open: /metrics needs no key. */
@@ -93,6 +115,8 @@ export interface WorkerInit {
   /** Shared connection counters (connection-limits.ts) and the caps they enforce. */
   connectionCounts: SharedArrayBuffer;
   connectionCaps: ConnectionCaps;
+  /** The region ownership gate of a cluster node (ownership-check.ts); null standalone. */
+  cluster: WorkerCluster | null;
 }
 
 // NodeState: an Int32Array over a small SharedArrayBuffer. Only the main thread stores; workers

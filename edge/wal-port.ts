@@ -13,6 +13,7 @@ import type { OperationLog } from '../engine/log.js';
 import {
   type DurabilityPolicy,
   describeWalError,
+  type LogReader,
   openWal,
   type RecoveryReport,
   SharedLog,
@@ -51,6 +52,8 @@ export interface NodeLog {
   policy: DurabilityPolicy;
   /** The newest durable log sequence number. */
   durableLsn(): number;
+  /** A reader of the log's committed records, in the main thread. */
+  reader(): LogReader;
   /** Says what this node serves to a process refused the data directory's lock. */
   describe(serves: string): void;
   /** Folds the log into a new snapshot off the serving threads, then compacts the log. */
@@ -76,6 +79,8 @@ export interface OpenNodeLogOptions {
   engineOverrides: Partial<EngineConfig>;
   clock: () => number;
   logger: Logger;
+  /** Log records compaction keeps whatever the snapshots (the order event window). */
+  retainRecords?: number;
 }
 
 /** Why the log could not be opened or recovered: the log's code, message and hint. */
@@ -109,6 +114,7 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
         stored === null ? options.engineConfig : { ...stored, ...options.engineOverrides },
       ),
     policy: options.policy,
+    logRetainRecords: options.retainRecords,
     clock: options.clock,
     randomId: randomUUID,
     logger: walLoggerOf(options.logger),
@@ -123,12 +129,22 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
     throw new NodeLogError(recovered.error);
   }
   let closing: Promise<void> | null = null;
+  const recoveredLsn = recovered.value.lastLsn;
   const log: NodeLog = {
     describe: (serves) => wal.lock.describe(serves),
     thread: threadLogOf(wal.log),
     ringBuffer: wal.ringBuffer,
     policy: wal.policy,
-    durableLsn: () => wal.log.durableLsn(),
+    durableLsn: () => {
+      // The LSN's two halves are stored separately: read until two reads agree. Until the
+      // writer's first commit the ring says 0: what recovery found is durable too.
+      let lsn = wal.log.durableLsn();
+      for (let again = wal.log.durableLsn(); again !== lsn; again = wal.log.durableLsn()) {
+        lsn = again;
+      }
+      return Math.max(lsn, recoveredLsn);
+    },
+    reader: () => wal.logReader(),
     snapshot: () => wal.snapshot(),
     close: () => {
       closing ??= wal.close().then(() => undefined);

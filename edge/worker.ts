@@ -5,6 +5,7 @@
  *
  * Lifecycle, driven by the main thread (thread-messages.ts): attach → 'attached'; 'listen' →
  * 'listening' | 'listen-failed'; 'catalogue' records applied in order and acknowledged;
+ * 'keys' → serve the new key set, close the connections of removed keys, 'keys-applied';
  * 'drain' → stop accepting, finish in-flight requests, 'drained'; 'close' → close every
  * connection and the app, then the thread exits by itself.
  *
@@ -12,8 +13,12 @@
  * SUBSCRIPTION_TICK_MS the worker publishes the changed cells to the other threads, then lets
  * its SubscriptionHub push to its own subscribers what changed anywhere in the node.
  *
+ * With TLS configured the app is an SSLApp over the files the main thread checked, so HTTP
+ * and WebSocket are https:// and wss:// on the same port.
+ *
  * Invariants: the listen socket and every WebSocket are closed before the thread ends (Node
- * aborts a worker that exits with uWS sockets open); nothing here exits the process.
+ * aborts a worker that exits with uWS sockets open); nothing here exits the process; the
+ * thread never sees a key, only digests.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -39,12 +44,12 @@ import {
 } from './constants.js';
 import { errorOf } from './errors.js';
 import { HttpServer, type MetricsEndpoint, type Readiness } from './http-server.js';
-import { KeyRing } from './keys.js';
+import { type KeyTable, KeyRing } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { ThreadMetrics } from './metrics.js';
 import { WorkerGauges, WorkerTotals } from './node-metrics.js';
 import type { OperationContext } from './operations.js';
-import { ORDER_EVENT_TYPES, OrderEventReader, OrderEventWriter } from './order-event-ring.js';
+import { ORDER_EVENT_TYPES, OrderEventReader } from './order-event-ring.js';
 import { SubscriptionHub } from './subscriptions.js';
 import {
   type MainToWorker,
@@ -54,7 +59,11 @@ import {
   type WorkerInit,
   type WorkerToMain,
 } from './thread-messages.js';
+import { KeyRateLimiter, SharedKeyBuckets } from './rate-limiter.js';
+import type { TlsOptions } from './tls.js';
 import { requireNativeUws, type UwsModule } from './uws.js';
+import { LogReader } from '../wal/index.js';
+import { OwnershipCheck } from './ownership-check.js';
 import { attachThreadLog, type ThreadLog } from './wal-port.js';
 import { type ArgsCheck, WsServer } from './ws-server.js';
 
@@ -110,6 +119,8 @@ class MetricsRequests {
 class EdgeWorker {
   private readonly state: Int32Array;
   private readonly log: ThreadLog;
+  /** A cluster node's region ownership (NOT_OWNER refusals); null standalone. */
+  private readonly ownership: OwnershipCheck | null;
   private readonly engine: Engine;
   private readonly forwarder: UpsertForwarder;
   private readonly ws: WsServer;
@@ -121,6 +132,8 @@ class EdgeWorker {
   private readonly hub: SubscriptionHub;
   private readonly metrics: ThreadMetrics | null;
   private readonly metricsRequests: MetricsRequests;
+  private readonly keys: KeyRing;
+  private readonly keyLimits: KeyRateLimiter;
   private readonly tickTimer: NodeJS.Timeout;
   private listenSocket: us_listen_socket | null = null;
   private congestionTimer: NodeJS.Timeout | null = null;
@@ -133,6 +146,7 @@ class EdgeWorker {
   ) {
     this.state = new Int32Array(init.state);
     this.log = attachThreadLog(init.logShared as SharedArrayBuffer);
+    this.ownership = init.cluster === null ? null : new OwnershipCheck(init.cluster);
     this.engine = Engine.attach(init.engineShared as EngineShared, { log: this.log.shared });
     const config = this.engine.config;
     this.view = new CatalogueView(config.dcCapacity, config.skuCapacity);
@@ -140,11 +154,8 @@ class EdgeWorker {
       this.engine.applyCatalogue(record);
       this.view.apply(record);
     }
-    this.collector = new ChangeCollector(
-      config.skuCapacity,
-      CHANGED_CELLS_PER_BATCH_MAX,
-      new OrderEventWriter(init.orderEvents),
-      () => this.publishCells(),
+    this.collector = new ChangeCollector(config.skuCapacity, CHANGED_CELLS_PER_BATCH_MAX, () =>
+      this.publishCells(),
     );
     this.engine.setObserver(this.collector);
     this.feed = new FeedChannel(init.feedChannel, (message) => this.onFeed(message));
@@ -157,7 +168,8 @@ class EdgeWorker {
     };
     const context: OperationContext = {
       engine: this.engine,
-      log: this.log,
+      log: this.ownership?.guard(this.log) ?? this.log,
+      ownership: this.ownership,
       forwardUpsert: this.forwarder.forward,
       clock: Date.now,
       nodeName: init.nodeName,
@@ -169,11 +181,20 @@ class EdgeWorker {
       faults: init.faults,
     };
     const checkArgs: ArgsCheck = (op: Op, args) => validateArgs(op, args, limits);
-    const keys = new KeyRing(init.keys);
+    const keys = new KeyRing(init.keyTable);
+    this.keys = keys;
+    this.keyLimits = new KeyRateLimiter(
+      new SharedKeyBuckets(init.keyBuckets),
+      init.keyRateLimit,
+      init.threads,
+      Date.now,
+    );
+    this.keyLimits.configure(init.keyTable);
     this.hub = new SubscriptionHub({
       engine: this.engine,
       view: this.view,
-      events: new OrderEventReader(init.orderEvents, Date.now),
+      events: new OrderEventReader(init.orderEvents),
+      openLog: () => LogReader.open(init.logDir, init.durability),
       codec: new WireCodec(),
       publish: (topic, frame) => {
         this.app.publish(topic, frame, true, false);
@@ -197,6 +218,7 @@ class EdgeWorker {
       subscriptions: this.hub,
       metrics: this.metrics,
       connections: new ConnectionLimits(init.connectionCounts, init.connectionCaps),
+      keyLimits: this.keyLimits,
     });
     this.http = new HttpServer({
       keys,
@@ -206,8 +228,9 @@ class EdgeWorker {
       readiness: () => this.readiness(),
       metrics: this.metrics,
       metricsEndpoint,
+      keyLimits: this.keyLimits,
     });
-    this.app = uws.App();
+    this.app = createApp(uws, init.tls);
     this.ws.register(this.app);
     this.http.register(this.app);
     this.tickTimer = setInterval(() => this.tick(), SUBSCRIPTION_TICK_MS);
@@ -245,7 +268,7 @@ class EdgeWorker {
       [WorkerTotals.pushes]: stats.pushes,
       [WorkerTotals.pushesSkipped]: stats.pushesSkipped,
       [WorkerTotals.subscribersCutOff]: stats.subscribersCutOff,
-      [WorkerTotals.eventsMissed]: stats.eventsMissed,
+      [WorkerTotals.eventsReplayed]: stats.eventsReplayed,
       [WorkerTotals.connectionsOpened]: this.ws.connectionsOpened,
     };
     for (let index = 0; index < ORDER_EVENT_TYPES.length; index++) {
@@ -283,7 +306,9 @@ class EdgeWorker {
     if (Atomics.load(this.state, STATE_SHUTTING_DOWN) === 1) {
       return { ready: false, code: 'SHUTTING_DOWN', detail };
     }
-    if (!this.log.writable()) return { ready: false, code: 'READ_ONLY', detail };
+    // A cluster standby is ready: it serves reads, and answers writes with NOT_OWNER.
+    const serving = this.ownership?.serving() ?? false;
+    if (!this.log.writable() && !serving) return { ready: false, code: 'READ_ONLY', detail };
     const ready =
       Atomics.load(this.state, STATE_READY) === 1 && detail.workersListening === detail.workers;
     return ready ? { ready: true, detail } : { ready: false, code: 'NOT_READY', detail };
@@ -300,11 +325,17 @@ class EdgeWorker {
         this.hub.catalogueUpdated();
         this.post({ type: 'catalogue-ack', sequence: message.sequence });
         return;
+      case 'keys':
+        this.keysChanged(message.table);
+        return;
       case 'metrics-collect':
         this.metricsReport(message.collectId);
         return;
       case 'metrics-text':
         this.metricsRequests.settle(message.requestId, message.text);
+        return;
+      case 'cluster-owner':
+        this.ownership?.setOwner(message.owner);
         return;
       case 'upsert-result':
         this.forwarder.settle(message.requestId, message.outcome);
@@ -316,6 +347,15 @@ class EdgeWorker {
         this.close();
         return;
     }
+  }
+
+  /** Serves a reloaded key set: removed keys stop working now, their connections close. */
+  private keysChanged(table: KeyTable): void {
+    this.keys.load(table);
+    this.keyLimits.configure(table);
+    const closed = this.ws.keysChanged();
+    if (closed > 0) this.logger.info('closed connections of removed keys', { closed });
+    this.post({ type: 'keys-applied', generation: table.generation, closed });
   }
 
   private listen(port: number): void {
@@ -365,6 +405,7 @@ class EdgeWorker {
     clearInterval(this.tickTimer);
     this.feed.close();
     this.ws.closeAll();
+    this.hub.close().catch(() => undefined);
     setTimeout(() => {
       // Closes whatever is left: idle HTTP keep-alive sockets, WebSockets whose peer did not
       // answer the close frame. The JavaScript fallback has no app.close.
@@ -373,6 +414,21 @@ class EdgeWorker {
       parentPort?.close();
     }, CLOSE_GRACE_MS);
   }
+}
+
+/**
+ * The thread's uWS app: an SSLApp over the checked files with TLS, a plain App otherwise.
+ * Every SSLApp option is given (uWS reads the files itself, once, here).
+ */
+function createApp(uws: UwsModule, tls: TlsOptions | null): TemplatedApp {
+  if (tls === null) return uws.App();
+  return uws.SSLApp({
+    cert_file_name: tls.certFile,
+    key_file_name: tls.keyFile,
+    // An empty passphrase is what an unencrypted key needs: OpenSSL never asks for it.
+    passphrase: tls.passphrase ?? '',
+    ssl_prefer_low_memory_usage: false,
+  });
 }
 
 function main(): void {

@@ -20,6 +20,12 @@
  *   it they wait for the drain event, new requests are refused TOO_MANY_IN_FLIGHT without
  *   being run, and a client congested for WS_DRAIN_TIMEOUT_MS is closed.
  * - Every protocol violation closes only its own connection, after a kind-3 notice.
+ * - A request takes tokens from its connection's bucket and then from its key's bucket, shared
+ *   by every thread of the node (a batch takes one per entry); a refusal is RATE_LIMITED with
+ *   `retryAfterMs`, and gives back what it took from the connection's bucket.
+ * - A connection lives only while its key does: when a reload removes the key, the connection
+ *   gets an UNAUTHORIZED notice and is closed (1008), also if its upgrade was accepted just
+ *   before the reload reached this thread.
  * - `subscribe` / `unsubscribe` are answered by the thread's SubscriptionHub, which knows the
  *   connection as a PushTarget; a closed connection's subscriptions are removed at its close.
  * - With metrics on, every answered request of a known op is counted with its latency from the
@@ -60,13 +66,8 @@ import type { ConnectionLimits } from './connection-limits.js';
 import type { KeyIdentity, KeyRing } from './keys.js';
 import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
-import {
-  type OperationContext,
-  type Outcome,
-  refusalOf,
-  runNow,
-} from './operations.js';
-import { type RateLimit, TokenBucket } from './rate-limiter.js';
+import { type OperationContext, type Outcome, refusalOf, runNow } from './operations.js';
+import { type KeyRateLimiter, type RateLimit, TokenBucket } from './rate-limiter.js';
 import type { PushTarget, SubscriptionHub } from './subscriptions.js';
 
 export type ArgsCheck = (
@@ -90,6 +91,8 @@ export interface WsServerOptions {
   metrics?: ThreadMetrics | null;
   /** Caps on connections per node and per key, shared by the node's threads. */
   connections: ConnectionLimits;
+  /** The per-key request rate, shared by the node's threads; absent: no per-key limit. */
+  keyLimits?: KeyRateLimiter | null;
 }
 
 /** One client connection's state; uWS hands it back as the WebSocket's user data. */
@@ -174,11 +177,13 @@ export class WsServer {
   private flushScheduled = false;
   private nextConnectionId = 1;
   private readonly metrics: ThreadMetrics | null;
+  private readonly keyLimits: KeyRateLimiter | null;
   /** Connections accepted since the thread started (a metric). */
   connectionsOpened = 0;
 
   constructor(private readonly options: WsServerOptions) {
     this.metrics = options.metrics ?? null;
+    this.keyLimits = options.keyLimits ?? null;
   }
 
   register(app: TemplatedApp): void {
@@ -225,7 +230,7 @@ export class WsServer {
       return;
     }
     // Counted from here until the close handler; every path below upgrades or gives it back.
-    if (!this.options.connections.acquire(identity.index)) {
+    if (!this.options.connections.acquire(identity.index, identity.connectionsMax ?? undefined)) {
       refuseUpgrade(res, errorOf('TOO_MANY_CONNECTIONS'), 429);
       return;
     }
@@ -240,6 +245,48 @@ export class WsServer {
     connection.open = true;
     this.connections.add(connection);
     this.connectionsOpened++;
+    // Accepted under a key that a reload removed before the connection opened.
+    if (!this.options.keys.holds(connection.principal)) this.revoke(connection);
+  }
+
+  /**
+   * After a key reload: closes every connection whose key the ring no longer holds, with a
+   * UNAUTHORIZED notice (1008). Returns how many it closed.
+   */
+  keysChanged(): number {
+    let closed = 0;
+    for (const connection of [...this.connections]) {
+      if (connection.open && !this.options.keys.holds(connection.principal)) {
+        this.revoke(connection);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  private revoke(connection: Connection): void {
+    this.closeWithNotice(
+      connection,
+      CloseCodes.POLICY_VIOLATION,
+      'UNAUTHORIZED',
+      `the API key ${connection.principal.actor} was removed from the node's keys`,
+    );
+  }
+
+  /**
+   * Takes a request's tokens from its connection's bucket, then from its key's: 0 when both
+   * had them, else the milliseconds to wait (nothing is kept then). `hello` takes none of the
+   * key's: a client reconnecting while its key is at its limit still completes its handshake
+   * (connections are capped per key on their own).
+   */
+  private admit(connection: Connection, op: string, weight: number): number {
+    const bucket = connection.bucket;
+    if (!bucket.takeAll(weight)) return bucket.waitMs(weight);
+    const keyLimits = this.keyLimits;
+    if (keyLimits === null || op === 'hello') return 0;
+    const waitMs = keyLimits.take(connection.principal.index, weight);
+    if (waitMs !== 0) bucket.giveBack(weight);
+    return waitMs;
   }
 
   private closed(ws: WebSocket<ConnectionData>): void {
@@ -281,8 +328,9 @@ export class WsServer {
     for (let index = 0; index < requests.length; index++) {
       const [id, op, args] = requests[index];
       const weight = weightOf(op, args);
-      if (!connection.bucket.takeAll(weight)) {
-        this.refuse(frame, id, op, errorOf('RATE_LIMITED'));
+      const waitMs = this.admit(connection, op, weight);
+      if (waitMs !== 0) {
+        this.refuse(frame, id, op, rateLimited(waitMs));
       } else {
         this.request(connection, frame, id, op, args, weight, startMs);
       }
@@ -579,6 +627,13 @@ export class WsServer {
       });
     }
   }
+}
+
+/** A RATE_LIMITED answer: the client may send the request again after `retryAfterMs`. */
+function rateLimited(retryAfterMs: number): ErrorBody {
+  return errorOf('RATE_LIMITED', `too many requests: retry after ${retryAfterMs} ms`, {
+    retryAfterMs,
+  });
 }
 
 /** The error code of an answer, null for an ok answer. */

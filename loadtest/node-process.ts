@@ -1,7 +1,8 @@
 /**
  * Starting an inventory node as a child process (`node dist/edge/main.js`) for the load tests,
  * exactly as a user runs it: a temporary data directory, a free port on 127.0.0.1, the keys the
- * node writes to `<data>/keys.json`; and stopping it again by its PID.
+ * node writes to `<data>/keys.json`, optionally TLS with a given certificate; signalling it
+ * (SIGHUP reloads its keys); and stopping it again by its PID.
  *
  * Invariants: only the process started here is ever signalled, by its own PID; the temporary
  * data directory is removed after the node has exited; every wait is bounded.
@@ -38,6 +39,8 @@ export interface NodeProcessOptions {
   orderCapacity: number | null;
   /** Extra flags for the node's command line. */
   extraArgs: string[];
+  /** Serve https:// and wss:// with these files (`--tls-cert`, `--tls-key`). */
+  tls?: { certFile: string; keyFile: string } | null;
   /**
    * A data directory to use and keep (a restart on the same data); by default a temporary one
    * is made and removed by stop().
@@ -47,9 +50,9 @@ export interface NodeProcessOptions {
 
 export interface NodeProcess {
   pid: number;
-  /** `http://127.0.0.1:port` */
+  /** `http://127.0.0.1:port` (`https://` with TLS) */
   url: string;
-  /** `ws://127.0.0.1:port/v1/ws` */
+  /** `ws://127.0.0.1:port/v1/ws` (`wss://` with TLS) */
   wsUrl: string;
   keys: NodeKeys;
   dataDir: string;
@@ -57,6 +60,8 @@ export interface NodeProcess {
   stop(): Promise<void>;
   /** SIGKILL at once, as a crash; the data directory is left as the crash left it. */
   kill(): Promise<void>;
+  /** SIGHUP: the node reads its key file again. */
+  reloadKeys(): void;
 }
 
 /** The repository root, from this file's place in the source or in dist/. */
@@ -103,6 +108,8 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
       : join(repoRoot(), 'dist', 'loadtest', 'node-launcher.js');
   const capacityArgs =
     options.orderCapacity === null ? [] : ['--order-capacity', String(options.orderCapacity)];
+  const tls = options.tls ?? null;
+  const tlsArgs = tls === null ? [] : ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile];
   const nodeArgs = [
     main,
     ...capacityArgs,
@@ -118,6 +125,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     options.fsync,
     '--log-level',
     'warn',
+    ...tlsArgs,
     ...options.extraArgs,
   ];
   const command = options.cpus === null ? process.execPath : 'taskset';
@@ -159,14 +167,17 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     child.kill('SIGKILL');
     await waitExit(child, NODE_STOP_MS_MAX);
   };
-  return { pid: child.pid!, ...nodeUrls(url), keys, dataDir, stop, kill };
+  const reloadKeys = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP');
+  };
+  return { pid: child.pid!, ...nodeUrls(url), keys, dataDir, stop, kill, reloadKeys };
 }
 
 /** Resolves with the node's URL once its banner says where it listens. */
 function waitForListening(child: ChildProcess, output: () => string): Promise<string> {
   return new Promise((done, fail) => {
     const onData = () => {
-      const match = /listening on (http:\/\/[^\s]+)/.exec(output());
+      const match = /listening on (https?:\/\/[^\s]+)/.exec(output());
       if (match === null) return;
       finish();
       done(match[1]);

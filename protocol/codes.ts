@@ -59,7 +59,16 @@ export const ErrorCodes = {
     retryable: false,
     text: 'the order is not in a state that allows this',
   },
-  CAPACITY_EXHAUSTED: { status: 503, retryable: true, text: 'a configured capacity is full' },
+  // Not retryable: the same request fails until orders finish (are fulfilled, cancelled or
+  // expire) or the node runs with a larger capacity; a client retry loop only adds load to a
+  // node at its limit. For the order table, see engine/reservation/order-table.ts.
+  CAPACITY_EXHAUSTED: {
+    status: 503,
+    retryable: false,
+    text:
+      'a configured capacity is full (live orders fill the order table, its overflow pool, or ' +
+      'the catalogue); retrying does not help until orders finish or the capacity grows',
+  },
   CONTENDED: {
     status: 409,
     retryable: true,
@@ -100,9 +109,21 @@ export const ErrorCodes = {
     retryable: true,
     text: 'the subscriber did not keep up with its pushes',
   },
+  EVENTS_TRIMMED: {
+    status: 410,
+    retryable: false,
+    text: 'the events asked for are older than the retention window (see `oldest`)',
+  },
 
   // The node's own condition.
   READ_ONLY: { status: 503, retryable: true, text: 'the write-ahead log cannot accept writes' },
+  NOT_OWNER: {
+    status: 503,
+    retryable: true,
+    text:
+      'this node does not own the region (a standby, or a primary whose lease lapsed): ' +
+      'send the request to the owner the error names',
+  },
   NOT_READY: { status: 503, retryable: true, text: 'the node is starting or recovering' },
   SHUTTING_DOWN: { status: 503, retryable: true, text: 'the node is shutting down' },
   TIMEOUT: { status: 504, retryable: true, text: 'the operation timed out' },

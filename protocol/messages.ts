@@ -463,6 +463,12 @@ export interface LowStockSubscribeArgs {
 
 export interface OrdersSubscribeArgs {
   kind: 'orders';
+  /**
+   * Replay from this log sequence number (an event's `seq`; to resume, the last one received
+   * plus one), then continue live. Absent: live from now. Older than the node's retention
+   * window: EVENTS_TRIMMED, with the oldest sequence still held as `oldest`.
+   */
+  fromSequence?: number;
 }
 
 export type SubscribeArgs = AvailabilitySubscribeArgs | LowStockSubscribeArgs | OrdersSubscribeArgs;
@@ -676,7 +682,10 @@ export type OrderEventType =
   | 'extended';
 
 export interface OrderEventView {
-  /** Position in the node's event stream: consecutive across all orders, per node run. */
+  /**
+   * The log sequence number of the change: increasing along the stream, across restarts of
+   * the node, but not consecutive (other changes take the numbers between).
+   */
   seq: number;
   type: OrderEventType;
   orderId: string;
@@ -696,7 +705,7 @@ export interface LowStockSnapshot {
 }
 
 export interface OrdersSnapshot {
-  /** The seq of the next event this subscription will receive. */
+  /** The stream starts here: every event it delivers has a `seq` at or above it. */
   seq: number;
 }
 
@@ -725,9 +734,9 @@ export interface LowStockPush {
 
 export interface OrdersPush {
   sub: number;
-  /** In stream order; the events of one order are in the order they happened. */
+  /** In log order; the events of one order are in the order they happened. */
   events: OrderEventView[];
-  /** Events lost just before these because this node fell behind; 0 normally. */
+  /** Always 0: a subscriber that falls behind is replayed from the log, never skipped. */
   missed: number;
 }
 

@@ -1,5 +1,6 @@
 // Keeps the dependency arrows of ARCHITECTURE.md: protocol depends on nothing in the repo,
-// engine only on protocol, wal on protocol and engine, edge wires everything, loadtest talks
+// engine only on protocol, wal on protocol and engine, cluster on wal and below, edge wires
+// everything, loadtest talks
 // to a node only through the SDK (protocol/client) and its own helpers.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
@@ -9,9 +10,11 @@ const allowed = {
   protocol: ['protocol'],
   engine: ['engine', 'protocol'],
   wal: ['wal', 'engine', 'protocol'],
-  edge: ['edge', 'engine', 'protocol', 'wal'],
+  // The cluster layer (regions, leases, log shipping on NATS JetStream) builds on the log.
+  cluster: ['cluster', 'wal', 'engine', 'protocol'],
+  edge: ['edge', 'engine', 'protocol', 'wal', 'cluster'],
   bench: ['bench', 'engine', 'protocol', 'wal', 'edge'],
-  loadtest: ['loadtest', 'protocol', 'edge', 'engine', 'wal'],
+  loadtest: ['loadtest', 'protocol', 'edge', 'engine', 'wal', 'cluster'],
 };
 
 function* files(dir) {

@@ -36,12 +36,13 @@ import {
   STORE_SIZE_BYTES_MIN,
 } from './constants.js';
 import { type DirLock, lockDirectory } from './dir-lock.js';
+import { LogReader } from './log-reader.js';
 import { assert, type WalErrorBody, type WalResult, walError } from './errors.js';
 import type { SnapshotableEngine } from './engine-port.js';
 import { SharedLog } from './log.js';
 import type { WalLogger } from './logger.js';
 import { replayLog, type TornTail } from './replay.js';
-import { createRingBuffer } from './ring.js';
+import { createRingBuffer, LogRing } from './ring.js';
 import { type SnapshotInfo, Snapshotter } from './snapshot.js';
 import { chooseBase, loadSnapshot } from './snapshot-store.js';
 import {
@@ -52,6 +53,7 @@ import {
   logBounds,
   makeMeta,
   openEnvironment,
+  raiseWriterSession,
   readMeta,
   type Store,
   storeFromEnvironment,
@@ -59,6 +61,9 @@ import {
   writeMeta,
 } from './store.js';
 import { LogWriter, type WriterSummary } from './writer.js';
+
+/** Keys only grow, so MDB_APPEND skips the B-tree search (as the writer does). */
+const PUT_APPEND = { append: true } as const;
 
 export interface WalOptions {
   dataDir: string;
@@ -75,6 +80,16 @@ export interface WalOptions {
   writerBatchBytesMax?: number;
   /** O(n) checks: the writer rechecks each frame's CRC. */
   verify?: boolean;
+  /**
+   * The newest records log compaction keeps whatever the snapshots: the window the order
+   * event stream can replay from (0: only what the snapshots need).
+   */
+  logRetainRecords?: number;
+  /**
+   * Open with the log refusing writes and no writer (a cluster standby): recover with
+   * `recoverFollower`, and start writing with `startWriting` once the region is ours.
+   */
+  follower?: boolean;
   clock: () => number;
   /** Makes the random cluster and node ids of a new directory. */
   randomId: () => string;
@@ -246,6 +261,7 @@ export async function openWal(options: WalOptions): Promise<WalResult<Wal>> {
   const ringBuffer = createRingBuffer({
     capacityBytes: options.ringCapacityBytes ?? RING_CAPACITY_BYTES_DEFAULT,
     policy,
+    writable: options.follower !== true,
   });
   const { store, meta, engineConfig } = opened.value;
   const wal = new Wal(options, policy, store, meta, engineConfig, ringBuffer, lock);
@@ -348,9 +364,137 @@ export class Wal {
     }
   }
 
-  private async startWriter(nextLsn: number): Promise<WalResult<LogWriter>> {
+  // --- A cluster standby's log (cluster/): records arrive from the region's stream. ---
+
+  /**
+   * Rebuilds `engine` from the newest usable snapshot and the local log, truncating a torn
+   * last batch, without starting the writer or expiring anything: a standby's engine follows
+   * the primary's records, expiries included. Call once, after `reconcile` work on the log.
+   */
+  recoverFollower(engine: SnapshotableEngine): WalResult<RecoveryReport> {
+    assert(!this.recovered, 'recover runs once per open data directory');
+    this.recovered = true;
+    const started = performance.now();
+    const bounds = logBounds(this.store);
+    const chosen = chooseBase(this.store, bounds?.first ?? null);
+    if (!chosen.ok) return walError('SNAPSHOT_CORRUPT', chosen.problem);
+    const manifest = chosen.base.manifest;
+    if (manifest !== null) {
+      const problem = loadSnapshot(this.store, manifest, engine);
+      if (problem !== null) {
+        return walError('SNAPSHOT_CORRUPT', `snapshot at LSN ${manifest.lsn}: ${problem}`);
+      }
+    }
+    const baseLsn = manifest?.lsn ?? 0;
+    const replayed = replayLog(this.store, engine, { afterLsn: baseLsn, tornTail: true });
+    if (!replayed.ok) return replayed;
+    const { tornTail } = replayed.value;
+    if (tornTail !== null) this.truncateFrom(tornTail.fromLsn);
+    return {
+      ok: true,
+      value: {
+        created: this.created,
+        snapshotLsn: baseLsn,
+        skippedSnapshots: chosen.base.skipped,
+        replayed: replayed.value.applied,
+        tornTail,
+        lastLsn: Math.max(replayed.value.lastLsn, baseLsn),
+        expired: 0,
+        durationMs: Math.round(performance.now() - started),
+      },
+    };
+  }
+
+  /** First and last LSN in the local log (null when it holds none). */
+  bounds(): { first: number; last: number } | null {
+    this.store.env.resetReadTxn();
+    return logBounds(this.store);
+  }
+
+  /** LSN of the newest snapshot (0 when none): the log below it may be compacted away. */
+  newestSnapshotLsn(): number {
+    for (const key of this.store.snapshotManifests.getKeys({
+      reverse: true,
+      limit: 1,
+      snapshot: false,
+    })) {
+      return key;
+    }
+    return 0;
+  }
+
+  /** The stored value of one record, as written (a copy), or undefined when absent. */
+  readStored(lsn: number): Buffer | undefined {
+    return this.store.log.getBinary(lsn) ?? undefined;
+  }
+
+  /** Stored values of `count` records from `firstLsn` (fewer when the log ends first). */
+  readStoredRange(firstLsn: number, count: number): Buffer[] {
+    // lmdb-js keeps a thread's read transaction across calls: renew it, or commits made since
+    // by the writer thread stay invisible here.
+    this.store.env.resetReadTxn();
+    const values: Buffer[] = [];
+    for (const { value } of this.store.log.getRange({
+      start: firstLsn,
+      end: firstLsn + count,
+      snapshot: false,
+    })) {
+      values.push(value);
+    }
+    return values;
+  }
+
+  /** Deletes every record after `lsn` (a tail the region's stream does not have). */
+  truncateAfter(lsn: number): number {
+    return this.truncateFrom(lsn + 1);
+  }
+
+  /**
+   * Appends stored values verbatim at consecutive LSNs from `firstLsn`, in one transaction
+   * (a standby keeps the primary's LSNs, so after a takeover its log simply continues). The
+   * log must end at `firstLsn - 1`, and no writer may be running.
+   */
+  appendStored(firstLsn: number, values: readonly Uint8Array[]): void {
+    assert(this.writer === null, 'appendStored is for a log without a writer');
+    this.store.env.resetReadTxn();
+    const last = logBounds(this.store)?.last ?? this.newestSnapshotLsn();
+    assert(firstLsn === last + 1, `appending LSN ${firstLsn} after ${last}`);
+    const log = this.store.log;
+    log.transactionSync(() => {
+      for (let index = 0; index < values.length; index++) {
+        const value = values[index];
+        const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+        log.putSync(firstLsn + index, bytes, PUT_APPEND);
+      }
+    });
+  }
+
+  /**
+   * Starts writing after the last record: raises the writer session past `sessionAtLeast`
+   * (the last session in the log, which a standby took verbatim from its primary), starts the
+   * writer (with a replication queue when given), then opens the log to writes.
+   */
+  async startWriting(options: {
+    sessionAtLeast: number;
+    replicationBuffer?: SharedArrayBuffer;
+  }): Promise<WalResult<number>> {
+    assert(this.writer === null, 'the log already has a writer');
+    if (options.sessionAtLeast > 0) raiseWriterSession(this.store, options.sessionAtLeast);
+    this.store.env.resetReadTxn();
+    const last = logBounds(this.store)?.last ?? this.newestSnapshotLsn();
+    const writer = await this.startWriter(last + 1, options.replicationBuffer);
+    if (!writer.ok) return writer;
+    new LogRing(this.ringBuffer).setWritable(true);
+    return { ok: true, value: last + 1 };
+  }
+
+  private async startWriter(
+    nextLsn: number,
+    replicationBuffer?: SharedArrayBuffer,
+  ): Promise<WalResult<LogWriter>> {
     try {
       this.writer = await LogWriter.start({
+        replicationBuffer,
         ringBuffer: this.ringBuffer,
         dataDir: this.options.dataDir,
         nextLsn,
@@ -368,13 +512,33 @@ export class Wal {
 
   /** Takes a snapshot in a worker thread (folding the log; the live engine never stalls). */
   snapshot(targetLsn?: number): Promise<WalResult<SnapshotInfo>> {
-    this.snapshotter ??= new Snapshotter(this.options.dataDir, this.policy);
+    this.snapshotter ??= new Snapshotter(
+      this.options.dataDir,
+      this.policy,
+      undefined,
+      this.options.logRetainRecords ?? 0,
+    );
     return this.snapshotter.take(targetLsn);
+  }
+
+  /** A reader of this directory's committed records, in this thread. */
+  logReader(): LogReader {
+    return LogReader.of(this.store);
   }
 
   /** Bytes of the data file in use. */
   storeUsedBytes(): number {
     return storeUsedBytes(this.store.env);
+  }
+
+  /**
+   * Writes what is in the ring and stops the writer, leaving the store open (a cluster
+   * primary then lets its shipper drain the committed groups before `close`).
+   */
+  async stopWriter(): Promise<WriterSummary | null> {
+    const summary = this.writer === null ? null : await this.writer.stop();
+    this.writer = null;
+    return summary;
   }
 
   /** Writes what is in the ring, stops the writer and the snapshot thread, closes the store. */

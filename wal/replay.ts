@@ -199,3 +199,30 @@ function applyBatch(
   }
   return null;
 }
+
+/**
+ * Applies records received as stored values (a cluster standby's batches, which carry the
+ * primary's records byte for byte): each value is checked against its LSN (CRC over payload,
+ * flags, LSN and writer session), decoded and applied with the same code recovery uses, in
+ * LSN order from `firstLsn`. Nothing is applied past the first value that fails; the result
+ * says which and why. The caller writes the values to its own log.
+ */
+export function applyStoredValues(
+  engine: SnapshotableEngine,
+  firstLsn: number,
+  values: readonly Uint8Array[],
+  decoder: RecordDecoder,
+  onRecord?: (lsn: number, record: LogRecord) => void,
+): WalResult<{ applied: number }> {
+  for (let index = 0; index < values.length; index++) {
+    const lsn = firstLsn + index;
+    const value = values[index];
+    const check = checkStoredRecord(value, lsn);
+    const record = check === 'ok' ? decoder.decode(value) : null;
+    if (record === null) return refuseAnomaly(describeAnomaly(lsn, lsn, check), null);
+    onRecord?.(lsn, record);
+    const failed = applyOne(engine, record, lsn);
+    if (failed !== null) return failed;
+  }
+  return { ok: true, value: { applied: values.length } };
+}

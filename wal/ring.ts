@@ -30,6 +30,8 @@
 
 import {
   CONTROL_CAPACITY_LOG2,
+  CONTROL_DURABLE_LSN_HIGH,
+  CONTROL_DURABLE_LSN_LOW,
   CONTROL_DURABLE_POSITION,
   CONTROL_HEAD,
   CONTROL_MAGIC,
@@ -56,9 +58,16 @@ import {
 } from './constants.js';
 import { assert } from './errors.js';
 
+const UINT32_RANGE = 0x1_0000_0000;
+
 export interface RingOptions {
   capacityBytes: number;
   policy: DurabilityPolicy;
+  /**
+   * False makes the log refuse writes until `setWritable(true)`: a cluster standby has a ring
+   * (its threads attach to it) but no writer until it takes its region over. Default true.
+   */
+  writable?: boolean;
 }
 
 /** Allocates and initialises a ring's shared memory; hand the buffer to every thread. */
@@ -77,7 +86,7 @@ export function createRingBuffer(options: RingOptions): SharedArrayBuffer {
   // Nothing else can see the buffer yet; the stores are atomic only for uniformity.
   Atomics.store(control, CONTROL_CAPACITY_LOG2, Math.log2(capacityBytes));
   Atomics.store(control, CONTROL_POLICY, DURABILITY_POLICIES.indexOf(policy));
-  Atomics.store(control, CONTROL_WRITABLE, 1);
+  Atomics.store(control, CONTROL_WRITABLE, options.writable === false ? 0 : 1);
   Atomics.store(control, CONTROL_WRITER_STATE, WRITER_STATE_STARTING);
   Atomics.store(control, CONTROL_MAGIC, RING_LAYOUT_MAGIC);
   return buffer;
@@ -247,6 +256,25 @@ export class LogRing {
 
   head(): number {
     return Atomics.load(this.control, CONTROL_HEAD);
+  }
+
+  /**
+   * Publishes that every frame before `position` is durable, the last of them LSN `lastLsn`,
+   * and wakes the threads waiting for it. The LSN halves go first: a thread that sees the new
+   * position (and the wake-up) reads an LSN at least as new. One thread at a time publishes:
+   * the writer, or under synchronous replication the shipper (wal/replication-queue.ts).
+   */
+  storeDurable(lastLsn: number, position: number): void {
+    const control = this.control;
+    Atomics.store(control, CONTROL_DURABLE_LSN_HIGH, Math.floor(lastLsn / UINT32_RANGE));
+    Atomics.store(control, CONTROL_DURABLE_LSN_LOW, (lastLsn % UINT32_RANGE) | 0);
+    Atomics.store(control, CONTROL_DURABLE_POSITION, position);
+    Atomics.notify(control, CONTROL_DURABLE_POSITION);
+  }
+
+  /** Opens or closes the log to writes (the engine checks this before every mutation). */
+  setWritable(writable: boolean): void {
+    Atomics.store(this.control, CONTROL_WRITABLE, writable ? 1 : 0);
   }
 
   tail(): number {

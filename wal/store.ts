@@ -234,6 +234,28 @@ export function registerWriterSession(store: Store, firstLsn: number): number {
   });
 }
 
+/**
+ * Makes the next registered writer session follow `session`: a cluster standby appends the
+ * primary's records verbatim (with the primary's sessions), so before it writes records of
+ * its own its session must move past the last one in its log, or recovery would read the log
+ * as written by two writers at once.
+ */
+export function raiseWriterSession(store: Store, session: number): void {
+  store.meta.transactionSync(() => {
+    const current = readWriterSession(store);
+    if (current !== 0 && !sessionAfter(session, current)) return;
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32LE(session, 0);
+    store.meta.putSync(WRITER_SESSION_KEY, bytes);
+  });
+}
+
+/** True when session `next` is later than `current` (they wrap; see record.ts). */
+function sessionAfter(next: number, current: number): boolean {
+  const step = (next - current + WRITER_SESSION_RANGE) % WRITER_SESSION_RANGE;
+  return step > 0 && step < WRITER_SESSION_RANGE / 2;
+}
+
 /** The stored meta, or null when absent or not decodable. */
 export function readMeta(store: Store): DataMeta | null {
   const bytes = store.meta.getBinary(META_KEY);

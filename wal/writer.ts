@@ -19,8 +19,6 @@
 import { Worker } from 'node:worker_threads';
 import { ABORT, type TransactionFlags } from 'lmdb';
 import {
-  CONTROL_DURABLE_LSN_HIGH,
-  CONTROL_DURABLE_LSN_LOW,
   CONTROL_DURABLE_POSITION,
   CONTROL_FAILURE,
   CONTROL_STAT_BATCH_BUCKETS,
@@ -55,6 +53,7 @@ import { crc32 } from './crc32.js';
 import { assert, failureNumber, type WalFailure } from './errors.js';
 import type { WalLogger } from './logger.js';
 import { writeRecordHeader } from './record.js';
+import { REPLICATION_QUEUE_FULL_WAIT_MS, ReplicationQueue } from './replication-queue.js';
 import { LogRing } from './ring.js';
 import {
   openStore,
@@ -65,7 +64,6 @@ import {
 } from './store.js';
 import { compiledWalFile } from './worker-file.js';
 
-const UINT32_RANGE = 0x1_0000_0000;
 /** lmdb-js transaction flags: abortable (1) | commit before returning (2). */
 const TXN_ABORTABLE_SYNCHRONOUS = 3 as TransactionFlags;
 /** Keys only grow, so MDB_APPEND skips the B-tree search. One object, not one per put. */
@@ -95,6 +93,11 @@ export interface WriterConfig {
   batchBytesMax?: number;
   /** Recompute every frame's CRC before writing it (tests turn this on). */
   verify?: boolean;
+  /**
+   * A replication queue (replication-queue.ts): each committed batch is pushed to it for the
+   * shipper; in `sync` mode the shipper, not the writer, then publishes the durable position.
+   */
+  replicationBuffer?: SharedArrayBuffer;
 }
 
 export interface WriterSummary {
@@ -148,6 +151,7 @@ class WriterLoop {
   private readonly offsets: Int32Array;
   private readonly payloadCrcs: Uint32Array;
   private readonly commitMicros = new Float64Array(WRITER_COMMIT_SAMPLES_MAX);
+  private readonly replication: ReplicationQueue | null;
   private nextLsn: number;
   private session = 0;
   private batches = 0;
@@ -183,6 +187,10 @@ class WriterLoop {
     this.offsets = new Int32Array(this.batchRecordsMax + 1);
     this.payloadCrcs = new Uint32Array(this.batchRecordsMax);
     this.nextLsn = config.nextLsn;
+    this.replication =
+      config.replicationBuffer === undefined
+        ? null
+        : new ReplicationQueue(config.replicationBuffer);
   }
 
   /** Runs until stopped (drained) or failed. */
@@ -291,8 +299,23 @@ class WriterLoop {
     const micros = Math.round((performance.now() - started) * 1000);
     this.nextLsn = firstLsn + count;
     this.ring.release(end);
+    this.handOver(this.nextLsn - 1, end, count);
     this.publish(end, this.nextLsn - 1, count, micros);
     return true;
+  }
+
+  /**
+   * Gives a committed batch to the replication shipper. A full queue means the stream is
+   * behind: the writer waits for room (the ring then fills and the engine refuses new
+   * mutations), except when asked to stop, when the shipper may be gone for good.
+   */
+  private handOver(lastLsn: number, end: number, count: number): void {
+    const queue = this.replication;
+    if (queue === null) return;
+    while (!queue.push(lastLsn, end, count)) {
+      if (this.stopRequested()) return;
+      queue.waitForRoom(REPLICATION_QUEUE_FULL_WAIT_MS);
+    }
   }
 
   /**
@@ -330,12 +353,10 @@ class WriterLoop {
     if (micros > Atomics.load(control, CONTROL_STAT_COMMIT_MICROS_MAX)) {
       Atomics.store(control, CONTROL_STAT_COMMIT_MICROS_MAX, micros);
     }
-    // The LSN halves first, then the position: a thread that sees the new position (and the
-    // wake-up) reads an LSN at least as new.
-    Atomics.store(control, CONTROL_DURABLE_LSN_HIGH, Math.floor(lastLsn / UINT32_RANGE));
-    Atomics.store(control, CONTROL_DURABLE_LSN_LOW, (lastLsn % UINT32_RANGE) | 0);
-    Atomics.store(control, CONTROL_DURABLE_POSITION, end);
-    Atomics.notify(control, CONTROL_DURABLE_POSITION);
+    // Under synchronous replication the shipper publishes the durable position once the
+    // stream acknowledged the batch too.
+    if (this.replication?.mode === 'sync') return;
+    this.ring.storeDurable(lastLsn, end);
   }
 
   /**
@@ -493,6 +514,7 @@ export class LogWriter {
       batchRecordsMax: options.batchRecordsMax,
       batchBytesMax: options.batchBytesMax,
       verify: options.verify,
+      replicationBuffer: options.replicationBuffer,
     };
     const worker = new Worker(options.workerFile ?? compiledWalFile('writer-worker.js'), {
       workerData,

@@ -8,6 +8,7 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeOptions } from '../config.js';
@@ -75,11 +76,13 @@ export interface HttpCall {
   json?: unknown;
   raw?: string | Buffer;
   headers?: Record<string, string>;
+  /** HTTPS, trusting this CA (PEM): for a node started with TLS. */
+  ca?: Buffer;
 }
 
 /**
- * One HTTP request with node:http on a new connection (no agent, so the kernel may hand it to
- * any worker), its answer parsed.
+ * One HTTP request with node:http (node:https with `call.ca`) on a new connection (no agent,
+ * so the kernel may hand it to any worker), its answer parsed.
  */
 export function http(port: number, path: string, call: HttpCall = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { ...call.headers };
@@ -94,8 +97,9 @@ export function http(port: number, path: string, call: HttpCall = {}): Promise<H
   if (payload !== undefined && headers['transfer-encoding'] === undefined) {
     headers['content-length'] = String(payload.length);
   }
+  const request = call.ca === undefined ? httpRequest : httpsRequest;
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
+    const req = request(
       {
         host: '127.0.0.1',
         port,
@@ -103,6 +107,7 @@ export function http(port: number, path: string, call: HttpCall = {}): Promise<H
         method: call.method ?? (payload === undefined ? 'GET' : 'POST'),
         headers,
         agent: false,
+        ca: call.ca,
       },
       (res) => {
         const chunks: Buffer[] = [];

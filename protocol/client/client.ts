@@ -36,10 +36,13 @@ import type {
   SkuUpsertResult,
   StockKeyArgs,
   StockResult,
+  SubscribeArgs,
   UpsertDcArgs,
   UpsertSkuArgs,
 } from '../messages.js';
+import { InventoryError } from './errors.js';
 import type { AvailabilityBatchResult, AvailabilityQuery } from './availability-batch.js';
+import { ClusterClient, type ClusterConnectOptions } from './cluster.js';
 import type { OrderBatchResult, PlaceOrderInput } from './order-batch.js';
 import type { PushRouter } from './push-router.js';
 import {
@@ -56,6 +59,7 @@ import {
   type LowStockUpdate,
   ORDER_EVENT_UPDATES,
   type OrderEventsUpdate,
+  type OrderSubscriptionOptions,
   Subscription,
   type SubscriptionOptions,
 } from './subscriptions.js';
@@ -79,6 +83,15 @@ export class InventoryClient {
     const session = new Session(url, options);
     await session.open();
     return new InventoryClient(session);
+  }
+
+  /**
+   * Connects to a cluster of regions instead of one node (protocol/client/cluster.ts): learns
+   * each region's owner from the cluster's NATS servers, sends each call to the owner of its
+   * location's region, and after a failover sends again what is safe to send again.
+   */
+  static connectCluster(options: ClusterConnectOptions): Promise<ClusterClient> {
+    return ClusterClient.connect(options);
   }
 
   /** The node's hello answer on the current connection: version, node name, role, limits. */
@@ -248,9 +261,20 @@ export class InventoryClient {
     return new Subscription(this.session, request, LOW_STOCK_UPDATES, options);
   }
 
-  /** The node's order event stream (orderer role): every order's lifecycle, in order. */
-  subscribeOrders(options?: SubscriptionOptions): Subscription<OrderEventsUpdate> {
-    return new Subscription(this.session, { kind: 'orders' }, ORDER_EVENT_UPDATES, options);
+  /**
+   * The node's order event stream (orderer role): every order's lifecycle, in log order, each
+   * event with its log sequence (`seq`). It resumes on its own after a reconnect or a node
+   * restart, from the event after the last one it queued; store the last `seq` you processed
+   * and pass it plus one as `fromSequence` to resume across restarts of your own service.
+   */
+  subscribeOrders(options: OrderSubscriptionOptions = {}): Subscription<OrderEventsUpdate> {
+    const from = options.fromSequence;
+    if (from !== undefined && (!Number.isSafeInteger(from) || from < 1)) {
+      throw new InventoryError('BAD_REQUEST', `fromSequence must be a positive integer: ${from}`);
+    }
+    const args: SubscribeArgs =
+      from === undefined ? { kind: 'orders' } : { kind: 'orders', fromSequence: from };
+    return new Subscription(this.session, args, ORDER_EVENT_UPDATES, options);
   }
 
   /**

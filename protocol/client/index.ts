@@ -31,6 +31,25 @@ export {
 export { backoffDelayMs, type Random, type ReconnectPolicy } from './backoff.js';
 export { type ClientOp, InventoryClient } from './client.js';
 export {
+  type ClusterCallOptions,
+  ClusterClient,
+  type ClusterConnectOptions,
+  ORDER_REGIONS_MAX,
+} from './cluster.js';
+export {
+  distanceKm,
+  isRegionId,
+  LOG_HEADERS,
+  logStreamName,
+  logSubject,
+  OWNERS_BUCKET,
+  REGIONS_BUCKET,
+  type RegionDc,
+  type RegionDefinition,
+  type RegionOwner,
+  regionForLocation,
+} from '../cluster.js';
+export {
   ConnectionLostError,
   InventoryError,
   type InventoryErrorOptions,
@@ -53,6 +72,7 @@ export {
   type AvailabilityUpdate,
   type LowStockUpdate,
   type OrderEventsUpdate,
+  type OrderSubscriptionOptions,
   Subscription,
   type SubscriptionOptions,
   type UpdateCodec,

@@ -105,6 +105,12 @@ import { PushRouter } from './push-router.js';
 
 export interface ConnectOptions {
   apiKey: string;
+  /**
+   * For a `wss://` URL: the certificate authorities to trust (PEM), instead of the system's;
+   * a node with a self-signed certificate is trusted by passing that certificate. Without it
+   * the system's CAs (and NODE_EXTRA_CA_CERTS) are used.
+   */
+  ca?: string | Buffer | (string | Buffer)[];
   /** Default per-call timeout (ms); each call may pass its own. */
   timeoutMs?: number;
   /** Reconnect policy once connected; `false` disables reconnects. */
@@ -659,6 +665,7 @@ export class Session {
 
   private readonly url: string;
   private readonly apiKey: string;
+  private readonly ca: string | Buffer | (string | Buffer)[] | undefined;
   private readonly timeoutMs: number;
   private readonly policy: ReconnectPolicy;
   private readonly batch: boolean;
@@ -718,6 +725,7 @@ export class Session {
     }
     this.url = url;
     this.apiKey = options.apiKey;
+    this.ca = options.ca;
     this.timeoutMs = settled(
       boundedInt(
         'timeoutMs',
@@ -1220,6 +1228,9 @@ export class Session {
         handshakeTimeout: CLIENT_HANDSHAKE_TIMEOUT_MS,
         followRedirects: false,
         skipUTF8Validation: false,
+        // TLS (wss://): the caller's CAs, else the system's; the certificate is always checked.
+        ca: this.ca,
+        rejectUnauthorized: true,
       });
     } catch (error) {
       // A malformed URL: nothing to retry.

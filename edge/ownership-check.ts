@@ -1,0 +1,78 @@
+/**
+ * A worker thread's check of its node's region ownership (cluster/ownership.ts): writes are
+ * refused with NOT_OWNER, naming the owner's URL, on a node that does not own its region, in
+ * the thread that runs them, before anything changes, and again before an acknowledgement
+ * leaves (a primary paused past its lease must not acknowledge anything after the pause).
+ *
+ * It imports only the shared-memory gate, so a worker never loads the NATS client.
+ */
+
+import { OwnershipGate } from '../cluster/ownership.js';
+import type { ErrorBody } from '../protocol/codes.js';
+import type { RegionOwner } from '../protocol/cluster.js';
+import type { ReplicationMode } from '../wal/replication-queue.js';
+import { errorOf } from './errors.js';
+import type { DurableLog } from './operations.js';
+
+/** What a worker thread needs to check ownership (WorkerInit.cluster). */
+export interface WorkerCluster {
+  gate: SharedArrayBuffer;
+  region: string;
+  replication: ReplicationMode;
+}
+
+/** A worker's view of its node's ownership: refuses writes with NOT_OWNER when not owner. */
+export class OwnershipCheck {
+  private readonly gate: OwnershipGate;
+  private owner: RegionOwner | null = null;
+
+  constructor(private readonly cluster: WorkerCluster) {
+    this.gate = new OwnershipGate(cluster.gate);
+  }
+
+  setOwner(owner: RegionOwner | null): void {
+    this.owner = owner;
+  }
+
+  writable(): boolean {
+    return this.gate.writable();
+  }
+
+  /** A standby serves reads: it is ready without owning the region. */
+  serving(): boolean {
+    return this.gate.roleName() !== 'deposed';
+  }
+
+  refusal(): ErrorBody | null {
+    if (this.gate.writable()) return null;
+    return this.notOwner();
+  }
+
+  notOwner(): ErrorBody {
+    const owner = this.owner;
+    const mine =
+      owner !== null && this.gate.roleName() === 'primary' && owner.epoch === this.gate.epoch();
+    return errorOf('NOT_OWNER', undefined, {
+      region: this.cluster.region,
+      owner: owner === null || mine ? null : owner.url,
+      epoch: owner?.epoch ?? null,
+    });
+  }
+
+  /**
+   * The thread's durable log, checked again at acknowledgement: a write that became durable
+   * after this node's deadline (a primary paused past its lease, say) is answered NOT_OWNER,
+   * never acknowledged; its outcome is unknown to the client, which resends it to the new
+   * owner by its order id. Under `async` this is what keeps a deposed primary from
+   * acknowledging a local commit the stream never got; under `sync` such a write is in the
+   * stream, and the new owner answers the resend with the first answer.
+   */
+  guard<T extends DurableLog>(log: T): T {
+    const gate = this.gate;
+    const waitDurable = (ticket: number): Promise<void> =>
+      log.waitDurable(ticket).then(() => {
+        if (!gate.writable()) throw Object.assign(new Error('not the owner'), this.notOwner());
+      });
+    return Object.assign(Object.create(log) as T, { waitDurable });
+  }
+}
