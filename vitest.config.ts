@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // builds first), so the threads run exactly the code that ships.
 export default defineConfig({
   test: {
-    include: ['{engine,protocol,edge,wal,cluster,bench,loadtest}/**/*.test.ts'],
+    include: ['{engine,protocol,edge,wal,cluster,bench,loadtest,tools}/**/*.test.ts'],
     exclude: ['node_modules', 'dist', 'data'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

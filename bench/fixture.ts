@@ -4,8 +4,7 @@
  * that reservations never run out during a run.
  */
 
-import { Engine, type EngineConfig, type OperationLog } from '../engine/index.js';
-import { commitOrderTable } from '../engine/memory.js';
+import { commitOrderTable, Engine, type EngineConfig, type OperationLog } from '../engine/index.js';
 
 export const BENCH_CUSTOMER = { lat: 12.9716, lng: 77.5946 };
 const UNITS_PER_CELL = 1_000_000_000;

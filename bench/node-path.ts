@@ -8,12 +8,16 @@
  * The ring is drained in-line (as the writer would after a commit) so it never fills.
  */
 
-import { BatchRunner } from '../edge/batch.js';
+import { BatchRunner } from '../edge/index.js';
 import type { Engine } from '../engine/index.js';
-import { WireCodec } from '../protocol/codec.js';
-import { f64ColumnOfNumbers, i32ColumnOfNumbers } from '../protocol/columns.js';
-import { MessageKinds, type WireMessage } from '../protocol/messages.js';
-import { validateArgs } from '../protocol/validate.js';
+import {
+  f64ColumnOfNumbers,
+  i32ColumnOfNumbers,
+  MessageKinds,
+  validateArgs,
+  WireCodec,
+  type WireMessage,
+} from '../protocol/index.js';
 import { createRingBuffer, SharedLog } from '../wal/index.js';
 import { BENCH_CUSTOMER } from './fixture.js';
 

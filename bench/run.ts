@@ -14,18 +14,18 @@ import { writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { Bench } from 'tinybench';
 import {
+  Allocation,
   AvailabilityAnswers,
   DcHits,
   type Engine,
   OrderAnswers,
   type OrderRequest,
   RESULT_CREATED,
+  StockTable,
 } from '../engine/index.js';
 import { DeliveryAreaIndex } from '../engine/geo/index.js';
-import { Allocation } from '../engine/reservation/allocate.js';
-import { StockTable } from '../engine/stock/stock-table.js';
-import { Prng } from '../engine/testing/prng.js';
-import { parseCommandLine, runMain, showUsage } from '../wal/command-line.js';
+import { Prng } from '../engine/testing/index.js';
+import { parseCommandLine, runMain, showUsage } from '../wal/index.js';
 import { BENCH_CUSTOMER, benchNetwork } from './fixture.js';
 import { benchLog, nodePathCases } from './node-path.js';
 

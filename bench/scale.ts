@@ -12,8 +12,8 @@
  */
 
 import { DcHits, Engine, resolveConfig, sharedBytes } from '../engine/index.js';
-import { Prng } from '../engine/testing/prng.js';
-import { parseCommandLine, runMain, showUsage } from '../wal/command-line.js';
+import { Prng } from '../engine/testing/index.js';
+import { parseCommandLine, runMain, showUsage } from '../wal/index.js';
 
 const GiB = 1024 ** 3;
 

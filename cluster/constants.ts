@@ -5,6 +5,8 @@
  * runs out; the margin is shorter than the lease.
  */
 
+import { ExitCodes } from '../protocol/index.js';
+
 /**
  * The lease (the owners bucket's TTL). A region is without an owner from its primary's death
  * until the lease lapses, so the lease is most of a failover's time (RTO); too short, and a
@@ -77,7 +79,7 @@ export const TAKEOVER_ATTEMPTS_MAX = 20;
 export const RECONCILE_PROBES_MAX = 200;
 
 /** Exit code of a node whose writes the stream refused (a deposed primary): sysexits EX_PROTOCOL. */
-export const EXIT_DEPOSED = 76;
+export const EXIT_DEPOSED = ExitCodes.DEPOSED;
 
 function checkConstants(): void {
   if (LEASE_MARGIN_FRACTION >= 1 - 1 / LEASE_RENEWALS_PER_LEASE) {

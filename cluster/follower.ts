@@ -17,9 +17,8 @@
  */
 
 import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import type { Engine } from '../engine/index.js';
-import type { LogRecord } from '../engine/log.js';
-import { LOG_KIND_EPOCH, logStreamName } from '../protocol/cluster.js';
+import type { Engine, LogRecord } from '../engine/index.js';
+import { LOG_KIND_EPOCH, logStreamName } from '../protocol/index.js';
 import {
   applyStoredValues,
   RecordDecoder,
@@ -70,7 +69,10 @@ export interface FollowerOptions {
 export interface FollowerStats extends FollowerPosition {
   /** Messages in the stream after the last applied one, as of the last delivery. */
   lagMessages: number;
-  /** Age of the last applied message when more were pending, in seconds; 0 when caught up. */
+  /**
+   * Age of the last applied message when it was applied (from the stream's stamp to here), in
+   * seconds: how far the standby trails the primary's shipping.
+   */
   lagSeconds: number;
   appliedRecords: number;
 }
@@ -178,7 +180,7 @@ export class Follower {
     this.lagMessages = message.info.pending;
     // Wall clocks: the stream stamps a message with its leader's time.
     const ageNs = BigInt(Date.now()) * NANOS_PER_MS - BigInt(message.info.timestampNanos);
-    this.lagSeconds = this.lagMessages === 0 ? 0 : Math.max(0, Number(ageNs) / 1e9);
+    this.lagSeconds = Math.max(0, Number(ageNs) / 1e9);
     while (this.waiters.length > 0 && this.waiters[0].seq <= this.position.seq) {
       this.waiters.shift()!.resolve();
     }

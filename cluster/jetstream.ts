@@ -26,7 +26,13 @@ import {
 } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { logStreamName, logSubject, OWNERS_BUCKET, REGIONS_BUCKET } from '../protocol/cluster.js';
+import {
+  ExitCodes,
+  logStreamName,
+  logSubject,
+  OWNERS_BUCKET,
+  REGIONS_BUCKET,
+} from '../protocol/index.js';
 import {
   JETSTREAM_REPLICAS_MAX,
   LOG_STREAM_DUPLICATE_WINDOW_MS,
@@ -66,14 +72,14 @@ export interface ConnectClusterOptions {
 export class ClusterSetupError extends Error {
   readonly code = 'CLUSTER_SETUP';
   /** sysexits EX_CONFIG: the NATS servers are not set up as the cluster needs. */
-  readonly exitCode = 78;
+  readonly exitCode = ExitCodes.CONFIG;
 }
 
 /** The NATS servers could not be reached at start. */
 export class ClusterUnavailableError extends Error {
   readonly code = 'CLUSTER_UNAVAILABLE';
   /** sysexits EX_UNAVAILABLE. */
-  readonly exitCode = 69;
+  readonly exitCode = ExitCodes.UNAVAILABLE;
 }
 
 /** Connects, and opens (creating when missing) the owners and regions buckets. */

@@ -16,7 +16,7 @@
 
 import type { KV } from '@nats-io/kv';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import type { RegionOwner } from '../protocol/cluster.js';
+import type { RegionOwner } from '../protocol/index.js';
 import {
   LEASE_MARGIN_FRACTION,
   LEASE_MARGIN_MS_MIN,

@@ -18,7 +18,7 @@
  * Decoding never throws on bad input: it returns null.
  */
 
-import { LOG_HEADERS, LOG_KIND_BATCH, LOG_KIND_EPOCH } from '../protocol/cluster.js';
+import { LOG_HEADERS, LOG_KIND_BATCH, LOG_KIND_EPOCH } from '../protocol/index.js';
 
 const LENGTH_BYTES = 4;
 

@@ -24,18 +24,18 @@
 import { randomUUID } from 'node:crypto';
 import type { KvWatchEntry } from '@nats-io/kv';
 import { headers } from '@nats-io/transport-node';
-import type { EngineConfig } from '../engine/config.js';
-import { Engine } from '../engine/index.js';
-import type { LogRecord } from '../engine/log.js';
+import { Engine, type EngineConfig, type LogRecord } from '../engine/index.js';
 import {
+  ExitCodes,
   LOG_KIND_EPOCH,
   logStreamName,
   logSubject,
   type RegionDefinition,
   type RegionOwner,
-} from '../protocol/cluster.js';
+} from '../protocol/index.js';
 import {
   createReplicationBuffer,
+  describeWalError,
   type DurabilityPolicy,
   LogRing,
   markFailed,
@@ -44,6 +44,7 @@ import {
   ReplicationQueue,
   WRITER_BATCH_BYTES_MAX,
   type Wal,
+  type WalErrorBody,
   type WalLogger,
 } from '../wal/index.js';
 import {
@@ -63,7 +64,7 @@ import { regionDefinition, sameDcs } from './region.js';
 import { Shipper, type ShipperStats, type StreamPosition } from './shipper.js';
 
 /** sysexits EX_DATAERR: the stream and this node's log cannot be followed any further. */
-const EXIT_DATA_ERROR = 65;
+const EXIT_DATA_ERROR = ExitCodes.DATA_ERROR;
 /** The primary rewrites its region's definition this often when its DCs changed. */
 const REGION_PUBLISH_MS = 10_000;
 /** A clean shutdown waits this long for the stream to acknowledge what was committed. */
@@ -176,7 +177,7 @@ export class ClusterMember {
         randomId: randomUUID,
         logger: options.logger,
       });
-      if (!opened.ok) throw new MemberOpenError(opened.error.message, opened.error.exitCode);
+      if (!opened.ok) throw new MemberOpenError(opened.error);
       wal = opened.value;
       const matched = await reconcileWithStream(
         wal,
@@ -187,7 +188,7 @@ export class ClusterMember {
       const engine = Engine.create(wal.engineConfig, { clock: options.clock, log: wal.log });
       const recovered = wal.recoverFollower(engine);
       if (!recovered.ok) {
-        throw new MemberOpenError(recovered.error.message, recovered.error.exitCode);
+        throw new MemberOpenError(recovered.error);
       }
       const lsn = recovered.value.lastLsn;
       const session = lsn === 0 ? 0 : (wal.readStored(lsn)?.readUInt16LE(2) ?? 0);
@@ -494,13 +495,16 @@ export class ClusterMember {
   }
 }
 
-/** The data directory or the stream refused the node at start: carries the exit code. */
+/**
+ * The data directory refused the node at start: carries the log's code (DATA_DIR_LOCKED,
+ * CONFIG_TOO_SMALL, ...) and exit status, as a node alone reports them.
+ */
 export class MemberOpenError extends Error {
-  readonly code = 'CLUSTER_OPEN';
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
+  readonly code: string;
+  readonly exitCode: number;
+  constructor(error: WalErrorBody) {
+    super(describeWalError(error));
+    this.code = error.code;
+    this.exitCode = error.exitCode;
   }
 }

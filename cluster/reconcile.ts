@@ -19,7 +19,7 @@
  */
 
 import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
-import { LOG_KIND_EPOCH, logStreamName } from '../protocol/cluster.js';
+import { ExitCodes, LOG_KIND_EPOCH, logStreamName } from '../protocol/index.js';
 import type { Wal, WalLogger } from '../wal/index.js';
 import { RECONCILE_PROBES_MAX } from './constants.js';
 import { decodeRecords, type LogMessageHead, readHead } from './log-message.js';
@@ -29,7 +29,7 @@ const MSG_ID_HEADER = 'Nats-Msg-Id';
 export class ReconcileError extends Error {
   readonly code = 'LOG_DIVERGED';
   /** sysexits EX_DATAERR, as the log's own data refusals. */
-  readonly exitCode = 65;
+  readonly exitCode = ExitCodes.DATA_ERROR;
 }
 
 export interface Reconciled {

@@ -7,9 +7,8 @@
  * `updatedAt`), so every owner of a region writes the same one for the same catalogue.
  */
 
-import type { LogRecord } from '../engine/log.js';
-import type { DcRecord } from '../engine/types.js';
-import { boundsOf, distanceKm, type RegionDc, type RegionDefinition } from '../protocol/cluster.js';
+import type { DcRecord, LogRecord } from '../engine/index.js';
+import { boundsOf, distanceKm, type RegionDc, type RegionDefinition } from '../protocol/index.js';
 
 /** How far a DC delivers: its radius, or the farthest vertex of its area from it. */
 export function reachKm(dc: DcRecord): number {

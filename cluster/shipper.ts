@@ -28,7 +28,7 @@
 
 import { type JetStreamClient, JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
-import { LOG_KIND_BATCH, logSubject } from '../protocol/cluster.js';
+import { LOG_KIND_BATCH, logSubject } from '../protocol/index.js';
 import type { LogRing, ReplicationEntry, ReplicationQueue, Wal } from '../wal/index.js';
 import {
   REPLICATION_LAG_BUCKETS_SECONDS,

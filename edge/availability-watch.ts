@@ -12,7 +12,7 @@
  */
 
 import { DcHits, type Engine } from '../engine/index.js';
-import type { SkuLevel } from '../protocol/messages.js';
+import type { SkuLevel } from '../protocol/index.js';
 import type { CatalogueView } from './catalogue-view.js';
 
 export type WatchEngine = Pick<Engine, 'resolveDcs' | 'levelsInto'>;

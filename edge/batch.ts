@@ -21,20 +21,19 @@ import {
   RESULT_CREATED,
   RESULT_REFUSED,
 } from '../engine/index.js';
-import type { ErrorBody } from '../protocol/codes.js';
-import { f64Column, i32Column } from '../protocol/columns.js';
 import {
+  type AvailabilityArgs,
+  type AvailabilityColumns,
+  type AvailabilityManyArgs,
+  type ErrorBody,
+  f64Column,
+  i32Column,
   ORDERS_PER_BATCH_MAX,
+  type PlaceOrdersArgs,
+  type PlaceOrdersResult,
   QUERIES_PER_BATCH_MAX,
   SKUS_PER_BATCH_MAX,
-} from '../protocol/limits.js';
-import type {
-  AvailabilityArgs,
-  AvailabilityColumns,
-  AvailabilityManyArgs,
-  PlaceOrdersArgs,
-  PlaceOrdersResult,
-} from '../protocol/messages.js';
+} from '../protocol/index.js';
 
 /** Whether ticket `a` is later than ticket `b` (tickets are wrapping ring positions; 0 = none). */
 export function laterTicket(a: number, b: number): boolean {

@@ -11,8 +11,8 @@
  */
 
 import { BroadcastChannel } from 'node:worker_threads';
-import type { EngineObserver, OrderEvent } from '../engine/types.js';
-import type { LowStockAlert } from '../protocol/messages.js';
+import type { EngineObserver, OrderEvent } from '../engine/index.js';
+import type { LowStockAlert } from '../protocol/index.js';
 import { CellSet } from './cell-set.js';
 import { ORDER_EVENT_TYPES, orderEventTypeIndex } from './order-event-ring.js';
 

@@ -8,9 +8,9 @@
  * through its log, so the standbys receive it).
  */
 
-import { type EngineConfig, resolveConfig } from '../engine/config.js';
+import { type EngineConfig, resolveConfig, resolveConfigOver } from '../engine/index.js';
 import { METROS, type MetroName } from '../engine/testing/index.js';
-import type { RegionOwner } from '../protocol/cluster.js';
+import type { RegionOwner } from '../protocol/index.js';
 import {
   ClusterMember,
   type MemberStats,
@@ -72,7 +72,9 @@ export async function openClusterNodeLog(
     logDir: dir,
     policy: options.fsync,
     engineConfig: (stored) =>
-      resolveConfig(stored === null ? engineConfig : { ...stored, ...options.engineConfig }),
+      stored === null
+        ? resolveConfig(engineConfig)
+        : resolveConfigOver(stored, options.engineConfig),
     clock: options.clock,
     logger: walLoggerOf(logger),
   });
@@ -136,7 +138,7 @@ export function renderClusterMetrics(stats: MemberStats): string {
   out.family(
     'inventory_standby_lag_seconds',
     'gauge',
-    'Age of the last applied message while more are pending.',
+    'Age of the last applied stream message when the standby applied it.',
   );
   out.sample('inventory_standby_lag_seconds', region, follower?.lagSeconds ?? 0);
   out.family('inventory_standby_applied_lsn', 'gauge', 'LSN of the last record a standby applied.');

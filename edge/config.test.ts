@@ -53,6 +53,19 @@ describe('parseCli', () => {
     });
   });
 
+  it('reads --fsync write, and commit as its deprecated name', () => {
+    for (const [flag, policy] of [
+      ['write', 'write'],
+      ['commit', 'write'],
+      ['fsync', 'fsync'],
+    ]) {
+      const parsed = parseCli(['--fsync', flag], {});
+      if (parsed.help) throw new Error('unexpected help');
+      expect(parsed.options.fsync, flag).toBe(policy);
+    }
+    expect(() => parseCli(['--fsync', 'sync'], {})).toThrow(/fsync, write, none/);
+  });
+
   it('refuses bad values and unknown flags', () => {
     for (const argv of [
       ['--port', '70000'],

@@ -7,12 +7,25 @@
  */
 
 import { availableParallelism } from 'node:os';
-import type { EngineConfig } from '../engine/config.js';
-import { type CommandLine, parseCommandLine } from '../wal/command-line.js';
-import { LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN } from '../cluster/constants.js';
-import { isRegionId } from '../protocol/cluster.js';
-import { DURABILITY_POLICIES, type DurabilityPolicy } from '../wal/constants.js';
-import { isReplicationMode, REPLICATION_MODES } from '../wal/replication-queue.js';
+import {
+  CELLS_MAX,
+  DC_CAPACITY_DEFAULT,
+  DC_CAPACITY_MAX,
+  type EngineConfig,
+  SKU_CAPACITY_DEFAULT,
+  SKU_CAPACITY_MAX,
+} from '../engine/index.js';
+import {
+  type CommandLine,
+  DURABILITY_POLICIES,
+  type DurabilityPolicy,
+  isReplicationMode,
+  parseCommandLine,
+  parseDurabilityPolicy,
+  REPLICATION_MODES,
+} from '../wal/index.js';
+import { LEASE_MS_DEFAULT, LEASE_MS_MAX, LEASE_MS_MIN } from '../cluster/gate/index.js';
+import { isRegionId } from '../protocol/index.js';
 import type { ClusterOptions } from './cluster-port.js';
 import {
   CONNECTIONS_MAX,
@@ -146,6 +159,7 @@ export function checkNodeOptions(options: NodeOptions): void {
       `subscriberBufferBytesMax must be an integer in [1, ${WS_SEND_BUFFER_BYTES_SOFT}]`,
     );
   }
+  checkDemoFits(options);
   const { requestsPerSecond, burst } = options.keyRateLimit;
   if (!Number.isSafeInteger(requestsPerSecond) || requestsPerSecond < 1) {
     throw new OptionsError('keyRateLimit.requestsPerSecond must be a positive integer');
@@ -156,7 +170,29 @@ export function checkNodeOptions(options: NodeOptions): void {
 }
 
 export class OptionsError extends Error {
-  readonly code = 'BAD_OPTIONS';
+  readonly code = 'BAD_NODE_OPTIONS';
+}
+
+/**
+ * A capacity given explicitly is the data directory's from then on, so the demo network is
+ * never allowed to raise it behind the caller's back: one smaller than the demo is refused.
+ */
+function checkDemoFits(options: NodeOptions): void {
+  const { demo, engineConfig } = options;
+  if (demo === null) return;
+  const { dcCapacity, skuCapacity } = engineConfig;
+  if (dcCapacity !== undefined && dcCapacity < demo.dcs) {
+    throw new OptionsError(
+      `--dc-capacity ${dcCapacity} is smaller than the demo network's ${demo.dcs} DCs: ` +
+        'give --no-demo, a smaller --demo-dcs or a larger --dc-capacity',
+    );
+  }
+  if (skuCapacity !== undefined && skuCapacity < demo.skus) {
+    throw new OptionsError(
+      `--sku-capacity ${skuCapacity} is smaller than the demo network's ${demo.skus} SKUs: ` +
+        'give --no-demo, a smaller --demo-skus or a larger --sku-capacity',
+    );
+  }
 }
 
 export const USAGE = `Usage: npm start -- [options]
@@ -165,8 +201,9 @@ export const USAGE = `Usage: npm start -- [options]
   --host <addr>          listen address (default ${HOST_DEFAULT})
   --threads <n>          worker threads serving connections (default: one per core)
   --data <dir>           data directory: write-ahead log and keys.json (default ./data)
-  --fsync <policy>       fsync (default): acknowledge after fsync; commit: after the LMDB
-                         commit, fsync left to the OS; none: after the append, in memory
+  --fsync <policy>       fsync (default): acknowledge after fsync; write: after the LMDB
+                         commit, written to the OS, fsync left to it; none: after the append,
+                         in memory (commit: the deprecated name of write)
   --log-level <level>    debug | info | warn | error | silent (default info); logs are one
                          JSON object per line on stderr, none per request below debug
   --no-metrics           record no request metrics; /metrics answers 404
@@ -185,6 +222,13 @@ export const USAGE = `Usage: npm start -- [options]
   --demo-dcs <n>         DCs of the demo network generated into an empty data dir (default ${DEMO_DCS_NODE_DEFAULT})
   --demo-skus <n>        SKUs of the demo network (default ${DEMO_SKUS_NODE_DEFAULT})
   --no-demo              leave an empty data directory empty
+  --dc-capacity <n>      most DCs the network holds (default ${DC_CAPACITY_DEFAULT}, at most ${DC_CAPACITY_MAX});
+                         each costs skuCapacity × 8 bytes of counters. Recorded in the data
+                         directory: a restart without it keeps the recorded one; a larger one
+                         grows it; a smaller one is refused
+  --sku-capacity <n>     most SKUs the catalogue holds (default ${SKU_CAPACITY_DEFAULT}, at most ${SKU_CAPACITY_MAX});
+                         each costs dcCapacity × 8 bytes of counters; recorded and grown as
+                         the DC capacity is. dcCapacity × skuCapacity stays below 2^31
   --order-capacity <n>   order-table slots, a power of two (live orders plus the idempotency
                          record of finished ones); a new data directory only
   --snapshot-every <n>   snapshot and compact the log every n records (default ${SNAPSHOT_EVERY_RECORDS_DEFAULT}; 0: never)
@@ -257,6 +301,8 @@ const FLAGS = {
   'metrics-open': { type: 'boolean' },
   'allow-js-fallback': { type: 'boolean' },
   'order-capacity': { type: 'string' },
+  'dc-capacity': { type: 'string' },
+  'sku-capacity': { type: 'string' },
   'snapshot-every': { type: 'string' },
   'event-retention': { type: 'string' },
   'connections-max': { type: 'string' },
@@ -291,11 +337,11 @@ export function parseCli(
   }
   if (values.data !== undefined) options.dataDir = values.data;
   if (values.fsync !== undefined) {
-    const policy = values.fsync;
-    if (!(DURABILITY_POLICIES as readonly string[]).includes(policy)) {
+    const policy = parseDurabilityPolicy(values.fsync);
+    if (policy === null) {
       throw new OptionsError(`--fsync must be one of ${DURABILITY_POLICIES.join(', ')}`);
     }
-    options.fsync = policy as DurabilityPolicy;
+    options.fsync = policy;
   }
   const level = values['log-level'];
   if (level !== undefined) {
@@ -321,6 +367,7 @@ export function parseCli(
       1 << 26,
     );
   }
+  parseCapacityFlags(options, values['dc-capacity'], values['sku-capacity']);
   const every = values['snapshot-every'];
   if (every !== undefined) {
     options.snapshotEveryRecords = integerOption('snapshot-every', every, 0, 1_000_000_000);
@@ -341,7 +388,30 @@ export function parseCli(
   options.keys = keysFromEnv(env);
   const keysFile = env.INVENTORY_KEYS_FILE;
   options.keysFile = keysFile !== undefined && keysFile !== '' ? keysFile : null;
+  checkDemoFits(options);
   return { help: false, options };
+}
+
+/**
+ * --dc-capacity and --sku-capacity: set only when given, so a restart without them keeps the
+ * data directory's recorded capacities. Each is checked alone here, and together when both
+ * are given; one given alone is checked against the recorded other when the log opens.
+ */
+function parseCapacityFlags(options: NodeOptions, dcs?: string, skus?: string): void {
+  if (dcs !== undefined) {
+    options.engineConfig.dcCapacity = integerOption('dc-capacity', dcs, 1, DC_CAPACITY_MAX);
+  }
+  if (skus !== undefined) {
+    options.engineConfig.skuCapacity = integerOption('sku-capacity', skus, 1, SKU_CAPACITY_MAX);
+  }
+  const { dcCapacity, skuCapacity } = options.engineConfig;
+  if (dcCapacity === undefined || skuCapacity === undefined) return;
+  if (dcCapacity * skuCapacity > CELLS_MAX) {
+    throw new OptionsError(
+      `--dc-capacity × --sku-capacity must stay below 2^31 cells (a cell index is an int32), ` +
+        `got ${dcCapacity} × ${skuCapacity}`,
+    );
+  }
 }
 
 function tlsOptionsOf(

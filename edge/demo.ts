@@ -7,8 +7,7 @@
  * it waits for durability every SEED_DURABLE_EVERY records so the log's ring never fills.
  */
 
-import type { Engine } from '../engine/index.js';
-import type { Location } from '../engine/types.js';
+import type { Engine, Location } from '../engine/index.js';
 import { generateDemoNetwork, type MetroName } from '../engine/testing/index.js';
 import type { DemoOptions } from './config.js';
 import type { DemoKeys } from './keys.js';

@@ -7,8 +7,14 @@
  * 500 INTERNAL rather than throwing, because this runs while answering a client.
  */
 
-import { type ErrorBody, type ErrorCode, ErrorCodes, isErrorCode } from '../protocol/codes.js';
-import { type CloseCode, CloseCodes } from '../protocol/messages.js';
+import {
+  type CloseCode,
+  CloseCodes,
+  type ErrorBody,
+  type ErrorCode,
+  ErrorCodes,
+  isErrorCode,
+} from '../protocol/index.js';
 
 /**
  * Why the edge itself closes a connection (frames the codec refuses carry their own code and
@@ -40,6 +46,7 @@ const STATUS_LINES: Readonly<Record<number, string>> = {
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   409: '409 Conflict',
+  410: '410 Gone',
   413: '413 Payload Too Large',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',

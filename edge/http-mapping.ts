@@ -7,20 +7,20 @@
  *
  * Invariants: args are built only by protocol/json.ts and checked only by protocol/validate.ts,
  * so both transports refuse the same input with the same code; an order placed answers 201 on
- * creation and 200, with the same body, on a retry with the same order id; a path that some
+ * creation and 200, with the order as it is now, on a retry with the same order id; a path that some
  * route answers never gets 404, only its route's answer or 405.
  */
 
-import type { ErrorBody } from '../protocol/codes.js';
 import {
   argsFromBody,
   argsFromQuery,
   decodePathSegment,
+  type ErrorBody,
+  type Op,
   type PathParams,
   type QueryOp,
-} from '../protocol/json.js';
-import type { Op } from '../protocol/messages.js';
-import type { ValidationLimits } from '../protocol/validate.js';
+  type ValidationLimits,
+} from '../protocol/index.js';
 import { errorOf } from './errors.js';
 
 export type RouteArgs = { ok: true; args: unknown } | { ok: false; error: ErrorBody };

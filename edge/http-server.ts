@@ -33,11 +33,13 @@
  */
 
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { ErrorBody } from '../protocol/codes.js';
-import { HTTP_BODY_BYTES_MAX } from '../protocol/limits.js';
-import { parseJsonBody } from '../protocol/json.js';
-import type { Op } from '../protocol/messages.js';
-import type { ValidationLimits } from '../protocol/validate.js';
+import {
+  type ErrorBody,
+  HTTP_BODY_BYTES_MAX,
+  type Op,
+  parseJsonBody,
+  type ValidationLimits,
+} from '../protocol/index.js';
 import { HTTP_IN_FLIGHT_MAX, HTTP_QUERY_BYTES_MAX } from './constants.js';
 import { errorOf, httpStatusOf, statusLine } from './errors.js';
 import {

@@ -108,7 +108,7 @@ describe('HTTP reads', () => {
 });
 
 describe('HTTP orders', () => {
-  it('places a hold (201), answers a retry with 200 and the same body', async () => {
+  it('places a hold (201), answers a retry with 200 and the order unchanged', async () => {
     const body = order('http-hold-1', [{ sku: 'baguette', qty: 2 }]);
     const first = await http(port, '/v1/orders', { json: body, key: keys.orderer });
     expect(first.status).toBe(201);

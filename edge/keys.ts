@@ -20,7 +20,7 @@
 
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { isRole, type Role } from '../protocol/messages.js';
+import { isRole, type Role } from '../protocol/index.js';
 import { CONNECTION_KEYS_MAX } from './connection-limits.js';
 import {
   CONNECTIONS_MAX,

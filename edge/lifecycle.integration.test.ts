@@ -41,7 +41,7 @@ async function seedMadrid(test: TestNode, units: number): Promise<void> {
 }
 
 describe('restart and reconnect', () => {
-  it('answers a retried order with its first answer after an SDK reconnect to a restarted node', async () => {
+  it('answers a retried order after an SDK reconnect to a restarted node, reserving nothing twice', async () => {
     const dataDir = makeDataDir();
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     let test = await startTestNode({ dataDir });
@@ -72,6 +72,43 @@ describe('restart and reconnect', () => {
     expect(retry.order).toEqual(first.order);
     const stock = await client.getStock({ dc: 'mad-1', sku: 'churros' });
     expect(stock.stock).toMatchObject({ onHand: 10, available: 7, reserved: 3 });
+  });
+
+  it('answers a retried order id with the order as it is now, over WebSocket and HTTP', async () => {
+    const dataDir = makeDataDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const test = await startTestNode({ dataDir });
+    cleanups.push(() => test.stop(true));
+    await seedMadrid(test, 10);
+    const client = await InventoryClient.connect(test.node.wsUrl, {
+      apiKey: test.keys.orderer,
+      reconnect: false,
+    });
+    cleanups.push(() => client.close());
+    const args = {
+      orderId: 'retry-now',
+      location: HERE,
+      mode: 'hold' as const,
+      ttlSeconds: 600,
+      lines: [{ sku: 'churros', qty: 2 }],
+    };
+    const first = await client.placeOrder(args);
+    expect(first.order.status).toBe('held');
+    await client.confirm({ orderId: 'retry-now' });
+    // The retry learns what became of its order (here: confirmed), and takes nothing again.
+    const retry = await client.placeOrder(args);
+    expect(retry.created).toBe(false);
+    expect(retry.order.status).toBe('confirmed');
+    expect(retry.order.allocation).toEqual(first.order.allocation);
+    const response = await fetch(`${test.node.url}/v1/orders`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${test.keys.orderer}`, 'content-type': 'application/json' },
+      body: JSON.stringify(args),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ orderId: 'retry-now', status: 'confirmed' });
+    const stock = await client.getStock({ dc: 'mad-1', sku: 'churros' });
+    expect(stock.stock).toMatchObject({ onHand: 10, available: 8, reserved: 2 });
   });
 });
 

@@ -27,9 +27,8 @@
  * alerts (available cannot fall below 0).
  */
 
-import { DcHits, type Engine } from '../engine/index.js';
-import { StockTable } from '../engine/stock/stock-table.js';
-import type { LowStockAlert } from '../protocol/messages.js';
+import { DcHits, type Engine, StockTable } from '../engine/index.js';
+import type { LowStockAlert } from '../protocol/index.js';
 import type { CatalogueView } from './catalogue-view.js';
 import { CHANGED_CELLS_PER_BATCH_MAX } from './constants.js';
 

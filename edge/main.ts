@@ -12,9 +12,12 @@
  * are not a usable certificate and key. A cluster node (--region, --nats) exits 76
  * (EX_PROTOCOL) when it was deposed (the region's stream refused its writes, or its lease
  * lapsed; restart it and it rejoins as a standby), 65 when it cannot follow the region's
- * stream, 69 (EX_UNAVAILABLE) when the NATS servers cannot be reached at start.
+ * stream, 69 (EX_UNAVAILABLE) when the NATS servers cannot be reached at start; 78 for an
+ * engine configuration it refuses (BAD_CONFIG). Every code and the status it exits with are in
+ * protocol/code-registry.ts.
  */
 
+import { ExitCodes, exitCodeOf, isRegisteredCode } from '../protocol/index.js';
 import { OptionsError, parseCli, USAGE } from './config.js';
 import { demoExamples, startBanner } from './demo.js';
 import { KeyConfigError } from './keys.js';
@@ -24,10 +27,10 @@ import { TlsConfigError } from './tls.js';
 import { UwsFallbackError } from './uws.js';
 import { NodeLogError } from './wal-port.js';
 
-const EXIT_USAGE = 64;
-const EXIT_FAILURE = 1;
+const EXIT_USAGE = ExitCodes.USAGE;
+const EXIT_FAILURE = ExitCodes.FAILURE;
 /** sysexits.h EX_SOFTWARE: an internal software error (a broken invariant). */
-const EXIT_SOFTWARE = 70;
+const EXIT_SOFTWARE = ExitCodes.SOFTWARE;
 /** Time a crashing node has to close its workers before the process exits anyway. */
 const CRASH_CLOSE_MS_MAX = 15_000;
 
@@ -58,7 +61,11 @@ async function main(): Promise<number> {
     // The cluster layer's refusals (loaded only for --region) carry their exit code.
     const exitCode = (error as { exitCode?: unknown }).exitCode;
     if (typeof exitCode === 'number') return exitCode;
-    return error instanceof UwsFallbackError ? EXIT_USAGE : EXIT_FAILURE;
+    if (error instanceof UwsFallbackError) return EXIT_USAGE;
+    // Any other refusal with a registered code (BAD_CONFIG, BAD_NODE_OPTIONS) exits with its
+    // code's status (protocol/code-registry.ts).
+    const registered = (error as { code?: unknown }).code;
+    return (isRegisteredCode(registered) ? exitCodeOf(registered) : null) ?? EXIT_FAILURE;
   }
   process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));
   const stopped = new Promise<number>((done) => {

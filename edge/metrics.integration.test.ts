@@ -272,7 +272,7 @@ describe('/metrics', () => {
   });
 
   it('serves the stats table', async () => {
-    const script = fileURLToPath(new URL('../dist/edge/stats.js', import.meta.url));
+    const script = fileURLToPath(new URL('../dist/tools/stats.js', import.meta.url));
     const output = await new Promise<string>((resolve, reject) => {
       execFile(
         process.execPath,

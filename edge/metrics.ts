@@ -30,8 +30,7 @@ import {
   encodeIntoCompressedBase64,
   type Histogram,
 } from 'hdr-histogram-js';
-import { ERROR_CODE_LIST } from '../protocol/codes.js';
-import { OP_LIST, type Op } from '../protocol/messages.js';
+import { ERROR_CODE_LIST, type Op, OP_LIST } from '../protocol/index.js';
 import { LATENCY_US_MAX } from './constants.js';
 
 export const TRANSPORTS = ['ws', 'http'] as const;
@@ -84,7 +83,7 @@ function latencyUsSince(nowMs: number, startMs: number): number {
  * Upper bounds (inclusive, µs) of the request latency buckets, the `le` labels of
  * `inventory_request_duration_seconds_bucket`. Chosen for this engine: a request answered
  * within its WebSocket frame takes tens of microseconds, an HTTP read about a hundred, a
- * durable order one group commit (16 µs to 1 ms with `--fsync commit`, 0.5 to 10 ms with
+ * durable order one group commit (16 µs to 1 ms with `--fsync write`, 0.5 to 10 ms with
  * `fsync`), and a stalled disk or a long GC pause up to seconds. A 1-2-5 ladder from 20 µs to
  * 2 s covers that in 16 buckets (each bound 2 to 2.5 times the last, so histogram_quantile is
  * within a bucket's width), and puts a bound exactly on each latency bar of the README

@@ -26,8 +26,8 @@ import { decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import {
   LOG_BATCH_BUCKET_BOUNDS_RECORDS,
   LOG_COMMIT_BUCKET_BOUNDS_MICROS,
-} from '../wal/constants.js';
-import type { LogStats } from '../wal/index.js';
+  type LogStats,
+} from '../wal/index.js';
 import { LATENCY_US_MAX, METRICS_SLOT_MS, METRICS_WINDOW_SLOTS } from './constants.js';
 import {
   createLatencyHistogram,

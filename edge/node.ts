@@ -33,8 +33,8 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Engine } from '../engine/index.js';
-import type { LowStockAlert } from '../protocol/messages.js';
+import { DEFAULT_CONFIG, type Engine, sharedBytes } from '../engine/index.js';
+import type { LowStockAlert } from '../protocol/index.js';
 import { CatalogueOwner, type WorkerPort } from './catalogue-sync.js';
 import { CatalogueView } from './catalogue-view.js';
 import { ChangeCollector, FeedChannel, type FeedMessage } from './change-feed.js';
@@ -297,6 +297,7 @@ export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<S
     opened = joined;
   }
   const { engine, log } = opened;
+  logCapacities(engine, logger);
   let seeded = false;
   try {
     if (opened.fresh && options.demo !== null) {
@@ -332,14 +333,34 @@ export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<S
   }
 }
 
-/** The demo network may need more DCs or SKUs than the default capacities. */
+/** Says what the data directory's capacities are and the address space they reserve. */
+function logCapacities(engine: Engine, logger: Logger): void {
+  const { dcCapacity, skuCapacity, orderCapacity } = engine.config;
+  const bytes = sharedBytes(engine.config);
+  logger.info('capacities', {
+    dcCapacity,
+    skuCapacity,
+    orderCapacity,
+    stockBytes: bytes.stock,
+    orderBytes: bytes.orders,
+  });
+}
+
+/**
+ * The configuration for a new data directory: the given capacities (flags, options), else the
+ * engine's defaults, raised where the demo network needs more DCs or SKUs than the defaults
+ * hold (a given capacity is never raised: checkNodeOptions refuses one smaller than the
+ * demo). An existing directory keeps its recorded capacities instead (wal-port.ts).
+ */
 function demoEngineConfig(options: NodeOptions): NodeOptions['engineConfig'] {
   const config = { ...options.engineConfig };
   if (options.demo === null) return config;
-  const dcCapacity = config.dcCapacity ?? 256;
-  const skuCapacity = config.skuCapacity ?? 16_384;
-  if (options.demo.dcs > dcCapacity) config.dcCapacity = options.demo.dcs;
-  if (options.demo.skus > skuCapacity) config.skuCapacity = options.demo.skus;
+  if (config.dcCapacity === undefined && options.demo.dcs > DEFAULT_CONFIG.dcCapacity) {
+    config.dcCapacity = options.demo.dcs;
+  }
+  if (config.skuCapacity === undefined && options.demo.skus > DEFAULT_CONFIG.skuCapacity) {
+    config.skuCapacity = options.demo.skus;
+  }
   return config;
 }
 

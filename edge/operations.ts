@@ -14,18 +14,18 @@
  * unexpected throw becomes an INTERNAL outcome, not a crash.
  */
 
-import type { EngineApi } from '../engine/api.js';
-import type { ErrorBody } from '../protocol/codes.js';
+import type { EngineApi } from '../engine/index.js';
 import {
   chooseVersion,
+  type ErrorBody,
+  type Op,
   OP_MUTATES,
   OP_SINCE_V2,
-  type Op,
   type OpArgs,
   type Role,
   roleAllows,
   type WireLimits,
-} from '../protocol/messages.js';
+} from '../protocol/index.js';
 import type { BatchRunner } from './batch.js';
 import { errorFromUnknown, errorOf } from './errors.js';
 import type { UpsertOutcome, UpsertRequest } from './thread-messages.js';

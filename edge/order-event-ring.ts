@@ -26,7 +26,7 @@
  * it reads the missing range from the log itself (order-stream.ts). Nothing is ever lost.
  */
 
-import type { OrderEventType, OrderEventView, OrderStatus } from '../protocol/messages.js';
+import type { OrderEventType, OrderEventView, OrderStatus } from '../protocol/index.js';
 
 const CONTROL_BYTES = 64;
 const HEAD = 0;

@@ -13,8 +13,8 @@
  * LMDB read and one record decode per durable record, at most TAIL_RECORDS_PER_TICK per tick.
  */
 
-import type { LogRecord } from '../engine/log.js';
-import type { OrderEventType, OrderStatus } from '../protocol/messages.js';
+import type { LogRecord } from '../engine/index.js';
+import type { OrderEventType, OrderStatus } from '../protocol/index.js';
 import type { LogReader } from '../wal/index.js';
 import type { OrderEventWriter } from './order-event-ring.js';
 

@@ -22,11 +22,14 @@
  * node holds no events for anyone: memory per subscriber is one push.
  */
 
-import type { LogRecord } from '../engine/log.js';
-import type { ErrorBody } from '../protocol/codes.js';
-import type { WireCodec } from '../protocol/codec.js';
-import { ORDERS_SUBSCRIPTION_ID } from '../protocol/limits.js';
-import { MessageKinds, type OrderEventView } from '../protocol/messages.js';
+import type { LogRecord } from '../engine/index.js';
+import {
+  type ErrorBody,
+  MessageKinds,
+  type OrderEventView,
+  ORDERS_SUBSCRIPTION_ID,
+  type WireCodec,
+} from '../protocol/index.js';
 import { type LogReader, LogReadError } from '../wal/index.js';
 import { ORDER_EVENTS_PER_PUSH_MAX, WS_DRAIN_TIMEOUT_MS } from './constants.js';
 import { errorOf } from './errors.js';
@@ -46,6 +49,7 @@ export interface StreamTarget {
   send(frame: Uint8Array): void;
   joinTopic(topic: string): void;
   leaveTopic(topic: string): void;
+  pushesHeld(): boolean;
 }
 
 export interface OrderStreamOptions {
@@ -187,8 +191,10 @@ export class OrderStream {
       }
       state.congestedSinceMs = 0;
       if (state.cursor <= this.liveThrough && !this.replay(target, state)) continue;
-      // A cursor further on (a `fromSequence` not yet published) waits for the live position.
-      if (state.cursor === this.liveThrough + 1) {
+      // A cursor further on (a `fromSequence` not yet published) waits for the live position;
+      // a subscriber whose subscribe answer has not left yet stays here (its pushes are held
+      // behind the answer, and a topic's publishes would overtake it).
+      if (state.cursor === this.liveThrough + 1 && !target.pushesHeld()) {
         this.catching.delete(target);
         this.live.add(target);
         target.joinTopic(ORDERS_TOPIC);

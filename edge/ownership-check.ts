@@ -7,10 +7,9 @@
  * It imports only the shared-memory gate, so a worker never loads the NATS client.
  */
 
-import { OwnershipGate } from '../cluster/ownership.js';
-import type { ErrorBody } from '../protocol/codes.js';
-import type { RegionOwner } from '../protocol/cluster.js';
-import type { ReplicationMode } from '../wal/replication-queue.js';
+import { OwnershipGate } from '../cluster/gate/index.js';
+import type { ErrorBody, RegionOwner } from '../protocol/index.js';
+import type { ReplicationMode } from '../wal/index.js';
 import { errorOf } from './errors.js';
 import type { DurableLog } from './operations.js';
 
@@ -65,7 +64,7 @@ export class OwnershipCheck {
    * never acknowledged; its outcome is unknown to the client, which resends it to the new
    * owner by its order id. Under `async` this is what keeps a deposed primary from
    * acknowledging a local commit the stream never got; under `sync` such a write is in the
-   * stream, and the new owner answers the resend with the first answer.
+   * stream, and the new owner answers the resend with the order as it is.
    */
   guard<T extends DurableLog>(log: T): T {
     const gate = this.gate;

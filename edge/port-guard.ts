@@ -15,9 +15,10 @@
 
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { ExitCodes } from '../protocol/index.js';
 
 /** sysexits.h EX_TEMPFAIL: the resource is held by someone else; retry later. */
-export const EXIT_PORT_IN_USE = 75;
+export const EXIT_PORT_IN_USE = ExitCodes.TEMP_FAILURE;
 /** The kernel's socket state for a listening TCP socket in /proc/net/tcp. */
 const TCP_STATE_LISTEN = '0A';
 const PROC_TCP_TABLES = ['/proc/net/tcp', '/proc/net/tcp6'] as const;

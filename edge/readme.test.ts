@@ -26,7 +26,7 @@ describe('README.md', () => {
     const start = quickStart.indexOf('```sh\n') + '```sh\n'.length;
     const block = quickStart.slice(start, quickStart.indexOf('\n```', start));
     const commands = block.split('\n').map((line) => line.replace(/#.*/, '').trim());
-    expect(commands).toEqual(['npm install && npm start', 'npm test']);
+    expect(commands).toEqual(['npm ci && npm start', 'npm test']);
     const { scripts } = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8'));
     expect(scripts.prepare).toBe('npm run build');
     expect(scripts.test).toMatch(/^npm run build\b.*&& vitest run$/);

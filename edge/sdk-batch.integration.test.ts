@@ -261,7 +261,10 @@ describe('availabilityMany against the node', () => {
     expect(view.skuCount(2)).toBe(0);
     expect(view.dcCount(2)).toBe(2);
     // Sent alone, a query of no SKUs is answered in columns too, and read back as objects.
-    await expect(reader.availability({ ...HERE, skus: [] })).resolves.toEqual({ skus: {} });
+    await expect(reader.availability({ ...HERE, skus: [] })).resolves.toEqual({
+      skus: {},
+      dcsInRange: 2,
+    });
   });
 });
 

@@ -51,6 +51,9 @@ class FakeTarget implements PushTarget {
   leaveTopic(topic: string) {
     this.topics.delete(topic);
   }
+  pushesHeld() {
+    return false;
+  }
   /** The push bodies received for subscription `sub`, taken (cleared). */
   take(sub: number): Record<string, unknown>[] {
     const bodies = this.messages

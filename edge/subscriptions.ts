@@ -24,24 +24,22 @@
 
 import type { Engine } from '../engine/index.js';
 import type { LogReader } from '../wal/index.js';
-import type { ErrorBody } from '../protocol/codes.js';
-import type { WireCodec } from '../protocol/codec.js';
-import {
-  ORDERS_SUBSCRIPTION_ID,
-  REQUEST_ID_MAX,
-  SUBSCRIPTION_SKUS_MAX,
-  SUBSCRIPTIONS_PER_CONNECTION_MAX,
-} from '../protocol/limits.js';
 import {
   type AvailabilitySubscribeArgs,
+  type ErrorBody,
   type LowStockAlert,
   type LowStockSubscribeArgs,
   MessageKinds,
+  ORDERS_SUBSCRIPTION_ID,
+  REQUEST_ID_MAX,
   type Role,
-  SUBSCRIPTION_ROLES,
   type SubscribeArgs,
+  SUBSCRIPTION_ROLES,
+  SUBSCRIPTION_SKUS_MAX,
+  SUBSCRIPTIONS_PER_CONNECTION_MAX,
+  type WireCodec,
   type WireMessage,
-} from '../protocol/messages.js';
+} from '../protocol/index.js';
 import { AvailabilityWatch, type WatchEngine, WatchScratch } from './availability-watch.js';
 import type { CatalogueView } from './catalogue-view.js';
 import { CellSet } from './cell-set.js';
@@ -72,6 +70,11 @@ export interface PushTarget {
   cutOff(message: string): void;
   joinTopic(topic: string): void;
   leaveTopic(topic: string): void;
+  /**
+   * True while this connection's subscribe answer has not left: `send` holds pushes until it
+   * has, and a topic (whose publishes would overtake the answer) must not be joined yet.
+   */
+  pushesHeld(): boolean;
 }
 
 export type HubEngine = WatchEngine & StockReader & Pick<Engine, 'getSku' | 'getDc'>;

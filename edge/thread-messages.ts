@@ -8,13 +8,12 @@
  * touched only through Atomics, and only the main thread stores them.
  */
 
-import type { RegionOwner } from '../protocol/cluster.js';
+import type { ErrorBody, RegionOwner } from '../protocol/index.js';
 import type { ConnectionCaps } from './connection-limits.js';
 import type { WorkerCluster } from './ownership-check.js';
 import type { FaultInjection } from './operations.js';
-import type { LogRecord } from '../engine/log.js';
-import type { ErrorBody } from '../protocol/codes.js';
-import type { DurabilityPolicy } from '../wal/constants.js';
+import type { LogRecord } from '../engine/index.js';
+import type { DurabilityPolicy } from '../wal/index.js';
 import type { KeyTable } from './keys.js';
 import type { LogLevel } from './logger.js';
 import type { MetricsReport } from './metrics.js';

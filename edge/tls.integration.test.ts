@@ -193,24 +193,37 @@ describe('TLS files that cannot serve', () => {
     const garbage = join(dir, 'garbage.pem');
     writeFileSync(garbage, 'not a certificate\n');
     const cases = [
-      { tls: { certFile: join(dir, 'missing.pem'), keyFile: cert.keyFile }, exitCode: 66 },
-      { tls: { certFile: cert.certFile, keyFile: join(dir, 'missing.pem') }, exitCode: 66 },
-      { tls: { certFile: garbage, keyFile: cert.keyFile }, exitCode: 78 },
-      { tls: { certFile: cert.certFile, keyFile: garbage }, exitCode: 78 },
-      { tls: { certFile: cert.certFile, keyFile: other.keyFile }, exitCode: 78 },
-      { tls: { certFile: encrypted.certFile, keyFile: encrypted.keyFile }, exitCode: 78 },
+      {
+        tls: { certFile: join(dir, 'missing.pem'), keyFile: cert.keyFile },
+        code: 'TLS_FILE_UNREADABLE',
+        exitCode: 66,
+      },
+      {
+        tls: { certFile: cert.certFile, keyFile: join(dir, 'missing.pem') },
+        code: 'TLS_FILE_UNREADABLE',
+        exitCode: 66,
+      },
+      { tls: { certFile: garbage, keyFile: cert.keyFile }, code: 'BAD_TLS', exitCode: 78 },
+      { tls: { certFile: cert.certFile, keyFile: garbage }, code: 'BAD_TLS', exitCode: 78 },
+      { tls: { certFile: cert.certFile, keyFile: other.keyFile }, code: 'BAD_TLS', exitCode: 78 },
+      {
+        tls: { certFile: encrypted.certFile, keyFile: encrypted.keyFile },
+        code: 'BAD_TLS',
+        exitCode: 78,
+      },
       {
         tls: { certFile: encrypted.certFile, keyFile: encrypted.keyFile, passphrase: 'wrong' },
+        code: 'BAD_TLS',
         exitCode: 78,
       },
     ];
-    for (const { tls, exitCode } of cases) {
+    for (const { tls, code, exitCode } of cases) {
       const dataDir = makeDataDir();
       try {
         await expect(
           startTestNode({ dataDir, tls: { passphrase: null, ...tls } }),
           JSON.stringify(tls),
-        ).rejects.toMatchObject({ code: 'BAD_TLS', exitCode });
+        ).rejects.toMatchObject({ code, exitCode });
         expect(existsSync(join(dataDir, 'log')), 'nothing opened').toBe(false);
       } finally {
         rmSync(dataDir, { recursive: true, force: true });

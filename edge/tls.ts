@@ -17,6 +17,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { ExitCodes, exitCodeOf } from '../protocol/index.js';
 
 /** Where the node's certificate and key are; the key's passphrase when it is encrypted. */
 export interface TlsOptions {
@@ -27,24 +28,24 @@ export interface TlsOptions {
   passphrase: string | null;
 }
 
-/** sysexits.h EX_NOINPUT: a file named on the command line cannot be read. */
-export const EXIT_NO_INPUT = 66;
-/** sysexits.h EX_CONFIG: the files are there but do not make a usable configuration. */
-export const EXIT_CONFIG = 78;
-
 /** The environment variable a key passphrase may come from (the command line shows in `ps`). */
 export const TLS_PASSPHRASE_VARIABLE = 'INVENTORY_TLS_PASSPHRASE';
 /** The environment variable naming the CA file the tools trust. */
 export const CA_FILE_VARIABLE = 'INVENTORY_CA_FILE';
 
+/**
+ * TLS files a node cannot serve with: TLS_FILE_UNREADABLE (a file cannot be read, exit 66) or
+ * BAD_TLS (the files are there but are not a usable certificate and key, exit 78).
+ */
 export class TlsConfigError extends Error {
-  readonly code = 'BAD_TLS';
+  readonly exitCode: number;
 
   constructor(
+    readonly code: 'BAD_TLS' | 'TLS_FILE_UNREADABLE',
     message: string,
-    readonly exitCode: number,
   ) {
     super(message);
+    this.exitCode = exitCodeOf(code) ?? ExitCodes.FAILURE;
   }
 }
 
@@ -60,8 +61,8 @@ function readPem(what: string, path: string): Buffer {
     return readFileSync(path);
   } catch (error) {
     throw new TlsConfigError(
+      'TLS_FILE_UNREADABLE',
       `cannot read the TLS ${what} file ${path}: ${(error as Error).message}`,
-      EXIT_NO_INPUT,
     );
   }
 }
@@ -80,8 +81,8 @@ export function checkTlsFiles(options: TlsOptions): CheckedTls {
     certificate = new X509Certificate(cert);
   } catch (error) {
     throw new TlsConfigError(
+      'BAD_TLS',
       `${certFile} is not a PEM certificate: ${(error as Error).message}`,
-      EXIT_CONFIG,
     );
   }
   try {
@@ -97,8 +98,8 @@ export function checkTlsFiles(options: TlsOptions): CheckedTls {
       ? ` (an encrypted key needs --tls-passphrase or ${TLS_PASSPHRASE_VARIABLE}, the right one)`
       : '';
     throw new TlsConfigError(
+      'BAD_TLS',
       `the TLS key ${keyFile} cannot be used with the certificate ${certFile}: ${message}${hint}`,
-      EXIT_CONFIG,
     );
   }
   return {

@@ -7,9 +7,13 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { type EngineConfig, resolveConfig } from '../engine/config.js';
-import { Engine } from '../engine/index.js';
-import type { OperationLog } from '../engine/log.js';
+import {
+  Engine,
+  type EngineConfig,
+  type OperationLog,
+  resolveConfig,
+  resolveConfigOver,
+} from '../engine/index.js';
 import {
   type DurabilityPolicy,
   describeWalError,
@@ -110,9 +114,9 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
     // A new directory takes the node's configuration; an existing one keeps its own, with what
     // was given explicitly on top (the log refuses what cannot apply to the data).
     engineConfig: (stored) =>
-      resolveConfig(
-        stored === null ? options.engineConfig : { ...stored, ...options.engineOverrides },
-      ),
+      stored === null
+        ? resolveConfig(options.engineConfig)
+        : resolveConfigOver(stored, options.engineOverrides),
     policy: options.policy,
     logRetainRecords: options.retainRecords,
     clock: options.clock,

@@ -23,13 +23,14 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import { AVAILABILITY_SKUS_MAX } from '../engine/constants.js';
-import { Engine, type EngineShared } from '../engine/index.js';
-import { WireCodec } from '../protocol/codec.js';
-import { WIRE_LIMITS } from '../protocol/limits.js';
-import type { Op } from '../protocol/messages.js';
-import { validateArgs } from '../protocol/validate.js';
-import type { ErrorBody } from '../protocol/codes.js';
+import { AVAILABILITY_SKUS_MAX, Engine, type EngineShared } from '../engine/index.js';
+import {
+  type ErrorBody,
+  type Op,
+  validateArgs,
+  WIRE_LIMITS,
+  WireCodec,
+} from '../protocol/index.js';
 import { BatchRunner } from './batch.js';
 import { ConnectionLimits } from './connection-limits.js';
 import { UpsertForwarder } from './catalogue-sync.js';

@@ -39,19 +39,21 @@ import type {
   us_socket_context_t,
   WebSocket,
 } from 'uWebSockets.js';
-import type { ErrorBody } from '../protocol/codes.js';
-import type { WireCodec } from '../protocol/codec.js';
-import { FRAME_BYTES_MAX, IN_FLIGHT_MAX, WS_PATH } from '../protocol/limits.js';
 import {
   type CloseCode,
   CloseCodes,
+  type ErrorBody,
+  FRAME_BYTES_MAX,
+  IN_FLIGHT_MAX,
   isOp,
   MessageKinds,
   type Op,
   type SubscribeArgs,
   type UnsubscribeArgs,
+  type WireCodec,
   type WireMessage,
-} from '../protocol/messages.js';
+  WS_PATH,
+} from '../protocol/index.js';
 import { laterTicket } from './batch.js';
 import {
   WS_ANSWERS_PER_FRAME_MAX,
@@ -111,6 +113,14 @@ class Connection implements PushTarget {
   flushQueued = false;
   /** The protocol version its hello settled on (1 until then). */
   version = 1;
+  /**
+   * Ids of subscribe requests whose answer has not been handed to uWS yet. While there are
+   * any, pushes wait in `held`: a push must never reach the client before the answer that
+   * tells it the subscription's id and starting point (the client would drop it, a gap).
+   */
+  readonly answersAwaited: number[] = [];
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
 
   constructor(
     readonly id: number,
@@ -127,12 +137,37 @@ class Connection implements PushTarget {
   }
 
   bufferedAmount(): number {
-    return this.isOpen() ? this.ws!.getBufferedAmount() : 0;
+    return this.isOpen() ? this.ws!.getBufferedAmount() + this.heldBytes : 0;
   }
 
   send(frame: Uint8Array): void {
     const ws = this.ws;
-    if (this.isOpen() && ws !== null) ws.cork(() => ws.send(frame, true, false));
+    if (!this.isOpen() || ws === null) return;
+    if (this.answersAwaited.length > 0) {
+      this.held.push(frame);
+      this.heldBytes += frame.byteLength;
+      return;
+    }
+    ws.cork(() => ws.send(frame, true, false));
+  }
+
+  pushesHeld(): boolean {
+    return this.answersAwaited.length > 0;
+  }
+
+  /** Notes that the answers of `messages` were handed to uWS; sends held pushes once free. */
+  answered(ws: WebSocket<ConnectionData>, messages: WireMessage[], from: number, to: number) {
+    const awaited = this.answersAwaited;
+    if (awaited.length === 0) return;
+    for (let index = from; index < to && awaited.length > 0; index++) {
+      const at = awaited.indexOf(messages[index][0]);
+      if (at !== -1) awaited.splice(at, 1);
+    }
+    if (awaited.length > 0 || this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const frame of held) ws.send(frame, true, false);
   }
 
   cutOff(message: string): void {
@@ -443,6 +478,7 @@ export class WsServer {
     const ticket = op === 'subscribe' || op === 'unsubscribe' ? 0 : context.ticket;
     if (laterTicket(ticket, frame.ticket)) frame.ticket = ticket;
     this.answer(frame, id, outcome, op, weight);
+    if (op === 'subscribe' && outcome.ok) connection.answersAwaited.push(id);
     if (op === 'hello') this.helloAnswered(connection, outcome);
   }
 
@@ -539,6 +575,7 @@ export class WsServer {
     connection.congestedSinceMs = 0;
     if (outbox.length > 0) {
       this.sendMessages(ws, outbox, 0, outbox.length);
+      connection.answered(ws, outbox, 0, outbox.length);
       outbox.length = 0;
     }
     const closing = connection.closeAfterFlush;

@@ -13,7 +13,7 @@
  * them is refused by the caller before it starts (asserted here).
  */
 
-import type { ErrorBody } from '../protocol/codes.js';
+import type { ErrorBody } from '../protocol/index.js';
 
 /** A placement created the order. */
 export const RESULT_CREATED = 0;
@@ -21,9 +21,6 @@ export const RESULT_CREATED = 0;
 export const RESULT_EXISTS = 1;
 /** Refused: `errors[i]` says why; nothing changed. */
 export const RESULT_REFUSED = 2;
-
-/** Order states on the wire, in this order (held is 0). */
-export const WIRE_STATUS_HELD = 0;
 
 /** ETAs travel as whole tenths of a minute; this is "no ETA" (no DC, or nothing in stock). */
 export const ETA_NONE = -1;

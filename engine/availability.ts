@@ -45,6 +45,10 @@ export class AvailabilityReader {
   /**
    * With `breakdown` false, each SKU's `dcs` is left empty: a search page needs the total and
    * the best ETA, and the per-DC list is most of the cost of building and encoding an answer.
+   * `dcsInRange` counts the active DCs that deliver to the location within the window, with
+   * stock or not: 0 tells "no DC delivers here" from "sold out" (DCs, none with units), which
+   * both answer `available` 0 and `etaMinutes` null. An unknown SKU answers `unknown: true`
+   * and `available` 0 (-1 in the typed answers).
    */
   availability(
     location: Location,
@@ -67,7 +71,11 @@ export class AvailabilityReader {
       answers,
     );
     if (refusal !== null) return refusal;
-    return { ok: true, skus: this.availabilityObject(answers, 0, skus) };
+    return {
+      ok: true,
+      skus: this.availabilityObject(answers, 0, skus),
+      dcsInRange: answers.dcCount[0],
+    };
   }
 
   /**
@@ -185,7 +193,7 @@ export class AvailabilityReader {
         etaMinutes: eta === ETA_NONE ? null : eta / 10,
         dcs: [],
       };
-      if (total < 0) (entry as SkuAvailability & { unknown: boolean }).unknown = true;
+      if (total < 0) entry.unknown = true;
       if (answers.breakdown) {
         for (let hit = 0; hit < dcCount; hit++) {
           const units = answers.perDc[row + hit];

@@ -9,7 +9,7 @@
  * `applySku` install a record.
  */
 
-import type { ErrorCode } from '../protocol/codes.js';
+import type { ErrorCode } from '../protocol/index.js';
 import {
   NAME_LENGTH_MAX,
   PREP_MINUTES_DEFAULT,
@@ -77,7 +77,8 @@ export class Catalogue {
     if (existing === undefined && this.dcs.length >= this.dcCapacity) {
       return refuse(
         'CAPACITY_EXHAUSTED',
-        `the network holds its capacity of ${this.dcCapacity} DCs`,
+        `the network holds its capacity of ${this.dcCapacity} DCs ` +
+          '(dcCapacity: a node restarted with a larger --dc-capacity holds more)',
       );
     }
     const record: DcRecord = {
@@ -119,7 +120,8 @@ export class Catalogue {
     if (existing === undefined && this.skus.length >= this.skuCapacity) {
       return refuse(
         'CAPACITY_EXHAUSTED',
-        `the catalogue holds its capacity of ${this.skuCapacity} SKUs`,
+        `the catalogue holds its capacity of ${this.skuCapacity} SKUs ` +
+          '(skuCapacity: a node restarted with a larger --sku-capacity holds more)',
       );
     }
     const record: SkuRecord = {

@@ -17,6 +17,7 @@ import {
   MAX_MINUTES_DEFAULT,
 } from './constants.js';
 import { overflowBlocks } from './reservation/order-slot.js';
+import { CELL_BYTES } from './stock/stock-table.js';
 
 export interface EngineConfig {
   /** Most DCs the network may ever hold (counters are allocated for all of them). */
@@ -57,10 +58,29 @@ export function orderOverflowBlocks(config: Pick<EngineConfig, 'orderCapacity'>)
   return Math.max(config.orderCapacity / ORDER_SLOTS_PER_OVERFLOW_BLOCK, ORDER_OVERFLOW_BLOCKS_MIN);
 }
 
+/**
+ * Default capacities: a metro's network with room to grow (1,024 DCs × 65,536 SKUs). The
+ * counters reserve 8 bytes per DC × SKU, 512 MiB of address space here, committed by the OS as
+ * cells are first written (README, "Memory"). A node raises them with --dc-capacity and
+ * --sku-capacity; the reference network (10,000 × 100,000) needs 7.45 GiB.
+ */
+export const DC_CAPACITY_DEFAULT = 1_024;
+export const SKU_CAPACITY_DEFAULT = 65_536;
+/** Most DCs (the geo index's ceiling) and SKUs a configuration may name. */
+export const DC_CAPACITY_MAX = 1 << 20;
+export const SKU_CAPACITY_MAX = 1 << 24;
+/**
+ * A cell index (dc × skuCapacity + sku) is an int32 in the order table and the change feed,
+ * so dcCapacity × skuCapacity stays at or below this.
+ */
+export const CELLS_MAX = 0x7fff_ffff;
+/** DCs per stock shard unless configured: fewer when the shard would pass SHARD_BYTES_MAX. */
+const DCS_PER_SHARD_DEFAULT = 64;
+
 export const DEFAULT_CONFIG: EngineConfig = {
-  dcCapacity: 256,
-  skuCapacity: 16_384,
-  dcsPerShard: 64,
+  dcCapacity: DC_CAPACITY_DEFAULT,
+  skuCapacity: SKU_CAPACITY_DEFAULT,
+  dcsPerShard: DCS_PER_SHARD_DEFAULT,
   orderCapacity: ORDER_CAPACITY_DEFAULT,
   linesPerOrderMax: 32,
   allocationsPerOrderMax: 32,
@@ -75,6 +95,17 @@ export const DEFAULT_CONFIG: EngineConfig = {
 /** Bytes of one stock shard may not exceed this (V8 typed-array lengths, and page-in cost). */
 const SHARD_BYTES_MAX = 2 ** 31;
 
+/**
+ * DCs per stock shard for these capacities when the configuration does not say: 64, or fewer
+ * when the network has fewer DCs or 64 DCs of this many SKUs would pass SHARD_BYTES_MAX. The
+ * shard width is a layout choice, not a property of the data (snapshots store stock per DC),
+ * so it may differ from one start to the next.
+ */
+export function dcsPerShardFor(dcCapacity: number, skuCapacity: number): number {
+  const fit = Math.floor(SHARD_BYTES_MAX / (Math.max(skuCapacity, 1) * CELL_BYTES));
+  return Math.max(1, Math.min(DCS_PER_SHARD_DEFAULT, dcCapacity, fit));
+}
+
 export class ConfigError extends Error {
   readonly code = 'BAD_CONFIG';
 }
@@ -87,15 +118,21 @@ function requireInt(name: string, value: number, min: number, max: number): void
 
 export function resolveConfig(partial: Partial<EngineConfig> = {}): EngineConfig {
   const config: EngineConfig = { ...DEFAULT_CONFIG, ...partial };
-  requireInt('dcCapacity', config.dcCapacity, 1, 1 << 20);
-  requireInt('skuCapacity', config.skuCapacity, 1, 1 << 24);
+  requireInt('dcCapacity', config.dcCapacity, 1, DC_CAPACITY_MAX);
+  requireInt('skuCapacity', config.skuCapacity, 1, SKU_CAPACITY_MAX);
+  if (partial.dcsPerShard === undefined) {
+    config.dcsPerShard = dcsPerShardFor(config.dcCapacity, config.skuCapacity);
+  }
   requireInt('dcsPerShard', config.dcsPerShard, 1, config.dcCapacity);
   // A cell index (dc * skuCapacity + sku) is stored in int32 in the order table.
-  if (config.dcCapacity * config.skuCapacity > 0x7fff_ffff) {
-    throw new ConfigError('dcCapacity × skuCapacity must stay below 2^31 cells');
+  if (config.dcCapacity * config.skuCapacity > CELLS_MAX) {
+    throw new ConfigError(
+      `dcCapacity × skuCapacity must stay below 2^31 cells, got ` +
+        `${config.dcCapacity} × ${config.skuCapacity}`,
+    );
   }
   // Two int32 counters per cell.
-  if (config.dcsPerShard * config.skuCapacity * 8 > SHARD_BYTES_MAX) {
+  if (config.dcsPerShard * config.skuCapacity * CELL_BYTES > SHARD_BYTES_MAX) {
     throw new ConfigError('dcsPerShard × skuCapacity × 8 bytes exceeds the 2 GiB shard limit');
   }
   requireInt('orderCapacity', config.orderCapacity, BUCKET_SLOTS, ORDER_CAPACITY_MAX);
@@ -123,4 +160,23 @@ export function resolveConfig(partial: Partial<EngineConfig> = {}): EngineConfig
     throw new ConfigError('geoCacheSize must be a power of two');
   }
   return config;
+}
+
+/**
+ * The configuration of a data directory written with `stored`, with `given` (flags, options)
+ * on top: what is not given stays as recorded, so a restart needs no flags. When a capacity
+ * changes and the shard width is not given, the width is worked out again for the new
+ * capacities (the recorded one may not fit them). Whether the data fits is the log's to check
+ * (wal/recovery.ts: capacities may grow, never shrink).
+ */
+export function resolveConfigOver(
+  stored: EngineConfig,
+  given: Partial<EngineConfig>,
+): EngineConfig {
+  const resized =
+    (given.dcCapacity !== undefined && given.dcCapacity !== stored.dcCapacity) ||
+    (given.skuCapacity !== undefined && given.skuCapacity !== stored.skuCapacity);
+  const { dcsPerShard, ...capacities } = stored;
+  const base: Partial<EngineConfig> = resized ? capacities : { ...capacities, dcsPerShard };
+  return resolveConfig({ ...base, ...given });
 }

@@ -18,7 +18,7 @@ export {
   SKUS_PER_REQUEST_MAX as AVAILABILITY_SKUS_MAX,
   SPEED_KMH_MAX,
   TTL_SECONDS_MAX as HOLD_TTL_SECONDS_MAX,
-} from '../protocol/limits.js';
+} from '../protocol/index.js';
 
 /** Browse page size. */
 export const BROWSE_LIMIT_DEFAULT = 50;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Engine, type EngineOptions } from './engine.js';
+import { isRegisteredCode } from '../protocol/index.js';
+import { Engine, type EngineOptions, type EngineState } from './engine.js';
+import { SnapshotImportError } from './failure.js';
 import type { LogRecord, OperationLog } from './log.js';
 import type { OrderResult, PlaceOrderInput } from './types.js';
 
@@ -250,7 +252,7 @@ describe('availability', () => {
     expect(code(engine.availability({ lat: Number.NaN, lng: 0 }, ['milk']))).toBe('BAD_LOCATION');
     expect(code(engine.availability(CUSTOMER, 'milk' as never))).toBe('BAD_REQUEST');
     // No SKUs is a question with an empty answer (the wire allows 0..500).
-    expect(engine.availability(CUSTOMER, [])).toEqual({ ok: true, skus: {} });
+    expect(engine.availability(CUSTOMER, [])).toEqual({ ok: true, skus: {}, dcsInRange: 2 });
     expect(code(engine.availability(CUSTOMER, new Array(501).fill('milk')))).toBe('TOO_MANY_SKUS');
   });
 });
@@ -636,6 +638,28 @@ describe('replay and snapshots', () => {
     for (let dc = 0; dc < live.dcCount; dc++) copy.importStockOfDc(dc, live.exportStockOfDc(dc));
     expect(fingerprint(copy)).toEqual(fingerprint(live));
     expect(ok(copy.getOrder('a')).order).toEqual(ok(live.getOrder('a')).order);
+  });
+
+  it('a state it cannot import is refused with a registered code', () => {
+    const live = network();
+    const state = live.exportState();
+    const refusals: [EngineState, string][] = [
+      [{ ...state, format: 2 as 1 }, 'DATA_VERSION_MISMATCH'],
+      [{ ...state, capacities: { ...state.capacities, orderCapacity: 2048 } }, 'CONFIG_MISMATCH'],
+      [{ ...state, capacities: { ...state.capacities, dcCapacity: 16 } }, 'CONFIG_TOO_SMALL'],
+    ];
+    for (const [refused, code] of refusals) {
+      const copy = Engine.create(live.config);
+      let thrown: unknown = null;
+      try {
+        copy.importState(structuredClone(refused));
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, code).toBeInstanceOf(SnapshotImportError);
+      expect((thrown as SnapshotImportError).code).toBe(code);
+      expect(isRegisteredCode(code)).toBe(true);
+    }
   });
 });
 

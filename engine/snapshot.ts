@@ -6,12 +6,14 @@
  *
  * Format 1 (the only one): each order by its fields and slot (`OrderSnapshot`), never by the
  * table's bytes, so a snapshot loads whatever the slot layout of the release reading it. The
- * capacities say what the data needs: the order capacity and SKU capacity must equal the
- * configuration's (they decide slots and cell indexes), the others may have grown.
+ * capacities say what the data needs: the order capacity must equal the configuration's (it
+ * decides slots), the others may have grown (allocations are (DC, SKU, qty) triples, so cell
+ * indexes are worked out again for the SKU capacity of the engine loading them).
  */
 
 import type { EngineConfig } from './config.js';
 import type { EngineContext } from './context.js';
+import { SnapshotImportError } from './failure.js';
 import type { LogRecord } from './log.js';
 import type { OrderBook, OrderSnapshotFields } from './orders/index.js';
 import type { DcRecord, SkuRecord } from './types.js';
@@ -57,17 +59,27 @@ export function importState(
   state: EngineState,
   applyCatalogue: (record: Extract<LogRecord, { type: 'dc' | 'sku' }>) => void,
 ): void {
-  if (state.format !== 1) throw new Error(`snapshot format ${state.format} is not supported`);
+  if (state.format !== 1) {
+    const message = `snapshot format ${state.format} is not supported`;
+    throw new SnapshotImportError('DATA_VERSION_MISMATCH', message);
+  }
   const { config } = context;
   const caps = state.capacities;
-  if (caps.orderCapacity !== config.orderCapacity || caps.skuCapacity !== config.skuCapacity) {
-    throw new Error('snapshot: order capacity and SKU capacity must equal the configuration');
+  if (caps.orderCapacity !== config.orderCapacity) {
+    const message = 'snapshot: the order capacity must equal the configuration';
+    throw new SnapshotImportError('CONFIG_MISMATCH', message);
   }
+  // Cell indexes depend on the SKU capacity, and none is stored: orders come as (DC, SKU)
+  // triples and stock per DC, so a larger SKU capacity loads them as they are.
   if (
     caps.dcCapacity > config.dcCapacity ||
+    caps.skuCapacity > config.skuCapacity ||
     caps.allocationsPerOrderMax > config.allocationsPerOrderMax
   ) {
-    throw new Error('snapshot: the configuration is smaller than the data');
+    throw new SnapshotImportError(
+      'CONFIG_TOO_SMALL',
+      'snapshot: the configuration is smaller than the data',
+    );
   }
   for (const dc of state.dcs) applyCatalogue({ type: 'dc', at: 0, actor: 'snapshot', dc });
   for (const sku of state.skus) applyCatalogue({ type: 'sku', at: 0, actor: 'snapshot', sku });

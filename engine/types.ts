@@ -4,11 +4,11 @@
  * code, never an exception (see protocol/codes.ts for every code).
  */
 
-import type { ErrorBody } from '../protocol/codes.js';
 import type {
   AllocationLine,
   AllocationPolicy,
   DcAvailability,
+  ErrorBody,
   Location,
   OrderEventType,
   OrderMode,
@@ -17,7 +17,7 @@ import type {
   PolygonCoordinates,
   SkuAvailability,
   StockView,
-} from '../protocol/messages.js';
+} from '../protocol/index.js';
 
 // The value shapes the engine answers with are the wire's: one definition, in protocol/.
 export type {
@@ -131,7 +131,14 @@ export type BasketCheckResult =
   | { ok: true; allocation: AllocationLine[]; etaMinutes: number }
   | Failure;
 
-export type AvailabilityResult = { ok: true; skus: Record<string, SkuAvailability> } | Failure;
+export type AvailabilityResult =
+  | {
+      ok: true;
+      skus: Record<string, SkuAvailability>;
+      /** Active DCs delivering to the location within the window, with stock or not. */
+      dcsInRange: number;
+    }
+  | Failure;
 
 export interface BrowseInput {
   location: Location;

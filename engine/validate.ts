@@ -3,7 +3,7 @@
  * number so the hot path allocates nothing; callers turn a false into a result with a code.
  */
 
-import { idProblem } from '../protocol/validate.js';
+import { idProblem } from '../protocol/index.js';
 import { ID_BYTES_MAX, QUANTITY_MAX } from './constants.js';
 
 /** The part of TextEncoder that ids need (one encoder per thread, reused). */
@@ -35,7 +35,7 @@ function encodeIdSlow(id: string, encoder: Utf8Encoder, out: Uint8Array): number
   return encoder.encodeInto(id, out.subarray(0, ID_BYTES_MAX)).written;
 }
 
-export { isValidId as isId } from '../protocol/validate.js';
+export { isValidId as isId } from '../protocol/index.js';
 
 /** A quantity of units moved by one line or stock operation: an int32 of at least 1. */
 export function isQuantity(qty: unknown): qty is number {

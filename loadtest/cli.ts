@@ -5,7 +5,8 @@
  * codes) is the one every program shares, from wal/command-line.ts.
  */
 
-import { UsageError } from '../wal/command-line.js';
+import { ExitCodes } from '../protocol/index.js';
+import { type DurabilityPolicy, parseDurabilityPolicy, UsageError } from '../wal/index.js';
 
 export {
   type CommandLine,
@@ -15,7 +16,7 @@ export {
   runMain,
   showUsage,
   UsageError,
-} from '../wal/command-line.js';
+} from '../wal/index.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -69,8 +70,27 @@ export function choiceFlag<T extends string>(
   return text as T;
 }
 
+/**
+ * A durability policy flag (`--fsync`): one of `choices`, or a deprecated alias of one
+ * (`commit` for `write`), read as the policy it names.
+ */
+export function policyFlag<T extends DurabilityPolicy>(
+  values: Values,
+  name: string,
+  fallback: T,
+  choices: readonly T[],
+): T {
+  const text = values[name];
+  if (text === undefined) return fallback;
+  const policy = typeof text === 'string' ? parseDurabilityPolicy(text) : null;
+  if (policy === null || !(choices as readonly string[]).includes(policy)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${String(text)}'`);
+  }
+  return policy as T;
+}
+
 /** Exit status after SIGINT or SIGTERM, as shells report a signal (128 + SIGINT). */
-const EXIT_SIGNALLED = 130;
+const EXIT_SIGNALLED = ExitCodes.SIGNALLED;
 
 /**
  * While a command has servers running, SIGINT or SIGTERM stops them (by the command's own

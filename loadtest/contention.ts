@@ -12,11 +12,13 @@
  * ORDERS_PER_BUYER_MAX orders); any error other than OUT_OF_STOCK fails the check.
  */
 
+import { DURABILITY_POLICIES } from '../wal/index.js';
 import { InventoryClient, InventoryError, type StockView } from '../protocol/client/index.js';
 import {
   intFlag,
   isEntryPoint,
   parseCommandLine,
+  policyFlag,
   runMain,
   showUsage,
   stopOnSignal,
@@ -270,10 +272,7 @@ async function main(): Promise<number> {
   }
   // Without --url the command starts its own node, so a bare `npm run ...` just works.
   const start = values.url === undefined;
-  const fsync = values.fsync ?? 'fsync';
-  if (fsync !== 'fsync' && fsync !== 'commit' && fsync !== 'none') {
-    throw new UsageError('--fsync must be fsync, commit or none');
-  }
+  const fsync = policyFlag(values, 'fsync', 'fsync', DURABILITY_POLICIES);
   const node = start
     ? await startNodeProcess({
         threads: intFlag(values, 'threads', 2, 1, 256),

@@ -19,13 +19,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Prng, seedFromEnv } from '../engine/testing/prng.js';
+import { Prng, seedFromEnv } from '../engine/testing/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
 import {
-  choiceFlag,
   intFlag,
   isEntryPoint,
   parseCommandLine,
+  policyFlag,
   runMain,
   showUsage,
   UsageError,
@@ -50,7 +50,7 @@ export interface CrashOptions {
   /** A round runs for a random time in [roundMsMin, roundMsMax) before the kill. */
   roundMsMin: number;
   roundMsMax: number;
-  fsync: 'fsync' | 'commit';
+  fsync: 'fsync' | 'write';
   seed: number;
   log?: (line: string) => void;
 }
@@ -319,7 +319,7 @@ const ROUND_MS_MAX = 600_000;
 export const USAGE = `Usage: npm run loadtest:crash -- [options]
 
   --crashes <n>          SIGKILLs, each followed by a restart and a check (default 20)
-  --fsync <policy>       durability of the node: fsync or commit (default fsync)
+  --fsync <policy>       durability of the node: fsync or write (default fsync)
   --round-ms-min <ms>    shortest time under load before a kill (default 300)
   --round-ms-max <ms>    longest time under load before a kill (default 1500)
   -h, --help             this text
@@ -346,7 +346,7 @@ async function main(): Promise<number> {
   const seedValue = seedFromEnv();
   const report = await runCrashTest({
     crashes: intFlag(values, 'crashes', 20, 1, CRASHES_MAX),
-    fsync: choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit'] as const),
+    fsync: policyFlag(values, 'fsync', 'fsync', ['fsync', 'write'] as const),
     roundMsMin,
     roundMsMax,
     seed: seedValue,

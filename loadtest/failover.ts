@@ -25,8 +25,8 @@
  */
 
 import { connectCluster } from '../cluster/index.js';
-import { Prng, seedFromEnv } from '../engine/testing/prng.js';
-import { logStreamName } from '../protocol/cluster.js';
+import { Prng, seedFromEnv } from '../engine/testing/index.js';
+import { logStreamName } from '../protocol/index.js';
 import {
   ClusterClient,
   InventoryClient,

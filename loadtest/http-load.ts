@@ -19,16 +19,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { makeSelfSignedCertificate } from '../edge/testing/tls.js';
-import { CA_FILE_VARIABLE, readCaOption } from '../edge/tls.js';
+import { CA_FILE_VARIABLE, makeSelfSignedCertificate, readCaOption } from '../edge/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
 import {
-  type CommandLine,
   choiceFlag,
+  type CommandLine,
   intFlag,
   isEntryPoint,
   numberFlag,
   parseCommandLine,
+  policyFlag,
   runMain,
   showUsage,
   stopOnSignal,
@@ -180,7 +180,7 @@ async function main(): Promise<number> {
   // Without --url the command starts its own node, so a bare `npm run ...` just works.
   const start = values.url === undefined;
   const which = choiceFlag(values, 'scenario', 'all', ['all', ...SCENARIOS] as const);
-  const fsync = choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const);
+  const fsync = policyFlag(values, 'fsync', 'fsync', ['fsync', 'write', 'none'] as const);
   const threads = intFlag(values, 'threads', 2, 1, 256);
   if (values.tls === true && !start) {
     throw new UsageError('--tls starts a TLS node; for a running one give an https:// --url');

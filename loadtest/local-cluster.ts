@@ -14,25 +14,26 @@
  * a node restarted after a kill reuses its data directory (it rejoins as a standby).
  */
 
+import type { DurabilityPolicy } from '../wal/index.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NatsCluster, startNatsCluster } from '../cluster/index.js';
-import { isRegionId } from '../protocol/cluster.js';
+import { isRegionId } from '../protocol/index.js';
 import { ClusterClient } from '../protocol/client/index.js';
 import {
   choiceFlag,
   intFlag,
   isEntryPoint,
   parseCommandLine,
+  policyFlag,
   runMain,
   showUsage,
   UsageError,
 } from './cli.js';
-import type { NodeKeys } from './node-process.js';
-import { repoRoot } from './node-process.js';
+import { type NodeKeys, repoRoot } from './node-process.js';
 
 /** Time a node has to start listening. */
 const NODE_START_MS_MAX = 60_000;
@@ -55,7 +56,7 @@ export interface LocalClusterOptions {
   demoSkus: number;
   threads: number;
   leaseMs: number;
-  fsync: 'fsync' | 'commit' | 'none';
+  fsync: DurabilityPolicy;
   logLevel: string;
   /** Print each node's output lines prefixed with its name. */
   echo?: (line: string) => void;
@@ -366,7 +367,7 @@ async function main(): Promise<number> {
     demoSkus: intFlag(values, 'demo-skus', 500, 1, 1_000_000),
     threads: intFlag(values, 'threads', 1, 1, 64),
     leaseMs: intFlag(values, 'lease-ms', 3_000, 1_000, 120_000),
-    fsync: choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const),
+    fsync: policyFlag(values, 'fsync', 'fsync', ['fsync', 'write', 'none'] as const),
     logLevel: 'warn',
     echo: (line) => process.stderr.write(`${line}\n`),
   };

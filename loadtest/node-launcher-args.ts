@@ -4,7 +4,7 @@
  * the rest goes to the node's parser unchanged.
  */
 
-import { OptionsError } from '../edge/config.js';
+import { OptionsError } from '../edge/index.js';
 
 const ORDER_CAPACITY_FLAG = '--order-capacity';
 /** The engine's own bounds (engine/config.ts): at least one bucket, at most 2^26 slots. */

@@ -9,8 +9,7 @@
  * SIGTERM or SIGINT (a second signal exits at once).
  */
 
-import { OptionsError, parseCli, USAGE as NODE_USAGE } from '../edge/config.js';
-import { startNode } from '../edge/node.js';
+import { OptionsError, parseCli, startNode, USAGE as NODE_USAGE } from '../edge/index.js';
 import { EXIT_USAGE } from './cli.js';
 import { takeOrderCapacity } from './node-launcher-args.js';
 

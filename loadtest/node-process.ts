@@ -8,6 +8,7 @@
  * data directory is removed after the node has exited; every wait is bounded.
  */
 
+import type { DurabilityPolicy } from '../wal/index.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,7 @@ export interface NodeKeys {
 
 export interface NodeProcessOptions {
   threads: number;
-  fsync: 'fsync' | 'commit' | 'none';
+  fsync: DurabilityPolicy;
   /** CPU list for `taskset -c` (e.g. '0'); null runs the node unpinned. */
   cpus: string | null;
   /**
@@ -46,6 +47,8 @@ export interface NodeProcessOptions {
    * is made and removed by stop().
    */
   dataDir?: string;
+  /** Longest wait for the node to recover and listen (default NODE_START_MS_MAX). */
+  startTimeoutMs?: number;
 }
 
 export interface NodeProcess {
@@ -143,7 +146,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   };
   let url: string;
   try {
-    url = await waitForListening(child, () => output);
+    url = await waitForListening(child, () => output, options.startTimeoutMs ?? NODE_START_MS_MAX);
   } catch (error) {
     child.kill('SIGKILL');
     await waitExit(child, NODE_STOP_MS_MAX);
@@ -174,7 +177,11 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
 }
 
 /** Resolves with the node's URL once its banner says where it listens. */
-function waitForListening(child: ChildProcess, output: () => string): Promise<string> {
+function waitForListening(
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs: number,
+): Promise<string> {
   return new Promise((done, fail) => {
     const onData = () => {
       const match = /listening on (https?:\/\/[^\s]+)/.exec(output());
@@ -188,8 +195,8 @@ function waitForListening(child: ChildProcess, output: () => string): Promise<st
     };
     const timer = setTimeout(() => {
       finish();
-      fail(new Error(`the node did not listen within ${NODE_START_MS_MAX} ms:\n${output()}`));
-    }, NODE_START_MS_MAX);
+      fail(new Error(`the node did not listen within ${timeoutMs} ms:\n${output()}`));
+    }, timeoutMs);
     const finish = () => {
       clearTimeout(timer);
       child.stdout!.off('data', onData);

@@ -120,7 +120,7 @@ describe('a node owns its data directory and its port', () => {
   it('refuses a second node on a port another process listens on', async () => {
     const first = await startNodeProcess({
       threads: 2,
-      fsync: 'commit',
+      fsync: 'write',
       cpus: null,
       orderCapacity: null,
       extraArgs: SMALL_DEMO,

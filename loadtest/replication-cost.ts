@@ -10,7 +10,7 @@
  * Every process is started here on loopback and stopped by PID; every loop is bounded.
  */
 
-import { Prng, seedFromEnv } from '../engine/testing/prng.js';
+import { Prng, seedFromEnv } from '../engine/testing/index.js';
 import { ClusterClient, InventoryClient, type PlaceOrderArgs } from '../protocol/client/index.js';
 import { intFlag, isEntryPoint, parseCommandLine, runMain, showUsage, UsageError } from './cli.js';
 import { type LocalCluster, startLocalCluster } from './local-cluster.js';

@@ -6,8 +6,7 @@
  */
 
 import type { EngineShared, LogRecord, OperationLog } from '../engine/index.js';
-import type { Answer, Operation } from '../engine/testing/operations.js';
-import type { Appended } from '../engine/testing/sim-check.js';
+import type { Answer, Appended, Operation } from '../engine/testing/index.js';
 
 export interface WorkerSetup {
   shared: EngineShared;

@@ -16,9 +16,9 @@
  */
 
 import { type MessagePort, parentPort } from 'node:worker_threads';
-import { Engine } from '../engine/engine.js';
-import { runOperation } from '../engine/testing/operations.js';
-import { SharedLog } from '../wal/log.js';
+import { Engine } from '../engine/index.js';
+import { runOperation } from '../engine/testing/index.js';
+import { SharedLog } from '../wal/index.js';
 import {
   type AttachRequest,
   CapturingLog,

@@ -38,40 +38,51 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Engine, type LogRecord } from '../engine/index.js';
-import { Model } from '../engine/testing/model.js';
-import { compareWithModel } from '../engine/testing/model-compare.js';
-import { canonical, type Operation, runOperation } from '../engine/testing/operations.js';
-import { Prng, seedFromEnv } from '../engine/testing/prng.js';
 import {
   applyChecked,
+  canonical,
+  catalogueChange,
+  CatalogueIds,
   checkInLogOrder,
   checkInProgramOrder,
+  compareWithModel,
   type Executed,
   logOrder,
   Mismatch,
-  orderIdsOf,
-} from '../engine/testing/sim-check.js';
-import {
-  CatalogueIds,
-  catalogueChange,
+  Model,
+  type Operation,
   OperationStream,
+  orderIdsOf,
+  Prng,
+  runOperation,
+  seedFromEnv,
   SIM_CLOCK_START,
   SIM_CONFIG,
   SIM_CONTESTED_IDS,
   SIM_ORDERS_PER_EPOCH_MAX,
   simNetwork,
-} from '../engine/testing/sim-workload.js';
+} from '../engine/testing/index.js';
 import {
+  logBounds,
   LogWriter,
+  openStore,
   openWal,
   RecordEncoder,
+  recordSession,
   type RecoveryReport,
+  storedValue,
   type Wal,
   type WalLogger,
 } from '../wal/index.js';
-import { recordSession, storedValue } from '../wal/record.js';
-import { logBounds, openStore } from '../wal/store.js';
-import { choiceFlag, intFlag, isEntryPoint, parseCommandLine, runMain, showUsage } from './cli.js';
+import {
+  choiceFlag,
+  intFlag,
+  isEntryPoint,
+  parseCommandLine,
+  policyFlag,
+  runMain,
+  showUsage,
+} from './cli.js';
 import {
   type AttachRequest,
   CapturingLog,
@@ -102,7 +113,7 @@ export interface SimulationOptions {
   crashMode: 'cut' | 'timed' | 'mixed';
   /** Mean steps between snapshots; 0 for none. */
   snapshotEvery: number;
-  policy: 'fsync' | 'commit';
+  policy: 'fsync' | 'write';
   /**
    * 'any': extends ask for any TTL, so some bring a deadline forward. 'lengthen': every extend
    * moves the deadline later (see OperationStream), to look past a sweep that misses holds
@@ -159,7 +170,7 @@ export const SIMULATION_DEFAULTS: Omit<SimulationOptions, 'seed'> = {
   crashEvery: 40,
   crashMode: 'mixed',
   snapshotEvery: 150,
-  policy: 'commit',
+  policy: 'write',
   extend: 'any',
   secondsMax: 3_600,
 };
@@ -999,7 +1010,7 @@ and every step is checked against the reference model. It prints its seed first.
                         writer; timed: kill it after a random delay, while records are
                         appended and committed; mixed: either (default mixed)
   --snapshot-every <n>  mean steps between snapshots, 0 for none (default 150)
-  --fsync <policy>      durability policy of the log: commit or fsync (default commit)
+  --fsync <policy>      durability policy of the log: write or fsync (default write)
   --extend <kind>       any: extends ask for any TTL; lengthen: every extend moves the
                         deadline later (default any)
   --seconds-max <n>     stop, passing, after this many seconds (default 3600)
@@ -1047,7 +1058,7 @@ export function optionsFromCommandLine(
       'mixed',
     ] as const),
     snapshotEvery: intFlag(values, 'snapshot-every', defaults.snapshotEvery, 0, STEPS_MAX),
-    policy: choiceFlag(values, 'fsync', defaults.policy, ['commit', 'fsync'] as const),
+    policy: policyFlag(values, 'fsync', defaults.policy, ['write', 'fsync'] as const),
     extend: choiceFlag(values, 'extend', defaults.extend, ['any', 'lengthen'] as const),
     secondsMax: intFlag(values, 'seconds-max', defaults.secondsMax, 1, 7 * 24 * 3_600),
   };

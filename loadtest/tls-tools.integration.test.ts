@@ -77,13 +77,13 @@ describe('the tools over TLS', () => {
     const env = { INVENTORY_ADMIN_KEY: node.keys.admin };
     const file = join(ROOT, 'examples', 'network.ndjson');
     const loaded = await tool(
-      'edge/bulk-load.js',
+      'tools/bulk-load.js',
       ['--url', node.wsUrl, '--ca', cert.caFile, file],
       env,
     );
     expect(loaded.code, loaded.stderr).toBe(0);
     expect(JSON.parse(loaded.stdout)).toMatchObject({ failed: 0 });
-    const untrusted = await tool('edge/bulk-load.js', ['--url', node.wsUrl, file], env);
+    const untrusted = await tool('tools/bulk-load.js', ['--url', node.wsUrl, file], env);
     expect(untrusted.code).not.toBe(0);
     expect(untrusted.stderr).toMatch(/certificate/);
   });
@@ -91,10 +91,10 @@ describe('the tools over TLS', () => {
   it('npm run stats: https:// with INVENTORY_CA_FILE; no answer without it', async () => {
     const env = { INVENTORY_KEY: node.keys.reader };
     const args = ['--url', node.url, '--seconds', '1', '--interval-ms', '400'];
-    const trusted = await tool('edge/stats.js', args, { ...env, INVENTORY_CA_FILE: cert.caFile });
+    const trusted = await tool('tools/stats.js', args, { ...env, INVENTORY_CA_FILE: cert.caFile });
     expect(trusted.code, trusted.stderr).toBe(0);
     expect(trusted.stdout).toContain('ready yes');
-    const untrusted = await tool('edge/stats.js', args, env);
+    const untrusted = await tool('tools/stats.js', args, env);
     expect(untrusted.code).toBe(1);
     expect(untrusted.stdout).toMatch(/certificate/);
   });

@@ -18,21 +18,22 @@
  * every exit path, and the certificate made for it removed.
  */
 
-import { ORDERS_PER_BATCH_MAX } from '../protocol/limits.js';
+import type { DurabilityPolicy } from '../wal/index.js';
+import { ORDERS_PER_BATCH_MAX } from '../protocol/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { seedFromEnv } from '../engine/testing/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
-import { makeSelfSignedCertificate } from '../edge/testing/tls.js';
-import { CA_FILE_VARIABLE, readCaOption } from '../edge/tls.js';
+import { CA_FILE_VARIABLE, makeSelfSignedCertificate, readCaOption } from '../edge/index.js';
 import {
   choiceFlag,
   intFlag,
   isEntryPoint,
   numberFlag,
   parseCommandLine,
+  policyFlag,
   runMain,
   showUsage,
   stopOnSignal,
@@ -127,7 +128,7 @@ TLS: --ca <file>         PEM CA to trust for wss:// (or ${CA_FILE_VARIABLE}); th
 Node started with --start:
   --tls                  serve wss:// with a self-signed certificate made for the run
   --threads <n>          worker threads (default 2, one per core here)
-  --fsync <policy>       fsync | commit | none (default fsync)
+  --fsync <policy>       fsync | write | none (default fsync)
   --node-cpus <list>     pin the node with taskset -c (e.g. 0)
   --order-capacity <n>   order-table slots, a power of two (default ${ORDER_CAPACITY_DEFAULT}):
                          committed orders stay live until fulfilled, so a long run needs room
@@ -206,7 +207,7 @@ export interface WsLoadOptions {
   /** With --start: the node serves TLS with a certificate made for the run. */
   tls: boolean;
   threads: number;
-  fsync: 'fsync' | 'commit' | 'none';
+  fsync: DurabilityPolicy;
   nodeCpus: string | null;
   nodePid: number | null;
   orderCapacity: number;
@@ -285,7 +286,7 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
     ca,
     tls: values.tls === true,
     threads: intFlag(values, 'threads', 2, 1, 256),
-    fsync: choiceFlag(values, 'fsync', 'fsync', ['fsync', 'commit', 'none'] as const),
+    fsync: policyFlag(values, 'fsync', 'fsync', ['fsync', 'write', 'none'] as const),
     nodeCpus: cpuListFlag(values, 'node-cpus'),
     orderCapacity: orderCapacityFlag(values),
     nodePid: values['node-pid'] === undefined ? null : intFlag(values, 'node-pid', 0, 1, 2 ** 22),

@@ -300,10 +300,18 @@ export interface DcAvailability {
 }
 
 export interface SkuAvailability {
+  /**
+   * Units free across the DCs that deliver to the location within the window; 0 when none
+   * has any, when no DC delivers there (see `AvailabilityResult.dcsInRange`), and for a SKU
+   * the node does not know (`unknown`).
+   */
   available: number;
   /** Best ETA among DCs that have the SKU; null when none has it. */
   etaMinutes: number | null;
+  /** Per DC in range that has units (empty without the breakdown). */
   dcs: DcAvailability[];
+  /** Present, and true, only for a SKU the node does not know (its `available` is then 0). */
+  unknown?: true;
 }
 
 export interface BrowseItem {
@@ -562,6 +570,12 @@ export interface PingResult {
 
 export interface AvailabilityResult {
   skus: Record<string, SkuAvailability>;
+  /**
+   * Active DCs that deliver to the location within the window, with stock or not. 0 means no
+   * DC delivers here; more than 0 with a SKU's `available` 0 means sold out nearby (or not
+   * carried). Absent from nodes older than this field, which cannot tell the two apart.
+   */
+  dcsInRange?: number;
 }
 
 /** Per-order results of placeOrders (protocol v2). */

@@ -53,7 +53,7 @@ async function populated(dataDir = dirs.missing()) {
   const opened = await openWal({
     dataDir,
     engineConfig: CONFIG,
-    policy: 'commit',
+    policy: 'write',
     ringCapacityBytes: 1 << 23,
     clock: clock.read,
     randomId: () => 'cli-test',
@@ -123,7 +123,7 @@ describe('wal cli', () => {
     expect(healthy.code).toBe(0);
 
     // Rewrite the newest snapshot with valid checksums but one extra unit of stock.
-    const store = openStore({ path: dataDir, policy: 'commit' });
+    const store = openStore({ path: dataDir, policy: 'write' });
     const newest = listSnapshots(store)[0].manifest!;
     const engine = createPrivateEngine(CONFIG, Date.now);
     expect(loadSnapshot(store, newest, engine)).toBeNull();

@@ -15,10 +15,11 @@
  * only non-zero cells unless `--all`.
  */
 
+import { ExitCodes } from '../protocol/index.js';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineConfig } from '../engine/config.js';
+import type { EngineConfig } from '../engine/index.js';
 import {
   isEntryPoint,
   parseCommandLine,
@@ -58,8 +59,8 @@ const FLAGS = {
 } as const;
 /** Where a node keeps its log inside its data directory. */
 const NODE_LOG_DIR_NAME = 'log';
-const EXIT_OK = 0;
-const EXIT_VERIFY_FAILED = 1;
+const EXIT_OK = ExitCodes.OK;
+const EXIT_VERIFY_FAILED = ExitCodes.FAILURE;
 /** Differences listed per comparison; a broken state differs everywhere. */
 const DIFFERENCES_SHOWN_MAX = 20;
 /** Bytes of NDJSON gathered before each write to stdout. */
@@ -88,7 +89,7 @@ function openForReading(dataDir: string): WalResult<{ store: Store; meta: DataMe
     return walError('DATA_DIR_EMPTY', `${dataDir} is empty or missing`);
   if (directory.kind === 'foreign')
     return walError('DATA_DIR_FOREIGN', `${dataDir}: ${directory.reason}`);
-  const env = openEnvironment({ path: dataDir, policy: 'commit', readOnly: true });
+  const env = openEnvironment({ path: dataDir, policy: 'write', readOnly: true });
   const names = databaseNames(env);
   if (!STORE_DATABASES.every((name) => names.includes(name))) {
     void env.close();
@@ -338,7 +339,7 @@ if (isEntryPoint(import.meta.url)) {
     },
     (error) => {
       process.stderr.write(`${error?.stack ?? error}\n`);
-      process.exitCode = 70;
+      process.exitCode = ExitCodes.SOFTWARE;
     },
   );
 }

@@ -8,19 +8,20 @@
  *                      exit 64 (sysexits EX_USAGE), never a stack trace;
  *   any other failure: the error with its stack on stderr, exit 1.
  *
- * It lives in wal/ because that is the lowest layer that ships a program: wal, edge, bench and
- * loadtest can all import it along the dependency arrows (ARCHITECTURE.md). It imports nothing
- * from the repository. The API keys the tools read from the environment are named here too, so
- * every tool reads the same variables.
+ * It lives in wal/ because that is the lowest layer that ships a program: wal, edge, bench,
+ * loadtest and tools can all import it along the dependency arrows (ARCHITECTURE.md). It imports only the
+ * exit statuses of the registry of codes (protocol/code-registry.ts). The API keys the tools
+ * read from the environment are named here too, so every tool reads the same variables.
  */
 
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ExitCodes } from '../protocol/index.js';
 
 /** sysexits EX_USAGE: the command was used incorrectly. */
-export const EXIT_USAGE = 64;
-export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = ExitCodes.USAGE;
+export const EXIT_FAILURE = ExitCodes.FAILURE;
 
 /** A command line the program refuses; its message is one line. */
 export class UsageError extends Error {

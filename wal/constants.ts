@@ -8,13 +8,31 @@
  * times in the smallest ring; a writer batch can hold the largest frame.
  */
 
-/** The three durability policies; see wal/README.md for what each one promises. */
-export const DURABILITY_POLICIES = ['fsync', 'commit', 'none'] as const;
+/**
+ * The three durability policies; see wal/README.md for what each one promises. `write`: the
+ * batch is written to the operating system (an LMDB commit without sync), not synced. The ring
+ * stores a policy as its index here, so the order is fixed.
+ */
+export const DURABILITY_POLICIES = ['fsync', 'write', 'none'] as const;
 export type DurabilityPolicy = (typeof DURABILITY_POLICIES)[number];
 export const DURABILITY_POLICY_DEFAULT: DurabilityPolicy = 'fsync';
 
+/**
+ * Older spellings a flag still accepts, deprecated: `commit` was the name of `write` until it
+ * was renamed, because `commit` is also an order mode (one word, one meaning).
+ */
+export const DURABILITY_POLICY_ALIASES: Readonly<Record<string, DurabilityPolicy>> = {
+  commit: 'write',
+};
+
 export function isDurabilityPolicy(value: unknown): value is DurabilityPolicy {
   return typeof value === 'string' && (DURABILITY_POLICIES as readonly string[]).includes(value);
+}
+
+/** A policy as a user typed it: its name or a deprecated alias; null when it is neither. */
+export function parseDurabilityPolicy(text: string): DurabilityPolicy | null {
+  if (isDurabilityPolicy(text)) return text;
+  return Object.hasOwn(DURABILITY_POLICY_ALIASES, text) ? DURABILITY_POLICY_ALIASES[text] : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -43,12 +61,6 @@ export const RING_FRAME_PAD = -1;
  * (about 180 KB of msgpack); 1 MiB leaves room and keeps a frame small next to the ring.
  */
 export const RECORD_PAYLOAD_BYTES_MAX = 1024 * 1024;
-
-/**
- * `writable()` reports false while less than this is free in the ring, so the engine refuses
- * new mutations (READ_ONLY, retryable) instead of blocking a thread that holds an order lock.
- */
-export const RING_HEADROOM_BYTES = 2 * RECORD_PAYLOAD_BYTES_MAX;
 
 /** Compare-exchange retries on the ring tail; a retry means another producer won the race. */
 export const RING_RESERVE_CAS_RETRIES_MAX = 100_000;
@@ -114,7 +126,7 @@ export const CONTROL_WORDS = RING_CONTROL_BYTES / 4;
 
 /**
  * Upper bounds (inclusive, µs) of the commit duration buckets. A commit under `none` or
- * `commit` takes about 16 µs (README, bench:wal), under `fsync` 0.5 to 10 ms on this disk, and
+ * `write` takes about 16 µs (README, bench:wal), under `fsync` 0.5 to 10 ms on this disk, and
  * a stalled disk seconds: a 1-2-5 ladder from 20 µs to 1 s tells the three apart, and fits the
  * 15 words left on the head's cache line.
  */

@@ -7,9 +7,13 @@
  * no log. Snapshots and `verify` fold the log into one, so the live engine never stalls.
  */
 
-import type { EngineConfig } from '../engine/config.js';
-import { Engine, type EngineState } from '../engine/index.js';
-import { type LogRecord, NO_LOG } from '../engine/log.js';
+import {
+  Engine,
+  type EngineConfig,
+  type EngineState,
+  type LogRecord,
+  NO_LOG,
+} from '../engine/index.js';
 
 export interface SnapshotableEngine {
   /** Ticket of the last record the last mutating call appended (0 when none). */

@@ -7,16 +7,14 @@
  * Expected outcomes travel as `WalResult` values; a broken invariant throws (assert).
  */
 
-/** sysexits.h: the input data was incorrect in some way. */
-const EXIT_DATA_ERROR = 65;
-/** sysexits.h: an input file did not exist or was not readable. */
-const EXIT_NO_INPUT = 66;
-/** sysexits.h: an error occurred while doing I/O on some file. */
-const EXIT_IO_ERROR = 74;
-/** sysexits.h: a temporary failure; the resource is held by someone else, retry later. */
-const EXIT_TEMP_FAILURE = 75;
-/** sysexits.h: something was found in an unconfigured or misconfigured state. */
-const EXIT_CONFIG_ERROR = 78;
+import { ExitCodes, type OtherCode } from '../protocol/index.js';
+
+// sysexits.h values, from the registry of every code (protocol/code-registry.ts).
+const EXIT_DATA_ERROR = ExitCodes.DATA_ERROR;
+const EXIT_NO_INPUT = ExitCodes.NO_INPUT;
+const EXIT_IO_ERROR = ExitCodes.IO_ERROR;
+const EXIT_TEMP_FAILURE = ExitCodes.TEMP_FAILURE;
+const EXIT_CONFIG_ERROR = ExitCodes.CONFIG;
 
 export const WalCodes = {
   DATA_DIR_FOREIGN: {
@@ -37,13 +35,21 @@ export const WalCodes = {
   },
   CONFIG_TOO_SMALL: {
     exitCode: EXIT_CONFIG_ERROR,
-    hint: 'start with capacities at least as large as the ones the data was written with',
+    hint:
+      'capacities only grow: start without --dc-capacity and --sku-capacity (the data ' +
+      'directory keeps its own), or with values at least as large',
   },
   CONFIG_MISMATCH: {
     exitCode: EXIT_CONFIG_ERROR,
-    hint: 'skuCapacity and orderCapacity are fixed when the data directory is created',
+    hint:
+      'orderCapacity is fixed when the data directory is created: start without ' +
+      '--order-capacity (the data directory keeps its own)',
   },
-  BAD_OPTIONS: {
+  CONFIG_INVALID: {
+    exitCode: EXIT_CONFIG_ERROR,
+    hint: 'the capacities do not fit together: dcCapacity × skuCapacity stays below 2^31 cells',
+  },
+  BAD_LOG_OPTIONS: {
     exitCode: EXIT_CONFIG_ERROR,
     hint: 'fix the log options (policy, ring capacity, store size limit)',
   },
@@ -84,7 +90,7 @@ export const WalCodes = {
     exitCode: EXIT_IO_ERROR,
     hint: 'the log and older snapshots are intact; check the disk and the message, then retry',
   },
-} as const;
+} as const satisfies Partial<Record<OtherCode, { exitCode: number; hint: string }>>;
 
 export type WalCode = keyof typeof WalCodes;
 

@@ -1,16 +1,33 @@
 /**
  * The write-ahead log's public surface: open a data directory and recover an engine from it
  * (`openWal`, `Wal`), each thread's end of the log (`SharedLog`), snapshots, the durability
- * policies and limits, the failure codes, and the inspection CLI's entry (`runCli`).
+ * policies and limits, the failure codes, the inspection CLI's entry (`runCli`), and the command
+ * line every program of the project shares (`parseCommandLine`, `runMain`, the key variables).
  * See wal/README.md for the durability contract.
  */
 
 export { type CliIo, runCli } from './cli.js';
 export {
+  type CommandLine,
+  EXIT_USAGE,
+  isEntryPoint,
+  KEY_VARIABLES,
+  keyFromEnvironment,
+  parseCommandLine,
+  reportFailure,
+  runMain,
+  showUsage,
+  UsageError,
+} from './command-line.js';
+export {
   DURABILITY_POLICIES,
+  DURABILITY_POLICY_ALIASES,
   DURABILITY_POLICY_DEFAULT,
   type DurabilityPolicy,
   isDurabilityPolicy,
+  LOG_BATCH_BUCKET_BOUNDS_RECORDS,
+  LOG_COMMIT_BUCKET_BOUNDS_MICROS,
+  parseDurabilityPolicy,
   RECORD_PAYLOAD_BYTES_MAX,
   RING_CAPACITY_BYTES_DEFAULT,
   RING_CAPACITY_BYTES_MAX,
@@ -52,6 +69,7 @@ export {
   RecordEncoder,
   recordFlags,
   recordSession,
+  storedValue,
 } from './record.js';
 export { openWal, type RecoveryReport, Wal, type WalOptions } from './recovery.js';
 export { applyStoredValues, type TornTail } from './replay.js';
@@ -67,5 +85,5 @@ export {
 export { createRingBuffer, LogRing, type RingOptions } from './ring.js';
 export { type SnapshotInfo, Snapshotter } from './snapshot.js';
 export type { SnapshotManifest } from './snapshot-store.js';
-export { type DataMeta, inspectDirectory, openStore, type Store } from './store.js';
+export { type DataMeta, inspectDirectory, logBounds, openStore, type Store } from './store.js';
 export { LogWriter, type LogWriterOptions, markFailed, type WriterSummary } from './writer.js';

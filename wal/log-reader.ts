@@ -13,7 +13,7 @@
  * a healthy log, so a caller treats it as fatal for what it serves, not as the end of data).
  */
 
-import type { LogRecord } from '../engine/log.js';
+import type { LogRecord } from '../engine/index.js';
 import type { DurabilityPolicy } from './constants.js';
 import { checkStoredRecord, RecordDecoder } from './record.js';
 import { openStore, type Store } from './store.js';

@@ -78,7 +78,7 @@ describe('SharedLog', () => {
 
   it('rejects waiters that are not durable once the log fails, and stays read-only', async () => {
     const log = new SharedLog(
-      createRingBuffer({ capacityBytes: RING_CAPACITY_BYTES_MIN, policy: 'commit' }),
+      createRingBuffer({ capacityBytes: RING_CAPACITY_BYTES_MIN, policy: 'write' }),
     );
     const first = log.append(testRecord(0, 0));
     const second = log.append(testRecord(0, 1));
@@ -94,7 +94,7 @@ describe('SharedLog', () => {
     expect(log.stats()).toMatchObject({
       writable: false,
       failure: 'WRITE_FAILED',
-      policy: 'commit',
+      policy: 'write',
     });
     await expect(log.waitDurable(log.append(testRecord(0, 2)))).rejects.toThrow(/WRITE_FAILED/);
     log.close();

@@ -19,7 +19,7 @@
  * resolved late, never early).
  */
 
-import type { LogRecord, OperationLog } from '../engine/log.js';
+import type { LogRecord, OperationLog } from '../engine/index.js';
 import {
   CONTROL_DURABLE_LSN_HIGH,
   CONTROL_DURABLE_LSN_LOW,
@@ -143,7 +143,9 @@ export class SharedLog implements OperationLog {
     this.durableWaitMsMax = options.durableWaitMsMax ?? DURABLE_WAIT_MS_MAX_DEFAULT;
     this.now = options.now ?? (() => performance.now());
     this.ring = new LogRing(ringBuffer);
-    // Two largest frames: the next mutation's records always fit without waiting.
+    // Two of this ring's largest frames: the next mutation's records always fit without
+    // waiting. `writable()` is false while less is free, so the engine refuses new mutations
+    // (READ_ONLY, retryable) instead of blocking a thread that holds an order lock.
     this.headroomBytes = 2 * (this.ring.payloadBytesMax + RING_FRAME_HEADER_BYTES);
     this.waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
     this.keepAlive = setInterval(() => {}, KEEP_ALIVE_INTERVAL_MS);

@@ -25,7 +25,7 @@
  */
 
 import { Unpackr } from 'msgpackr';
-import type { LogRecord, LogRecordType } from '../engine/log.js';
+import type { LogRecord, LogRecordType } from '../engine/index.js';
 import {
   RECORD_FORMAT,
   RECORD_FORMAT_V1,

@@ -177,7 +177,10 @@ describe('recovery faults', () => {
       .opened;
     expect(!smaller.ok && smaller.error.code).toBe('CONFIG_TOO_SMALL');
     expect(!smaller.ok && smaller.error.exitCode).toBe(78);
-    const other = (await openDir(dataDir, { ...CONFIG, skuCapacity: CONFIG.skuCapacity * 2 }))
+    const fewerSkus = (await openDir(dataDir, { ...CONFIG, skuCapacity: CONFIG.skuCapacity / 2 }))
+      .opened;
+    expect(!fewerSkus.ok && fewerSkus.error.code).toBe('CONFIG_TOO_SMALL');
+    const other = (await openDir(dataDir, { ...CONFIG, orderCapacity: CONFIG.orderCapacity * 2 }))
       .opened;
     expect(!other.ok && other.error.code).toBe('CONFIG_MISMATCH');
     expect(fingerprint(dataDir)).toBe(before);
@@ -250,9 +253,9 @@ describe('recovery faults', () => {
     const base = { dataDir, engineConfig: CONFIG, clock: () => T0, randomId: () => 'id' };
     const logger = memoryLogger();
     const small = await openWal({ ...base, logger, ringCapacityBytes: 1 << 20 });
-    expect(!small.ok && small.error.code).toBe('BAD_OPTIONS');
+    expect(!small.ok && small.error.code).toBe('BAD_LOG_OPTIONS');
     const policy = await openWal({ ...base, logger, policy: 'always' as never });
-    expect(!policy.ok && policy.error.code).toBe('BAD_OPTIONS');
+    expect(!policy.ok && policy.error.code).toBe('BAD_LOG_OPTIONS');
     expect(existsSync(dataDir)).toBe(false);
   });
 });

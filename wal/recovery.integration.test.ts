@@ -29,7 +29,7 @@ async function open(dataDir: string, clock: ManualClock) {
   const opened = await openWal({
     dataDir,
     engineConfig: CONFIG,
-    policy: 'commit',
+    policy: 'write',
     ringCapacityBytes: 1 << 23,
     clock: clock.read,
     randomId: () => `id-${ids++}`,
@@ -197,7 +197,7 @@ describe('recovery', () => {
       const live = await settle(first.wal, first.engine);
       await first.wal.close();
 
-      const store = openStore({ path: dataDir, policy: 'commit' });
+      const store = openStore({ path: dataDir, policy: 'write' });
       const firstKey = [...store.log.getKeys({ limit: 1, snapshot: false })][0];
       await store.close();
       expect(firstKey).toBe((one.value.manifest?.lsn ?? 0) + 1);

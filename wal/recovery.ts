@@ -13,14 +13,14 @@
  *
  * `Wal.recover(engine)` loads the newest usable snapshot, replays every record after it in
  * LSN order (replay.ts), truncates a torn last batch (reported; it was never acknowledged under
- * `fsync` or `commit`, since acknowledgements follow the commit), refuses corruption anywhere
+ * `fsync` or `write`, since acknowledgements follow the commit), refuses corruption anywhere
  * else, starts the log writer after the last record, and finally expires the holds whose
  * wall-clock deadline passed while the node was down (their expiry records are logged and
  * durable before `recover` returns).
  */
 
 import { mkdirSync } from 'node:fs';
-import type { EngineConfig } from '../engine/config.js';
+import type { EngineConfig } from '../engine/index.js';
 import {
   COMPACT_DELETES_PER_TXN,
   DATA_FORMAT_VERSION,
@@ -112,16 +112,40 @@ export interface RecoveryReport {
   durationMs: number;
 }
 
+/** The node flag that sets each checked setting, for messages that say what to do. */
+const CONFIG_FLAGS = {
+  dcCapacity: '--dc-capacity',
+  skuCapacity: '--sku-capacity',
+  orderCapacity: '--order-capacity',
+  allocationsPerOrderMax: null,
+} as const;
+
+function settingName(key: keyof typeof CONFIG_FLAGS): string {
+  const flag = CONFIG_FLAGS[key];
+  return flag === null ? key : `${key} (${flag})`;
+}
+
+/**
+ * What a configuration may change about a directory's data. The order capacity decides which
+ * slot each stored order lives in, so it is fixed. DC and SKU capacities may grow, never
+ * shrink: log records and snapshots name DCs and SKUs by their catalogue indexes, snapshots
+ * store stock per DC and orders by (DC, SKU) pairs, and every cell index (dc × skuCapacity +
+ * sku) is worked out again when they are loaded, so nothing stored depends on the capacities.
+ */
 function checkConfig(data: EngineConfig, wanted: EngineConfig): WalErrorBody | null {
-  for (const key of ['skuCapacity', 'orderCapacity'] as const) {
-    if (data[key] !== wanted[key]) {
-      const message = `${key} is ${wanted[key]}, the data was written with ${data[key]}`;
-      return walError('CONFIG_MISMATCH', message).error;
-    }
+  if (data.orderCapacity !== wanted.orderCapacity) {
+    const message =
+      `${settingName('orderCapacity')} is ${wanted.orderCapacity}, the data was written ` +
+      `with ${data.orderCapacity}; start without --order-capacity to keep it`;
+    return walError('CONFIG_MISMATCH', message).error;
   }
-  for (const key of ['dcCapacity', 'allocationsPerOrderMax'] as const) {
+  for (const key of ['dcCapacity', 'skuCapacity', 'allocationsPerOrderMax'] as const) {
     if (wanted[key] < data[key]) {
-      const message = `${key} is ${wanted[key]}, smaller than the data's ${data[key]}`;
+      const flag = CONFIG_FLAGS[key];
+      const keep = flag === null ? '' : `; start without ${flag} to keep ${data[key]}`;
+      const message =
+        `${settingName(key)} is ${wanted[key]}, smaller than the data's ${data[key]}: ` +
+        `capacities grow, never shrink${keep}`;
       return walError('CONFIG_TOO_SMALL', message).error;
     }
   }
@@ -136,7 +160,7 @@ function sameConfig(a: EngineConfig, b: EngineConfig): boolean {
 function checkOptions(options: WalOptions): WalErrorBody | null {
   const policy = options.policy ?? DURABILITY_POLICY_DEFAULT;
   if (!isDurabilityPolicy(policy)) {
-    return walError('BAD_OPTIONS', `policy must be fsync, commit or none, got ${policy}`).error;
+    return walError('BAD_LOG_OPTIONS', `policy must be fsync, write or none, got ${policy}`).error;
   }
   const ring = options.ringCapacityBytes ?? RING_CAPACITY_BYTES_DEFAULT;
   if (
@@ -146,11 +170,12 @@ function checkOptions(options: WalOptions): WalErrorBody | null {
     (ring & (ring - 1)) !== 0
   ) {
     const range = `[${RING_CAPACITY_BYTES_NODE_MIN}, ${RING_CAPACITY_BYTES_MAX}]`;
-    return walError('BAD_OPTIONS', `ringCapacityBytes must be a power of two in ${range}`).error;
+    return walError('BAD_LOG_OPTIONS', `ringCapacityBytes must be a power of two in ${range}`)
+      .error;
   }
   const size = options.storeSizeBytesMax ?? STORE_SIZE_BYTES_DEFAULT;
   if (!Number.isSafeInteger(size) || size < STORE_SIZE_BYTES_MIN) {
-    return walError('BAD_OPTIONS', `storeSizeBytesMax must be ≥ ${STORE_SIZE_BYTES_MIN}`).error;
+    return walError('BAD_LOG_OPTIONS', `storeSizeBytesMax must be ≥ ${STORE_SIZE_BYTES_MIN}`).error;
   }
   return null;
 }
@@ -189,7 +214,9 @@ function openExisting(
         `this release reads versions ${DATA_FORMAT_VERSIONS_READ.join(', ')}`,
     );
   }
-  const engineConfig = wantedConfig(options, meta.engineConfig);
+  const wanted = wantedConfig(options, meta.engineConfig);
+  if (!wanted.ok) return refuse(wanted.error.code, wanted.error.message);
+  const engineConfig = wanted.value;
   const configProblem = checkConfig(meta.engineConfig, engineConfig);
   if (configProblem !== null) return refuse(configProblem.code, configProblem.message);
   if (!sameConfig(meta.engineConfig, engineConfig) || meta.formatVersion !== DATA_FORMAT_VERSION) {
@@ -210,9 +237,20 @@ function openExisting(
   return { ok: true, value: { store, meta, engineConfig } };
 }
 
-function wantedConfig(options: WalOptions, stored: EngineConfig | null): EngineConfig {
+/**
+ * The configuration the options ask for. A configuration that does not hold together (the
+ * engine's ConfigError, `code` BAD_CONFIG: say a SKU capacity given alone that, with the
+ * recorded DC capacity, passes 2^31 cells) is refused as CONFIG_INVALID.
+ */
+function wantedConfig(options: WalOptions, stored: EngineConfig | null): WalResult<EngineConfig> {
   const wanted = options.engineConfig;
-  return typeof wanted === 'function' ? wanted(stored) : wanted;
+  if (typeof wanted !== 'function') return { ok: true, value: wanted };
+  try {
+    return { ok: true, value: wanted(stored) };
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'BAD_CONFIG') throw error;
+    return walError('CONFIG_INVALID', (error as Error).message);
+  }
 }
 
 function createNew(
@@ -220,8 +258,10 @@ function createNew(
   policy: DurabilityPolicy,
 ): WalResult<{ store: Store; meta: DataMeta; engineConfig: EngineConfig }> {
   try {
+    const wanted = wantedConfig(options, null);
+    if (!wanted.ok) return wanted;
+    const engineConfig = wanted.value;
     mkdirSync(options.dataDir, { recursive: true });
-    const engineConfig = wantedConfig(options, null);
     const store = storeFromEnvironment(openEnvironment({ path: options.dataDir, policy }));
     const meta = makeMeta(engineConfig, options.clock(), [options.randomId(), options.randomId()]);
     writeMeta(store, meta);

@@ -12,11 +12,11 @@
  * - With `tornTail` allowed (recovery), records are applied a whole writer batch at a time
  *   (a batch ends with the batch-end flag). A bad or missing record after which no valid batch
  *   end follows is the torn tail: the batch it belongs to was never committed whole, so never
- *   acknowledged under `fsync` or `commit`; it is reported and left for the caller to
+ *   acknowledged under `fsync` or `write`; it is reported and left for the caller to
  *   truncate. A bad record followed by a valid batch end is corruption in the middle: refused.
  */
 
-import type { LogRecord } from '../engine/log.js';
+import type { LogRecord } from '../engine/index.js';
 import { RECORD_FLAG_BATCH_END, WRITER_BATCH_RECORDS_MAX } from './constants.js';
 import { type WalErrorBody, type WalResult, walError } from './errors.js';
 import type { SnapshotableEngine } from './engine-port.js';

@@ -123,7 +123,7 @@ describe('log ring', () => {
   });
 
   it('hands out odd, wrap-safe tickets and tracks durability by position', () => {
-    const buffer = createRingBuffer({ capacityBytes: RING_CAPACITY_BYTES_MIN, policy: 'commit' });
+    const buffer = createRingBuffer({ capacityBytes: RING_CAPACITY_BYTES_MIN, policy: 'write' });
     const ring = new LogRing(buffer);
     const payload = new Uint8Array(100);
     const first = ring.append(payload, 0, 100, crc32(payload));

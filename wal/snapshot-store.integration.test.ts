@@ -78,7 +78,7 @@ class FakeEngine implements SnapshotableEngine {
 
 describe('snapshot store', () => {
   it('round-trips a state spanning many chunks, with sections crossing chunk ends', async () => {
-    const store = openStore({ path: dirs.make(), policy: 'commit' });
+    const store = openStore({ path: dirs.make(), policy: 'write' });
     // 7 DCs × 30,001 SKUs × 8 bytes ≈ 1.7 MB of stock plus ~2 MB of state: several chunks.
     const source = new FakeEngine(7, 30_001, 3);
     const manifest = writeSnapshot(store, source, 500, 1_700_000_000_000, () => 12);
@@ -94,7 +94,7 @@ describe('snapshot store', () => {
   });
 
   it('finds a damaged or missing chunk and a damaged manifest', async () => {
-    const store = openStore({ path: dirs.make(), policy: 'commit' });
+    const store = openStore({ path: dirs.make(), policy: 'write' });
     const manifest = writeSnapshot(store, new FakeEngine(3, 100_000, 1), 9, 0, () => 0);
     const chunk = Buffer.from(store.snapshotChunks.getBinary([9, 1])!);
     chunk[chunk.length - 1] ^= 4;
@@ -110,7 +110,7 @@ describe('snapshot store', () => {
   });
 
   it('keeps two snapshots and compacts the log up to the older one', async () => {
-    const store = openStore({ path: dirs.make(), policy: 'commit' });
+    const store = openStore({ path: dirs.make(), policy: 'write' });
     store.log.transactionSync(() => {
       for (let lsn = 1; lsn <= 300; lsn++) store.log.putSync(lsn, Buffer.from([lsn & 0xff]));
     });

@@ -290,7 +290,10 @@ export function loadSnapshot(
       engine.importStockOfDc(dc, cells);
     }
   } catch (error) {
-    return `the engine refused the snapshot: ${error instanceof Error ? error.message : error}`;
+    // The engine's refusals carry a code (SnapshotImportError); keep it in the problem.
+    const code = (error as { code?: unknown }).code;
+    const why = error instanceof Error ? error.message : String(error);
+    return `the engine refused the snapshot: ${typeof code === 'string' ? `${code}: ` : ''}${why}`;
   }
   return null;
 }

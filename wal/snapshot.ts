@@ -12,7 +12,7 @@
  */
 
 import { Piscina } from 'piscina';
-import type { EngineConfig } from '../engine/config.js';
+import type { EngineConfig } from '../engine/index.js';
 import type { DurabilityPolicy } from './constants.js';
 import { type WalResult, walError } from './errors.js';
 import { createPrivateEngine, type SnapshotableEngine } from './engine-port.js';

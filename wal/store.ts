@@ -23,7 +23,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { Packr, Unpackr } from 'msgpackr';
-import type { EngineConfig } from '../engine/config.js';
+import type { EngineConfig } from '../engine/index.js';
 import {
   DATA_FORMAT_VERSION,
   DATA_MAGIC,

@@ -58,7 +58,7 @@ async function readBack(dataDir: string, policy: DurabilityPolicy) {
 }
 
 describe('log writer', () => {
-  for (const policy of ['fsync', 'commit', 'none'] as const) {
+  for (const policy of ['fsync', 'write', 'none'] as const) {
     it(`writes records durably in order under '${policy}'`, async () => {
       const { dataDir, writer, log } = await startLog(policy);
       const tickets: number[] = [];
@@ -107,7 +107,7 @@ describe('log writer', () => {
   });
 
   it('goes read-only when the store would pass its size limit, and rejects waiters', async () => {
-    const { writer, log, logger } = await startLog('commit', 2 * 1024 * 1024);
+    const { writer, log, logger } = await startLog('write', 2 * 1024 * 1024);
     const record = testRecord(0, 0);
     const big = { ...record, reason: 'x'.repeat(100) };
     const tickets: number[] = [];

@@ -23,7 +23,7 @@ async function start(dataDir: string) {
   const opened = await openWal({
     dataDir,
     engineConfig: CONFIG,
-    policy: 'commit',
+    policy: 'write',
     ringCapacityBytes: 1 << 23,
     clock: clock.read,
     randomId: () => 'writers-test',
@@ -57,7 +57,7 @@ describe('one writer per log', () => {
     const second = await openWal({
       dataDir,
       engineConfig: CONFIG,
-      policy: 'commit',
+      policy: 'write',
       clock: Date.now,
       randomId: () => 'x',
       logger: SILENT_LOGGER,
@@ -94,7 +94,7 @@ describe('one writer per log', () => {
     await wal.log.waitDurable(engine.lastTicket);
     const durable = wal.log.durableLsn();
     // Another writer registers itself (as a process that got past the lock would).
-    const intruder = openStore({ path: dataDir, policy: 'commit' });
+    const intruder = openStore({ path: dataDir, policy: 'write' });
     const session = registerWriterSession(intruder, durable + 1);
     expect(readWriterInfo(intruder)?.session).toBe(session);
     engine.receive('dc-a', 'sku-0', 1, BY);
@@ -124,7 +124,7 @@ describe('one writer per log', () => {
     await second.wal.log.waitDurable(second.engine.lastTicket);
     const lastLsn = second.wal.log.durableLsn();
     await second.wal.close();
-    const store = openStore({ path: dataDir, policy: 'commit', readOnly: true });
+    const store = openStore({ path: dataDir, policy: 'write', readOnly: true });
     const sessions = new Set<number>();
     for (const { value } of store.log.getRange({ snapshot: false })) {
       sessions.add(recordSession(value));
@@ -145,7 +145,7 @@ describe('one writer per log', () => {
     expect((await cli([dataDir, 'verify'])).code).toBe(0);
     // Session 2 writes a batch, then session 1 (the first writer, still running) another.
     const encoder = new RecordEncoder();
-    const store = openStore({ path: dataDir, policy: 'commit' });
+    const store = openStore({ path: dataDir, policy: 'write' });
     store.log.transactionSync(() => {
       for (let i = 1; i <= 4; i++) {
         const session = i <= 2 ? 2 : 1;
@@ -161,7 +161,7 @@ describe('one writer per log', () => {
     const refused = await openWal({
       dataDir,
       engineConfig: CONFIG,
-      policy: 'commit',
+      policy: 'write',
       clock: Date.now,
       randomId: () => 'x',
       logger: SILENT_LOGGER,

@@ -39,7 +39,7 @@ export async function startTestNode(
     host: '127.0.0.1',
     port: 0,
     threads: 2,
-    fsync: 'commit',
+    fsync: 'write',
     demo: { ...TEST_DEMO },
     logger: createLogger({ level: 'warn', clock: Date.now }),
     ...options,

@@ -11,7 +11,7 @@
 
 import type { Packr } from 'msgpackr';
 import type { Prng } from '../../engine/testing/index.js';
-import { OP_LIST } from '../../protocol/messages.js';
+import { OP_LIST } from '../../protocol/index.js';
 
 export const HOSTILE_ID_PREFIX = 'fz-';
 

@@ -40,7 +40,7 @@
 
 import { booleanPointInPolygon, circle, polygon } from '@turf/turf';
 import RBush from 'rbush';
-import type { ErrorCode } from '../../protocol/codes.js';
+import type { ErrorCode } from '../../protocol/index.js';
 import { CIRCLE_STEPS, RADIUS_KM_MAX } from '../constants.js';
 import type { DcRecord, PolygonCoordinates } from '../types.js';
 import { DC_HITS_MAX, DcHits } from './dc-hits.js';

@@ -17,7 +17,6 @@ export { EARTH_RADIUS_KM, haversineKm } from './haversine.js';
 export {
   type GeoBox,
   METRO_BOX,
-  randomLocations,
   type SyntheticNetworkOptions,
   seededRandom,
   syntheticDcs,

@@ -1,7 +1,7 @@
 /**
  * A synthetic DC network over a metro bounding box, for tests and benchmarks of the
- * delivery-area index: DCs with radius areas and irregular polygon areas (some with a hole),
- * and random customer locations. Randomness is passed in, so a seed reproduces a network.
+ * delivery-area index: DCs with radius areas and irregular polygon areas (some with a hole).
+ * Randomness is passed in, so a seed reproduces a network.
  */
 
 import { RADIUS_KM_MAX } from '../constants.js';
@@ -87,16 +87,6 @@ export function syntheticDcs(options: SyntheticNetworkOptions): DcRecord[] {
     });
   }
   return dcs;
-}
-
-/** `count` random locations in `box`, as [lat0, lng0, lat1, lng1, ...]. */
-export function randomLocations(count: number, random: () => number, box = METRO_BOX) {
-  const locations = new Float64Array(count * 2);
-  for (let i = 0; i < count; i++) {
-    locations[2 * i] = box.latMin + random() * (box.latMax - box.latMin);
-    locations[2 * i + 1] = box.lngMin + random() * (box.lngMax - box.lngMin);
-  }
-  return locations;
 }
 
 /**

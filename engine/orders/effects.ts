@@ -19,7 +19,7 @@ import {
 } from '../reservation/order-slot.js';
 import type { OrderEventType } from '../types.js';
 import type { SlotCodec } from './slot.js';
-import { STATUS_NAMES } from './views.js';
+import { statusName } from './views.js';
 
 export type OrderRecord = Extract<LogRecord, { orderId: string }>;
 
@@ -164,7 +164,7 @@ export class OrderEffects {
     observer.orderEvent({
       type: EVENT_TYPES[record.type],
       orderId: record.orderId,
-      status: STATUS_NAMES[orders.state(slot)],
+      status: statusName(orders.state(slot)),
       at: record.at,
     });
   }

@@ -15,4 +15,4 @@
 
 export { OrderBook } from './book.js';
 export type { OrderSnapshotFields } from './slot.js';
-export { orderResultOf, orderViewOf, STATUS_NAMES } from './views.js';
+export { orderResultOf, orderViewOf, statusName } from './views.js';

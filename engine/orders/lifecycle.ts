@@ -28,7 +28,7 @@ import type { Expiry } from './expiry.js';
 import type { OrderParser } from './parse.js';
 import { type Placement, roomRefusal } from './place.js';
 import { ROOM_RESERVED, type SlotCodec } from './slot.js';
-import { orderResultOf, STATUS_NAMES } from './views.js';
+import { orderResultOf, statusName } from './views.js';
 
 const OP_GET = 0;
 const OP_CONFIRM = 1;
@@ -171,7 +171,7 @@ export class Lifecycle {
   }
 
   private wrongState(slot: number, action: string): Failure {
-    const status = STATUS_NAMES[this.context.orders.state(slot)];
+    const status = statusName(this.context.orders.state(slot));
     return fail('INVALID_STATE', `cannot ${action} an order that is ${status}`, { status });
   }
 

@@ -8,7 +8,7 @@
  * read from the request's columns into typed arrays.
  */
 
-import type { LineRefusal } from '../../protocol/codes.js';
+import type { LineRefusal } from '../../protocol/index.js';
 import type { EngineContext } from '../context.js';
 import { HOLD_TTL_SECONDS_MAX, ID_BYTES_MAX, MAX_MINUTES_CEILING } from '../constants.js';
 import { fail } from '../failure.js';

@@ -8,8 +8,8 @@
  * afresh. Everything from the look-up to the answer runs under the order id's bucket locks.
  */
 
-import type { LineRefusal } from '../../protocol/codes.js';
-import { type OrderAnswers, RESULT_CREATED, RESULT_EXISTS } from '../answers.js';
+import type { LineRefusal } from '../../protocol/index.js';
+import { etaTenths, type OrderAnswers, RESULT_CREATED, RESULT_EXISTS } from '../answers.js';
 import type { EngineContext } from '../context.js';
 import { fail, lockTimeout } from '../failure.js';
 import { DcHits } from '../geo/index.js';
@@ -178,10 +178,11 @@ export class Placement {
     if (invalid !== null) return invalid;
     const refusal = this.allocate(request, true);
     if (refusal !== null) return refusal;
+    // Rounded to a tenth of a minute, as placeOrder answers the same allocation (etaTenths).
     return {
       ok: true,
       allocation: this.allocationLines(),
-      etaMinutes: this.allocation.etaMinutes,
+      etaMinutes: etaTenths(this.allocation.etaMinutes) / 10,
     };
   }
 

@@ -15,6 +15,7 @@
 import { type OrderAnswers, etaTenths } from '../answers.js';
 import type { EngineContext } from '../context.js';
 import { ID_BYTES_MAX } from '../constants.js';
+import { SnapshotImportError } from '../failure.js';
 import type { LogRecord } from '../log.js';
 import {
   ENTRIES_RESERVED,
@@ -212,7 +213,8 @@ export class SlotCodec {
     const slot = order.slot;
     const count = order.allocation.length / 3;
     if (this.reserve(slot, parser.keyBytes, count) !== ROOM_RESERVED) {
-      throw new Error('snapshot: the overflow pool is smaller than the data (orderOverflowBlocks)');
+      const message = 'snapshot: the overflow pool is smaller than the data (orderOverflowBlocks)';
+      throw new SnapshotImportError('CONFIG_TOO_SMALL', message);
     }
     orders.writeKey(slot, hash, parser.key, parser.keyBytes);
     records.setFlags(slot, order.flags);

@@ -4,19 +4,27 @@
  */
 
 import { type OrderAnswers, RESULT_CREATED, RESULT_REFUSED } from '../answers.js';
+import { assert } from '../assert.js';
 import type { EngineContext } from '../context.js';
 import { STATE_HELD } from '../reservation/order-slot.js';
 import type { OrderResult, OrderStatus, OrderView } from '../types.js';
 
-/** Status names by STATE_* value. */
-export const STATUS_NAMES: readonly OrderStatus[] = [
-  'held', // placeholder for STATE_FREE, never shown
+/** Status names by STATE_* value; a free slot (STATE_FREE) holds no order and has none. */
+const STATUS_NAMES: readonly (OrderStatus | null)[] = [
+  null,
   'held',
   'confirmed',
   'cancelled',
   'expired',
   'fulfilled',
 ];
+
+/** The status of an order whose slot is in `state`; a free slot has none, so asking is a bug. */
+export function statusName(state: number): OrderStatus {
+  const status = STATUS_NAMES[state];
+  assert(status !== undefined && status !== null, 'a status asked of a slot without an order');
+  return status;
+}
 
 /** The answer at `at` of `answers` as the object API's result. */
 export function orderResultOf(
@@ -47,7 +55,7 @@ export function orderViewOf(answers: OrderAnswers, at: number, context: EngineCo
   const state = answers.state[at];
   const view: OrderView = {
     orderId: answers.orderIds[at],
-    status: STATUS_NAMES[state],
+    status: statusName(state),
     mode: answers.commit[at] === 1 ? 'commit' : 'hold',
     policy: answers.split[at] === 1 ? 'split' : 'single-dc',
     location: { lat: answers.lat[at], lng: answers.lng[at] },

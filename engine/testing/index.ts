@@ -1,6 +1,8 @@
 /**
- * Test and demo support shared by every layer: seeded randomness (replayable with `SEED=`)
- * and the seeded demo network. Nothing here is used on the engine's serving paths.
+ * Test and demo support shared by every layer: seeded randomness (replayable with `SEED=`),
+ * the seeded demo network, and the reference model with the parts of the seeded simulator
+ * (operations, workload, checks) that `npm run simulate` drives. Nothing here is used on the
+ * engine's serving paths.
  */
 
 export {
@@ -31,3 +33,42 @@ export {
   slugify,
 } from './metros.js';
 export { describeSeed, Prng, seedFromEnv, ZIPF_N_MAX, Zipf } from './prng.js';
+export {
+  type ComparableState,
+  compareWithModel,
+  sameState,
+  stateOfEngine,
+  stateOfModel,
+} from './model-compare.js';
+export { Model, type ModelConfig, ModelViolation } from './model.js';
+export {
+  type Answer,
+  canonical,
+  comparable,
+  differences,
+  type Operation,
+  type OperationKind,
+  type OperationsApi,
+  runOperation,
+  SIMULATION_ACTOR,
+} from './operations.js';
+export {
+  type Appended,
+  applyChecked,
+  checkInLogOrder,
+  checkInProgramOrder,
+  type Executed,
+  logOrder,
+  Mismatch,
+  orderIdsOf,
+} from './sim-check.js';
+export {
+  CatalogueIds,
+  catalogueChange,
+  OperationStream,
+  SIM_CLOCK_START,
+  SIM_CONFIG,
+  SIM_CONTESTED_IDS,
+  SIM_ORDERS_PER_EPOCH_MAX,
+  simNetwork,
+} from './sim-workload.js';

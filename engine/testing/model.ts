@@ -23,8 +23,7 @@
  * CONTENDED and LOCK_TIMEOUT (single thread), browse.
  */
 
-import { type ErrorCode, ErrorCodes, type LineRefusal } from '../../protocol/codes.js';
-import { isValidId } from '../../protocol/validate.js';
+import { type ErrorCode, ErrorCodes, isValidId, type LineRefusal } from '../../protocol/index.js';
 import type { DcUpsertResult, SkuUpsertResult } from '../api.js';
 import type { EngineConfig } from '../config.js';
 import {
@@ -410,7 +409,7 @@ export class Model implements OperationsApi {
     for (const id of skus) {
       const sku = this.skuIndexes.get(id);
       if (sku === undefined) {
-        answer[id] = { available: 0, etaMinutes: null, dcs: [], unknown: true } as SkuAvailability;
+        answer[id] = { available: 0, etaMinutes: null, dcs: [], unknown: true };
         continue;
       }
       const entry: SkuAvailability = { available: 0, etaMinutes: null, dcs: [] };
@@ -425,7 +424,7 @@ export class Model implements OperationsApi {
       }
       answer[id] = entry;
     }
-    return { ok: true, skus: answer };
+    return { ok: true, skus: answer, dcsInRange: hits.length };
   }
 
   /** The DCs serving a point within a window, nearest first, from the engine's geo index. */
@@ -479,7 +478,11 @@ export class Model implements OperationsApi {
     if ('ok' in placement) return placement;
     const plan = this.allocate(placement, placement.maxMinutes, new Map());
     if ('ok' in plan) return plan;
-    return { ok: true, allocation: this.allocationLines(plan.entries), etaMinutes: plan.eta };
+    return {
+      ok: true,
+      allocation: this.allocationLines(plan.entries),
+      etaMinutes: tenths(plan.eta),
+    };
   }
 
   /**

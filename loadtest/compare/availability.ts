@@ -17,7 +17,7 @@
  * from their own PRNG stream, not the measured one; every loop is bounded in count.
  */
 
-import { CIRCLE_STEPS } from '../../engine/constants.js';
+import { CIRCLE_STEPS } from '../../engine/index.js';
 import { haversineKm } from '../../engine/geo/index.js';
 import type { AvailabilityArgs } from '../../protocol/client/index.js';
 import { type Dataset, OrderSource, orderMixDefault, QuerySource } from '../workload.js';

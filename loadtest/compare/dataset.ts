@@ -18,7 +18,7 @@
  * an error rather than compared unequally.
  */
 
-import { PREP_MINUTES_DEFAULT, SPEED_KMH_DEFAULT } from '../../engine/constants.js';
+import { PREP_MINUTES_DEFAULT, SPEED_KMH_DEFAULT } from '../../engine/index.js';
 import { etaMinutes, haversineKm } from '../../engine/geo/index.js';
 import type { UpsertDcArgs } from '../../protocol/client/index.js';
 import { buildDataset, type Dataset, type DatasetOptions } from '../workload.js';

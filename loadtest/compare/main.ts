@@ -71,7 +71,7 @@ import { type AvailabilityClients, startEngineSystem, type SystemUnderTest } fro
 
 const SYSTEM_KEYS = [
   'engine-fsync',
-  'engine-commit',
+  'engine-write',
   'redis-everysec',
   'redis-always',
   'postgres',
@@ -87,7 +87,7 @@ const SCENARIO_TITLES: Record<ScenarioKey, string> = {
   availability: `availability: a customer location and ${SKUS_PER_QUERY} SKUs, per-DC breakdown`,
 };
 /** The engine and Redis configurations availability runs on, in order of preference. */
-const AVAILABILITY_ENGINES: readonly SystemKey[] = ['engine-fsync', 'engine-commit'];
+const AVAILABILITY_ENGINES: readonly SystemKey[] = ['engine-fsync', 'engine-write'];
 const AVAILABILITY_REDISES: readonly SystemKey[] = ['redis-everysec', 'redis-always'];
 const SEED_DEFAULT = 20_241_121;
 /**
@@ -182,7 +182,12 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | null
   const concurrency = intFlag(values, 'concurrency', 128, 1, 4_096);
   return {
     check: values.check === true,
-    systems: listFlag(values.systems, SYSTEM_KEYS, 'systems'),
+    // engine-commit: the deprecated name of engine-write (the policy `commit` became `write`).
+    systems: listFlag(
+      values.systems?.replace(/\bengine-commit\b/g, 'engine-write'),
+      SYSTEM_KEYS,
+      'systems',
+    ),
     scenarios: listFlag(values.scenarios, SCENARIO_KEYS, 'scenarios'),
     agreementQueries: intFlag(values, 'agreement', AGREEMENT_QUERIES_DEFAULT, 1, 10_000),
     concurrency,
@@ -231,8 +236,8 @@ async function startSystem(
   switch (key) {
     case 'engine-fsync':
       return startEngineSystem(dataset, 'fsync', options.threads, options.ordersMax, `${runId}f`);
-    case 'engine-commit':
-      return startEngineSystem(dataset, 'commit', options.threads, options.ordersMax, `${runId}c`);
+    case 'engine-write':
+      return startEngineSystem(dataset, 'write', options.threads, options.ordersMax, `${runId}c`);
     case 'redis-everysec':
       return startRedisSystem(dataset, 'everysec', say);
     case 'redis-always':
@@ -357,7 +362,7 @@ export function availabilityTable(rows: readonly AvailabilityRow[]): string {
 
 const RATIO_PAIRS: readonly [SystemKey, SystemKey, string][] = [
   ['engine-fsync', 'redis-always', 'equal durability (fsync before the answer)'],
-  ['engine-commit', 'redis-everysec', 'equal durability (survives a process crash)'],
+  ['engine-write', 'redis-everysec', 'equal durability (survives a process crash)'],
   ['engine-fsync', 'redis-everysec', 'engine more durable'],
   ['engine-fsync', 'postgres', 'equal durability (fsync before the answer)'],
 ];
@@ -407,11 +412,11 @@ export function availabilityLines(outcome: AvailabilityOutcome): string[] {
 const HONESTY_NOTES = [
   'What each acknowledgement survives:',
   '  engine --fsync fsync   answered after its log record is fsynced (group commit)',
-  '  engine --fsync commit  answered after the LMDB commit; fsync left to the OS',
+  '  engine --fsync write   answered after the LMDB commit; fsync left to the OS',
   '  redis always           answered after the AOF write is fsynced (per event-loop batch)',
   '  redis everysec         AOF written before answering, fsynced once a second',
   '  postgresql             COMMIT with synchronous_commit on: WAL fsynced',
-  'So engine fsync ~ redis always ~ postgresql, and engine commit ~ redis everysec.',
+  'So engine fsync ~ redis always ~ postgresql, and engine write ~ redis everysec.',
   'The engine does more per order than the textbook scripts: it allocates by the customer',
   'location (nearest DC in range that has every line), keeps an order record and an',
   'idempotency record (a retried order id returns the first answer), and logs the order',

@@ -101,11 +101,11 @@ export async function closeAll(closers: readonly (() => Promise<unknown>)[]): Pr
   await Promise.allSettled(closers.map((close) => close()));
 }
 
-export type EngineFsync = 'fsync' | 'commit';
+export type EngineFsync = 'fsync' | 'write';
 
 const ENGINE_DURABILITY: Record<EngineFsync, string> = {
   fsync: 'answered after the log record is fsynced (group commit): survives a power loss',
-  commit: 'answered after the LMDB commit, fsync left to the OS: survives a process crash',
+  write: 'answered after the LMDB commit, fsync left to the OS: survives a process crash',
 };
 
 export async function startEngineSystem(

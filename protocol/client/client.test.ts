@@ -1225,9 +1225,16 @@ describe('per-call coalescing (protocol v2)', () => {
         },
         unknown: { available: 0, etaMinutes: null, dcs: [], unknown: true },
       },
+      dcsInRange: 2,
     });
-    expect(results[5]).toEqual({ skus: { eggs: { available: 12, etaMinutes: 5, dcs: [] } } });
-    expect(results[6]).toEqual({ skus: { jam: { available: 0, etaMinutes: null, dcs: [] } } });
+    expect(results[5]).toEqual({
+      skus: { eggs: { available: 12, etaMinutes: 5, dcs: [] } },
+      dcsInRange: 2,
+    });
+    expect(results[6]).toEqual({
+      skus: { jam: { available: 0, etaMinutes: null, dcs: [] } },
+      dcsInRange: 0,
+    });
     expect(results[2]).toMatchObject({ order: { orderId: 'g-2', status: 'confirmed' } });
   });
 
@@ -1244,7 +1251,7 @@ describe('per-call coalescing (protocol v2)', () => {
     expect(ops).toEqual(['placeOrder', 'availability', 'placeOrders']);
     expect(requestsOf(node, 'placeOrder')[0][2].lines).toEqual([{ sku: 'milk', qty: 0 }]);
     expect(bad.status).toBe('fulfilled');
-    expect(empty).toEqual({ status: 'fulfilled', value: { skus: {} } });
+    expect(empty).toEqual({ status: 'fulfilled', value: { skus: {}, dcsInRange: 2 } });
   });
 
   it('with batch off, sends each call alone even on version 2', async () => {

@@ -10,6 +10,7 @@
  * through the batch's view, and the one placed is cancelled.
  */
 
+import { ExitCodes } from '../code-registry.js';
 import { randomUUID } from 'node:crypto';
 import { InventoryClient } from './client.js';
 import { InventoryError } from './errors.js';
@@ -21,7 +22,7 @@ const USAGE = `Usage: node dist/protocol/client/example.js <ws url> <api key> <s
   -h, --help   this text
 `;
 /** sysexits EX_USAGE, as every program of the project answers a bad command line. */
-const EXIT_USAGE = 64;
+const EXIT_USAGE = ExitCodes.USAGE;
 
 /**
  * The arguments, or an exit status. Kept free of the project's shared command-line helper so

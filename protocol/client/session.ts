@@ -26,7 +26,7 @@
  *   a new epoch, after which no later call joins an earlier request. So a change is seen by
  *   every call made after it, as when each call was its own request.
  * - After a lost connection a sent request is sent again only if its op is OP_RESEND_SAFE
- *   (reads, and order ops and batches, whose order ids make a repeat return the first answer);
+ *   (reads, and order ops and batches, whose order ids make a repeat take nothing twice);
  *   other sent requests fail with ConnectionLostError, maybeApplied true for ops that mutate.
  * - Each connection starts with `hello`; later requests are pipelined behind it.
  */
@@ -405,7 +405,10 @@ class SingleRequest extends Request {
         args.breakdown !== false,
       );
       if (columns === undefined) this.call.fail(malformedAnswer('availability'));
-      else this.call.succeed({ skus: new AvailabilityBatchResult(columns, [args]).skus(0) });
+      else {
+        const view = new AvailabilityBatchResult(columns, [args]);
+        this.call.succeed({ skus: view.skus(0), dcsInRange: view.dcCount(0) });
+      }
     } else this.call.succeed(body);
   }
 
@@ -560,7 +563,7 @@ class EntryChunk extends Request {
       if (call.done) continue;
       const error = view.error(entry);
       if (error !== undefined) call.fail(error);
-      else call.succeed({ skus: view.skus(entry) });
+      else call.succeed({ skus: view.skus(entry), dcsInRange: view.dcCount(entry) });
     }
   }
 }
@@ -1346,6 +1349,12 @@ export class Session {
     this.sent.delete(id);
     this.inFlightWeight -= request.sentWeight;
     request.state = DONE;
+    // The pushes after a subscribe answer can be read before the subscription sets its
+    // handler (it does so when the answer's promise settles): hold them until it does.
+    if (request.op === 'subscribe' && kind === MessageKinds.OK) {
+      const sub = (body as { sub?: unknown } | null)?.sub;
+      if (typeof sub === 'number') this.pushes.expect(sub);
+    }
     try {
       request.answered(kind, body);
     } catch (error) {

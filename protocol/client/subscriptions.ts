@@ -221,16 +221,26 @@ export class Subscription<T> implements AsyncIterableIterator<T>, SessionListene
   private subscribed(generation: number, result: SubscribeResult): void {
     if (this.state === ENDED) {
       // Ended while the answer was on its way: the node holds a subscription nobody reads.
+      this.session.pushes.forget(result.sub);
       if (this.session.state === 'open') {
         this.session.call('unsubscribe', { sub: result.sub }).catch(ignore);
       }
       return;
     }
-    if (generation !== this.generation || this.state !== SUBSCRIBING) return;
+    if (generation !== this.generation || this.state !== SUBSCRIBING) {
+      this.session.pushes.forget(result.sub);
+      return;
+    }
     this.state = ACTIVE;
     this.serverId = result.sub;
-    this.session.pushes.set(result.sub, this.onPush);
+    // The snapshot first, then the pushes that followed the answer (held by the router until
+    // the handler is set), so updates keep the node's order.
     this.deliver(this.codec.fromSnapshot(result));
+    if (this.state === ACTIVE && this.serverId === result.sub) {
+      this.session.pushes.set(result.sub, this.onPush);
+    } else {
+      this.session.pushes.forget(result.sub);
+    }
   }
 
   private refused(generation: number, error: unknown): void {

@@ -3,7 +3,7 @@
  * names who appended it and in which order, so a reader can check delivery and order.
  */
 
-import type { LogRecord } from '../../engine/log.js';
+import type { LogRecord } from '../../engine/index.js';
 
 export function testRecord(producer: number, sequence: number): LogRecord {
   return {

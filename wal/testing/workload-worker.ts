@@ -6,7 +6,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine, type EngineShared, type LogRecord } from '../../engine/index.js';
-import { Prng } from '../../engine/testing/prng.js';
+import { Prng } from '../../engine/testing/index.js';
 import { SharedLog } from '../log.js';
 import { ManualClock, runWorkload } from './workload.js';
 

@@ -9,10 +9,14 @@
  * compete for the same stock counters.
  */
 
-import type { EngineConfig } from '../../engine/config.js';
-import type { Engine } from '../../engine/index.js';
-import type { Prng } from '../../engine/testing/prng.js';
-import type { Location, OrderLineInput, PlaceOrderInput } from '../../engine/types.js';
+import type {
+  Engine,
+  EngineConfig,
+  Location,
+  OrderLineInput,
+  PlaceOrderInput,
+} from '../../engine/index.js';
+import type { Prng } from '../../engine/testing/index.js';
 
 export const WORKLOAD_CONFIG: Partial<EngineConfig> = {
   dcCapacity: 8,

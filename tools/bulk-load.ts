@@ -20,6 +20,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { InventoryClient } from '../protocol/client/index.js';
+import { ExitCodes } from '../protocol/index.js';
 import {
   isEntryPoint,
   KEY_VARIABLES,
@@ -28,8 +29,8 @@ import {
   runMain,
   showUsage,
   UsageError,
-} from '../wal/command-line.js';
-import { CA_FILE_VARIABLE, readCaOption } from './tls.js';
+} from '../wal/index.js';
+import { CA_FILE_VARIABLE, readCaOption } from '../edge/index.js';
 
 /** Requests in flight at once: enough to fill frames, bounded so memory stays flat. */
 const WINDOW_MAX = 1_024;
@@ -253,7 +254,7 @@ Exit status: 0 every row applied, 1 some rows failed (listed on stderr), 64 bad 
 `;
 
 /** sysexits EX_NOINPUT: an input file did not exist or was not readable. */
-const EXIT_NO_INPUT = 66;
+const EXIT_NO_INPUT = ExitCodes.NO_INPUT;
 
 const FLAGS = {
   url: { type: 'string' },
@@ -329,7 +330,7 @@ async function main(): Promise<number> {
         seconds: (performance.now() - started) / 1000,
       }),
     );
-    return summary.failed === 0 ? 0 : 1;
+    return summary.failed === 0 ? ExitCodes.OK : ExitCodes.FAILURE;
   } finally {
     await client.close();
   }

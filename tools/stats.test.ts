@@ -4,7 +4,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { parsePrometheusText } from './prometheus-text.js';
+import { parsePrometheusText } from '../edge/index.js';
 import { renderTable, summarize } from './stats.js';
 
 function scrape(orders: number, errors: number, reads: number): string {

@@ -12,6 +12,14 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import {
+  CA_FILE_VARIABLE,
+  type Labels,
+  type ParsedMetrics,
+  parsePrometheusText,
+  readCaOption,
+} from '../edge/index.js';
+import { ExitCodes } from '../protocol/index.js';
+import {
   isEntryPoint,
   KEY_VARIABLES,
   keyFromEnvironment,
@@ -19,9 +27,7 @@ import {
   runMain,
   showUsage,
   UsageError,
-} from '../wal/command-line.js';
-import { type Labels, type ParsedMetrics, parsePrometheusText } from './prometheus-text.js';
-import { CA_FILE_VARIABLE, readCaOption } from './tls.js';
+} from '../wal/index.js';
 
 const USAGE = `Usage: npm run stats -- [options]
 
@@ -39,8 +45,8 @@ Environment:
   ${CA_FILE_VARIABLE}     the CA file when --ca is not given
 `;
 
-const EXIT_USAGE = 64;
-const EXIT_FAILURE = 1;
+const EXIT_USAGE = ExitCodes.USAGE;
+const EXIT_FAILURE = ExitCodes.FAILURE;
 const INTERVAL_MS_DEFAULT = 1_000;
 const INTERVAL_MS_MIN = 100;
 const SECONDS_MAX = 7 * 24 * 3600;

@@ -1,13 +1,13 @@
 /**
- * One producer thread of wal/measure.ts: appends `records` order records through a SharedLog
- * as an edge worker would, keeping at most `inFlightMax` acknowledgements pending, and
+ * One producer thread of tools/wal-measure.ts: appends `records` order records through a
+ * SharedLog as an edge worker would, keeping at most `inFlightMax` acknowledgements pending, and
  * measures each record's acknowledgement latency (append → waitDurable resolved).
  * Reports `{ type: 'done', seconds, latencyMicros: { p50, p99, max } }`.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import type { LogRecord } from '../engine/log.js';
-import { SharedLog } from './log.js';
+import type { LogRecord } from '../engine/index.js';
+import { SharedLog } from '../wal/index.js';
 
 export interface MeasureTask {
   ringBuffer: SharedArrayBuffer;
@@ -60,7 +60,7 @@ async function main(task: MeasureTask) {
 }
 
 const port = parentPort;
-if (port === null) throw new Error('measure-worker.js must run in a worker thread');
+if (port === null) throw new Error('wal-measure-worker.js must run in a worker thread');
 main(workerData as MeasureTask).then(
   (result) => port.postMessage({ type: 'done', ...result }),
   (error) => port.postMessage({ type: 'error', message: String(error?.stack ?? error) }),

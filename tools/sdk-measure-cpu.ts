@@ -5,21 +5,33 @@
  * or its CPU is counted too.
  *
  *   npm run build
- *   node dist/protocol/client/measure-cpu.js <ws url> <admin key> [seconds per mode] [modes]
+ *   INVENTORY_ADMIN_KEY=... node dist/tools/sdk-measure-cpu.js --url ws://127.0.0.1:8080/v1/ws
+ *     [--seconds 1.5] [--modes placeOrders,availabilityMany]
  *
  * Modes: `placeOrders` (the batch API), `placeOrder` (per-call, coalesced by the SDK),
  * `availabilityMany` (20 SKUs, per-DC breakdown, every value read through the view) and
  * `availability` (per-call, the same queries answered as objects). `inputs` is the cost of
- * building the order objects alone, which the order figures include. `modes` is a comma list
+ * building the order objects alone, which the order figures include. `--modes` is a comma list
  * of these (default all).
  *
  * Every mode is bounded by time and by MEASURE_SECONDS_MAX; the whole run by their sum. It
  * provisions its own DC and SKUs (ids prefixed `cpu-`) through the admin key.
  */
 
-import { InventoryClient } from './client.js';
-import type { AvailabilityQuery } from './availability-batch.js';
-import type { PlaceOrderInput } from './order-batch.js';
+import {
+  type AvailabilityQuery,
+  InventoryClient,
+  type PlaceOrderInput,
+} from '../protocol/client/index.js';
+import {
+  isEntryPoint,
+  KEY_VARIABLES,
+  keyFromEnvironment,
+  parseCommandLine,
+  runMain,
+  showUsage,
+  UsageError,
+} from '../wal/index.js';
 
 /** Longest measured window per mode, whatever the caller asks. */
 const MEASURE_SECONDS_MAX = 5;
@@ -111,14 +123,42 @@ async function provision(client: InventoryClient, skus: readonly string[]): Prom
   }
 }
 
+const USAGE = `Usage: node dist/tools/sdk-measure-cpu.js --url <ws url> [options]
+
+  --url <ws url>        the node (ws://host:port/v1/ws), running in another process
+  --key <api key>       an admin key (better from the environment)
+  --seconds <n>         measured seconds per mode
+                        (default ${MEASURE_SECONDS_DEFAULT}, at most ${MEASURE_SECONDS_MAX})
+  --modes <list>        a comma list of ${MODES.join(', ')} (default all)
+  -h, --help            this text
+
+Environment:
+  ${KEY_VARIABLES.admin.join(', ')}
+                        the key when --key is not given, the first set wins
+`;
+
+const FLAGS = {
+  url: { type: 'string' },
+  key: { type: 'string' },
+  seconds: { type: 'string' },
+  modes: { type: 'string' },
+} as const;
+
 async function main(argv: readonly string[]): Promise<number> {
-  const [url, apiKey, secondsText, modesText] = argv;
-  if (url === undefined || apiKey === undefined) {
-    console.error('usage: measure-cpu.js <ws url> <admin key> [seconds per mode] [modes]');
-    return 2;
+  const line = parseCommandLine(argv, FLAGS);
+  if (line.help) return showUsage(USAGE);
+  const { url } = line.values;
+  if (url === undefined) throw new UsageError('--url is required');
+  const apiKey = line.values.key ?? keyFromEnvironment(process.env, 'admin');
+  if (apiKey === undefined) throw new UsageError(`give an admin key: ${KEY_VARIABLES.admin[0]}`);
+  const modes = new Set((line.values.modes ?? MODES.join(',')).split(','));
+  for (const mode of modes) {
+    if (!MODES.includes(mode)) throw new UsageError(`--modes: unknown mode ${mode}`);
   }
-  const modes = new Set((modesText ?? MODES.join(',')).split(','));
-  const seconds = Math.min(Number(secondsText ?? MEASURE_SECONDS_DEFAULT), MEASURE_SECONDS_MAX);
+  const seconds = Number(line.values.seconds ?? MEASURE_SECONDS_DEFAULT);
+  if (!(seconds > 0 && seconds <= MEASURE_SECONDS_MAX)) {
+    throw new UsageError(`--seconds must be in (0, ${MEASURE_SECONDS_MAX}]`);
+  }
   const client = await InventoryClient.connect(url, { apiKey, timeoutMs: 30_000 });
   const run = Date.now().toString(36);
   const skus = Array.from({ length: SKU_COUNT }, (_, index) => `cpu-sku-${index}`);
@@ -210,4 +250,5 @@ function firstRefused(count: number, refused: (index: number) => boolean): numbe
   return 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/** Runs only as the command, not when a test imports the functions above. */
+if (isEntryPoint(import.meta.url)) runMain(() => main(process.argv.slice(2)), USAGE);

@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InventoryClient } from '../protocol/client/index.js';
 import { bulkLoad, csvParser, parseNdjsonRow, splitCsv } from './bulk-load.js';
-import { http, startTestNode, type TestNode } from './testing/harness.js';
+import { http, startTestNode, type TestNode } from '../edge/index.js';
 
-const CLI = resolve(import.meta.dirname, '../dist/edge/bulk-load.js');
+const CLI = resolve(import.meta.dirname, '../dist/tools/bulk-load.js');
 
 describe('bulk load parsing', () => {
   it('splits CSV with quotes and escaped quotes', () => {

@@ -31,7 +31,8 @@ import {
   runMain,
   showUsage,
   UsageError,
-} from '../wal/command-line.js';
+  parseDurabilityPolicy,
+} from '../wal/index.js';
 
 const HERE = { lat: 48.8566, lng: 2.3522 };
 const DCS = 8;
@@ -59,7 +60,7 @@ export const USAGE = `Usage: npm run metrics:overhead -- [options]
   --rounds <n>           rounds, each one run with metrics and one without (default 3)
   --duration <s>         measured seconds per run (default 5)
   --threads <n>          worker threads of the node (default 2)
-  --fsync <policy>       the node's durability: fsync, commit or none (default none)
+  --fsync <policy>       the node's durability: fsync, write or none (default none)
   --connections <n>      SDK connections (default 4)
   --window <n>           requests in flight per connection (default 128)
   -h, --help             this text
@@ -92,10 +93,8 @@ function readOptions(argv: readonly string[]): Options | null {
   if (scenario !== 'availability' && scenario !== 'orders' && scenario !== 'ping') {
     throw new UsageError('--scenario must be availability, orders or ping');
   }
-  const fsync = values.fsync ?? 'none';
-  if (fsync !== 'fsync' && fsync !== 'commit' && fsync !== 'none') {
-    throw new UsageError('--fsync must be fsync, commit or none');
-  }
+  const fsync = parseDurabilityPolicy(values.fsync ?? 'none');
+  if (fsync === null) throw new UsageError('--fsync must be fsync, write or none');
   return {
     rounds: int('rounds', 3, 20),
     durationS: int('duration', 5, 600),
@@ -210,7 +209,7 @@ async function measure(options: Options, metrics: boolean): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'metrics-overhead-'));
   const port = await freePort();
   const args = [
-    join(here(), '..', 'main.js'),
+    join(here(), '..', '..', 'edge', 'main.js'),
     ...['--port', String(port), '--data', dataDir, '--no-demo', '--log-level', 'warn'],
     ...['--fsync', options.fsync, '--threads', String(options.threads)],
     ...(metrics ? [] : ['--no-metrics']),

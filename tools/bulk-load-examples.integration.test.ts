@@ -9,10 +9,10 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, startTestNode, type TestNode } from './testing/harness.js';
+import { http, startTestNode, type TestNode } from '../edge/index.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = resolve(ROOT, 'dist/edge/bulk-load.js');
+const CLI = resolve(ROOT, 'dist/tools/bulk-load.js');
 const EXAMPLES = resolve(ROOT, 'examples');
 const run = promisify(execFile);
 

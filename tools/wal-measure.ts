@@ -2,10 +2,10 @@
  * A quick local measurement of the log: records per second, acknowledgement latency and
  * commit latency under each durability policy, with 1 and 2 producer threads, against a real
  * LMDB store in a temporary directory. (The project's benchmarks live in bench/; this is the
- * log's own check, kept next to it.)
+ * log's own check.)
  *
- *   node dist/wal/measure.js [--records 100000] [--in-flight 1000] [--policy fsync]
- *                            [--producers 2] [--json]
+ *   node dist/tools/wal-measure.js [--records 100000] [--in-flight 1000] [--policy fsync]
+ *                                  [--producers 2] [--json]
  *
  * Threads: each producer is a worker thread, the log writer is another; on a 2-core machine
  * they share both cores with the main thread, which only waits.
@@ -15,20 +15,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { parseCommandLine, runMain, showUsage, UsageError } from './command-line.js';
 import {
+  createRingBuffer,
   DURABILITY_POLICIES,
   type DurabilityPolicy,
-  isDurabilityPolicy,
+  parseDurabilityPolicy,
+  LogWriter,
+  parseCommandLine,
   RING_CAPACITY_BYTES_DEFAULT,
+  runMain,
+  SharedLog,
+  SILENT_LOGGER,
   STORE_SIZE_BYTES_DEFAULT,
-} from './constants.js';
-import { SharedLog } from './log.js';
-import { SILENT_LOGGER } from './logger.js';
-import type { MeasureTask } from './measure-worker.js';
-import { createRingBuffer } from './ring.js';
-import { compiledWalFile } from './worker-file.js';
-import { LogWriter } from './writer.js';
+  showUsage,
+  UsageError,
+} from '../wal/index.js';
+import type { MeasureTask } from './wal-measure-worker.js';
 
 const RECORDS_DEFAULT = 100_000;
 const RECORDS_MAX = 10_000_000;
@@ -58,9 +60,16 @@ export interface MeasureRow {
   commitMicrosMax: number;
 }
 
+/** The compiled producer thread: next to this file under dist/, also when run from sources. */
+function producerFile(): URL {
+  const here = new URL(import.meta.url);
+  if (here.pathname.endsWith('.ts')) return new URL('../dist/tools/wal-measure-worker.js', here);
+  return new URL('./wal-measure-worker.js', here);
+}
+
 function runProducer(task: MeasureTask): Promise<ProducerResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(compiledWalFile('measure-worker.js'), { workerData: task });
+    const worker = new Worker(producerFile(), { workerData: task });
     worker.once('message', (message: { type: string; message?: string } & ProducerResult) => {
       if (message.type === 'done') resolve(message);
       else reject(new Error(message.message));
@@ -126,7 +135,7 @@ const USAGE = `Usage: npm run bench:wal -- [options]
 
   --records <n>          records per producer (default ${RECORDS_DEFAULT})
   --in-flight <n>        acknowledgements in flight per producer (default ${IN_FLIGHT_DEFAULT})
-  --policy <policy>      fsync, commit or none (default: each in turn)
+  --policy <policy>      fsync, write or none (default: each in turn)
   --producers <n>        producer threads (default: ${PRODUCER_COUNTS.join(', then ')})
   --json                 print the results as JSON
   -h, --help             this text
@@ -156,10 +165,11 @@ async function main(args: string[]): Promise<number> {
   const records = flag(values.records, 'records', RECORDS_DEFAULT, RECORDS_MAX);
   const inFlight = flag(values['in-flight'], 'in-flight', IN_FLIGHT_DEFAULT, IN_FLIGHT_MAX);
   const policy = values.policy;
-  if (policy !== undefined && !isDurabilityPolicy(policy)) {
+  const chosen = policy === undefined ? null : parseDurabilityPolicy(policy);
+  if (policy !== undefined && chosen === null) {
     throw new UsageError(`--policy must be one of ${DURABILITY_POLICIES.join(', ')}`);
   }
-  const policies = policy === undefined ? DURABILITY_POLICIES : [policy];
+  const policies = chosen === null ? DURABILITY_POLICIES : [chosen];
   const producerCounts =
     values.producers === undefined
       ? PRODUCER_COUNTS
