@@ -1,9 +1,11 @@
 /**
  * `npm run loadtest:http`: autocannon scenarios for the HTTP JSON API, against a running node
  * (`--url`) or one started for the run (`--start`). `availability` sends GET
- * /v1/availability for 20 SKUs at customer addresses; `orders` sends POST /v1/orders with a
- * 3-line `commit` order, each with its own order id (autocannon's setupRequest builds every
- * request from the seeded workload). Prints autocannon's own tables per scenario.
+ * /v1/availability for 20 SKUs at customer addresses (pipelining 4 by default); `orders` sends
+ * POST /v1/orders with a 3-line `commit` order, each with its own order id (pipelining 1;
+ * autocannon's setupRequest builds every request from the seeded workload). Each scenario is
+ * measured against the wire's own limit in the same run: GET /healthz with the same
+ * autocannon settings, and the ratio is printed. Prints autocannon's own tables per scenario.
  *
  * TLS: `--url https://...` drives a node that serves TLS; the provisioning SDK connection
  * trusts `--ca` (or INVENTORY_CA_FILE). autocannon itself does not check the node's
@@ -52,7 +54,12 @@ import {
 } from './workload.js';
 
 const SCENARIOS = ['availability', 'orders'] as const;
-type Scenario = (typeof SCENARIOS)[number];
+type Scenario = (typeof SCENARIOS)[number] | 'healthz';
+/** Pipelining per scenario unless --pipelining says otherwise: load testers' usual settings. */
+const PIPELINING_DEFAULT: Record<(typeof SCENARIOS)[number], number> = {
+  availability: 4,
+  orders: 1,
+};
 const SEED_DEFAULT = 20_241_121;
 const AMOUNT_DEFAULT = 5_000_000;
 const REQUEST_TIMEOUT_S = 30;
@@ -77,6 +84,7 @@ export function scenarioRequests(
   options: HttpScenarioOptions,
 ): autocannon.Request[] {
   const dataset = options.dataset;
+  if (scenario === 'healthz') return [{ method: 'GET', path: '/healthz' }];
   if (scenario === 'availability') {
     const queries = new QuerySource(dataset, SKUS_PER_QUERY_DEFAULT, ZIPF_EXPONENT_DEFAULT, 0);
     return [
@@ -138,8 +146,10 @@ export const USAGE = `Usage: npm run loadtest:http -- [options]
                                    the provisioning connection trusts
   --threads <n> --fsync <policy>   for a started node (default 2, fsync)
   --tls               a started node serves https:// with a self-signed certificate
-  --scenario availability|orders|all  (default all)
-  --connections <n>   (default 64)    --pipelining <n> (default 1)
+  --scenario availability|orders|all  (default all); each is followed by GET /healthz with
+                      the same settings, the wire's own limit, and the ratio to it
+  --connections <n>   (default 64)
+  --pipelining <n>    (default 4 for availability, 1 for orders)
   --duration <s>      (default 10)    --amount <n> requests at most (default ${AMOUNT_DEFAULT})
   --seed <n>          workload seed (default ${SEED_DEFAULT})
 `;
@@ -236,7 +246,7 @@ async function main(): Promise<number> {
       readerKey: keys.reader,
       ordererKey: keys.orderer,
       connections: intFlag(values, 'connections', 64, 1, 10_000),
-      pipelining: intFlag(values, 'pipelining', 1, 1, 1_000),
+      pipelining: 1,
       durationS: numberFlag(values, 'duration', 10, 1, 3_600),
       amount: intFlag(values, 'amount', AMOUNT_DEFAULT, 1, 1_000_000_000),
       dataset,
@@ -251,21 +261,40 @@ async function main(): Promise<number> {
       );
     }
     const results: Record<string, unknown> = {};
+    const ratios: string[] = [];
     let failed = false;
+    const pipeliningFlag =
+      values.pipelining === undefined ? null : intFlag(values, 'pipelining', 1, 1, 1_000);
     for (const scenario of which === 'all' ? SCENARIOS : [which]) {
-      const result = await runScenario(scenario, options);
-      process.stdout.write(
-        `\n== ${scenario}: ${options.connections} connections, pipelining ` +
-          `${options.pipelining}\n${autocannon.printResult(result, { renderStatusCodes: true })}`,
+      const pipelining = pipeliningFlag ?? PIPELINING_DEFAULT[scenario];
+      const settings = { ...options, pipelining };
+      const result = await runScenario(scenario, settings);
+      const wire = await runScenario('healthz', settings);
+      for (const [name, run] of [
+        [scenario, result],
+        [`healthz (for ${scenario})`, wire],
+      ] as const) {
+        process.stdout.write(
+          `\n== ${name}: ${options.connections} connections, pipelining ${pipelining}\n` +
+            autocannon.printResult(run, { renderStatusCodes: true }),
+        );
+        process.stdout.write(
+          `${name}: ${Math.round(run.requests.average)} requests/s, p50 ${run.latency.p50} ms, ` +
+            `p99 ${run.latency.p99} ms, non-2xx ${run.non2xx}, errors ${run.errors}\n`,
+        );
+        failed ||= run.non2xx > 0 || run.errors > 0;
+      }
+      const ratio = result.requests.average / Math.max(wire.requests.average, 1);
+      ratios.push(
+        `${scenario} ÷ /healthz: ${ratio.toFixed(2)}× (${Math.round(result.requests.average)} vs ` +
+          `${Math.round(wire.requests.average)} requests/s; ${options.connections} connections, ` +
+          `pipelining ${pipelining}; p99 ${result.latency.p99} ms)`,
       );
-      process.stdout.write(
-        `${scenario}: ${Math.round(result.requests.average)} requests/s, p50 ` +
-          `${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, ` +
-          `errors ${result.errors}\n`,
-      );
-      failed ||= result.non2xx > 0 || result.errors > 0;
       results[scenario] = result;
+      results[`healthz-${scenario}`] = wire;
     }
+    process.stdout.write(`\nagainst the wire's own limit, same settings, same run:\n`);
+    for (const line of ratios) process.stdout.write(`  ${line}\n`);
     writeJson(`${outDir()}/http-load-${fileStamp(date)}.json`, {
       kind: 'http-load',
       date: date.toISOString(),

@@ -119,6 +119,9 @@ describe('the tools over TLS', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/availability: \d+ requests\/s/);
     expect(run.stdout).toContain('non-2xx 0, errors 0');
+    // Measured against the wire's own limit (GET /healthz, same settings) in the same run.
+    expect(run.stdout).toMatch(/healthz \(for availability\): \d+ requests\/s/);
+    expect(run.stdout).toMatch(/availability ÷ \/healthz: \d+\.\d\d× .*pipelining 4/);
   });
 
   it('npm run loadtest -- --start --tls: its own certificate and TLS node', async () => {
