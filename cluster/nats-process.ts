@@ -131,8 +131,11 @@ class ServerProcess implements NatsServer {
   }
 
   launch(): void {
+    // Its own process group: a Ctrl-C in the terminal reaches only whoever started it, which
+    // stops it in order (after the nodes that use it).
     const child = spawn(this.binary, ['-c', this.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     const keep = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString('utf8')).slice(-OUTPUT_KEPT_CHARS_MAX);

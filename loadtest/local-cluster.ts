@@ -137,9 +137,12 @@ class NodeProcess implements ClusterNode {
 
   async start(): Promise<void> {
     if (this.running()) return;
+    // Its own process group: a Ctrl-C in the terminal reaches only this launcher, which then
+    // stops the nodes one SIGTERM each (a node that got both would skip its clean shutdown).
     const child = spawn(process.execPath, this.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: this.env,
+      detached: true,
     });
     this.child = child;
     this.url = '';
