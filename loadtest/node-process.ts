@@ -113,7 +113,11 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     options.orderCapacity === null ? [] : ['--order-capacity', String(options.orderCapacity)];
   const tls = options.tls ?? null;
   const tlsArgs = tls === null ? [] : ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile];
+  // INVENTORY_NODE_CPU_PROF=<dir>: profile the node (every thread) into that folder.
+  const profileDir = process.env.INVENTORY_NODE_CPU_PROF;
+  const profileArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const nodeArgs = [
+    ...profileArgs,
     main,
     ...capacityArgs,
     '--host',

@@ -194,6 +194,13 @@ export const STORE_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024 * 1024;
 export const STORE_SIZE_BYTES_MIN = 1024 * 1024;
 /** Bytes kept free below the ceiling for snapshots' manifests and compaction bookkeeping. */
 export const STORE_RESERVE_BYTES = 256 * 1024;
+/**
+ * Under the `fsync` policy the writer keeps this many bytes of zeros past the log's last page
+ * in data.mdb (file-reserve.ts), so a group commit's fdatasync overwrites blocks instead of
+ * growing the file; it adds them WRITER_FILE_RESERVE_CHUNK_BYTES at a time between commits.
+ */
+export const WRITER_FILE_RESERVE_BYTES = 32 * 1024 * 1024;
+export const WRITER_FILE_RESERVE_CHUNK_BYTES = 2 * 1024 * 1024;
 /** Initial memory map; lmdb-js grows it, so this only avoids early remaps. */
 export const STORE_MAP_BYTES_INITIAL = 256 * 1024 * 1024;
 /** Named databases in the environment: meta, log, snapshot manifests, snapshot chunks. */

@@ -43,6 +43,8 @@ import {
   WRITER_BATCH_BYTES_MAX,
   WRITER_BATCH_RECORDS_MAX,
   WRITER_COMMIT_SAMPLES_MAX,
+  WRITER_FILE_RESERVE_BYTES,
+  WRITER_FILE_RESERVE_CHUNK_BYTES,
   WRITER_HOLE_REPORT_MS,
   WRITER_IDLE_WAIT_MS,
   WRITER_STATE_FAILED,
@@ -51,6 +53,7 @@ import {
 } from './constants.js';
 import { crc32 } from './crc32.js';
 import { assert, failureNumber, type WalFailure } from './errors.js';
+import { FileReserve } from './file-reserve.js';
 import type { WalLogger } from './logger.js';
 import { writeRecordHeader } from './record.js';
 import { REPLICATION_QUEUE_FULL_WAIT_MS, ReplicationQueue } from './replication-queue.js';
@@ -98,6 +101,11 @@ export interface WriterConfig {
    * shipper; in `sync` mode the shipper, not the writer, then publishes the durable position.
    */
   replicationBuffer?: SharedArrayBuffer;
+  /**
+   * Zeroed bytes kept past the log's end in data.mdb under the `fsync` policy (file-reserve.ts);
+   * 0 turns it off. Default WRITER_FILE_RESERVE_BYTES.
+   */
+  fileReserveBytes?: number;
 }
 
 export interface WriterSummary {
@@ -152,6 +160,7 @@ class WriterLoop {
   private readonly payloadCrcs: Uint32Array;
   private readonly commitMicros = new Float64Array(WRITER_COMMIT_SAMPLES_MAX);
   private readonly replication: ReplicationQueue | null;
+  private reserve: FileReserve | null = null;
   private nextLsn: number;
   private session = 0;
   private batches = 0;
@@ -195,13 +204,22 @@ class WriterLoop {
 
   /** Runs until stopped (drained) or failed. */
   run(): void {
-    const control = this.ring.control;
     try {
       this.session = registerWriterSession(this.store, this.nextLsn);
     } catch (error) {
       this.fail('WRITE_FAILED', `registering the writer session failed: ${String(error)}`);
       return;
     }
+    this.openReserve();
+    try {
+      this.loop();
+    } finally {
+      this.reserve?.close();
+    }
+  }
+
+  private loop(): void {
+    const control = this.ring.control;
     Atomics.store(control, CONTROL_WRITER_STATE, WRITER_STATE_RUNNING);
     this.report({ type: 'ready' });
     for (;;) {
@@ -301,7 +319,65 @@ class WriterLoop {
     this.ring.release(end);
     this.handOver(this.nextLsn - 1, end, count);
     this.publish(end, this.nextLsn - 1, count, micros);
+    this.reserveRoom();
     return true;
+  }
+
+  /** Under `fsync`, opens the zeroed reserve and fills it before the writer reports ready. */
+  private openReserve(): void {
+    const aheadBytes = this.config.fileReserveBytes ?? WRITER_FILE_RESERVE_BYTES;
+    if (this.ring.policy !== 'fsync' || aheadBytes <= 0) return;
+    const opened = FileReserve.open(this.config.dataDir, {
+      aheadBytes,
+      chunkBytes: Math.min(aheadBytes, WRITER_FILE_RESERVE_CHUNK_BYTES),
+      ceilingBytes: this.config.storeSizeBytesMax - STORE_RESERVE_BYTES,
+    });
+    if ('reason' in opened) {
+      this.report({ type: 'warning', message: opened.reason });
+      return;
+    }
+    this.reserve = opened.reserve;
+    const steps = Math.ceil(aheadBytes / WRITER_FILE_RESERVE_CHUNK_BYTES);
+    for (let step = 0; step < steps && this.reserveRoom(); step++);
+  }
+
+  /**
+   * One step of the reserve when it runs low: run after the batch is acknowledged, so it delays
+   * the next commit (by one chunk's write and sync, a few ms), never this one. True when a step
+   * ran.
+   */
+  private reserveRoom(): boolean {
+    const reserve = this.reserve;
+    if (
+      reserve === null ||
+      !reserve.mayWant(this.usedBytesMeasured + this.growthBytesSinceMeasure)
+    ) {
+      return false;
+    }
+    this.usedBytesMeasured = storeUsedBytes(this.store.env);
+    this.growthBytesSinceMeasure = 0;
+    this.batchesSinceMeasure = 0;
+    if (!reserve.wants(this.usedBytesMeasured)) return false;
+    let added = 0;
+    try {
+      // Inside a write transaction: LMDB's write lock keeps every other writer out while the
+      // zeros go past the file's end. Nothing is written to LMDB; the transaction is aborted.
+      this.store.log.transactionSync(() => {
+        added = reserve.fill();
+        return ABORT;
+      }, TXN_ABORTABLE_SYNCHRONOUS);
+    } catch (error) {
+      reserve.close();
+      this.reserve = null;
+      this.report({ type: 'warning', message: `reserving room in data.mdb: ${String(error)}` });
+      return false;
+    }
+    if (reserve.disabled !== '') {
+      this.report({ type: 'warning', message: reserve.disabled });
+      reserve.close();
+      this.reserve = null;
+    }
+    return added > 0;
   }
 
   /**
@@ -515,6 +591,7 @@ export class LogWriter {
       batchBytesMax: options.batchBytesMax,
       verify: options.verify,
       replicationBuffer: options.replicationBuffer,
+      fileReserveBytes: options.fileReserveBytes,
     };
     const worker = new Worker(options.workerFile ?? compiledWalFile('writer-worker.js'), {
       workerData,
