@@ -83,6 +83,7 @@ async function measure(
   producers: number,
   records: number,
   inFlightMax: number,
+  reserve: boolean,
 ): Promise<MeasureRow> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wal-measure-'));
   const ringBuffer = createRingBuffer({ capacityBytes: RING_CAPACITY_BYTES_DEFAULT, policy });
@@ -93,6 +94,8 @@ async function measure(
       nextLsn: 1,
       storeSizeBytesMax: STORE_SIZE_BYTES_DEFAULT,
       logger: SILENT_LOGGER,
+      // 0 turns the fsync policy's zeroed reserve off (wal/README.md, "On disk").
+      fileReserveBytes: reserve ? undefined : 0,
     });
     const started = performance.now();
     const results = await Promise.all(
@@ -137,6 +140,8 @@ const USAGE = `Usage: npm run bench:wal -- [options]
   --in-flight <n>        acknowledgements in flight per producer (default ${IN_FLIGHT_DEFAULT})
   --policy <policy>      fsync, write or none (default: each in turn)
   --producers <n>        producer threads (default: ${PRODUCER_COUNTS.join(', then ')})
+  --no-reserve           under fsync, let LMDB grow data.mdb at each commit instead of
+                         keeping zeroed room ahead of the log (to measure what that saves)
   --json                 print the results as JSON
   -h, --help             this text
 `;
@@ -147,6 +152,7 @@ const FLAGS = {
   policy: { type: 'string' },
   producers: { type: 'string' },
   json: { type: 'boolean' },
+  'no-reserve': { type: 'boolean' },
 } as const;
 
 function flag(text: string | undefined, name: string, fallback: number, max: number): number {
@@ -177,7 +183,7 @@ async function main(args: string[]): Promise<number> {
   const rows: MeasureRow[] = [];
   for (const policy of policies) {
     for (const producers of producerCounts) {
-      rows.push(await measure(policy, producers, records, inFlight));
+      rows.push(await measure(policy, producers, records, inFlight, values['no-reserve'] !== true));
     }
   }
   if (values.json === true) {

@@ -4,7 +4,7 @@
  * Why: the log appends, so every group commit writes pages past the end of data.mdb. An
  * fdatasync that also has to make a new file size durable commits the file system's journal
  * too; on ext4 here that made a 4 KiB fdatasync 0.47 ms instead of 0.19 ms, and an LMDB commit
- * of 40 records 0.70 ms instead of 0.48 ms (p50, `npm run bench:commit`). Pages written into
+ * of 40 records 0.70 ms instead of 0.48 ms (p50). Pages written into
  * blocks that already exist and hold zeros are plain overwrites. So, under the `fsync` policy,
  * the writer keeps `aheadBytes` of real zeros (written and synced, not `fallocate`d: unwritten
  * extents still change metadata when first written) past the end of the file.
