@@ -87,6 +87,7 @@ export async function openClusterNodeLog(
     policy: wal.policy,
     durableLsn: () => member.durableLsn(),
     reader: () => wal.logReader(),
+    writerThreadId: () => wal.writerThreadId,
     // Snapshots stop at what the stream acknowledged: a snapshot must never hold a record a
     // later owner might not have (the node could then not rejoin as a standby).
     snapshot: () => wal.snapshot(member.snapshotLsn()),

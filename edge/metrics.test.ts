@@ -53,6 +53,10 @@ function mainStats(log: LogStats = LOG): MainStats {
     lowStockCells: 5,
     lowStockAlerts: 9,
     memory: process.memoryUsage(),
+    threads: [
+      { thread: 'main', userSeconds: 1.5, systemSeconds: 0.25 },
+      { thread: 'log-writer', userSeconds: 0.5, systemSeconds: 2 },
+    ],
   };
 }
 
@@ -251,6 +255,17 @@ describe('NodeMetrics log histograms', () => {
     expect(find(samples, `${batch}_sum`)).toEqual([5_211]);
     expect(find(samples, 'inventory_log_commits_total')).toEqual([7]);
     expect(find(samples, 'inventory_log_ring_capacity_bytes')).toEqual([1 << 20]);
+  });
+
+  it('renders CPU time by thread and mode as one counter family', () => {
+    const node = new NodeMetrics(() => 0);
+    const { samples, types } = parsePrometheusText(node.render(mainStats()));
+    const name = 'inventory_thread_cpu_seconds_total';
+    expect(types.get(name)).toBe('counter');
+    expect(find(samples, name, { thread: 'main', mode: 'user' })).toEqual([1.5]);
+    expect(find(samples, name, { thread: 'log-writer', mode: 'system' })).toEqual([2]);
+    const none = parsePrometheusText(node.render({ ...mainStats(), threads: [] }));
+    expect(none.types.has(name)).toBe(false);
   });
 
   it('keeps counting when the 32-bit words wrap', () => {

@@ -81,6 +81,15 @@ export interface MainStats {
   lowStockCells: number;
   lowStockAlerts: number;
   memory: NodeJS.MemoryUsage;
+  /** CPU time by thread (Linux); empty elsewhere. */
+  threads: ThreadCpuSample[];
+}
+
+export interface ThreadCpuSample {
+  /** main, worker-<n>, log-writer or other. */
+  thread: string;
+  userSeconds: number;
+  systemSeconds: number;
 }
 
 /** One series' histograms over the sliding window, one per slot. */
@@ -204,6 +213,7 @@ export class NodeMetrics {
     this.renderSubscriptions(out);
     this.renderLog(out, main.log);
     renderNode(out, main);
+    renderThreads(out, main.threads);
     return out.text();
   }
 
@@ -479,5 +489,20 @@ function renderNode(out: PrometheusWriter, main: MainStats): void {
   for (const [name, help, value] of gauges) {
     out.family(name, 'gauge', help);
     out.sample(name, null, value);
+  }
+}
+
+function renderThreads(out: PrometheusWriter, threads: readonly ThreadCpuSample[]): void {
+  if (threads.length === 0) return;
+  const name = 'inventory_thread_cpu_seconds_total';
+  out.family(
+    name,
+    'counter',
+    'CPU time by thread and mode: main, each worker, the log writer, and other (the rest of ' +
+      'the process: V8 helpers, GC, libuv, snapshots).',
+  );
+  for (const { thread, userSeconds, systemSeconds } of threads) {
+    out.sample(name, { thread, mode: 'user' }, userSeconds);
+    out.sample(name, { thread, mode: 'system' }, systemSeconds);
   }
 }

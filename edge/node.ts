@@ -67,7 +67,7 @@ import {
 } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { LowStockTracker } from './low-stock.js';
-import { NodeMetrics } from './node-metrics.js';
+import { NodeMetrics, type ThreadCpuSample } from './node-metrics.js';
 import { createOrderEventRing, OrderEventWriter } from './order-event-ring.js';
 import { OrderEventTail } from './order-event-tail.js';
 import {
@@ -90,7 +90,7 @@ import {
 } from './rate-limiter.js';
 import { type CheckedTls, checkTlsFiles } from './tls.js';
 import { requireNativeUws, UwsFallbackError } from './uws.js';
-import { LogReadError } from '../wal/index.js';
+import { LogReadError, ownThreadId, threadCpuSeconds } from '../wal/index.js';
 import type { ClusterLink } from './cluster-port.js';
 import { type NodeLog, type OpenedNodeLog, openNodeLog } from './wal-port.js';
 
@@ -178,6 +178,8 @@ class WorkerHandle implements WorkerPort {
   exited = false;
   /** The newest key generation the worker reported applied (it starts with the first). */
   keysGeneration = 1;
+  /** The worker thread's kernel id, from its 'attached' message; -1 when unknown. */
+  threadId = -1;
   readonly exit: Promise<number>;
 
   constructor(
@@ -401,6 +403,7 @@ class NodeRuntime {
   private readonly tracker: LowStockTracker;
   private readonly metrics: NodeMetrics | null;
   private readonly startedAtMs: number;
+  private readonly mainThreadId = ownThreadId();
   private feed: FeedChannel | null = null;
   private alerts: LowStockAlert[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -716,7 +719,38 @@ class NodeRuntime {
       lowStockCells: this.tracker.lowCells,
       lowStockAlerts: this.tracker.alerts,
       memory: process.memoryUsage(),
+      threads: this.threadCpu(),
     });
+  }
+
+  /**
+   * CPU seconds by thread: main, each worker, the log writer, and `other` (the process's total
+   * less those: V8's compiler and GC helpers, libuv's pool, the snapshot thread). Empty where
+   * /proc cannot be read.
+   */
+  private threadCpu(): ThreadCpuSample[] {
+    const named: [string, number][] = [['main', this.mainThreadId]];
+    for (const handle of this.workers) named.push([`worker-${handle.index}`, handle.threadId]);
+    named.push(['log-writer', this.log.writerThreadId()]);
+    const samples: ThreadCpuSample[] = [];
+    let user = 0;
+    let system = 0;
+    for (const [thread, id] of named) {
+      const cpu = threadCpuSeconds(id);
+      if (cpu === null) continue;
+      samples.push({ thread, ...cpu });
+      user += cpu.userSeconds;
+      system += cpu.systemSeconds;
+    }
+    if (samples.length === 0) return samples;
+    // Exited threads' time stays in the process total; 'other' never goes below zero.
+    const total = process.cpuUsage();
+    samples.push({
+      thread: 'other',
+      userSeconds: Math.max(0, Math.round(total.user - user * 1e6) / 1e6),
+      systemSeconds: Math.max(0, Math.round(total.system - system * 1e6) / 1e6),
+    });
+    return samples;
   }
 
   private answerMetrics(handle: WorkerHandle, requestId: number): void {
@@ -769,7 +803,11 @@ class NodeRuntime {
       handle.exit.then((code) => this.onExit(handle, code));
       this.workers.push(handle);
       this.catalogue.addWorker(handle);
-      attached.push(this.expect(handle, 'attached'));
+      attached.push(
+        this.expect(handle, 'attached').then((message) => {
+          handle.threadId = message.threadId;
+        }),
+      );
     }
     await Promise.all(attached);
   }

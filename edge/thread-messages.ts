@@ -55,7 +55,7 @@ export type MainToWorker =
   | { type: 'cluster-owner'; owner: RegionOwner | null };
 
 export type WorkerToMain =
-  | { type: 'attached' }
+  | { type: 'attached'; threadId: number }
   | { type: 'listening'; port: number }
   | { type: 'listen-failed'; port: number }
   | UpsertRequest

@@ -58,6 +58,8 @@ export interface NodeLog {
   durableLsn(): number;
   /** A reader of the log's committed records, in the main thread. */
   reader(): LogReader;
+  /** The log writer thread's kernel id, for its CPU time; -1 when unknown. */
+  writerThreadId(): number;
   /** Says what this node serves to a process refused the data directory's lock. */
   describe(serves: string): void;
   /** Folds the log into a new snapshot off the serving threads, then compacts the log. */
@@ -149,6 +151,7 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
       return Math.max(lsn, recoveredLsn);
     },
     reader: () => wal.logReader(),
+    writerThreadId: () => wal.writerThreadId,
     snapshot: () => wal.snapshot(),
     close: () => {
       closing ??= wal.close().then(() => undefined);

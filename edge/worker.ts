@@ -63,7 +63,7 @@ import {
 import { KeyRateLimiter, SharedKeyBuckets } from './rate-limiter.js';
 import type { TlsOptions } from './tls.js';
 import { requireNativeUws, type UwsModule } from './uws.js';
-import { LogReader } from '../wal/index.js';
+import { LogReader, ownThreadId } from '../wal/index.js';
 import { OwnershipCheck } from './ownership-check.js';
 import { attachThreadLog, type ThreadLog } from './wal-port.js';
 import { type ArgsCheck, WsServer } from './ws-server.js';
@@ -453,7 +453,7 @@ function main(): void {
         post({ type: 'fatal', message: String(error) });
       }
     });
-    post({ type: 'attached' });
+    post({ type: 'attached', threadId: ownThreadId() });
   } catch (error) {
     post({ type: 'fatal', message: error instanceof Error ? error.message : String(error) });
     port.close();

@@ -4,6 +4,7 @@ import { describeSeed, seedFromEnv } from '../engine/testing/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
 import { type NodeProcess, repoRoot, startNodeProcess } from './node-process.js';
 import { provisionDataset } from './provision.js';
+import { formatStageBudget, scrapeNode, stageBudget } from './stage-budget.js';
 import { mergeResults, runForked } from './ws-processes.js';
 import { runWsLoad, type WsRunConfig } from './ws-runner.js';
 import { buildDataset, type Dataset, makeRunId, orderMixDefault } from './workload.js';
@@ -107,6 +108,40 @@ describe('WebSocket load generator against a real node', () => {
     const after = await stockMoved();
     expect(after.taken - before.taken, context).toBe(merged.unitsPlaced);
     expect(after.shipped - before.shipped, context).toBe(merged.unitsFulfilled);
+  });
+
+  it('prints the per-stage CPU budget from two scrapes of the node around a run', async () => {
+    const metricsUrl = `${node.url}/metrics`;
+    const before = await scrapeNode(metricsUrl, node.keys.admin);
+    expect(before).not.toBeNull();
+    const started = performance.now();
+    const generatorCpu = process.cpuUsage();
+    const result = await runWsLoad(config({ warmupMs: 0, durationMs: 1_000, holdShare: 0 }));
+    const cpu = process.cpuUsage(generatorCpu);
+    const spanSeconds = (performance.now() - started) / 1000;
+    const after = await scrapeNode(metricsUrl, node.keys.admin);
+    expect(after).not.toBeNull();
+    // Every thread the node names: its worker, the log writer, main and the rest.
+    expect([...after!.threads.keys()].sort()).toEqual(['log-writer', 'main', 'other', 'worker-0']);
+    const merged = mergeResults([result]);
+    const perSecond = merged.ops.reduce((sum, entry) => sum + entry.row.perSecond, 0);
+    const budget = stageBudget(
+      before!,
+      after!,
+      perSecond,
+      spanSeconds,
+      (cpu.user + cpu.system) / 1e6,
+    );
+    const worker = budget.rows.find((row) => row.stage === 'node worker-0')!;
+    const total = budget.rows.find((row) => row.stage === 'node, all threads')!;
+    expect(worker.totalMicros).toBeGreaterThan(0);
+    expect(total.totalMicros).toBeGreaterThanOrEqual(worker.totalMicros);
+    expect(budget.commits).toBeGreaterThan(0);
+    expect(budget.recordsPerCommit).toBeGreaterThanOrEqual(1);
+    expect(budget.commitMeanMs).toBeGreaterThan(0);
+    const text = formatStageBudget(budget);
+    expect(text).toContain('node log-writer');
+    expect(text).toMatch(/group commits, [\d.]+ records each/);
   });
 
   it('stops at the request budget before the clock', async () => {

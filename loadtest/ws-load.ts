@@ -48,6 +48,7 @@ import {
 } from './node-process.js';
 import { formatMs } from './histogram.js';
 import { provisionDataset } from './provision.js';
+import { formatStageBudget, type StageBudget, scrapeNode, stageBudget } from './stage-budget.js';
 import {
   describeLoad,
   describeMachine,
@@ -463,6 +464,8 @@ interface Measured {
   merged: MergedRun;
   nodeCpuSeconds: number | null;
   wallSeconds: number;
+  /** The per-stage table; null when /metrics could not be read (TLS, a remote node's key). */
+  budget: StageBudget | null;
 }
 
 async function measure(options: WsLoadOptions, target: Target, runId: string): Promise<Measured> {
@@ -476,6 +479,8 @@ async function measure(options: WsLoadOptions, target: Target, runId: string): P
   const provisioned = await provisionDataset(admin, dataset).finally(() => admin.close());
   process.stderr.write(`dataset: ${JSON.stringify(provisioned)}\n`);
   const configs = runConfigs(options, target, runId);
+  const metricsUrl = `${nodeUrls(target.wsUrl).url}/metrics`;
+  const scrapeBefore = target.ca === null ? await scrapeNode(metricsUrl, target.adminKey) : null;
   const nodeCpuBefore = target.pid === null ? null : processCpuSeconds(target.pid);
   const wallStart = performance.now();
   const forked = trustForForks(target) || options.processes > 1;
@@ -484,9 +489,22 @@ async function measure(options: WsLoadOptions, target: Target, runId: string): P
     : await runInProcess(configs[0], options.loadCpus);
   const wallSeconds = (performance.now() - wallStart) / 1000;
   const nodeCpuAfter = target.pid === null ? null : processCpuSeconds(target.pid);
+  const scrapeAfter = scrapeBefore === null ? null : await scrapeNode(metricsUrl, target.adminKey);
+  const merged = mergeResults(generators.results);
+  const answersPerSecond = merged.ops.reduce((sum, entry) => sum + entry.row.perSecond, 0);
   return {
     generators,
-    merged: mergeResults(generators.results),
+    merged,
+    budget:
+      scrapeBefore === null || scrapeAfter === null
+        ? null
+        : stageBudget(
+            scrapeBefore,
+            scrapeAfter,
+            answersPerSecond,
+            wallSeconds,
+            generators.cpuSeconds,
+          ),
     nodeCpuSeconds:
       nodeCpuBefore === null || nodeCpuAfter === null ? null : nodeCpuAfter - nodeCpuBefore,
     wallSeconds,
@@ -528,6 +546,7 @@ function report(
     '',
     latencyTable(merged.ops.map((entry) => entry.row)),
     '',
+    ...(measured.budget === null ? [] : [formatStageBudget(measured.budget), '']),
     ...errorLines,
     ...bars,
     `result: ${out}`,
@@ -544,6 +563,7 @@ function report(
     nodeCpuSeconds: measured.nodeCpuSeconds,
     generatorCpuSeconds: measured.generators.cpuSeconds,
     wallSeconds: measured.wallSeconds,
+    stageBudget: measured.budget,
     options: { ...options, keys: undefined },
     measuredMs: merged.measuredMs,
     unitsPlaced: merged.unitsPlaced,

@@ -42,9 +42,15 @@ async function startLog(
 async function appendDurably(log: SharedLog, from: number, count: number): Promise<void> {
   const tickets: number[] = [];
   for (let sequence = from; sequence < from + count; sequence++) {
-    tickets.push(log.append({ ...testRecord(0, sequence), reason: PADDING }));
+    tickets.push(log.append({ ...testReceive(sequence), reason: PADDING }));
   }
   await Promise.all(tickets.map((ticket) => log.waitDurable(ticket)));
+}
+
+function testReceive(sequence: number) {
+  const record = testRecord(0, sequence);
+  if (record.type !== 'receive') throw new Error('testRecord makes receive records');
+  return record;
 }
 
 const fileBytes = (dataDir: string) => statSync(join(dataDir, 'data.mdb')).size;

@@ -336,6 +336,11 @@ export class Wal {
     return this.options.dataDir;
   }
 
+  /** The log writer thread's kernel id (thread-cpu.ts); -1 before recovery or when unknown. */
+  get writerThreadId(): number {
+    return this.writer?.threadId ?? -1;
+  }
+
   /**
    * Rebuilds `engine` (fresh, created with `this.log` as its log) from the directory, starts
    * the writer, and expires holds that are past due. Call once, before serving.

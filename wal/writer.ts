@@ -54,6 +54,7 @@ import {
 import { crc32 } from './crc32.js';
 import { assert, failureNumber, type WalFailure } from './errors.js';
 import { FileReserve } from './file-reserve.js';
+import { ownThreadId } from './thread-cpu.js';
 import type { WalLogger } from './logger.js';
 import { writeRecordHeader } from './record.js';
 import { REPLICATION_QUEUE_FULL_WAIT_MS, ReplicationQueue } from './replication-queue.js';
@@ -120,7 +121,7 @@ export interface WriterSummary {
 }
 
 export type WriterMessage =
-  | { type: 'ready' }
+  | { type: 'ready'; threadId: number }
   | { type: 'warning'; message: string }
   | { type: 'failed'; failure: WalFailure; message: string }
   | { type: 'stopped'; summary: WriterSummary };
@@ -221,7 +222,7 @@ class WriterLoop {
   private loop(): void {
     const control = this.ring.control;
     Atomics.store(control, CONTROL_WRITER_STATE, WRITER_STATE_RUNNING);
-    this.report({ type: 'ready' });
+    this.report({ type: 'ready', threadId: ownThreadId() });
     for (;;) {
       const head = this.ring.head();
       const { count, end } = this.collect(head);
@@ -545,6 +546,7 @@ export interface LogWriterOptions extends WriterConfig {
 /** The owner's handle on the writer thread. */
 export class LogWriter {
   private summaryValue: WriterSummary | null = null;
+  private threadIdValue = -1;
   private failureValue: { failure: WalFailure; message: string } | null = null;
   private readonly exited: Promise<void>;
 
@@ -556,8 +558,10 @@ export class LogWriter {
   ) {
     const { logger } = options;
     worker.on('message', (message: WriterMessage) => {
-      if (message.type === 'ready') ready(null);
-      else if (message.type === 'warning') logger.log('warn', message.message);
+      if (message.type === 'ready') {
+        this.threadIdValue = message.threadId;
+        ready(null);
+      } else if (message.type === 'warning') logger.log('warn', message.message);
       else if (message.type === 'stopped') this.summaryValue = message.summary;
       else if (message.type === 'failed') this.recordFailure(message, options);
     });
@@ -618,6 +622,11 @@ export class LogWriter {
       { failure: failure.failure, reason: failure.message },
     );
     options.onFailure?.(failure.failure, failure.message);
+  }
+
+  /** The writer thread's kernel id (thread-cpu.ts); -1 when unknown. */
+  get threadId(): number {
+    return this.threadIdValue;
   }
 
   get failure(): { failure: WalFailure; message: string } | null {

@@ -1,0 +1,150 @@
+/**
+ * The per-stage budget of a load run: CPU microseconds per answer on each of the node's threads
+ * (workers, log writer, main, the rest) and in the load generator (SDK and workload), and where
+ * the log's commit time goes. The node's side comes from two scrapes of its /metrics
+ * (`inventory_thread_cpu_seconds_total`, the log's commit and batch histograms), taken right
+ * before and right after the generators run; the generator's from its own CPU time.
+ *
+ * Per answer means over the same span: CPU seconds ÷ (answers per second in the measured window
+ * × the span's seconds); warm-up and drain run at about the same rate, so this is the cost of one
+ * answer at that load, not an inner-loop figure.
+ */
+
+import { parsePrometheusText } from '../edge/index.js';
+
+export interface NodeScrape {
+  /** CPU seconds (user + system) by thread label. */
+  threads: Map<string, { user: number; system: number }>;
+  commits: number;
+  commitSeconds: number;
+  batchRecords: number;
+}
+
+/** Fetches and parses the node's /metrics; null when it cannot (TLS, no key, an old node). */
+export async function scrapeNode(metricsUrl: string, key: string): Promise<NodeScrape | null> {
+  let text: string;
+  try {
+    const response = await fetch(metricsUrl, { headers: { authorization: `Bearer ${key}` } });
+    if (!response.ok) return null;
+    text = await response.text();
+  } catch {
+    return null;
+  }
+  const { samples } = parsePrometheusText(text);
+  const threads = new Map<string, { user: number; system: number }>();
+  let commits = 0;
+  let commitSeconds = 0;
+  let batchRecords = 0;
+  for (const { name, labels, value } of samples) {
+    if (name === 'inventory_thread_cpu_seconds_total') {
+      const entry = threads.get(labels.thread) ?? { user: 0, system: 0 };
+      if (labels.mode === 'user') entry.user = value;
+      else entry.system = value;
+      threads.set(labels.thread, entry);
+    } else if (name === 'inventory_log_commit_duration_seconds_count') commits = value;
+    else if (name === 'inventory_log_commit_duration_seconds_sum') commitSeconds = value;
+    else if (name === 'inventory_log_batch_records_sum') batchRecords = value;
+  }
+  return { threads, commits, commitSeconds, batchRecords };
+}
+
+export interface StageRow {
+  stage: string;
+  /** CPU µs per answer: user, system, total. */
+  userMicros: number;
+  systemMicros: number;
+  totalMicros: number;
+}
+
+export interface StageBudget {
+  answersPerSecond: number;
+  spanSeconds: number;
+  rows: StageRow[];
+  /** Group commits in the span, records per commit, mean commit (write + sync) in ms. */
+  commits: number;
+  recordsPerCommit: number;
+  commitMeanMs: number;
+  /** Share of the span the log writer spent inside commits (1: it never waited for work). */
+  writerBusyShare: number;
+}
+
+const THREAD_ORDER = (thread: string) =>
+  thread.startsWith('worker-') ? 0 : thread === 'log-writer' ? 1 : thread === 'main' ? 2 : 3;
+
+export function stageBudget(
+  before: NodeScrape,
+  after: NodeScrape,
+  answersPerSecond: number,
+  spanSeconds: number,
+  generatorCpuSeconds: number,
+): StageBudget {
+  const answers = Math.max(1, answersPerSecond * spanSeconds);
+  const micros = (seconds: number) => (seconds * 1e6) / answers;
+  const rows: StageRow[] = [];
+  let nodeUser = 0;
+  let nodeSystem = 0;
+  const threads = [...after.threads.keys()].sort(
+    (a, b) => THREAD_ORDER(a) - THREAD_ORDER(b) || a.localeCompare(b),
+  );
+  for (const thread of threads) {
+    const end = after.threads.get(thread)!;
+    const start = before.threads.get(thread) ?? { user: 0, system: 0 };
+    const user = Math.max(0, end.user - start.user);
+    const system = Math.max(0, end.system - start.system);
+    nodeUser += user;
+    nodeSystem += system;
+    rows.push({
+      stage: `node ${thread}`,
+      userMicros: micros(user),
+      systemMicros: micros(system),
+      totalMicros: micros(user + system),
+    });
+  }
+  rows.push({
+    stage: 'node, all threads',
+    userMicros: micros(nodeUser),
+    systemMicros: micros(nodeSystem),
+    totalMicros: micros(nodeUser + nodeSystem),
+  });
+  rows.push({
+    stage: 'load generator (SDK + workload)',
+    userMicros: Number.NaN,
+    systemMicros: Number.NaN,
+    totalMicros: micros(generatorCpuSeconds),
+  });
+  const commits = after.commits - before.commits;
+  const commitSeconds = after.commitSeconds - before.commitSeconds;
+  return {
+    answersPerSecond,
+    spanSeconds,
+    rows,
+    commits,
+    recordsPerCommit: commits > 0 ? (after.batchRecords - before.batchRecords) / commits : 0,
+    commitMeanMs: commits > 0 ? (commitSeconds * 1000) / commits : 0,
+    writerBusyShare: spanSeconds > 0 ? commitSeconds / spanSeconds : 0,
+  };
+}
+
+export function formatStageBudget(budget: StageBudget): string {
+  const cell = (value: number) => (Number.isNaN(value) ? '' : value.toFixed(1));
+  const lines = [
+    `CPU per answer (µs), ${budget.spanSeconds.toFixed(1)} s at ` +
+      `${Math.round(budget.answersPerSecond).toLocaleString('en-US')} answers/s:`,
+    `${'stage'.padEnd(34)}${'user'.padStart(8)}${'system'.padStart(8)}${'total'.padStart(8)}`,
+  ];
+  for (const row of budget.rows) {
+    lines.push(
+      `${row.stage.padEnd(34)}${cell(row.userMicros).padStart(8)}` +
+        `${cell(row.systemMicros).padStart(8)}${cell(row.totalMicros).padStart(8)}`,
+    );
+  }
+  if (budget.commits > 0) {
+    lines.push(
+      `log: ${budget.commits.toLocaleString('en-US')} group commits, ` +
+        `${budget.recordsPerCommit.toFixed(1)} records each, ` +
+        `${budget.commitMeanMs.toFixed(2)} ms per commit (write + sync), ` +
+        `writer inside a commit ${(budget.writerBusyShare * 100).toFixed(0)}% of the time`,
+    );
+  }
+  return lines.join('\n');
+}
