@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../engine/index.js';
 import { describeSeed, Prng, seedFromEnv } from '../engine/testing/index.js';
+import { BatchRunner } from './batch.js';
 import { AvailabilityJsonWriter } from './http-json.js';
 
 const SEED = seedFromEnv();
@@ -99,6 +100,51 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
     expect(answers, REPLAY).toBeGreaterThan(NETWORKS * QUERIES_PER_NETWORK * 0.5);
     // Most answers take the fast path: the test would notice if it never did.
     expect(wrote, REPLAY).toBeGreaterThan(answers * 0.2);
+  });
+
+  it('writes the same JSON from the typed columns, or gives up where keys would move', () => {
+    const prng = new Prng(SEED, 3);
+    const writer = new AvailabilityJsonWriter(WRITER_BYTES);
+    let fromColumns = 0;
+    let answers = 0;
+    for (let network = 0; network < NETWORKS; network++) {
+      const { engine, centre, ids } = randomNetwork(prng);
+      const runner = new BatchRunner(engine);
+      for (let query = 0; query < QUERIES_PER_NETWORK; query++) {
+        // Half the queries as a search page asks: distinct ids, none integer-like.
+        const named = ids.filter((id) => !/^[0-9]+$/.test(id));
+        const pool = named.length > 0 && prng.chance(0.5) ? named : ids;
+        const count = prng.range(1, Math.min(pool.length + 2, 40));
+        const skus = prng.chance(0.5)
+          ? [...pool].sort(() => prng.uniform(-1, 1)).slice(0, count)
+          : Array.from({ length: count }, () =>
+              prng.chance(0.9) ? prng.pick(pool) : `unknown-${prng.int(5)}`,
+            );
+        if (skus.length === 0) continue;
+        const lat = centre.lat + prng.uniform(-0.1, 0.1);
+        const lng = centre.lng + prng.uniform(-0.1, 0.1);
+        const breakdown = prng.chance(0.8);
+        const result = engine.availability({ lat, lng }, skus, undefined, breakdown);
+        const columns = runner.availabilityOne({ lat, lng, skus, breakdown });
+        expect('code' in columns, REPLAY).toBe(!result.ok);
+        if (!result.ok || 'code' in columns) continue;
+        answers++;
+        const { ok: _ok, ...value } = result;
+        const bytes = writer.columns(columns, skus);
+        const label = `${REPLAY}: network ${network} query ${query}`;
+        const plain = skus.every((sku) => /^[\x20-\x7e]*$/.test(sku) && !sku.includes('"'));
+        const reordered =
+          new Set(skus).size !== skus.length || skus.some((sku) => /^(0|[1-9][0-9]*)$/.test(sku));
+        if (bytes === null) {
+          expect(plain && !reordered, `${label}: gave up on a plain answer`).toBe(false);
+          continue;
+        }
+        fromColumns++;
+        expect(Buffer.from(bytes).toString('utf8'), label).toBe(JSON.stringify(value));
+      }
+    }
+    expect(answers, REPLAY).toBeGreaterThan(NETWORKS * QUERIES_PER_NETWORK * 0.5);
+    expect(fromColumns, REPLAY).toBeGreaterThan(answers * 0.1);
   });
 
   it('writes numbers as JSON does, or gives up', () => {

@@ -15,7 +15,7 @@
  * valid until the next `availability` call, so it must be written or copied before then.
  */
 
-import { ID_BYTES_MAX } from '../protocol/index.js';
+import { type AvailabilityColumns, ID_BYTES_MAX } from '../protocol/index.js';
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -42,6 +42,8 @@ const ENTRY_BYTES_MAX = 512;
  * only up to 1e21, so the bound keeps well inside.
  */
 const INTEGER_FAST_MAX = 1e15;
+/** DCs of one answer the typed path prepares texts for; an answer with more takes the object path. */
+const DC_FRAGMENTS_MAX = 64;
 
 function bytesOf(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(text, 'latin1'));
@@ -54,6 +56,13 @@ const KEY_ETA = bytesOf('"etaMinutes":');
 const KEY_DCS = bytesOf('"dcs":');
 const KEY_DC = bytesOf('"dc":');
 const KEY_UNKNOWN = bytesOf('"unknown":');
+/** Fragments of the typed path, in the object path's key order. */
+const KEY_SKU_OPEN = bytesOf(':{"available":');
+const KEY_ETA_AFTER = bytesOf(',"etaMinutes":');
+const KEY_DCS_AFTER = bytesOf(',"dcs":[');
+const KEY_DC_OPEN = bytesOf('{"dc":');
+const KEY_DC_AVAILABLE = bytesOf(',"available":');
+const KEY_UNKNOWN_TRUE = bytesOf(',"unknown":true');
 const NULL = bytesOf('null');
 const TRUE = bytesOf('true');
 const FALSE = bytesOf('false');
@@ -63,6 +72,10 @@ const GAVE_UP = -1;
 
 export class AvailabilityJsonWriter {
   private readonly bytes: Buffer;
+  /** The typed path's per-answer DC texts (prepareDcs), and views of them per DC. */
+  private readonly frame = new Uint8Array(DC_FRAGMENTS_MAX * ENTRY_BYTES_MAX);
+  private readonly dcHeads: Uint8Array[] = new Array(DC_FRAGMENTS_MAX);
+  private readonly dcTails: Uint8Array[] = new Array(DC_FRAGMENTS_MAX);
   /** Past this offset a next entry might not fit: the writer gives up instead. */
   private readonly roomEnd: number;
 
@@ -96,6 +109,102 @@ export class AvailabilityJsonWriter {
     if (!skus) return null;
     this.bytes[at++] = CLOSE_BRACE;
     return this.bytes.subarray(0, at);
+  }
+
+  /**
+   * The same JSON, written from the typed answer of one query (protocol v2's availability
+   * columns, `skus` the ids asked for, in order) instead of from the answer object: no object
+   * per SKU or DC is made or walked. Null where the object's key order or contents would
+   * differ from request order (a repeated id, an id JavaScript orders as an array index), or
+   * where the plain writer would give up; the caller then takes the object path.
+   */
+  columns(answer: AvailabilityColumns, skus: readonly string[]): Uint8Array | null {
+    if (!keysKeepRequestOrder(skus)) return null;
+    const dcCount = readI32(answer.dcCounts, 0);
+    const dcIds = answer.dcs;
+    const dcIndex = answer.dcIndex;
+    const dcEta = answer.dcEtaTenths;
+    const available = answer.available;
+    const eta = answer.etaTenths;
+    const perDc = answer.perDc ?? null;
+    if (perDc !== null && !this.prepareDcs(dcCount, dcIds, dcIndex, dcEta)) return null;
+    const bytes = this.bytes;
+    let at = this.put(KEY_SKUS, 1);
+    bytes[0] = OPEN_BRACE;
+    bytes[at++] = OPEN_BRACE;
+    for (let sku = 0; sku < skus.length; sku++) {
+      if (at > this.roomEnd) return null;
+      if (sku > 0) bytes[at++] = COMMA;
+      at = this.string(skus[sku], at);
+      if (at === GAVE_UP) return null;
+      const total = readI32(available, sku);
+      at = this.put(KEY_SKU_OPEN, at);
+      at = this.digits(total < 0 ? 0 : total, at);
+      at = this.put(KEY_ETA_AFTER, at);
+      at = this.tenths(readI32(eta, sku), at);
+      at = this.put(KEY_DCS_AFTER, at);
+      if (perDc !== null) {
+        const row = sku * dcCount;
+        let first = true;
+        for (let hit = 0; hit < dcCount; hit++) {
+          const units = readI32(perDc, row + hit);
+          if (units === 0) continue;
+          if (at > this.roomEnd) return null;
+          if (!first) bytes[at++] = COMMA;
+          first = false;
+          at = this.copyFragment(this.dcHeads[hit], at);
+          at = this.digits(units, at);
+          at = this.copyFragment(this.dcTails[hit], at);
+        }
+      }
+      bytes[at++] = CLOSE_BRACKET;
+      if (total < 0) at = this.put(KEY_UNKNOWN_TRUE, at);
+      bytes[at++] = CLOSE_BRACE;
+    }
+    bytes[at++] = CLOSE_BRACE;
+    bytes[at++] = COMMA;
+    at = this.digits(dcCount, this.put(KEY_DCS_IN_RANGE, at));
+    bytes[at++] = CLOSE_BRACE;
+    return bytes.subarray(0, at);
+  }
+
+  /**
+   * Each DC of the answer's entry text around its units, once per answer rather than once per
+   * SKU: `{"dc":"<id>","available":` and `,"etaMinutes":<eta>}`. False when an id needs escapes.
+   */
+  private prepareDcs(
+    dcCount: number,
+    dcIds: readonly string[],
+    dcIndex: Uint8Array,
+    dcEta: Uint8Array,
+  ): boolean {
+    if (dcCount > DC_FRAGMENTS_MAX) return false;
+    const frame = this.frame;
+    let at = 0;
+    for (let hit = 0; hit < dcCount; hit++) {
+      const head = at;
+      at = writeFragment(frame, KEY_DC_OPEN, at);
+      at = writeString(frame, dcIds[readI32(dcIndex, hit)], at);
+      if (at === GAVE_UP) return false;
+      at = writeFragment(frame, KEY_DC_AVAILABLE, at);
+      this.dcHeads[hit] = frame.subarray(head, at);
+      const tail = at;
+      at = writeFragment(frame, KEY_ETA_AFTER, at);
+      at = writeTenths(frame, readI32(dcEta, hit), at);
+      frame[at++] = CLOSE_BRACE;
+      this.dcTails[hit] = frame.subarray(tail, at);
+    }
+    return true;
+  }
+
+  /** A prepared DC text: long enough that one native copy beats a loop (measured). */
+  private copyFragment(fragment: Uint8Array, start: number): number {
+    this.bytes.set(fragment, start);
+    return start + fragment.length;
+  }
+
+  private tenths(value: number, start: number): number {
+    return writeTenths(this.bytes, value, start);
   }
 
   private skuMap(skus: unknown, start: number): number {
@@ -192,27 +301,11 @@ export class AvailabilityJsonWriter {
   }
 
   private put(fragment: Uint8Array, start: number): number {
-    const bytes = this.bytes;
-    for (let index = 0; index < fragment.length; index++) bytes[start + index] = fragment[index];
-    return start + fragment.length;
+    return writeFragment(this.bytes, fragment, start);
   }
 
-  /** A string of printable ASCII other than `"` and `\`, which JSON writes as it is. */
   private string(text: string, start: number): number {
-    // Ids are at most ID_BYTES_MAX; a longer string could pass the room ENTRY_BYTES_MAX leaves.
-    if (text.length > ID_BYTES_MAX) return GAVE_UP;
-    const bytes = this.bytes;
-    let at = start;
-    bytes[at++] = QUOTE;
-    for (let index = 0; index < text.length; index++) {
-      const code = text.charCodeAt(index);
-      if (code < PRINTABLE_START || code >= ASCII_END || code === QUOTE || code === BACKSLASH) {
-        return GAVE_UP;
-      }
-      bytes[at++] = code;
-    }
-    bytes[at++] = QUOTE;
-    return at;
+    return writeString(this.bytes, text, start);
   }
 
   private boolean(value: unknown, at: number): number {
@@ -243,17 +336,98 @@ export class AvailabilityJsonWriter {
     return start + this.bytes.write(String(value), start, 'latin1');
   }
 
-  /** A non-negative integer below INTEGER_FAST_MAX, in decimal. */
   private digits(value: number, start: number): number {
-    let count = 1;
-    for (let power = 10; power <= value; power *= 10) count++;
-    let rest = value;
-    for (let index = count - 1; index >= 0; index--) {
-      this.bytes[start + index] = ZERO + (rest % 10);
-      rest = Math.floor(rest / 10);
-    }
-    return start + count;
+    return writeDigits(this.bytes, value, start);
   }
+}
+
+function writeFragment(bytes: Uint8Array, fragment: Uint8Array, start: number): number {
+  const length = fragment.length;
+  for (let index = 0; index < length; index++) bytes[start + index] = fragment[index];
+  return start + length;
+}
+
+/** A string of printable ASCII other than `"` and `\`, which JSON writes as it is. */
+function writeString(bytes: Uint8Array, text: string, start: number): number {
+  // Ids are at most ID_BYTES_MAX; a longer string could pass the room ENTRY_BYTES_MAX leaves.
+  if (text.length > ID_BYTES_MAX) return GAVE_UP;
+  let at = start;
+  bytes[at++] = QUOTE;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code < PRINTABLE_START || code >= ASCII_END || code === QUOTE || code === BACKSLASH) {
+      return GAVE_UP;
+    }
+    bytes[at++] = code;
+  }
+  bytes[at++] = QUOTE;
+  return at;
+}
+
+/** A non-negative integer below INTEGER_FAST_MAX, in decimal. */
+function writeDigits(bytes: Uint8Array, value: number, start: number): number {
+  if (value < 10) {
+    bytes[start] = ZERO + value;
+    return start + 1;
+  }
+  let count = 1;
+  for (let power = 10; power <= value; power *= 10) count++;
+  let rest = value;
+  for (let index = count - 1; index >= 0; index--) {
+    bytes[start + index] = ZERO + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  return start + count;
+}
+
+/** An ETA in tenths of a minute as JSON writes tenths / 10; ETA_NONE (-1) as null. */
+function writeTenths(bytes: Uint8Array, value: number, start: number): number {
+  if (value < 0) return writeFragment(bytes, NULL, start);
+  let at = writeDigits(bytes, Math.floor(value / 10), start);
+  const tenth = value % 10;
+  if (tenth !== 0) {
+    bytes[at++] = DOT;
+    bytes[at++] = ZERO + tenth;
+  }
+  return at;
+}
+
+/** Little-endian int32 number `index` of a column's bytes (any alignment). */
+function readI32(bytes: Uint8Array, index: number): number {
+  const at = index * 4;
+  return bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24);
+}
+
+/** Canonical array-index strings: an object puts these keys first, in numeric order. */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
+const ARRAY_INDEX_END = 2 ** 32 - 1;
+/** Up to this many ids, repeats are looked for pairwise; past it with a Set. */
+const PAIRWISE_MAX = 32;
+
+/**
+ * Whether an object keyed by `ids`, built in order, keeps them in that order with each once:
+ * no repeats, and no id JavaScript treats as an array index.
+ */
+function keysKeepRequestOrder(ids: readonly string[]): boolean {
+  for (let index = 0; index < ids.length; index++) {
+    const id = ids[index];
+    const first = id.charCodeAt(0);
+    if (
+      first >= ZERO &&
+      first <= ZERO + 9 &&
+      ARRAY_INDEX.test(id) &&
+      Number(id) < ARRAY_INDEX_END
+    ) {
+      return false;
+    }
+  }
+  if (ids.length <= PAIRWISE_MAX) {
+    for (let index = 1; index < ids.length; index++) {
+      for (let other = 0; other < index; other++) if (ids[other] === ids[index]) return false;
+    }
+    return true;
+  }
+  return new Set(ids).size === ids.length;
 }
 
 /**

@@ -34,6 +34,8 @@
 
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import {
+  type AvailabilityArgs,
+  type AvailabilityColumns,
   type ErrorBody,
   HTTP_BODY_BYTES_MAX,
   type Op,
@@ -355,6 +357,11 @@ export class HttpServer {
       this.refuseNow(res, op, 429, TOO_MANY_IN_FLIGHT_TEXT, 'TOO_MANY_IN_FLIGHT', startMs);
       return;
     }
+    if (op === 'availability') {
+      pending?.settle();
+      this.answerAvailability(res, checked.args as AvailabilityArgs, identity, startMs);
+      return;
+    }
     const outcome = runOperation(this.context, op, checked.args, identity);
     if (!(outcome instanceof Promise)) {
       pending?.settle();
@@ -402,6 +409,35 @@ export class HttpServer {
   ): void {
     pending?.settle();
     this.refuseNow(res, op, httpStatusOf(error.code), errorText(error), error.code, startMs);
+  }
+
+  /**
+   * Availability, the read served at volume: run as protocol v2 runs it (typed columns, no
+   * object per SKU or DC) and written as JSON straight from the columns. Where the v1 answer
+   * object would order or merge keys differently (see AvailabilityJsonWriter.columns), the
+   * query runs again on the object path, so every answer is exactly the v1 JSON.
+   */
+  private answerAvailability(
+    res: HttpResponse,
+    args: AvailabilityArgs,
+    identity: KeyIdentity,
+    startMs: number,
+  ): void {
+    const outcome = runOperation(this.context, 'availability', args, identity, 2);
+    if (outcome instanceof Promise) throw new Error('availability settles at once');
+    if (outcome.ok) {
+      const json = this.availabilityJson.columns(outcome.value as AvailabilityColumns, args.skus);
+      if (json !== null) {
+        this.answers.write(res, 200, JSON_CONTENT_TYPE, json);
+        this.metrics?.observe('availability', TRANSPORT_HTTP, null, startMs);
+        return;
+      }
+      const object = runOperation(this.context, 'availability', args, identity, 1);
+      if (object instanceof Promise) throw new Error('availability settles at once');
+      this.answerOutcomeNow(res, 'availability', object, startMs);
+      return;
+    }
+    this.answerOutcomeNow(res, 'availability', outcome, startMs);
   }
 
   /** Answers a settled outcome from inside a uWS callback (the socket is corked). */

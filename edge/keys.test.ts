@@ -79,6 +79,23 @@ describe('key files', () => {
     expect(() => parseKeyConfig('[', 't')).toThrow(KeyConfigError);
   });
 
+  it('forgets the keys it remembered when a reload removes them', () => {
+    const keys = generateDemoKeys();
+    const ring = new KeyRing(demoKeysToConfig(keys));
+    const header = `Bearer ${keys.reader}`;
+    expect(ring.identify(header)?.role).toBe('reader');
+    // Asked again: the same answer (now from the remembered values).
+    expect(ring.identify(header)?.role).toBe('reader');
+    const others = generateDemoKeys();
+    ring.load(keyTableOf(resolveKeyConfig(demoKeysToConfig(others)), 2));
+    expect(ring.identify(header)).toBeNull();
+    expect(ring.identify(`Bearer ${others.reader}`)?.role).toBe('reader');
+    // Many distinct valid headers (whitespace variants) never grow the memory past its bound.
+    for (let spaces = 1; spaces < 200; spaces++) {
+      expect(ring.identify(`Bearer${' '.repeat(spaces)}${others.admin}`)?.role).toBe('admin');
+    }
+  });
+
   it('writes demo keys readable by the owner only and reads them back', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keys-'));
     dirs.push(dir);

@@ -99,6 +99,9 @@ export class KeyConfigError extends Error {
   readonly code = 'BAD_KEYS';
 }
 
+/** Distinct matching `Authorization` values a thread remembers (KeyRing.identify). */
+const IDENTIFIED_CACHED_MAX = 64;
+
 function digest(key: string): Buffer {
   return hash('sha256', key, 'buffer');
 }
@@ -121,6 +124,13 @@ export class KeyRing {
   /** Slot → identity, for the keys of the current table. */
   private bySlot = new Map<number, KeyIdentity>();
   private tableGeneration = 0;
+  /**
+   * `Authorization` values that matched a key, so a client sending the same one request after
+   * request (HTTP keep-alive, pipelining) costs a map look-up instead of a SHA-256 and the
+   * comparisons. Only matches are kept, at most IDENTIFIED_CACHED_MAX, and the map is emptied
+   * on every reload: a removed key is refused from the reload on, as before.
+   */
+  private identified = new Map<string, KeyIdentity>();
 
   constructor(source: KeyConfig | KeyTable) {
     this.load(isKeyTable(source) ? source : keyTableOf(resolveKeyConfig(source), 1));
@@ -154,6 +164,7 @@ export class KeyRing {
     this.identities = identities;
     this.bySlot = bySlot;
     this.tableGeneration = table.generation;
+    this.identified = new Map();
   }
 
   /**
@@ -173,8 +184,15 @@ export class KeyRing {
 
   /** The identity behind an `Authorization: Bearer <key>` header value, or null. */
   identify(authorization: string): KeyIdentity | null {
+    const known = this.identified.get(authorization);
+    if (known !== undefined) return known;
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-    return match === null ? null : this.identifyKey(match[1]);
+    const identity = match === null ? null : this.identifyKey(match[1]);
+    if (identity !== null) {
+      if (this.identified.size >= IDENTIFIED_CACHED_MAX) this.identified.clear();
+      this.identified.set(authorization, identity);
+    }
+    return identity;
   }
 
   /** Whether the key behind `identity` is still served (false once a reload removed it). */
