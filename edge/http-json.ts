@@ -139,7 +139,7 @@ export class AvailabilityJsonWriter {
       if (at === GAVE_UP) return null;
       const total = readI32(available, sku);
       at = this.put(KEY_SKU_OPEN, at);
-      at = this.digits(total < 0 ? 0 : total, at);
+      at = this.digits(Math.max(total, 0), at);
       at = this.put(KEY_ETA_AFTER, at);
       at = this.tenths(readI32(eta, sku), at);
       at = this.put(KEY_DCS_AFTER, at);
