@@ -18,6 +18,7 @@ afterEach(() => dirs.removeAll());
 const MIB = 1024 * 1024;
 /** Makes each record about 600 bytes, so the log outgrows a small reserve quickly. */
 const PADDING = 'p'.repeat(560);
+const STEP = 1_000;
 
 async function startLog(
   policy: DurabilityPolicy,
@@ -39,12 +40,15 @@ async function startLog(
   return { dataDir, writer, log: new SharedLog(ringBuffer) };
 }
 
+/** Appends in steps of STEP records, each durable before the next: the ring holds 4 MiB. */
 async function appendDurably(log: SharedLog, from: number, count: number): Promise<void> {
-  const tickets: number[] = [];
-  for (let sequence = from; sequence < from + count; sequence++) {
-    tickets.push(log.append({ ...testReceive(sequence), reason: PADDING }));
+  for (let start = from; start < from + count; start += STEP) {
+    let ticket = 0;
+    for (let sequence = start; sequence < Math.min(from + count, start + STEP); sequence++) {
+      ticket = log.append({ ...testReceive(sequence), reason: PADDING });
+    }
+    await log.waitDurable(ticket);
   }
-  await Promise.all(tickets.map((ticket) => log.waitDurable(ticket)));
 }
 
 function testReceive(sequence: number) {
