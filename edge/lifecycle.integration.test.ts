@@ -238,6 +238,33 @@ describe('npm start (edge/main.js)', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('stops at once on a second signal, without a native abort, and recovers after', async () => {
+    const dataDir = makeDataDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const args = ['--port', String(await freePort()), '--data', dataDir, '--threads', '2'];
+    const demo = ['--demo-dcs', '5', '--demo-skus', '40'];
+    const first = runMain([...args, ...demo]);
+    await first.waitFor(/Try it:/);
+    const signalled = new Promise<NodeJS.Signals | null>((done) =>
+      first.child.once('exit', (_code, signal) => done(signal)),
+    );
+    first.child.kill('SIGINT');
+    for (let waited = 0; waited < 10_000; waited += 2) {
+      if (first.output().stderr.includes('SIGINT: shutting down')) break;
+      await new Promise((done) => setTimeout(done, 2));
+    }
+    first.child.kill('SIGINT');
+    // Ended by the signal itself (status 130 in a shell), not by an abort (SIGABRT).
+    expect(await signalled).toBe('SIGINT');
+    expect(first.output().stderr).toContain('SIGINT again: stopping at once');
+    expect(first.output().stderr).not.toContain('Assertion failed');
+    const second = runMain([...args, ...demo]);
+    await second.waitFor(/Try it:/);
+    expect(second.output().stderr).toContain('recovered');
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
   it('refuses to start on the JavaScript fallback of uWebSockets.js', async () => {
     const dataDir = makeDataDir();
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));

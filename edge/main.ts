@@ -17,6 +17,7 @@
  * protocol/code-registry.ts.
  */
 
+import { stopOnSignals } from './signals.js';
 import { ExitCodes, exitCodeOf, isRegisteredCode } from '../protocol/index.js';
 import { OptionsError, parseCli, USAGE } from './config.js';
 import { demoExamples, startBanner } from './demo.js';
@@ -68,25 +69,9 @@ async function main(): Promise<number> {
     return (isRegisteredCode(registered) ? exitCodeOf(registered) : null) ?? EXIT_FAILURE;
   }
   process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));
+  const signals = stopOnSignals(() => node.close(), EXIT_FAILURE);
   const stopped = new Promise<number>((done) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        process.stderr.write(`${signal} again: exiting without finishing the shutdown\n`);
-        process.exit(EXIT_FAILURE);
-      }
-      stopping = true;
-      process.stderr.write(`${signal}: shutting down\n`);
-      node.close().then(
-        () => done(0),
-        (error: unknown) => {
-          process.stderr.write(`shutdown failed: ${String(error)}\n`);
-          done(EXIT_FAILURE);
-        },
-      );
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    signals.stopped.then(done);
     process.on('SIGHUP', () => reloadKeys(node));
     // A broken invariant stopped the node: exit so a supervisor restarts it from its log.
     node.halted.then(() => done(EXIT_SOFTWARE));

@@ -9,7 +9,13 @@
  * SIGTERM or SIGINT (a second signal exits at once).
  */
 
-import { OptionsError, parseCli, startNode, USAGE as NODE_USAGE } from '../edge/index.js';
+import {
+  OptionsError,
+  parseCli,
+  startNode,
+  stopOnSignals,
+  USAGE as NODE_USAGE,
+} from '../edge/index.js';
 import { EXIT_USAGE } from './cli.js';
 import { takeOrderCapacity } from './node-launcher-args.js';
 
@@ -42,23 +48,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `inventory node listening on ${node.url} (order capacity ${capacity ?? 'default'})\n`,
   );
-  return new Promise<number>((done) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) process.exit(1);
-      stopping = true;
-      process.stderr.write(`${signal}: shutting down\n`);
-      node.close().then(
-        () => done(0),
-        (error: unknown) => {
-          process.stderr.write(`shutdown failed: ${String(error)}\n`);
-          done(1);
-        },
-      );
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  return stopOnSignals(() => node.close(), 1).stopped;
 }
 
 main().then(
