@@ -57,9 +57,10 @@ afterAll(async () => {
 
 /**
  * Holds LMDB's write lock on `dir` from another process for `ms`: resolves once it holds it,
- * with a promise of its end.
+ * with a promise of its end: the time (Date.now() in the holder) at which it stopped waiting,
+ * before it let the lock go, so nothing behind the lock can have happened earlier.
  */
-async function holdWriteLock(dir: string, ms: number): Promise<{ released: Promise<void> }> {
+async function holdWriteLock(dir: string, ms: number): Promise<{ released: Promise<number> }> {
   const script = `
     import { open } from 'lmdb';
     const env = open({ path: process.argv[1], maxDbs: 16, overlappingSync: false,
@@ -67,6 +68,7 @@ async function holdWriteLock(dir: string, ms: number): Promise<{ released: Promi
     env.transactionSync(() => {
       process.stdout.write('holding\\n');
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.argv[2]));
+      process.stdout.write('releasing ' + Date.now() + '\\n');
     });
     await env.close();
   `;
@@ -75,10 +77,16 @@ async function holdWriteLock(dir: string, ms: number): Promise<{ released: Promi
     ['--input-type=module', '-e', script, dir, String(ms)],
     { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const released = new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`lock holder exited ${code}`)),
-    );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const released = new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => {
+      const at = /releasing (\d+)/.exec(output);
+      if (code === 0 && at !== null) resolve(Number(at[1]));
+      else reject(new Error(`lock holder exited ${code}: ${output}`));
+    });
   });
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once('data', () => resolve());
@@ -130,14 +138,14 @@ describe('consistency', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(lookedUpAt).toBe(0);
     expect(events.filter((event) => event.orderId === 'stalled-1')).toEqual([]);
-    await released;
-    const releasedAt = Date.now();
+    // The holder's own clock reading before it let go: the same system clock as ours.
+    const releasedAt = await released;
     const [placed, looked] = await Promise.all([placing, lookingUp]);
     expect(placed.order.status).toBe('held');
     expect(looked.order.status).toBe('held');
-    // Both were answered only after the lock holder let go (with a little clock slack).
-    expect(answeredAt).toBeGreaterThanOrEqual(releasedAt - 50);
-    expect(lookedUpAt).toBeGreaterThanOrEqual(releasedAt - 50);
+    // Both were answered only after the lock holder let go (1 ms of rounding slack).
+    expect(answeredAt).toBeGreaterThanOrEqual(releasedAt - 1);
+    expect(lookedUpAt).toBeGreaterThanOrEqual(releasedAt - 1);
     expect(answeredAt - heldAt).toBeGreaterThanOrEqual(HOLD_MS - 100);
     const deadline = Date.now() + 5_000;
     while (!events.some((event) => event.orderId === 'stalled-1') && Date.now() < deadline) {
