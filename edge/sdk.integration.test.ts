@@ -66,6 +66,17 @@ describe('SDK operations', () => {
     const seen = await reader.availability({ ...HERE, skus: ['scone', 'tea'] });
     expect(seen.skus.scone.available).toBe(20);
     expect(seen.skus.tea.dcs[0].dc).toBe('ldn-1');
+    // An ordinary object keyed in the order asked (built in dictionary mode, see
+    // protocol/client/availability-batch.ts), however the SKUs are ordered.
+    expect(Object.getPrototypeOf(seen.skus)).toBe(Object.prototype);
+    expect(Object.hasOwn(seen.skus, 'scone')).toBe(true);
+    expect(Object.keys(seen.skus)).toEqual(['scone', 'tea']);
+    const reversed = await reader.availability({ ...HERE, skus: ['tea', 'scone'] });
+    expect(Object.keys(reversed.skus)).toEqual(['tea', 'scone']);
+    expect(JSON.parse(JSON.stringify(reversed.skus))).toEqual({
+      tea: seen.skus.tea,
+      scone: seen.skus.scone,
+    });
     const browse = await reader.browse({ ...HERE, category: 'drinks' });
     expect(browse.items.map((item) => item.sku)).toEqual(['tea']);
 
