@@ -53,4 +53,4 @@ export {
 } from './prometheus-text.js';
 export { http, makeDataDir, startTestNode, TEST_DEMO, type TestNode } from './testing/harness.js';
 export { makeSelfSignedCertificate } from './testing/tls.js';
-export { type StopOnSignals, stopOnSignals } from './signals.js';
+export { stopOnSignals } from './signals.js';

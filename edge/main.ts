@@ -69,9 +69,9 @@ async function main(): Promise<number> {
     return (isRegisteredCode(registered) ? exitCodeOf(registered) : null) ?? EXIT_FAILURE;
   }
   process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));
-  const signals = stopOnSignals(() => node.close(), EXIT_FAILURE);
+  const signaled = stopOnSignals(() => node.close(), EXIT_FAILURE);
   const stopped = new Promise<number>((done) => {
-    signals.stopped.then(done);
+    signaled.then(done);
     process.on('SIGHUP', () => reloadKeys(node));
     // A broken invariant stopped the node: exit so a supervisor restarts it from its log.
     node.halted.then(() => done(EXIT_SOFTWARE));

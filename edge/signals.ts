@@ -10,16 +10,12 @@
  * open, which is the case in the middle of a shutdown.
  */
 
-export interface StopOnSignals {
-  /** Resolves with 0 once the graceful close finished, or `failureStatus` if it failed. */
-  readonly stopped: Promise<number>;
-}
-
+/** Resolves with 0 once the graceful close finished, or `failureStatus` if it failed. */
 export function stopOnSignals(
   close: () => Promise<void>,
   failureStatus: number,
   write: (text: string) => void = (text) => process.stderr.write(text),
-): StopOnSignals {
+): Promise<number> {
   let stopping = false;
   let settle: (status: number) => void = () => {};
   const stopped = new Promise<number>((done) => {
@@ -44,5 +40,5 @@ export function stopOnSignals(
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  return { stopped };
+  return stopped;
 }

@@ -48,7 +48,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `inventory node listening on ${node.url} (order capacity ${capacity ?? 'default'})\n`,
   );
-  return stopOnSignals(() => node.close(), 1).stopped;
+  return stopOnSignals(() => node.close(), 1);
 }
 
 main().then(

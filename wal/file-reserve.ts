@@ -37,8 +37,6 @@ export class FileReserve {
   private readonly zeros: Buffer;
   private disabledReason = '';
   private refilling = false;
-  /** Bytes of zeros written since the reserve was opened (a statistic). */
-  zeroedBytes = 0;
 
   private constructor(
     fd: number,
@@ -64,11 +62,6 @@ export class FileReserve {
   /** Why the reserve turned itself off; '' while it works. */
   get disabled(): string {
     return this.disabledReason;
-  }
-
-  /** The file's size as last seen. */
-  get sizeBytes(): number {
-    return this.fileBytes;
   }
 
   /**
@@ -116,7 +109,6 @@ export class FileReserve {
       }
       fdatasyncSync(this.fd);
       this.fileBytes = size + written;
-      this.zeroedBytes += written;
       return written;
     } catch (error) {
       this.disabledReason = `reserving room in data.mdb failed, left to LMDB: ${String(error)}`;
