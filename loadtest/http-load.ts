@@ -38,6 +38,7 @@ import {
 } from './cli.js';
 import { type NodeProcess, nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
 import { provisionDataset } from './provision.js';
+import { formatStageBudget, type StageBudget, scrapeNode, stageBudget } from './stage-budget.js';
 import { describeMachine, fileStamp, machineInfo, outDir, writeJson } from './report.js';
 import {
   buildDataset,
@@ -137,6 +138,38 @@ export function runScenario(
       (error, result) => (error ? fail(error) : done(result)),
     );
   });
+}
+
+/**
+ * One scenario run with the node's per-stage budget around it: its /metrics scraped right before
+ * and right after autocannon (null when the node cannot be scraped: TLS, an old node), and
+ * autocannon's own CPU (this process) as the generator's.
+ */
+export async function measureScenario(
+  scenario: Scenario,
+  options: HttpScenarioOptions,
+  metricsKey: string | null,
+): Promise<{ run: autocannon.Result; budget: StageBudget | null }> {
+  const metricsUrl = `${options.url}/metrics`;
+  const before = metricsKey === null ? null : await scrapeNode(metricsUrl, metricsKey);
+  const cpuBefore = process.cpuUsage();
+  const wallStart = performance.now();
+  const run = await runScenario(scenario, options);
+  const spanSeconds = (performance.now() - wallStart) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const after = before === null ? null : await scrapeNode(metricsUrl, metricsKey!);
+  const budget =
+    before === null || after === null
+      ? null
+      : stageBudget(
+          before,
+          after,
+          run.requests.average,
+          spanSeconds,
+          (cpu.user + cpu.system) / 1e6,
+          'load generator (autocannon)',
+        );
+  return { run, budget };
 }
 
 export const USAGE = `Usage: npm run loadtest:http -- [options]
@@ -261,6 +294,8 @@ async function main(): Promise<number> {
       );
     }
     const results: Record<string, unknown> = {};
+    // The per-stage budget reads /metrics with the admin key (skipped where it cannot: TLS).
+    const metricsKey = url.startsWith('http://') ? keys.admin : null;
     const ratios: string[] = [];
     let failed = false;
     const pipeliningFlag =
@@ -268,9 +303,9 @@ async function main(): Promise<number> {
     for (const scenario of which === 'all' ? SCENARIOS : [which]) {
       const pipelining = pipeliningFlag ?? PIPELINING_DEFAULT[scenario];
       const settings = { ...options, pipelining };
-      const result = await runScenario(scenario, settings);
-      const wire = await runScenario('healthz', settings);
-      for (const [name, run] of [
+      const result = await measureScenario(scenario, settings, metricsKey);
+      const wire = await measureScenario('healthz', settings, metricsKey);
+      for (const [name, { run, budget }] of [
         [scenario, result],
         [`healthz (for ${scenario})`, wire],
       ] as const) {
@@ -282,16 +317,19 @@ async function main(): Promise<number> {
           `${name}: ${Math.round(run.requests.average)} requests/s, p50 ${run.latency.p50} ms, ` +
             `p99 ${run.latency.p99} ms, non-2xx ${run.non2xx}, errors ${run.errors}\n`,
         );
+        if (budget !== null) {
+          process.stdout.write(`${formatStageBudget(budget, 'request')}\n`);
+        }
         failed ||= run.non2xx > 0 || run.errors > 0;
       }
-      const ratio = result.requests.average / Math.max(wire.requests.average, 1);
+      const ratio = result.run.requests.average / Math.max(wire.run.requests.average, 1);
       ratios.push(
-        `${scenario} ÷ /healthz: ${ratio.toFixed(2)}× (${Math.round(result.requests.average)} vs ` +
-          `${Math.round(wire.requests.average)} requests/s; ${options.connections} connections, ` +
-          `pipelining ${pipelining}; p99 ${result.latency.p99} ms)`,
+        `${scenario} ÷ /healthz: ${ratio.toFixed(2)}× (${Math.round(result.run.requests.average)} ` +
+          `vs ${Math.round(wire.run.requests.average)} requests/s; ${options.connections} ` +
+          `connections, pipelining ${pipelining}; p99 ${result.run.latency.p99} ms)`,
       );
-      results[scenario] = result;
-      results[`healthz-${scenario}`] = wire;
+      results[scenario] = { ...result.run, stageBudget: result.budget };
+      results[`healthz-${scenario}`] = { ...wire.run, stageBudget: wire.budget };
     }
     process.stdout.write(`\nagainst the wire's own limit, same settings, same run:\n`);
     for (const line of ratios) process.stdout.write(`  ${line}\n`);

@@ -77,6 +77,7 @@ export function stageBudget(
   answersPerSecond: number,
   spanSeconds: number,
   generatorCpuSeconds: number,
+  generatorLabel = 'load generator (SDK + workload)',
 ): StageBudget {
   const answers = Math.max(1, answersPerSecond * spanSeconds);
   const micros = (seconds: number) => (seconds * 1e6) / answers;
@@ -107,7 +108,7 @@ export function stageBudget(
     totalMicros: micros(nodeUser + nodeSystem),
   });
   rows.push({
-    stage: 'load generator (SDK + workload)',
+    stage: generatorLabel,
     userMicros: Number.NaN,
     systemMicros: Number.NaN,
     totalMicros: micros(generatorCpuSeconds),
@@ -125,11 +126,12 @@ export function stageBudget(
   };
 }
 
-export function formatStageBudget(budget: StageBudget): string {
+/** `unit` names what was answered: an answer of the SDK, a request of HTTP. */
+export function formatStageBudget(budget: StageBudget, unit = 'answer'): string {
   const cell = (value: number) => (Number.isNaN(value) ? '' : value.toFixed(1));
   const lines = [
-    `CPU per answer (µs), ${budget.spanSeconds.toFixed(1)} s at ` +
-      `${Math.round(budget.answersPerSecond).toLocaleString('en-US')} answers/s:`,
+    `CPU per ${unit} (µs), ${budget.spanSeconds.toFixed(1)} s at ` +
+      `${Math.round(budget.answersPerSecond).toLocaleString('en-US')} ${unit}s/s:`,
     `${'stage'.padEnd(34)}${'user'.padStart(8)}${'system'.padStart(8)}${'total'.padStart(8)}`,
   ];
   for (const row of budget.rows) {
