@@ -69,6 +69,8 @@ interface Harness {
   /** Resolves every durability wait so far. */
   makeDurable(): void;
   now: { ms: number };
+  /** Set to make the node lose its region (the context's ownership refuses from then on). */
+  ownershipLost: { value: boolean };
 }
 
 function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Harness {
@@ -82,6 +84,7 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
   engine.upsertSku({ id: 'sku', name: 'SKU' }, { actor: 'test' });
   engine.receive('dc', 'sku', 1_000_000, { actor: 'test' });
   const now = { ms: 1_000 };
+  const ownershipLost = { value: false };
   const context: OperationContext = {
     engine,
     log: {
@@ -98,6 +101,12 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
     ticket: 0,
     invariantBroken: (error) => {
       throw error;
+    },
+    ownership: {
+      refusal: () =>
+        ownershipLost.value
+          ? { code: 'NOT_OWNER', message: 'this node does not own its region' }
+          : null,
     },
   };
   const codec = new WireCodec();
@@ -152,7 +161,7 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
   const makeDurable = () => {
     for (const resolve of waits.splice(0)) resolve();
   };
-  return { server, engine, connect, send, makeDurable, now };
+  return { server, engine, connect, send, makeDurable, now, ownershipLost };
 }
 
 /** Lets promise callbacks and the server's setImmediate flush run. */
@@ -189,6 +198,31 @@ describe('WsServer', () => {
       role: 'orderer',
     });
     expect(socket.frames[0][2][2]).toMatchObject({ code: 'UNKNOWN_OP' });
+  });
+
+  it('sends no acknowledgement once the region was lost after the change became durable', async () => {
+    const socket = h.connect(KEYS.orderer[0]);
+    h.send(socket, [[1, 'hello', { versions: [1] }]]);
+    h.send(socket, [
+      [2, 'placeOrder', order('o-lost')],
+      [3, 'ping', {}],
+    ]);
+    h.makeDurable();
+    // The frame's durability callback runs (its answers wait for this turn's flush), then the
+    // node loses its region before the flush: as a primary paused past its lease would.
+    for (let hop = 0; hop < 5; hop++) await Promise.resolve();
+    h.ownershipLost.value = true;
+    await settle();
+    const answers = new Map(socket.messages().map(([id, kind, body]) => [id, { kind, body }]));
+    expect(answers.get(2)).toMatchObject({
+      kind: MessageKinds.ERROR,
+      body: { code: 'NOT_OWNER' },
+    });
+    // A read in the same frame acknowledges nothing and is still answered.
+    expect(answers.get(3)?.kind).toBe(MessageKinds.OK);
+    // The next frame's write is refused before it changes anything.
+    h.send(socket, [[4, 'placeOrder', order('o-after')]]);
+    expect(socket.messages().at(-1)).toMatchObject([4, MessageKinds.ERROR, { code: 'NOT_OWNER' }]);
   });
 
   it('holds every answer of a frame that changed something until it is durable', async () => {

@@ -47,6 +47,7 @@ import {
   IN_FLIGHT_MAX,
   isOp,
   MessageKinds,
+  OP_MUTATES,
   type Op,
   type SubscribeArgs,
   type UnsubscribeArgs,
@@ -105,6 +106,11 @@ class Connection implements PushTarget {
   running = 0;
   /** Answers not yet handed to uWS. */
   readonly outbox: WireMessage[] = [];
+  /**
+   * Where in `outbox` the answers of changes made durable sit: on a cluster node, ownership is
+   * checked again right before they are handed to uWS (see WsServer.flush).
+   */
+  readonly acksAt: number[] = [];
   /** When the client's buffer first went over the soft limit; 0 when it is not congested. */
   congestedSinceMs = 0;
   /** Set when the connection must close once its answers are written (failed hello). */
@@ -329,6 +335,7 @@ export class WsServer {
     connection.open = false;
     connection.ws = null;
     connection.outbox.length = 0;
+    connection.acksAt.length = 0;
     this.connections.delete(connection);
     this.options.connections.release(connection.principal.index);
     this.options.subscriptions?.removeTarget(connection);
@@ -427,7 +434,14 @@ export class WsServer {
       if (op !== null) this.metrics?.observe(op, TRANSPORT_WS, codeOf(messages[index]), startMs);
     }
     if (!connection.open) return;
-    for (let index = 0; index < messages.length; index++) connection.outbox.push(messages[index]);
+    const outbox = connection.outbox;
+    for (let index = 0; index < messages.length; index++) {
+      const op = frame.ops[index];
+      if (op !== null && OP_MUTATES[op] && messages[index][1] === MessageKinds.OK) {
+        connection.acksAt.push(outbox.length);
+      }
+      outbox.push(messages[index]);
+    }
     this.queueFlush(connection);
   }
 
@@ -531,6 +545,7 @@ export class WsServer {
     connection.running--;
     this.metrics?.observe(op, TRANSPORT_WS, outcome.ok ? null : outcome.error.code, startMs);
     if (!connection.open) return;
+    if (outcome.ok && OP_MUTATES[op]) connection.acksAt.push(connection.outbox.length);
     connection.outbox.push(
       outcome.ok ? [id, MessageKinds.OK, outcome.value] : [id, MessageKinds.ERROR, outcome.error],
     );
@@ -574,12 +589,34 @@ export class WsServer {
     }
     connection.congestedSinceMs = 0;
     if (outbox.length > 0) {
+      if (connection.acksAt.length > 0) this.recheckOwnership(connection);
       this.sendMessages(ws, outbox, 0, outbox.length);
       connection.answered(ws, outbox, 0, outbox.length);
       outbox.length = 0;
     }
     const closing = connection.closeAfterFlush;
     if (closing !== null && connection.open) ws.end(closing.code, closing.reason);
+  }
+
+  /**
+   * A cluster node acknowledges a change only while it still owns its region. The log's guard
+   * (ownership-check.ts) checked when the change became durable, but the answer leaves in a
+   * later turn: a primary paused in between (SIGSTOP, a long GC) past its lease must not send
+   * it. So ownership is read again here, right before uWS gets the answers; without it, every
+   * acknowledgement waiting in the outbox becomes the NOT_OWNER refusal (the outcome is then
+   * unknown to the client, which resends by order id to the new owner).
+   */
+  private recheckOwnership(connection: Connection): void {
+    const acksAt = connection.acksAt;
+    const refusal = this.options.context.ownership?.refusal() ?? null;
+    if (refusal !== null) {
+      const outbox = connection.outbox;
+      for (let index = 0; index < acksAt.length; index++) {
+        const at = acksAt[index];
+        outbox[at] = [outbox[at][0], MessageKinds.ERROR, refusal];
+      }
+    }
+    acksAt.length = 0;
   }
 
   /**
@@ -634,6 +671,7 @@ export class WsServer {
     if (!connection.open || ws === null) return;
     this.options.logger.debug('closing connection', { connection: connection.id, code, message });
     connection.outbox.length = 0;
+    connection.acksAt.length = 0;
     ws.cork(() => {
       ws.send(this.options.codec.encodeNotice({ code, message }), true, false);
       ws.end(closeCode, code);
