@@ -6,13 +6,55 @@
  * full runs (20 failovers, async, a NATS server killed) are `npm run loadtest:failover`.
  */
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { seedFromEnv } from '../engine/testing/prng.js';
 import { describeReport, runFailover } from './failover.js';
 
 const RUN_MS_MAX = 150_000;
+/** The run's own deadline: it stops every process it started with time left before the test's. */
+const DEADLINE_MS = RUN_MS_MAX - 40_000;
+
+/** PIDs of this process's children (NATS servers and nodes are started by it). */
+function childPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the command name (in parentheses): state, then the parent's PID.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (parent === process.pid) pids.push(Number(entry));
+  }
+  return pids.sort((a, b) => a - b);
+}
 
 describe('failover on a NATS JetStream cluster', () => {
+  it(
+    'stops every process it started when the run passes its deadline',
+    async () => {
+      const before = childPids();
+      await expect(
+        runFailover({
+          scenario: 'kill',
+          failovers: 2,
+          replication: 'sync',
+          roundMsMin: 500,
+          roundMsMax: 1_000,
+          leaseMs: 2_000,
+          seed: seedFromEnv(),
+          deadlineMs: 1,
+        }),
+      ).rejects.toThrow('the run passed its deadline of 1 ms');
+      expect(childPids()).toEqual(before);
+    },
+    RUN_MS_MAX,
+  );
+
   it(
     'loses and oversells nothing acknowledged while the primary is killed (sync)',
     async () => {
@@ -25,6 +67,7 @@ describe('failover on a NATS JetStream cluster', () => {
         roundMsMax: 1_000,
         leaseMs: 2_000,
         seed,
+        deadlineMs: DEADLINE_MS,
       });
       const summary = `${describeReport(report)} SEED=${seed}`;
       expect(report.failovers, summary).toBe(2);
@@ -50,6 +93,7 @@ describe('failover on a NATS JetStream cluster', () => {
         roundMsMax: 1_000,
         leaseMs: 2_000,
         seed,
+        deadlineMs: DEADLINE_MS,
       });
       const summary = `${describeReport(report)} SEED=${seed}`;
       expect(report.failovers, summary).toBe(1);

@@ -81,6 +81,12 @@ export interface FailoverOptions {
   leaseMs: number;
   seed: number;
   log?: (line: string) => void;
+  /**
+   * Longest the run may take: past it, the run stops its cluster (every process it started)
+   * and rejects. A test gives one under its own timeout, so a slow run never leaves NATS and
+   * nodes running after the test gave up on it.
+   */
+  deadlineMs?: number;
 }
 
 export interface FailoverReport {
@@ -397,7 +403,6 @@ function longestStall(ledger: Ledger): number {
 }
 
 export async function runFailover(options: FailoverOptions): Promise<FailoverReport> {
-  const log = options.log ?? (() => {});
   const prng = new Prng(options.seed);
   const report: FailoverReport = {
     scenario: options.scenario,
@@ -426,41 +431,67 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRep
   });
   const ledger = new Ledger();
   const clients: ClusterClient[] = [];
+  let expiry: NodeJS.Timeout | undefined;
+  let halted = false;
+  const deadline = new Promise<never>((_, reject) => {
+    if (options.deadlineMs === undefined) return;
+    const ms = options.deadlineMs;
+    expiry = setTimeout(() => reject(new Error(`the run passed its deadline of ${ms} ms`)), ms);
+  });
   try {
-    const connect = (apiKey: string) =>
-      ClusterClient.connect({ nats: cluster.nats.urls, apiKey, timeoutMs: ORDER_TIMEOUT_MS });
-    const admin = await connect(cluster.keys.admin);
-    clients.push(admin);
-    await seedCells(admin, cluster.keys.admin);
-    for (let index = 0; index < DRIVERS; index++) clients.push(await connect(cluster.keys.orderer));
-    let stop = false;
-    const drivers = clients
-      .slice(1)
-      .map((client, index) => drive(client, ledger, `d${index}`, prng, () => stop));
-    try {
-      if (options.scenario === 'kill') {
-        await killRounds(cluster, admin, ledger, options, report, prng);
-      } else if (options.scenario === 'zombie') {
-        await zombieRound(cluster, admin, ledger, report, prng, log);
-      } else {
-        await natsKillRound(cluster, log);
-      }
-      await new Promise((done) => setTimeout(done, 1_000));
-    } finally {
-      stop = true;
-      await Promise.allSettled(drivers);
-    }
-    report.stallMsMax = longestStall(ledger);
-    await verify(admin, ledger, report);
-    for (const known of ledger.orders.values()) {
-      if (known.acked !== null) report.acknowledged++;
-      else report.uncertain++;
-    }
-    return report;
+    const rounds = runRounds(cluster, clients, ledger, report, options, prng, () => halted);
+    // Past the deadline the rounds fail against a stopped cluster: nobody awaits them then.
+    rounds.catch(() => {});
+    return await Promise.race([rounds, deadline]);
   } finally {
+    halted = true;
+    clearTimeout(expiry);
     await Promise.allSettled(clients.map((client) => client.close()));
     await cluster.stop();
   }
+}
+
+/** The load, the failovers and the verification of one run, on a started cluster. */
+async function runRounds(
+  cluster: LocalCluster,
+  clients: ClusterClient[],
+  ledger: Ledger,
+  report: FailoverReport,
+  options: FailoverOptions,
+  prng: Prng,
+  halted: () => boolean,
+): Promise<FailoverReport> {
+  const log = options.log ?? (() => {});
+  const connect = (apiKey: string) =>
+    ClusterClient.connect({ nats: cluster.nats.urls, apiKey, timeoutMs: ORDER_TIMEOUT_MS });
+  const admin = await connect(cluster.keys.admin);
+  clients.push(admin);
+  await seedCells(admin, cluster.keys.admin);
+  for (let index = 0; index < DRIVERS; index++) clients.push(await connect(cluster.keys.orderer));
+  let stop = false;
+  const drivers = clients
+    .slice(1)
+    .map((client, index) => drive(client, ledger, `d${index}`, prng, () => stop || halted()));
+  try {
+    if (options.scenario === 'kill') {
+      await killRounds(cluster, admin, ledger, options, report, prng);
+    } else if (options.scenario === 'zombie') {
+      await zombieRound(cluster, admin, ledger, report, prng, log);
+    } else {
+      await natsKillRound(cluster, log);
+    }
+    await new Promise((done) => setTimeout(done, 1_000));
+  } finally {
+    stop = true;
+    await Promise.allSettled(drivers);
+  }
+  report.stallMsMax = longestStall(ledger);
+  await verify(admin, ledger, report);
+  for (const known of ledger.orders.values()) {
+    if (known.acked !== null) report.acknowledged++;
+    else report.uncertain++;
+  }
+  return report;
 }
 
 function percentile(values: number[], fraction: number): number {
