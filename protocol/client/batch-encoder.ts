@@ -77,47 +77,20 @@ const VALUES: Readonly<Record<string, Uint8Array>> = {
 
 const NIL_FALSE = 0xc2;
 
-/** A SKU list seen before: its ids when encoded (to tell a list changed since) and bytes. */
-interface SkuList {
-  ids: readonly unknown[];
-  bytes: Uint8Array;
-}
-
-function sameIds(known: readonly unknown[], skus: readonly unknown[]): boolean {
-  if (known.length !== skus.length) return false;
-  for (let at = 0; at < skus.length; at++) if (known[at] !== skus[at]) return false;
-  return true;
-}
-
 export class BatchEncoder {
   private bytes: Uint8Array = new Uint8Array(SCRATCH_BYTES_INITIAL);
   private view = new DataView(this.bytes.buffer);
   private at = 0;
   private readonly skuForms = new Map<string, Uint8Array>();
-  /**
-   * SKU lists by identity: a search page asks for the same list again and again, and a list
-   * seen before is checked by comparing its ids and written with one copy. Entries die with
-   * their arrays (a WeakMap), so this needs no bound of its own.
-   */
-  private readonly skuLists = new WeakMap<readonly unknown[], SkuList>();
 
-  /** Whether every id of `skus` is a valid SKU id, remembering the list's encoding if so. */
+  /**
+   * Whether every id of `skus` is a valid SKU id, remembering each one's encoding. Lists are not
+   * remembered by identity: callers build a fresh list per query, and keeping each one (a
+   * WeakMap entry, a copy of its ids and bytes) cost 7 µs a query against 0.4 µs for checking
+   * 20 ids whose encodings are known.
+   */
   readonly areCarriedSkus = (skus: readonly unknown[]): boolean => {
-    const known = this.skuLists.get(skus);
-    if (known !== undefined && sameIds(known.ids, skus)) return true;
-    let length = 0;
-    for (let at = 0; at < skus.length; at++) {
-      if (!this.isCarriedSku(skus[at])) return false;
-      length += this.skuForms.get(skus[at] as string)!.length;
-    }
-    const bytes = new Uint8Array(length);
-    let offset = 0;
-    for (let at = 0; at < skus.length; at++) {
-      const form = this.skuForms.get(skus[at] as string)!;
-      bytes.set(form, offset);
-      offset += form.length;
-    }
-    this.skuLists.set(skus, { ids: skus.slice(), bytes });
+    for (let at = 0; at < skus.length; at++) if (!this.isCarriedSku(skus[at])) return false;
     return true;
   };
 
@@ -230,9 +203,7 @@ export class BatchEncoder {
     this.arrayHeader(skuTotal);
     for (let entry = 0; entry < count; entry++) {
       const skus = queryAt(entry).skus;
-      const known = this.skuLists.get(skus);
-      if (known !== undefined && sameIds(known.ids, skus)) this.raw(known.bytes);
-      else for (let sku = 0; sku < skus.length; sku++) this.sku(skus[sku]);
+      for (let sku = 0; sku < skus.length; sku++) this.sku(skus[sku]);
     }
     if (maxMinutes !== undefined) {
       this.raw(KEYS.maxMinutes);
