@@ -33,23 +33,24 @@ function childPids(): number[] {
   return pids.sort((a, b) => a - b);
 }
 
+/** Two kills of the primary under sync replication, short rounds and a short lease. */
+const KILLS = {
+  scenario: 'kill',
+  failovers: 2,
+  replication: 'sync',
+  roundMsMin: 500,
+  roundMsMax: 1_000,
+  leaseMs: 2_000,
+} as const;
+
 describe('failover on a NATS JetStream cluster', () => {
   it(
     'stops every process it started when the run passes its deadline',
     async () => {
       const before = childPids();
-      await expect(
-        runFailover({
-          scenario: 'kill',
-          failovers: 2,
-          replication: 'sync',
-          roundMsMin: 500,
-          roundMsMax: 1_000,
-          leaseMs: 2_000,
-          seed: seedFromEnv(),
-          deadlineMs: 1,
-        }),
-      ).rejects.toThrow('the run passed its deadline of 1 ms');
+      await expect(runFailover({ ...KILLS, seed: seedFromEnv(), deadlineMs: 1 })).rejects.toThrow(
+        'the run passed its deadline of 1 ms',
+      );
       expect(childPids()).toEqual(before);
     },
     RUN_MS_MAX,
@@ -59,16 +60,7 @@ describe('failover on a NATS JetStream cluster', () => {
     'loses and oversells nothing acknowledged while the primary is killed (sync)',
     async () => {
       const seed = seedFromEnv();
-      const report = await runFailover({
-        scenario: 'kill',
-        failovers: 2,
-        replication: 'sync',
-        roundMsMin: 500,
-        roundMsMax: 1_000,
-        leaseMs: 2_000,
-        seed,
-        deadlineMs: DEADLINE_MS,
-      });
+      const report = await runFailover({ ...KILLS, seed, deadlineMs: DEADLINE_MS });
       const summary = `${describeReport(report)} SEED=${seed}`;
       expect(report.failovers, summary).toBe(2);
       expect(report.acknowledged, summary).toBeGreaterThan(100);
