@@ -3,9 +3,11 @@
  * (`--url`) or one started for the run (`--start`). `availability` sends GET
  * /v1/availability for 20 SKUs at customer addresses (pipelining 4 by default); `orders` sends
  * POST /v1/orders with a 3-line `commit` order, each with its own order id (pipelining 1;
- * autocannon's setupRequest builds every request from the seeded workload). Each scenario is
- * measured against the wire's own limit in the same run: GET /healthz with the same
- * autocannon settings, and the ratio is printed. Prints autocannon's own tables per scenario.
+ * autocannon's setupRequest builds every request from the seeded workload). Each scenario runs
+ * `--warmup` seconds unmeasured first, then is measured against the wire's own limit in the same
+ * run: GET /healthz with the same autocannon settings, and the ratio is printed. Prints
+ * autocannon's own tables per scenario and the CPU per request by stage (the node's threads
+ * from its /metrics, autocannon's own).
  *
  * TLS: `--url https://...` drives a node that serves TLS; the provisioning SDK connection
  * trusts `--ca` (or INVENTORY_CA_FILE). autocannon itself does not check the node's
