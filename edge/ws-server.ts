@@ -219,12 +219,15 @@ export class WsServer {
   private nextConnectionId = 1;
   private readonly metrics: ThreadMetrics | null;
   private readonly keyLimits: KeyRateLimiter | null;
+  /** A cluster node's region ownership, checked again before acknowledgements leave. */
+  private readonly ownership: { refusal(): ErrorBody | null } | null;
   /** Connections accepted since the thread started (a metric). */
   connectionsOpened = 0;
 
   constructor(private readonly options: WsServerOptions) {
     this.metrics = options.metrics ?? null;
     this.keyLimits = options.keyLimits ?? null;
+    this.ownership = options.context.ownership ?? null;
   }
 
   register(app: TemplatedApp): void {
@@ -436,8 +439,7 @@ export class WsServer {
     if (!connection.open) return;
     const outbox = connection.outbox;
     for (let index = 0; index < messages.length; index++) {
-      const op = frame.ops[index];
-      if (op !== null && OP_MUTATES[op] && messages[index][1] === MessageKinds.OK) {
+      if (this.ownership !== null && isAck(frame.ops[index], messages[index])) {
         connection.acksAt.push(outbox.length);
       }
       outbox.push(messages[index]);
@@ -545,7 +547,9 @@ export class WsServer {
     connection.running--;
     this.metrics?.observe(op, TRANSPORT_WS, outcome.ok ? null : outcome.error.code, startMs);
     if (!connection.open) return;
-    if (outcome.ok && OP_MUTATES[op]) connection.acksAt.push(connection.outbox.length);
+    if (this.ownership !== null && outcome.ok && OP_MUTATES[op]) {
+      connection.acksAt.push(connection.outbox.length);
+    }
     connection.outbox.push(
       outcome.ok ? [id, MessageKinds.OK, outcome.value] : [id, MessageKinds.ERROR, outcome.error],
     );
@@ -608,7 +612,7 @@ export class WsServer {
    */
   private recheckOwnership(connection: Connection): void {
     const acksAt = connection.acksAt;
-    const refusal = this.options.context.ownership?.refusal() ?? null;
+    const refusal = this.ownership?.refusal() ?? null;
     if (refusal !== null) {
       const outbox = connection.outbox;
       for (let index = 0; index < acksAt.length; index++) {
@@ -712,6 +716,11 @@ function rateLimited(retryAfterMs: number): ErrorBody {
 }
 
 /** The error code of an answer, null for an ok answer. */
+/** Whether `message`, the answer to `op`, acknowledges a change. */
+function isAck(op: Op | null, message: WireMessage): boolean {
+  return op !== null && OP_MUTATES[op] && message[1] === MessageKinds.OK;
+}
+
 function codeOf(message: WireMessage): string | null {
   return message[1] === MessageKinds.OK ? null : (message[2] as ErrorBody).code;
 }

@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { seedFromEnv } from '../engine/testing/prng.js';
+import { statFields } from '../wal/index.js';
 import { describeReport, runFailover } from './failover.js';
 
 const RUN_MS_MAX = 150_000;
@@ -26,8 +27,7 @@ function childPids(): number[] {
     } catch {
       continue;
     }
-    // Fields after the command name (in parentheses): state, then the parent's PID.
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const parent = Number(statFields(stat)[1]);
     if (parent === process.pid) pids.push(Number(entry));
   }
   return pids.sort((a, b) => a - b);

@@ -40,7 +40,7 @@ import {
 } from './cli.js';
 import { type NodeProcess, nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
 import { provisionDataset } from './provision.js';
-import { formatStageBudget, type StageBudget, scrapeNode, stageBudget } from './stage-budget.js';
+import { formatStageBudget, runScraped, type StageBudget } from './stage-budget.js';
 import { describeMachine, fileStamp, machineInfo, outDir, writeJson } from './report.js';
 import {
   buildDataset,
@@ -173,25 +173,17 @@ export async function measureScenario(
       );
     }
   }
-  const metricsUrl = `${options.url}/metrics`;
-  const before = metricsKey === null ? null : await scrapeNode(metricsUrl, metricsKey);
   const cpuBefore = process.cpuUsage();
-  const wallStart = performance.now();
-  const run = await runScenario(scenario, options);
-  const spanSeconds = (performance.now() - wallStart) / 1000;
+  const scraped = await runScraped(`${options.url}/metrics`, metricsKey, () =>
+    runScenario(scenario, options),
+  );
   const cpu = process.cpuUsage(cpuBefore);
-  const after = before === null ? null : await scrapeNode(metricsUrl, metricsKey!);
-  const budget =
-    before === null || after === null
-      ? null
-      : stageBudget(
-          before,
-          after,
-          run.requests.average,
-          spanSeconds,
-          (cpu.user + cpu.system) / 1e6,
-          'load generator (autocannon)',
-        );
+  const run = scraped.result;
+  const budget = scraped.budget(
+    run.requests.average,
+    (cpu.user + cpu.system) / 1e6,
+    'load generator (autocannon)',
+  );
   return { run, budget };
 }
 

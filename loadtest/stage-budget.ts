@@ -48,6 +48,49 @@ export async function scrapeNode(metricsUrl: string, key: string): Promise<NodeS
   return { threads, commits, commitSeconds, batchRecords };
 }
 
+export interface ScrapedRun<T> {
+  result: T;
+  /** Seconds `run` took. */
+  spanSeconds: number;
+  /** The per-stage table of the span; null when a scrape was skipped or failed. */
+  budget(
+    answersPerSecond: number,
+    generatorCpuSeconds: number,
+    generatorLabel?: string,
+  ): StageBudget | null;
+}
+
+/**
+ * Runs `run` between two scrapes of the node's /metrics, taken right before and right after it
+ * (none when `key` is null: a node that cannot be scraped, over TLS say).
+ */
+export async function runScraped<T>(
+  metricsUrl: string,
+  key: string | null,
+  run: () => Promise<T>,
+): Promise<ScrapedRun<T>> {
+  const before = key === null ? null : await scrapeNode(metricsUrl, key);
+  const started = performance.now();
+  const result = await run();
+  const spanSeconds = (performance.now() - started) / 1000;
+  const after = before === null ? null : await scrapeNode(metricsUrl, key!);
+  return {
+    result,
+    spanSeconds,
+    budget: (answersPerSecond, generatorCpuSeconds, generatorLabel) =>
+      before === null || after === null
+        ? null
+        : stageBudget(
+            before,
+            after,
+            answersPerSecond,
+            spanSeconds,
+            generatorCpuSeconds,
+            generatorLabel,
+          ),
+  };
+}
+
 export interface StageRow {
   stage: string;
   /** CPU µs per answer: user, system, total. */

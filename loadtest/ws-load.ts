@@ -23,7 +23,6 @@ import { ORDERS_PER_BATCH_MAX } from '../protocol/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { seedFromEnv } from '../engine/testing/index.js';
 import { InventoryClient } from '../protocol/client/index.js';
 import { CA_FILE_VARIABLE, makeSelfSignedCertificate, readCaOption } from '../edge/index.js';
@@ -48,7 +47,7 @@ import {
 } from './node-process.js';
 import { formatMs } from './histogram.js';
 import { provisionDataset } from './provision.js';
-import { formatStageBudget, type StageBudget, scrapeNode, stageBudget } from './stage-budget.js';
+import { formatStageBudget, runScraped, type StageBudget } from './stage-budget.js';
 import {
   describeLoad,
   describeMachine,
@@ -480,34 +479,24 @@ async function measure(options: WsLoadOptions, target: Target, runId: string): P
   process.stderr.write(`dataset: ${JSON.stringify(provisioned)}\n`);
   const configs = runConfigs(options, target, runId);
   const metricsUrl = `${nodeUrls(target.wsUrl).url}/metrics`;
-  const scrapeBefore = target.ca === null ? await scrapeNode(metricsUrl, target.adminKey) : null;
-  const nodeCpuBefore = target.pid === null ? null : processCpuSeconds(target.pid);
-  const wallStart = performance.now();
   const forked = trustForForks(target) || options.processes > 1;
-  const generators = forked
-    ? await runForked(new URL(import.meta.url), configs, options.loadCpus)
-    : await runInProcess(configs[0], options.loadCpus);
-  const wallSeconds = (performance.now() - wallStart) / 1000;
+  const nodeCpuBefore = target.pid === null ? null : processCpuSeconds(target.pid);
+  const scraped = await runScraped(metricsUrl, target.ca === null ? target.adminKey : null, () =>
+    forked
+      ? runForked(new URL(import.meta.url), configs, options.loadCpus)
+      : runInProcess(configs[0], options.loadCpus),
+  );
   const nodeCpuAfter = target.pid === null ? null : processCpuSeconds(target.pid);
-  const scrapeAfter = scrapeBefore === null ? null : await scrapeNode(metricsUrl, target.adminKey);
+  const generators = scraped.result;
   const merged = mergeResults(generators.results);
   const answersPerSecond = merged.ops.reduce((sum, entry) => sum + entry.row.perSecond, 0);
   return {
     generators,
     merged,
-    budget:
-      scrapeBefore === null || scrapeAfter === null
-        ? null
-        : stageBudget(
-            scrapeBefore,
-            scrapeAfter,
-            answersPerSecond,
-            wallSeconds,
-            generators.cpuSeconds,
-          ),
+    budget: scraped.budget(answersPerSecond, generators.cpuSeconds),
     nodeCpuSeconds:
       nodeCpuBefore === null || nodeCpuAfter === null ? null : nodeCpuAfter - nodeCpuBefore,
-    wallSeconds,
+    wallSeconds: scraped.spanSeconds,
   };
 }
 

@@ -87,4 +87,4 @@ export { type SnapshotInfo, Snapshotter } from './snapshot.js';
 export type { SnapshotManifest } from './snapshot-store.js';
 export { type DataMeta, inspectDirectory, logBounds, openStore, type Store } from './store.js';
 export { LogWriter, type LogWriterOptions, markFailed, type WriterSummary } from './writer.js';
-export { ownThreadId, type ThreadCpu, threadCpuSeconds } from './thread-cpu.js';
+export { ownThreadId, statFields, type ThreadCpu, threadCpuSeconds } from './thread-cpu.js';

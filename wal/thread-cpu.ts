@@ -37,11 +37,18 @@ export function threadCpuSeconds(id: number): ThreadCpu | null {
   } catch {
     return null;
   }
-  // The command name (2nd field) is in parentheses and may hold spaces: count from after it.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
+  // utime and stime are stat's fields 14 and 15 (statFields counts from field 3).
+  const fields = statFields(stat);
   const user = Number(fields[11]);
   const system = Number(fields[12]);
   if (!Number.isFinite(user) || !Number.isFinite(system)) return null;
   return { userSeconds: user / TICKS_PER_SECOND, systemSeconds: system / TICKS_PER_SECOND };
+}
+
+/**
+ * The fields of a /proc `stat` line after the command name, which is in parentheses and may hold
+ * spaces: index 0 is field 3 (the state), index 1 the parent's PID, and so on.
+ */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }

@@ -355,10 +355,7 @@ class WriterLoop {
     ) {
       return false;
     }
-    this.usedBytesMeasured = storeUsedBytes(this.store.env);
-    this.growthBytesSinceMeasure = 0;
-    this.batchesSinceMeasure = 0;
-    if (!reserve.wants(this.usedBytesMeasured)) return false;
+    if (!reserve.wants(this.measureStore())) return false;
     let added = 0;
     try {
       // Inside a write transaction: LMDB's write lock keeps every other writer out while the
@@ -405,16 +402,21 @@ class WriterLoop {
     const limit = this.config.storeSizeBytesMax - STORE_RESERVE_BYTES;
     const bound = this.usedBytesMeasured + this.growthBytesSinceMeasure + growthBound(bytes);
     if (bound <= limit && this.batchesSinceMeasure < STORE_MEASURE_BATCHES) return true;
-    this.usedBytesMeasured = storeUsedBytes(this.store.env);
-    this.growthBytesSinceMeasure = 0;
-    this.batchesSinceMeasure = 0;
-    if (this.usedBytesMeasured + growthBound(bytes) <= limit) return true;
+    if (this.measureStore() + growthBound(bytes) <= limit) return true;
     this.fail(
       'STORE_FULL',
       `the store uses ${this.usedBytesMeasured} bytes and the next batch could pass its ` +
         `limit of ${this.config.storeSizeBytesMax} bytes`,
     );
     return false;
+  }
+
+  /** Measures the bytes the store's pages take (a few µs of LMDB calls); restarts the bound. */
+  private measureStore(): number {
+    this.usedBytesMeasured = storeUsedBytes(this.store.env);
+    this.growthBytesSinceMeasure = 0;
+    this.batchesSinceMeasure = 0;
+    return this.usedBytesMeasured;
   }
 
   private publish(end: number, lastLsn: number, count: number, micros: number): void {
