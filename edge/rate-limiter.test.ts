@@ -175,7 +175,9 @@ describe('KeyRateLimiter', () => {
   it('holds the rate across real threads updating the shared words at once', async () => {
     const limit = { requestsPerSecond: 20_000, burst: 2_000 };
     const buffer = createKeyBuckets();
-    new SharedKeyBuckets(buffer).reset(SLOT, limit.burst, Date.now());
+    // The bucket refills from the moment it was reset, so the bound counts from that moment.
+    const startMs = Date.now();
+    new SharedKeyBuckets(buffer).reset(SLOT, limit.burst, startMs);
     const module = new URL('../dist/edge/rate-limiter.js', import.meta.url).href;
     const code = `
       const { workerData, parentPort } = require('node:worker_threads');
@@ -188,7 +190,6 @@ describe('KeyRateLimiter', () => {
         while (Date.now() < endMs) if (limiter.take(workerData.slot, 1) === 0) admitted++;
         parentPort.postMessage(admitted);
       });`;
-    const startMs = Date.now();
     const durationMs = 400;
     const runs = [0, 1].map(
       () =>

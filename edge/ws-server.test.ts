@@ -12,6 +12,7 @@ import {
 } from './constants.js';
 import { KeyRing } from './keys.js';
 import { createLogger } from './logger.js';
+import { OUTCOMES, seriesOf, ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import type { OperationContext } from './operations.js';
 import { BatchRunner } from './batch.js';
 import { ConnectionLimits, createConnectionCounts } from './connection-limits.js';
@@ -71,6 +72,7 @@ interface Harness {
   now: { ms: number };
   /** Set to make the node lose its region (the context's ownership refuses from then on). */
   ownershipLost: { value: boolean };
+  metrics: ThreadMetrics;
 }
 
 function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Harness {
@@ -110,7 +112,9 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
     },
   };
   const codec = new WireCodec();
+  const metrics = new ThreadMetrics(0, () => now.ms);
   const server = new WsServer({
+    metrics,
     keys: new KeyRing(KEYS),
     context,
     codec,
@@ -161,7 +165,7 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
   const makeDurable = () => {
     for (const resolve of waits.splice(0)) resolve();
   };
-  return { server, engine, connect, send, makeDurable, now, ownershipLost };
+  return { server, engine, connect, send, makeDurable, now, ownershipLost, metrics };
 }
 
 /** Lets promise callbacks and the server's setImmediate flush run. */
@@ -171,6 +175,12 @@ function settle(): Promise<void> {
 
 function order(orderId: string) {
   return { orderId, location: HERE, mode: 'hold', lines: [{ sku: 'sku', qty: 1 }] };
+}
+
+/** How many WebSocket requests of `op` the harness's metrics counted under `outcome`. */
+function outcomeCount(op: Op, outcome: string): number {
+  const report = h.metrics.report({}, {});
+  return report.outcomes[seriesOf(op, TRANSPORT_WS) * OUTCOMES.length + OUTCOMES.indexOf(outcome)];
 }
 
 let h: Harness;
@@ -220,6 +230,9 @@ describe('WsServer', () => {
     });
     // A read in the same frame acknowledges nothing and is still answered.
     expect(answers.get(3)?.kind).toBe(MessageKinds.OK);
+    // The metrics count the order under what the client got: NOT_OWNER, not ok.
+    expect(outcomeCount('placeOrder', 'NOT_OWNER')).toBe(1);
+    expect(outcomeCount('placeOrder', 'ok')).toBe(0);
     // The next frame's write is refused before it changes anything.
     h.send(socket, [[4, 'placeOrder', order('o-after')]]);
     expect(socket.messages().at(-1)).toMatchObject([4, MessageKinds.ERROR, { code: 'NOT_OWNER' }]);

@@ -29,7 +29,9 @@
  * - `subscribe` / `unsubscribe` are answered by the thread's SubscriptionHub, which knows the
  *   connection as a PushTarget; a closed connection's subscriptions are removed at its close.
  * - With metrics on, every answered request of a known op is counted with its latency from the
- *   moment its frame was read (one clock read per frame and one per answer).
+ *   moment its frame was read (one clock read per frame and one per answer). On a cluster node
+ *   an acknowledgement is counted when it is handed to uWS, under the outcome the client gets
+ *   (NOT_OWNER when the region was lost meanwhile).
  */
 
 import type {
@@ -108,9 +110,13 @@ class Connection implements PushTarget {
   readonly outbox: WireMessage[] = [];
   /**
    * Where in `outbox` the answers of changes made durable sit: on a cluster node, ownership is
-   * checked again right before they are handed to uWS (see WsServer.flush).
+   * checked again right before they are handed to uWS (see WsServer.flush). Each one's op and
+   * start time are kept beside it: it is counted in the metrics when its outcome is settled,
+   * sent as it is or turned into NOT_OWNER.
    */
   readonly acksAt: number[] = [];
+  readonly ackOps: Op[] = [];
+  readonly ackStartsMs: number[] = [];
   /** When the client's buffer first went over the soft limit; 0 when it is not congested. */
   congestedSinceMs = 0;
   /** Set when the connection must close once its answers are written (failed hello). */
@@ -338,7 +344,7 @@ export class WsServer {
     connection.open = false;
     connection.ws = null;
     connection.outbox.length = 0;
-    connection.acksAt.length = 0;
+    this.settleAcks(connection, null);
     this.connections.delete(connection);
     this.options.connections.release(connection.principal.index);
     this.options.subscriptions?.removeTarget(connection);
@@ -433,18 +439,19 @@ export class WsServer {
       if (failed !== null && message[1] === MessageKinds.OK) {
         messages[index] = [message[0], MessageKinds.ERROR, errorFromUnknown(failed)];
       }
-      const op = frame.ops[index];
-      if (op !== null) this.metrics?.observe(op, TRANSPORT_WS, codeOf(messages[index]), startMs);
     }
-    if (!connection.open) return;
+    const held = this.ownership !== null && connection.open;
     const outbox = connection.outbox;
     for (let index = 0; index < messages.length; index++) {
-      if (this.ownership !== null && isAck(frame.ops[index], messages[index])) {
-        connection.acksAt.push(outbox.length);
+      const op = frame.ops[index];
+      if (held && op !== null && isAck(op, messages[index])) {
+        this.holdAck(connection, op, startMs);
+      } else if (op !== null) {
+        this.metrics?.observe(op, TRANSPORT_WS, codeOf(messages[index]), startMs);
       }
-      outbox.push(messages[index]);
+      if (connection.open) outbox.push(messages[index]);
     }
-    this.queueFlush(connection);
+    if (connection.open) this.queueFlush(connection);
   }
 
   private request(
@@ -545,11 +552,12 @@ export class WsServer {
     startMs: number,
   ): void {
     connection.running--;
-    this.metrics?.observe(op, TRANSPORT_WS, outcome.ok ? null : outcome.error.code, startMs);
-    if (!connection.open) return;
-    if (this.ownership !== null && outcome.ok && OP_MUTATES[op]) {
-      connection.acksAt.push(connection.outbox.length);
+    if (this.ownership !== null && connection.open && outcome.ok && OP_MUTATES[op]) {
+      this.holdAck(connection, op, startMs);
+    } else {
+      this.metrics?.observe(op, TRANSPORT_WS, outcome.ok ? null : outcome.error.code, startMs);
     }
+    if (!connection.open) return;
     connection.outbox.push(
       outcome.ok ? [id, MessageKinds.OK, outcome.value] : [id, MessageKinds.ERROR, outcome.error],
     );
@@ -593,7 +601,8 @@ export class WsServer {
     }
     connection.congestedSinceMs = 0;
     if (outbox.length > 0) {
-      if (connection.acksAt.length > 0) this.recheckOwnership(connection);
+      if (connection.acksAt.length > 0)
+        this.settleAcks(connection, this.ownership?.refusal() ?? null);
       this.sendMessages(ws, outbox, 0, outbox.length);
       connection.answered(ws, outbox, 0, outbox.length);
       outbox.length = 0;
@@ -609,18 +618,31 @@ export class WsServer {
    * it. So ownership is read again here, right before uWS gets the answers; without it, every
    * acknowledgement waiting in the outbox becomes the NOT_OWNER refusal (the outcome is then
    * unknown to the client, which resends by order id to the new owner).
+   *
+   * `refusal` is the ownership check's answer, read by the caller (null: still the owner, or
+   * the answers are dropped with a closing connection, where the change stands). Each
+   * acknowledgement is counted here, under the outcome the client gets.
    */
-  private recheckOwnership(connection: Connection): void {
-    const acksAt = connection.acksAt;
-    const refusal = this.ownership?.refusal() ?? null;
-    if (refusal !== null) {
-      const outbox = connection.outbox;
-      for (let index = 0; index < acksAt.length; index++) {
+  private settleAcks(connection: Connection, refusal: ErrorBody | null): void {
+    const { acksAt, ackOps, ackStartsMs, outbox } = connection;
+    const code = refusal === null ? null : refusal.code;
+    for (let index = 0; index < acksAt.length; index++) {
+      if (refusal !== null) {
         const at = acksAt[index];
         outbox[at] = [outbox[at][0], MessageKinds.ERROR, refusal];
       }
+      this.metrics?.observe(ackOps[index], TRANSPORT_WS, code, ackStartsMs[index]);
     }
     acksAt.length = 0;
+    ackOps.length = 0;
+    ackStartsMs.length = 0;
+  }
+
+  /** Holds an acknowledgement about to enter the outbox for `settleAcks` (a cluster node). */
+  private holdAck(connection: Connection, op: Op, startMs: number): void {
+    connection.acksAt.push(connection.outbox.length);
+    connection.ackOps.push(op);
+    connection.ackStartsMs.push(startMs);
   }
 
   /**
@@ -675,7 +697,7 @@ export class WsServer {
     if (!connection.open || ws === null) return;
     this.options.logger.debug('closing connection', { connection: connection.id, code, message });
     connection.outbox.length = 0;
-    connection.acksAt.length = 0;
+    this.settleAcks(connection, null);
     ws.cork(() => {
       ws.send(this.options.codec.encodeNotice({ code, message }), true, false);
       ws.end(closeCode, code);
@@ -715,12 +737,12 @@ function rateLimited(retryAfterMs: number): ErrorBody {
   });
 }
 
-/** The error code of an answer, null for an ok answer. */
 /** Whether `message`, the answer to `op`, acknowledges a change. */
-function isAck(op: Op | null, message: WireMessage): boolean {
-  return op !== null && OP_MUTATES[op] && message[1] === MessageKinds.OK;
+function isAck(op: Op, message: WireMessage): boolean {
+  return OP_MUTATES[op] && message[1] === MessageKinds.OK;
 }
 
+/** The error code of an answer, null for an ok answer. */
 function codeOf(message: WireMessage): string | null {
   return message[1] === MessageKinds.OK ? null : (message[2] as ErrorBody).code;
 }
