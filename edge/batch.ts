@@ -189,7 +189,7 @@ export class BatchRunner {
       const refusal = this.engine.availabilityInto(
         args.lat[query],
         args.lng[query],
-        args.skus,
+        (args.skuIndexes ?? args.skus)!,
         skuStart,
         skuCount,
         args.maxMinutes,

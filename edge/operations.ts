@@ -231,11 +231,14 @@ function dispatch(
       const location = { lat: args.lat, lng: args.lng };
       return resultOf(engine.availability(location, args.skus, args.maxMinutes, args.breakdown));
     }
-    case 'availabilityMany':
-      return {
-        ok: true,
-        value: context.batch.availabilityMany(input as OpArgs['availabilityMany']),
-      };
+    case 'availabilityMany': {
+      const args = input as OpArgs['availabilityMany'];
+      // Refs name SKUs in a connection's table: the WebSocket server resolves them first.
+      if (args.skus === undefined && args.skuIndexes === undefined) {
+        return failure(errorOf('BAD_FIELD', 'skuRefs needs a WebSocket connection'));
+      }
+      return { ok: true, value: context.batch.availabilityMany(args) };
+    }
     case 'browse': {
       const args = input as OpArgs['browse'];
       const { lat, lng, ...rest } = args;

@@ -42,6 +42,7 @@ import type {
   WebSocket,
 } from 'uWebSockets.js';
 import {
+  type AvailabilityManyArgs,
   type CloseCode,
   CloseCodes,
   type ErrorBody,
@@ -55,6 +56,7 @@ import {
   type UnsubscribeArgs,
   type WireCodec,
   type WireMessage,
+  SKUS_PER_BATCH_MAX,
   WS_PATH,
 } from '../protocol/index.js';
 import { laterTicket } from './batch.js';
@@ -73,6 +75,7 @@ import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import { type OperationContext, type Outcome, refusalOf, runNow } from './operations.js';
 import { type KeyRateLimiter, type RateLimit, TokenBucket } from './rate-limiter.js';
+import { SkuTable } from './sku-table.js';
 import type { PushTarget, SubscriptionHub } from './subscriptions.js';
 
 export type ArgsCheck = (
@@ -125,6 +128,8 @@ class Connection implements PushTarget {
   flushQueued = false;
   /** The protocol version its hello settled on (1 until then). */
   version = 1;
+  /** Its SKU table, made at its first `availabilityMany` by refs. */
+  skuTable: SkuTable | null = null;
   /**
    * Ids of subscribe requests whose answer has not been handed to uWS yet. While there are
    * any, pushes wait in `held`: a push must never reach the client before the answer that
@@ -224,6 +229,8 @@ export class WsServer {
   private flushScheduled = false;
   private nextConnectionId = 1;
   private readonly metrics: ThreadMetrics | null;
+  /** The engine's SKU indexes of the `availabilityMany` by refs being run. */
+  private readonly skuIndexScratch = new Int32Array(SKUS_PER_BATCH_MAX);
   private readonly keyLimits: KeyRateLimiter | null;
   /** A cluster node's region ownership, checked again before acknowledgements leave. */
   private readonly ownership: { refusal(): ErrorBody | null } | null;
@@ -485,6 +492,13 @@ export class WsServer {
       this.refuse(frame, id, op, checked.error);
       return;
     }
+    if (op === 'availabilityMany') {
+      const unresolved = this.resolveSkuRefs(connection, checked.args as AvailabilityManyArgs);
+      if (unresolved !== null) {
+        this.refuse(frame, id, op, unresolved);
+        return;
+      }
+    }
     const outcome =
       op === 'subscribe' || op === 'unsubscribe'
         ? this.subscription(connection, op, checked.args)
@@ -503,6 +517,28 @@ export class WsServer {
     this.answer(frame, id, outcome, op, weight);
     if (op === 'subscribe' && outcome.ok) connection.answersAwaited.push(id);
     if (op === 'hello') this.helloAnswered(connection, outcome);
+  }
+
+  /**
+   * An `availabilityMany` by refs: applies its definitions to the connection's SKU table and
+   * sets `skuIndexes` (the engine's indexes, in a scratch the request uses before this thread
+   * runs anything else). Null when done or when the request names its SKUs by id.
+   */
+  private resolveSkuRefs(connection: Connection, args: AvailabilityManyArgs): ErrorBody | null {
+    const refs = args.skuRefs;
+    if (refs === undefined) return null;
+    connection.skuTable ??= new SkuTable();
+    const engine = this.options.context.engine;
+    const into = this.skuIndexScratch.subarray(0, refs.length);
+    const error = connection.skuTable.resolve(
+      refs,
+      args.defineRefs,
+      args.defineSkus,
+      (sku) => engine.skuIndexOf(sku),
+      into,
+    );
+    if (error === null) args.skuIndexes = into;
+    return error;
   }
 
   /** Records the version a hello settled on; an unsupported one closes after the answer. */

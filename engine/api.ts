@@ -40,6 +40,8 @@ export interface EngineApi {
   applyCatalogue(record: Extract<LogRecord, { type: 'dc' | 'sku' }>): void;
   getDc(id: string): DcRecord | undefined;
   getSku(id: string): SkuRecord | undefined;
+  /** The SKU's index (stable: SKUs are never removed), or -1 for an id the catalogue lacks. */
+  skuIndexOf(id: string): number;
 
   // Stock.
   receive(dc: string, sku: string, qty: number, by: Attribution): StockResult;

@@ -86,7 +86,7 @@ export class AvailabilityReader {
   availabilityInto(
     lat: number,
     lng: number,
-    skus: readonly unknown[],
+    skus: readonly unknown[] | Int32Array,
     skuStart: number,
     skuCount: number,
     maxMinutes: number | undefined,
@@ -100,11 +100,21 @@ export class AvailabilityReader {
       return fail('BAD_FIELD', 'maxMinutes: 1–1440');
     if (!answers.hasRoom(skuCount)) return fail('TOO_MANY_SKUS', 'the batch holds too many SKUs');
     const indexes = this.skuScratch;
-    const skuIndexes = this.context.catalogue.skuIndexes;
-    for (let at = 0; at < skuCount; at++) {
-      const id = skus[skuStart + at];
-      if (typeof id !== 'string') return fail('BAD_ID', 'skus must be strings');
-      indexes[at] = skuIndexes.get(id) ?? -1;
+    const catalogue = this.context.catalogue;
+    if (skus instanceof Int32Array) {
+      // Indexes a caller resolved (edge/sku-table.ts); one past the catalogue is unknown.
+      const known = catalogue.skus.length;
+      for (let at = 0; at < skuCount; at++) {
+        const index = skus[skuStart + at];
+        indexes[at] = index >= 0 && index < known ? index : -1;
+      }
+    } else {
+      const skuIndexes = catalogue.skuIndexes;
+      for (let at = 0; at < skuCount; at++) {
+        const id = skus[skuStart + at];
+        if (typeof id !== 'string') return fail('BAD_ID', 'skus must be strings');
+        indexes[at] = skuIndexes.get(id) ?? -1;
+      }
     }
     this.context.geo.resolve(lat, lng, window, this.hits);
     this.answerQuery(skuCount, answers);

@@ -177,6 +177,11 @@ export class Engine implements EngineApi {
     return index === undefined ? undefined : this.context.catalogue.dcs[index];
   }
 
+  /** The SKU's index (stable: SKUs are never removed), or -1 for an id the catalogue lacks. */
+  skuIndexOf(id: string): number {
+    return this.context.catalogue.skuIndexes.get(id) ?? -1;
+  }
+
   getSku(id: string): SkuRecord | undefined {
     const index = this.context.catalogue.skuIndexes.get(id);
     return index === undefined ? undefined : this.context.catalogue.skus[index];
@@ -322,11 +327,12 @@ export class Engine implements EngineApi {
    * Answers one availability query into `answers` (the typed core the wire encodes from):
    * the DCs in range once, then per SKU of `skus[skuStart .. skuStart + skuCount)` the total,
    * the best ETA and (with the breakdown) the units at each DC. A refusal appends nothing.
+   * `skus` holds ids, or SKU indexes (`skuIndexOf`; -1 for an unknown SKU) in an Int32Array.
    */
   availabilityInto(
     lat: number,
     lng: number,
-    skus: readonly unknown[],
+    skus: readonly unknown[] | Int32Array,
     skuStart: number,
     skuCount: number,
     maxMinutes: number | undefined,

@@ -74,6 +74,12 @@ export const ORDERS_PER_BATCH_MAX = 1024;
 /** Queries in one availabilityMany, and the SKUs over all of them. */
 export const QUERIES_PER_BATCH_MAX = 256;
 export const SKUS_PER_BATCH_MAX = 8192;
+/**
+ * Protocol v2: entries of a connection's SKU table (`availabilityMany`'s `skuRefs`): refs are
+ * 0..skuRefsMax-1. A quick-commerce catalogue fits many times over; the table costs a node at
+ * most an id and an int per entry per connection.
+ */
+export const SKU_REFS_MAX = 65_536;
 
 /** Browse page size. */
 export const BROWSE_LIMIT_MAX = 500;
@@ -137,6 +143,7 @@ export const WIRE_LIMITS = {
   ordersPerBatchMax: ORDERS_PER_BATCH_MAX,
   queriesPerBatchMax: QUERIES_PER_BATCH_MAX,
   skusPerBatchMax: SKUS_PER_BATCH_MAX,
+  skuRefsMax: SKU_REFS_MAX,
 } as const;
 
 // Client SDK limits and defaults.

@@ -510,7 +510,18 @@ export interface AvailabilityManyArgs {
   lat: Float64Array;
   lng: Float64Array;
   skuCounts: Int32Array;
-  skus: unknown[];
+  /** The SKUs by id; or, instead, `skuRefs`. */
+  skus?: unknown[];
+  /** The SKUs as refs into the connection's SKU table (WebSocket only). */
+  skuRefs?: Int32Array;
+  /** Table entries to set before `skuRefs` is read: `defineSkus[i]` at ref `defineRefs[i]`. */
+  defineRefs?: Int32Array;
+  defineSkus?: string[];
+  /**
+   * Not on the wire: the engine's SKU indexes for `skuRefs` (-1: unknown), which the WebSocket
+   * server resolves through the connection's table before the request runs.
+   */
+  skuIndexes?: Int32Array;
   maxMinutes?: number;
   breakdown?: boolean;
 }
@@ -553,6 +564,11 @@ export interface WireLimits {
   /** Protocol v2: queries in one availabilityMany, and SKUs over all of them. */
   queriesPerBatchMax: number;
   skusPerBatchMax: number;
+  /**
+   * Protocol v2: entries of the connection's SKU table (`availabilityMany`'s `skuRefs`); absent
+   * from nodes that have no such table.
+   */
+  skuRefsMax?: number;
 }
 
 export interface HelloResult {

@@ -29,6 +29,7 @@ import {
   ORDERS_PER_BATCH_MAX,
   QUERIES_PER_BATCH_MAX,
   SKUS_PER_BATCH_MAX,
+  SKU_REFS_MAX,
   PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
@@ -808,6 +809,63 @@ function validatePlaceOrders(
   return out;
 }
 
+/**
+ * `availabilityMany`'s SKUs, into `out`: `skus` (ids), or `skuRefs` (refs into the connection's
+ * SKU table) with the optional definitions `defineRefs` / `defineSkus`. Refs are checked
+ * against the range here and against the table when the request runs.
+ */
+function readNamedSkus(
+  args: Record<string, unknown>,
+  total: number,
+  out: AvailabilityManyArgs,
+): Invalid | undefined {
+  const hasRefs = isPresent(args.skuRefs);
+  if (isPresent(args.skus) || !hasRefs) {
+    if (hasRefs || isPresent(args.defineRefs) || isPresent(args.defineSkus)) {
+      return new Invalid('BAD_FIELD', 'skus', 'give skus or skuRefs (with its definitions)');
+    }
+    const skus = readEntries(args.skus, total, 'skus');
+    if (skus instanceof Invalid) return skus;
+    out.skus = skus;
+    return undefined;
+  }
+  const refs = readRefs(args.skuRefs, total, 'skuRefs');
+  if (refs instanceof Invalid) return refs;
+  out.skuRefs = refs;
+  if (!isPresent(args.defineRefs) && !isPresent(args.defineSkus)) return undefined;
+  const ids = args.defineSkus;
+  if (!Array.isArray(ids) || ids.length > SKUS_PER_BATCH_MAX) {
+    return new Invalid(
+      'BAD_FIELD',
+      'defineSkus',
+      `must be an array of at most ${SKUS_PER_BATCH_MAX} ids`,
+    );
+  }
+  for (let at = 0; at < ids.length; at++) {
+    const problem = idProblem(ids[at]);
+    if (problem !== undefined) return new Invalid('BAD_ID', `defineSkus[${at}]`, problem);
+  }
+  const defined = readRefs(args.defineRefs, ids.length, 'defineRefs');
+  if (defined instanceof Invalid) return defined;
+  out.defineRefs = defined;
+  out.defineSkus = ids as string[];
+  return undefined;
+}
+
+/** An i32 column of `count` refs, each in [0, SKU_REFS_MAX). */
+function readRefs(value: unknown, count: number, field: string): Int32Array | Invalid {
+  const refs = readI32Column(value, count);
+  if (refs === undefined)
+    return new Invalid('BAD_FIELD', field, `must be an i32 column of ${count}`);
+  for (let at = 0; at < count; at++) {
+    const ref = refs[at];
+    if (ref < 0 || ref >= SKU_REFS_MAX) {
+      return new Invalid('BAD_FIELD', `${field}[${at}]`, `must be in [0, ${SKU_REFS_MAX - 1}]`);
+    }
+  }
+  return refs;
+}
+
 function validateAvailabilityMany(
   args: Record<string, unknown>,
   limits: ValidationLimits,
@@ -825,8 +883,6 @@ function validateAvailabilityMany(
     'skuCounts',
   );
   if (counts instanceof Invalid) return counts;
-  const skus = readEntries(args.skus, counts.total, 'skus');
-  if (skus instanceof Invalid) return skus;
   const maxMinutes = optionalMaxMinutes(args.maxMinutes);
   if (maxMinutes instanceof Invalid) return maxMinutes;
   const breakdown = optionalBoolean(args.breakdown, 'breakdown');
@@ -836,8 +892,9 @@ function validateAvailabilityMany(
     lat: coordinates.lat,
     lng: coordinates.lng,
     skuCounts: counts.counts,
-    skus,
   };
+  const named = readNamedSkus(args, counts.total, out);
+  if (named !== undefined) return named;
   if (maxMinutes !== undefined) out.maxMinutes = maxMinutes;
   if (breakdown !== undefined) out.breakdown = breakdown;
   return out;

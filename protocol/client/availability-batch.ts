@@ -34,8 +34,11 @@ export interface AvailabilityQuery {
 
 /** Bytes a query adds to a request at most, besides its SKUs: lat, lng, skuCounts. */
 const QUERY_BYTES_FIXED = 20;
-/** Bytes a SKU adds at most, besides its characters (3 bytes each at most): a str header. */
-const SKU_BYTES_FIXED = 3;
+/**
+ * Bytes a SKU adds at most, besides its characters (3 bytes each at most): a str header; or
+ * by ref, the ref (4) and its definition (a ref, 4, and the id with its str header).
+ */
+const SKU_BYTES_FIXED = 11;
 const UTF8_BYTES_PER_UNIT_MAX = 3;
 /** ETAs travel in tenths of a minute; -1 is none. */
 const ETA_NONE = -1;

@@ -20,6 +20,7 @@
 import { isValidId } from '../validate.js';
 import type { AvailabilityQuery } from './availability-batch.js';
 import type { OrderOptions, PlaceOrderInput } from './order-batch.js';
+import type { SkuRefs } from './sku-refs.js';
 
 /** SKU ids whose encoding is kept; past this the cache starts again empty. */
 export const SKU_IDS_CACHED_MAX = 65_536;
@@ -66,6 +67,9 @@ const KEYS = {
   queries: encodedString('queries'),
   skuCounts: encodedString('skuCounts'),
   breakdown: encodedString('breakdown'),
+  skuRefs: encodedString('skuRefs'),
+  defineRefs: encodedString('defineRefs'),
+  defineSkus: encodedString('defineSkus'),
 } as const;
 
 const VALUES: Readonly<Record<string, Uint8Array>> = {
@@ -82,6 +86,7 @@ export class BatchEncoder {
   private view = new DataView(this.bytes.buffer);
   private at = 0;
   private readonly skuForms = new Map<string, Uint8Array>();
+  private defineScratch = new Int32Array(0);
 
   /**
    * Whether every id of `skus` is a valid SKU id, remembering each one's encoding. Lists are not
@@ -168,7 +173,10 @@ export class BatchEncoder {
 
   /**
    * The `availabilityMany` args of `count` carried queries, as MessagePack bytes; `skuCounts`
-   * receives each query's SKU count (reading the answer needs them).
+   * receives each query's SKU count (reading the answer needs them). With `refs` (the
+   * connection's SKU table) the SKUs go as refs, with the definitions the node may lack, and
+   * `defined` then holds the refs defined (null when none, or when the SKUs went as ids: the
+   * table was full).
    */
   availabilityMany(
     count: number,
@@ -177,7 +185,87 @@ export class BatchEncoder {
     breakdown: boolean,
     queryAt: (entry: number) => AvailabilityQuery,
     skuCounts: Int32Array,
+    refs: SkuRefs | null = null,
   ): Uint8Array {
+    this.defined = null;
+    if (refs !== null) {
+      const bytes = this.availabilityManyByRefs(
+        count,
+        skuTotal,
+        maxMinutes,
+        breakdown,
+        queryAt,
+        skuCounts,
+        refs,
+      );
+      if (bytes !== null) return bytes;
+    }
+    this.queryColumns(count, skuTotal, maxMinutes, breakdown, queryAt, skuCounts);
+    this.raw(KEYS.skus);
+    this.arrayHeader(skuTotal);
+    for (let entry = 0; entry < count; entry++) {
+      const skus = queryAt(entry).skus;
+      for (let sku = 0; sku < skus.length; sku++) this.sku(skus[sku]);
+    }
+    this.queryOptions(maxMinutes, breakdown);
+    return this.bytes.slice(0, this.at);
+  }
+
+  /** The refs whose definitions the last `availabilityMany` carried, or null. */
+  defined: Int32Array | null = null;
+
+  private availabilityManyByRefs(
+    count: number,
+    skuTotal: number,
+    maxMinutes: number | undefined,
+    breakdown: boolean,
+    queryAt: (entry: number) => AvailabilityQuery,
+    skuCounts: Int32Array,
+    refs: SkuRefs,
+  ): Uint8Array | null {
+    refs.begin();
+    if (this.defineScratch.length < skuTotal) this.defineScratch = new Int32Array(skuTotal);
+    const defines = this.defineScratch;
+    let defineCount = 0;
+    const header = this.queryColumns(count, skuTotal, maxMinutes, breakdown, queryAt, skuCounts);
+    this.raw(KEYS.skuRefs);
+    this.binHeader(skuTotal * 4);
+    for (let entry = 0; entry < count; entry++) {
+      const skus = queryAt(entry).skus;
+      for (let sku = 0; sku < skus.length; sku++) {
+        const ref = refs.refOf(skus[sku]);
+        if (ref < 0) return null;
+        this.i32(ref);
+        if (refs.mustDefine(ref)) defines[defineCount++] = ref;
+      }
+    }
+    if (defineCount > 0) {
+      this.raw(KEYS.defineRefs);
+      this.binHeader(defineCount * 4);
+      for (let at = 0; at < defineCount; at++) this.i32(defines[at]);
+      this.raw(KEYS.defineSkus);
+      this.arrayHeader(defineCount);
+      for (let at = 0; at < defineCount; at++) this.sku(refs.idOf(defines[at]));
+      this.view.setUint16(header + 1, this.view.getUint16(header + 1) + 2);
+      this.defined = defines.slice(0, defineCount);
+    }
+    this.queryOptions(maxMinutes, breakdown);
+    return this.bytes.slice(0, this.at);
+  }
+
+  /**
+   * The map header and the per-query columns of an `availabilityMany`, up to its SKUs, from
+   * the start of the scratch; returns where the map header is (its entry count is patched
+   * when definitions follow).
+   */
+  private queryColumns(
+    count: number,
+    skuTotal: number,
+    maxMinutes: number | undefined,
+    breakdown: boolean,
+    queryAt: (entry: number) => AvailabilityQuery,
+    skuCounts: Int32Array,
+  ): number {
     this.at = 0;
     this.mapHeader(5 + (maxMinutes !== undefined ? 1 : 0) + (breakdown ? 0 : 1));
     this.raw(KEYS.queries);
@@ -199,12 +287,11 @@ export class BatchEncoder {
     }
     if (written !== skuTotal)
       throw new Error(`availabilityMany: ${written} SKUs, ${skuTotal} said`);
-    this.raw(KEYS.skus);
-    this.arrayHeader(skuTotal);
-    for (let entry = 0; entry < count; entry++) {
-      const skus = queryAt(entry).skus;
-      for (let sku = 0; sku < skus.length; sku++) this.sku(skus[sku]);
-    }
+    return 0;
+  }
+
+  /** The options after an `availabilityMany`'s SKUs. */
+  private queryOptions(maxMinutes: number | undefined, breakdown: boolean): void {
     if (maxMinutes !== undefined) {
       this.raw(KEYS.maxMinutes);
       this.number(maxMinutes);
@@ -215,7 +302,6 @@ export class BatchEncoder {
       this.ensure(1);
       this.bytes[this.at++] = NIL_FALSE;
     }
-    return this.bytes.slice(0, this.at);
   }
 
   private ensure(more: number): void {

@@ -32,6 +32,7 @@ import {
   refusedQueryColumns,
 } from './availability-batch.js';
 import type { BatchEncoder } from './batch-encoder.js';
+import type { SkuRefs } from './sku-refs.js';
 import { errorFromBody, InventoryError } from './errors.js';
 import {
   isCarriedMaxMinutes,
@@ -103,10 +104,22 @@ const REQUEST_LEVEL_CODES: ReadonlySet<string> = new Set<ErrorCode>([
 /** A part's answer read: the part's columns, or why the whole batch failed. */
 export type PartOutcome<C> = C | InventoryError;
 
+/** A part's args encoded when it is sent, for the connection's SKU table. */
+export interface EncodedPart {
+  args: Uint8Array;
+  /** The SKU refs it defines (null: none); the table holds them once it is answered ok. */
+  defined: Int32Array | null;
+}
+
 export interface PartPlan<C> {
   op: Op;
-  /** The args, as a map for the codec, or already encoded (column requests). */
+  /**
+   * The args, as a map for the codec, or already encoded (column requests); unused when
+   * `encode` is there.
+   */
   args: Record<string, unknown> | Uint8Array;
+  /** Encodes the args when the part is sent (its SKUs by ref when `refs` is not null). */
+  encode?: (refs: SkuRefs | null) => EncodedPart;
   /** Entries it counts against the in-flight window. */
   weight: number;
   read(kind: number, body: unknown): PartOutcome<C>;
@@ -117,6 +130,9 @@ export interface BatchPlan<C, V> {
   /** The view over every part's columns, in the caller's order. */
   assemble(answers: readonly C[]): V;
 }
+
+/** `args` of a part whose `encode` makes them. */
+const NOT_ENCODED_YET = new Uint8Array(0);
 
 function malformed(op: Op): InventoryError {
   return new InventoryError('BAD_FRAME', `the node's ${op} answer is not well-formed columns`);
@@ -253,17 +269,21 @@ function queryPart(
   const { indexes, options } = filling;
   const count = indexes.length;
   const skuCounts = new Int32Array(count);
-  const args = encoder.availabilityMany(
-    count,
-    filling.items,
-    options.maxMinutes,
-    options.breakdown,
-    (entry) => queries[indexes[entry]],
-    skuCounts,
-  );
   return {
     op: 'availabilityMany',
-    args,
+    args: NOT_ENCODED_YET,
+    encode(refs) {
+      const args = encoder.availabilityMany(
+        count,
+        filling.items,
+        options.maxMinutes,
+        options.breakdown,
+        (entry) => queries[indexes[entry]],
+        skuCounts,
+        refs,
+      );
+      return { args, defined: encoder.defined };
+    },
     weight: count,
     read(kind, body) {
       if (kind !== MessageKinds.OK) return errorFromBody(body);

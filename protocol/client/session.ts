@@ -54,6 +54,7 @@ import {
   REQUESTS_PER_FRAME_MAX,
   RESPONSE_FRAME_BYTES_MAX,
   SKUS_PER_BATCH_MAX,
+  SKU_REFS_MAX,
   SKUS_PER_REQUEST_MAX,
 } from '../limits.js';
 import {
@@ -81,6 +82,7 @@ import { BatchEncoder } from './batch-encoder.js';
 import {
   type BatchLimits,
   type BatchPlan,
+  type EncodedPart,
   entryBytesMax,
   ordersPerRequestMax,
   type PartPlan,
@@ -102,6 +104,7 @@ import {
   sharesOrderOptions,
 } from './order-batch.js';
 import { PushRouter } from './push-router.js';
+import { SkuRefs } from './sku-refs.js';
 
 export interface ConnectOptions {
   apiKey: string;
@@ -435,6 +438,9 @@ class EntryChunk extends Request {
   bytes = 0;
   private args: Uint8Array | undefined = undefined;
   private skuCounts: Int32Array | undefined = undefined;
+  /** The SKU table its args were encoded for, and the refs they defined (null: none). */
+  private refs: SkuRefs | null = null;
+  private defined: Int32Array | null = null;
 
   constructor(
     session: Session,
@@ -491,6 +497,7 @@ class EntryChunk extends Request {
     } else {
       const group = this.queryGroup!;
       this.skuCounts = new Int32Array(calls.length);
+      this.refs = this.session.skuRefs;
       this.args = encoder.availabilityMany(
         calls.length,
         this.items,
@@ -498,7 +505,9 @@ class EntryChunk extends Request {
         group.breakdown,
         (entry) => calls[entry].args as AvailabilityQuery,
         this.skuCounts,
+        this.refs,
       );
+      this.defined = encoder.defined;
     }
     return this.args;
   }
@@ -521,6 +530,7 @@ class EntryChunk extends Request {
   }
 
   answered(kind: number, body: unknown): void {
+    if (kind === MessageKinds.OK && this.defined !== null) this.refs?.confirm(this.defined);
     if (kind !== MessageKinds.OK) {
       for (const call of this.calls) call.fail(errorFromBody(body));
     } else if (this.op === 'placeOrders') this.ordersAnswered(body);
@@ -580,8 +590,22 @@ class BatchPart extends Request {
     this.weight = plan.weight;
   }
 
+  /** Its args when the plan encodes them for the connection's SKU table (`plan.encode`). */
+  private encoded: EncodedPart | undefined = undefined;
+  private refs: SkuRefs | null = null;
+
   build(): Record<string, unknown> | Uint8Array {
-    return this.plan.args;
+    const encode = this.plan.encode;
+    if (encode === undefined) return this.plan.args;
+    if (this.encoded === undefined) {
+      this.refs = this.session.skuRefs;
+      this.encoded = encode(this.refs);
+    }
+    return this.encoded.args;
+  }
+
+  override requeued(): void {
+    this.encoded = undefined;
   }
 
   wanted(): boolean {
@@ -589,6 +613,8 @@ class BatchPart extends Request {
   }
 
   answered(kind: number, body: unknown): void {
+    const defined = this.encoded?.defined ?? null;
+    if (kind === MessageKinds.OK && defined !== null) this.refs?.confirm(defined);
     if (this.batch.done) return;
     const outcome = this.plan.read(kind, body);
     if (outcome instanceof InventoryError) this.batch.partFailed(outcome, this);
@@ -680,6 +706,11 @@ export class Session {
   private readonly codec = new WireCodec();
   /** Writes column requests; keeps the encodings of the SKU ids it has checked. */
   readonly encoder = new BatchEncoder();
+  /**
+   * The connection's SKU table (availabilityMany by refs), once a hello on it says the node
+   * keeps one; null before, and on a node without.
+   */
+  skuRefs: SkuRefs | null = null;
   private readonly deadlines = new Deadlines(monotonicNow);
 
   /** SENT requests by id. */
@@ -1219,6 +1250,7 @@ export class Session {
   // Connection lifecycle.
 
   private openSocket(): void {
+    this.skuRefs = null;
     this.versionKnown = false;
     this.upgradeStatus = 0;
     this.lastSocketError = undefined;
@@ -1293,6 +1325,9 @@ export class Session {
     this.limits.ordersPerBatchMax = limitOr(limits.ordersPerBatchMax, ORDERS_PER_BATCH_MAX);
     this.limits.queriesPerBatchMax = limitOr(limits.queriesPerBatchMax, QUERIES_PER_BATCH_MAX);
     this.limits.skusPerBatchMax = limitOr(limits.skusPerBatchMax, SKUS_PER_BATCH_MAX);
+    const refsMax = limitOr(limits.skuRefsMax, 0);
+    this.skuRefs =
+      this.version >= 2 && refsMax > 0 ? new SkuRefs(Math.min(refsMax, SKU_REFS_MAX)) : null;
     this.attempt = 0;
     if (this.state === 'connecting' || this.state === 'reconnecting') this.state = 'open';
     const opening = this.opening;

@@ -1,0 +1,112 @@
+/**
+ * A WebSocket connection's SKU table (protocol v2, `availabilityMany`'s `skuRefs`): the client
+ * names each SKU id once per connection, at a ref of its choosing (0..SKU_REFS_MAX-1), and
+ * then sends 4-byte refs instead of the id's bytes. The node resolves a ref to the engine's
+ * SKU index once and keeps it (SKUs are never removed, so an index stays right), so a query
+ * costs an array read per SKU instead of decoding a string and looking it up in the catalogue.
+ *
+ * Invariants:
+ * - A ref, once defined, keeps its id for the connection's life: a definition that gives a
+ *   defined ref another id is refused, and so is the whole request, with nothing applied.
+ * - A request's definitions apply only when the request runs (`resolve`), all of them or none;
+ *   a request refused before it runs (rate limit, window, validation) defines nothing, so a
+ *   client sends a ref's definition with every request that uses it until one such request is
+ *   answered (an ok answer, even with per-query refusals inside).
+ * - An index of -1 (an id the catalogue lacked) is looked up again on each use: the SKU may
+ *   have been created since.
+ */
+
+import { type ErrorBody, SKU_REFS_MAX } from '../protocol/index.js';
+import { errorOf } from './errors.js';
+
+/** `indexes` value of a ref no definition has named. */
+const UNDEFINED_REF = -2;
+const UNKNOWN_SKU = -1;
+const TABLE_CAPACITY_INITIAL = 256;
+
+export class SkuTable {
+  private ids: string[] = [];
+  private indexes = new Int32Array(TABLE_CAPACITY_INITIAL).fill(UNDEFINED_REF);
+
+  /** Refs defined so far. */
+  size = 0;
+
+  /**
+   * Applies `defineRefs` / `defineSkus` (checked first, all or nothing), then writes the
+   * engine's SKU index of each of `refs` into `into` (-1 for an unknown SKU). Null when done;
+   * the error (BAD_FIELD, naming the field) when a definition conflicts or a ref is not
+   * defined, with nothing applied.
+   */
+  resolve(
+    refs: Int32Array,
+    defineRefs: Int32Array | undefined,
+    defineSkus: readonly string[] | undefined,
+    indexOf: (id: string) => number,
+    into: Int32Array,
+  ): ErrorBody | null {
+    if (defineRefs !== undefined && defineSkus !== undefined) {
+      const conflict = this.conflict(defineRefs, defineSkus);
+      if (conflict !== null) return conflict;
+      for (let at = 0; at < defineRefs.length; at++) this.define(defineRefs[at], defineSkus[at]);
+    }
+    const { ids, indexes } = this;
+    for (let at = 0; at < refs.length; at++) {
+      const ref = refs[at];
+      let index = ref < indexes.length ? indexes[ref] : UNDEFINED_REF;
+      if (index === UNDEFINED_REF) {
+        return errorOf(
+          'BAD_FIELD',
+          `skuRefs[${at}]: ref ${ref} is not defined on this connection`,
+          {
+            field: `skuRefs[${at}]`,
+          },
+        );
+      }
+      if (index === UNKNOWN_SKU) {
+        index = indexOf(ids[ref]);
+        indexes[ref] = index;
+      }
+      into[at] = index;
+    }
+    return null;
+  }
+
+  /** The first definition that would give a defined ref another id (or repeats one so). */
+  private conflict(defineRefs: Int32Array, defineSkus: readonly string[]): ErrorBody | null {
+    for (let at = 0; at < defineRefs.length; at++) {
+      const ref = defineRefs[at];
+      const id = defineSkus[at];
+      const held = ref < this.indexes.length && this.indexes[ref] !== UNDEFINED_REF;
+      let other = held && this.ids[ref] !== id ? this.ids[ref] : undefined;
+      // Two definitions of one ref in the same request must agree too.
+      for (let before = 0; other === undefined && before < at; before++) {
+        if (defineRefs[before] === ref && defineSkus[before] !== id) other = defineSkus[before];
+      }
+      if (other !== undefined) {
+        return errorOf(
+          'BAD_FIELD',
+          `defineRefs[${at}]: ref ${ref} is '${other}' on this connection, not '${id}'`,
+          { field: `defineRefs[${at}]` },
+        );
+      }
+    }
+    return null;
+  }
+
+  private define(ref: number, id: string): void {
+    if (ref >= this.indexes.length) this.grow(ref + 1);
+    if (this.indexes[ref] !== UNDEFINED_REF) return;
+    this.ids[ref] = id;
+    // Looked up at first use, and again while the catalogue lacks it.
+    this.indexes[ref] = UNKNOWN_SKU;
+    this.size++;
+  }
+
+  private grow(needed: number): void {
+    let capacity = this.indexes.length;
+    while (capacity < needed) capacity *= 2;
+    const grown = new Int32Array(Math.min(capacity, SKU_REFS_MAX)).fill(UNDEFINED_REF);
+    grown.set(this.indexes);
+    this.indexes = grown;
+  }
+}
