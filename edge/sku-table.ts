@@ -27,6 +27,8 @@ const TABLE_CAPACITY_INITIAL = 256;
 export class SkuTable {
   private ids: string[] = [];
   private indexes = new Int32Array(TABLE_CAPACITY_INITIAL).fill(UNDEFINED_REF);
+  /** The refs in the order they were defined (to take back a refused request's). */
+  private order: number[] = [];
 
   /** Refs defined so far. */
   size = 0;
@@ -35,7 +37,7 @@ export class SkuTable {
    * Applies `defineRefs` / `defineSkus` (checked first, all or nothing), then writes the
    * engine's SKU index of each of `refs` into `into` (-1 for an unknown SKU). Null when done;
    * the error (BAD_FIELD, naming the field) when a definition conflicts or a ref is not
-   * defined, with nothing applied.
+   * defined, with none of the request's definitions kept.
    */
   resolve(
     refs: Int32Array,
@@ -44,6 +46,7 @@ export class SkuTable {
     indexOf: (id: string) => number,
     into: Int32Array,
   ): ErrorBody | null {
+    const sizeBefore = this.size;
     if (defineRefs !== undefined && defineSkus !== undefined) {
       const conflict = this.conflict(defineRefs, defineSkus);
       if (conflict !== null) return conflict;
@@ -54,13 +57,9 @@ export class SkuTable {
       const ref = refs[at];
       let index = ref < indexes.length ? indexes[ref] : UNDEFINED_REF;
       if (index === UNDEFINED_REF) {
-        return errorOf(
-          'BAD_FIELD',
-          `skuRefs[${at}]: ref ${ref} is not defined on this connection`,
-          {
-            field: `skuRefs[${at}]`,
-          },
-        );
+        this.undefineFrom(sizeBefore);
+        const message = `skuRefs[${at}]: ref ${ref} is not defined on this connection`;
+        return errorOf('BAD_FIELD', message, { field: `skuRefs[${at}]` });
       }
       if (index === UNKNOWN_SKU) {
         index = indexOf(ids[ref]);
@@ -99,7 +98,12 @@ export class SkuTable {
     this.ids[ref] = id;
     // Looked up at first use, and again while the catalogue lacks it.
     this.indexes[ref] = UNKNOWN_SKU;
-    this.size++;
+    this.order[this.size++] = ref;
+  }
+
+  /** Takes back the definitions made since the table held `size` refs. */
+  private undefineFrom(size: number): void {
+    while (this.size > size) this.indexes[this.order[--this.size]] = UNDEFINED_REF;
   }
 
   private grow(needed: number): void {

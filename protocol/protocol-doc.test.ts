@@ -17,6 +17,7 @@ import {
   ORDERS_PER_BATCH_MAX,
   QUERIES_PER_BATCH_MAX,
   REQUESTS_PER_FRAME_MAX,
+  SKU_REFS_MAX,
   SKUS_PER_BATCH_MAX,
   SKUS_PER_REQUEST_MAX,
   SUBSCRIPTIONS_PER_CONNECTION_MAX,
@@ -53,6 +54,8 @@ describe('PROTOCOL.md', () => {
     expect(doc).toContain(`"ordersPerBatchMax": ${ORDERS_PER_BATCH_MAX}`);
     expect(doc).toContain(`"queriesPerBatchMax": ${QUERIES_PER_BATCH_MAX}`);
     expect(doc).toContain(`"skusPerBatchMax": ${SKUS_PER_BATCH_MAX}`);
+    expect(doc).toContain(`"skuRefsMax": ${SKU_REFS_MAX}`);
+    expect(doc).toContain(`refs 0..${SKU_REFS_MAX - 1} (\`skuRefsMax\`)`);
   });
 
   it('shows example frames the codec produces and decodes', () => {

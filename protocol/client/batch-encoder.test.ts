@@ -6,12 +6,14 @@
  * pieces is exactly the codec's frame. Replay a failure with SEED=<seed>.
  */
 
+import { unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { WireCodec } from '../codec.js';
 import type { WireRequest } from '../messages.js';
 import { type AvailabilityQuery, availabilityManyArgs } from './availability-batch.js';
 import { BatchEncoder, SKU_IDS_CACHED_MAX } from './batch-encoder.js';
 import { type OrderOptions, type PlaceOrderInput, placeOrdersArgs } from './order-batch.js';
+import { SkuRefs } from './sku-refs.js';
 
 const SEED = Number(process.env.SEED ?? Date.now() % 1_000_000);
 const ROUNDS = 200;
@@ -181,5 +183,59 @@ describe('BatchEncoder', () => {
     expect(encode()).toBe(reference());
     skus[0] = 'bad\u0007id';
     expect(encoder.areCarriedSkus(skus)).toBe(false);
+  });
+
+  it('names SKUs by ref: defines each until the node confirmed it, and falls back when full', () => {
+    const encoder = new BatchEncoder();
+    const refs = new SkuRefs(4);
+    const queries = [
+      { lat: 1, lng: 2, skus: ['milk', 'eggs'] },
+      { lat: 3, lng: 4, skus: ['eggs', 'tea'] },
+    ];
+    const encode = (batch: typeof queries, options = { maxMinutes: 30, breakdown: false }) => {
+      const counts = new Int32Array(batch.length);
+      const total = batch.reduce((sum, query) => sum + query.skus.length, 0);
+      const bytes = encoder.availabilityMany(
+        batch.length,
+        total,
+        options.maxMinutes,
+        options.breakdown,
+        (entry) => batch[entry],
+        counts,
+        refs,
+      );
+      const args = unpack(bytes) as Record<string, unknown>;
+      const column = (name: string) => {
+        const value = args[name] as Uint8Array | undefined;
+        if (value === undefined) return undefined;
+        const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+        return Array.from({ length: value.byteLength / 4 }, (_, at) => view.getInt32(at * 4, true));
+      };
+      return { args, refs: column('skuRefs'), defineRefs: column('defineRefs') };
+    };
+    const first = encode(queries);
+    expect(first.refs).toEqual([0, 1, 1, 2]);
+    expect(first.defineRefs).toEqual([0, 1, 2]);
+    expect(first.args.defineSkus).toEqual(['milk', 'eggs', 'tea']);
+    expect(first.args).toMatchObject({ queries: 2, maxMinutes: 30, breakdown: false });
+    expect(first.args.skus).toBeUndefined();
+    expect(Object.keys(first.args)).toHaveLength(9);
+    expect([...encoder.defined!]).toEqual([0, 1, 2]);
+    // Not confirmed yet: a second request defines them again.
+    expect(encode(queries.slice(1)).defineRefs).toEqual([1, 2]);
+    refs.confirm(Int32Array.of(0, 1, 2));
+    const known = encode(queries, { maxMinutes: 30, breakdown: true });
+    expect(known.refs).toEqual([0, 1, 1, 2]);
+    expect(known.defineRefs).toBeUndefined();
+    expect(known.args.defineSkus).toBeUndefined();
+    expect(encoder.defined).toBeNull();
+    expect(Object.keys(known.args)).toHaveLength(6);
+    // A fourth id takes the last ref; a fifth does not fit: that request names its SKUs by id.
+    expect(encode([{ lat: 1, lng: 2, skus: ['jam', 'milk'] }]).refs).toEqual([3, 0]);
+    const full = encode([{ lat: 1, lng: 2, skus: ['milk', 'butter'] }]);
+    expect(full.refs).toBeUndefined();
+    expect(full.args.skus).toEqual(['milk', 'butter']);
+    expect(encoder.defined).toBeNull();
+    expect(refs.size).toBe(4);
   });
 });

@@ -15,6 +15,9 @@
  *   checked and encoded again.
  * - Numbers in columns are little-endian (the wire's column rule); MessagePack's own floats
  *   and integers are big-endian.
+ * - With the connection's SKU table (sku-refs.ts), `availabilityMany` writes `skuRefs` and the
+ *   definitions of the refs the node may lack instead of `skus`; when the table is full it
+ *   writes `skus`, byte for byte as without a table.
  */
 
 import { isValidId } from '../validate.js';
@@ -188,84 +191,6 @@ export class BatchEncoder {
     refs: SkuRefs | null = null,
   ): Uint8Array {
     this.defined = null;
-    if (refs !== null) {
-      const bytes = this.availabilityManyByRefs(
-        count,
-        skuTotal,
-        maxMinutes,
-        breakdown,
-        queryAt,
-        skuCounts,
-        refs,
-      );
-      if (bytes !== null) return bytes;
-    }
-    this.queryColumns(count, skuTotal, maxMinutes, breakdown, queryAt, skuCounts);
-    this.raw(KEYS.skus);
-    this.arrayHeader(skuTotal);
-    for (let entry = 0; entry < count; entry++) {
-      const skus = queryAt(entry).skus;
-      for (let sku = 0; sku < skus.length; sku++) this.sku(skus[sku]);
-    }
-    this.queryOptions(maxMinutes, breakdown);
-    return this.bytes.slice(0, this.at);
-  }
-
-  /** The refs whose definitions the last `availabilityMany` carried, or null. */
-  defined: Int32Array | null = null;
-
-  private availabilityManyByRefs(
-    count: number,
-    skuTotal: number,
-    maxMinutes: number | undefined,
-    breakdown: boolean,
-    queryAt: (entry: number) => AvailabilityQuery,
-    skuCounts: Int32Array,
-    refs: SkuRefs,
-  ): Uint8Array | null {
-    refs.begin();
-    if (this.defineScratch.length < skuTotal) this.defineScratch = new Int32Array(skuTotal);
-    const defines = this.defineScratch;
-    let defineCount = 0;
-    const header = this.queryColumns(count, skuTotal, maxMinutes, breakdown, queryAt, skuCounts);
-    this.raw(KEYS.skuRefs);
-    this.binHeader(skuTotal * 4);
-    for (let entry = 0; entry < count; entry++) {
-      const skus = queryAt(entry).skus;
-      for (let sku = 0; sku < skus.length; sku++) {
-        const ref = refs.refOf(skus[sku]);
-        if (ref < 0) return null;
-        this.i32(ref);
-        if (refs.mustDefine(ref)) defines[defineCount++] = ref;
-      }
-    }
-    if (defineCount > 0) {
-      this.raw(KEYS.defineRefs);
-      this.binHeader(defineCount * 4);
-      for (let at = 0; at < defineCount; at++) this.i32(defines[at]);
-      this.raw(KEYS.defineSkus);
-      this.arrayHeader(defineCount);
-      for (let at = 0; at < defineCount; at++) this.sku(refs.idOf(defines[at]));
-      this.view.setUint16(header + 1, this.view.getUint16(header + 1) + 2);
-      this.defined = defines.slice(0, defineCount);
-    }
-    this.queryOptions(maxMinutes, breakdown);
-    return this.bytes.slice(0, this.at);
-  }
-
-  /**
-   * The map header and the per-query columns of an `availabilityMany`, up to its SKUs, from
-   * the start of the scratch; returns where the map header is (its entry count is patched
-   * when definitions follow).
-   */
-  private queryColumns(
-    count: number,
-    skuTotal: number,
-    maxMinutes: number | undefined,
-    breakdown: boolean,
-    queryAt: (entry: number) => AvailabilityQuery,
-    skuCounts: Int32Array,
-  ): number {
     this.at = 0;
     this.mapHeader(5 + (maxMinutes !== undefined ? 1 : 0) + (breakdown ? 0 : 1));
     this.raw(KEYS.queries);
@@ -287,7 +212,61 @@ export class BatchEncoder {
     }
     if (written !== skuTotal)
       throw new Error(`availabilityMany: ${written} SKUs, ${skuTotal} said`);
-    return 0;
+    const skusAt = this.at;
+    if (refs === null || !this.skuRefColumns(count, skuTotal, queryAt, refs)) {
+      // No table, or it is full: the SKUs go by id (over whatever the refs wrote).
+      this.at = skusAt;
+      this.raw(KEYS.skus);
+      this.arrayHeader(skuTotal);
+      for (let entry = 0; entry < count; entry++) {
+        const skus = queryAt(entry).skus;
+        for (let sku = 0; sku < skus.length; sku++) this.sku(skus[sku]);
+      }
+    }
+    this.queryOptions(maxMinutes, breakdown);
+    return this.bytes.slice(0, this.at);
+  }
+
+  /** The refs whose definitions the last `availabilityMany` carried, or null. */
+  defined: Int32Array | null = null;
+
+  /**
+   * `skuRefs` and the definitions the node may lack; false, with the map untouched, when the
+   * table is full and some SKU has no ref.
+   */
+  private skuRefColumns(
+    count: number,
+    skuTotal: number,
+    queryAt: (entry: number) => AvailabilityQuery,
+    refs: SkuRefs,
+  ): boolean {
+    refs.begin();
+    if (this.defineScratch.length < skuTotal) this.defineScratch = new Int32Array(skuTotal);
+    const defines = this.defineScratch;
+    let defineCount = 0;
+    this.raw(KEYS.skuRefs);
+    this.binHeader(skuTotal * 4);
+    for (let entry = 0; entry < count; entry++) {
+      const skus = queryAt(entry).skus;
+      for (let sku = 0; sku < skus.length; sku++) {
+        const ref = refs.refOf(skus[sku]);
+        if (ref < 0) return false;
+        this.i32(ref);
+        if (refs.mustDefine(ref)) defines[defineCount++] = ref;
+      }
+    }
+    if (defineCount > 0) {
+      this.raw(KEYS.defineRefs);
+      this.binHeader(defineCount * 4);
+      for (let at = 0; at < defineCount; at++) this.i32(defines[at]);
+      this.raw(KEYS.defineSkus);
+      this.arrayHeader(defineCount);
+      for (let at = 0; at < defineCount; at++) this.sku(refs.idOf(defines[at]));
+      // Two more entries in the args map, whose header (map16) opens the scratch.
+      this.view.setUint16(1, this.view.getUint16(1) + 2);
+      this.defined = defines.slice(0, defineCount);
+    }
+    return true;
   }
 
   /** The options after an `availabilityMany`'s SKUs. */
