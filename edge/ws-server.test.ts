@@ -2,6 +2,7 @@ import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../engine/index.js';
 import { WireCodec } from '../protocol/codec.js';
+import { f64Column, i32Column } from '../protocol/columns.js';
 import { IN_FLIGHT_MAX, WIRE_LIMITS } from '../protocol/limits.js';
 import { CloseCodes, MessageKinds, type Op, type WireMessage } from '../protocol/messages.js';
 import { validateArgs } from '../protocol/validate.js';
@@ -319,6 +320,50 @@ describe('WsServer', () => {
     h.now.ms += 1_000;
     h.send(socket, [[99, 'ping', {}]]);
     expect(socket.messages().at(-1)?.[1]).toBe(MessageKinds.OK);
+  });
+
+  it('defines no SKU ref for a request refused before it ran (rate limit, version 1)', () => {
+    h = harness({ requestsPerSecond: 10, burst: 3 });
+    const socket = h.connect(KEYS.reader[0]);
+    const byRef = (define: boolean) => {
+      const args: Record<string, unknown> = {
+        queries: 1,
+        lat: f64Column(Float64Array.of(HERE.lat), 1),
+        lng: f64Column(Float64Array.of(HERE.lng), 1),
+        skuCounts: i32Column(Int32Array.of(1), 1),
+        skuRefs: i32Column(Int32Array.of(0), 1),
+      };
+      if (define) {
+        args.defineRefs = i32Column(Int32Array.of(0), 1);
+        args.defineSkus = ['sku'];
+      }
+      return args;
+    };
+    const codeOf = (id: number) => {
+      const message = socket.messages().find(([answered]) => answered === id)!;
+      return message[1] === MessageKinds.OK ? 'OK' : (message[2] as { code: string }).code;
+    };
+    // On version 1 the op is refused (UNKNOWN_OP) and defines nothing.
+    h.send(socket, [[1, 'availabilityMany', byRef(true)]]);
+    h.send(socket, [
+      [2, 'hello', { versions: [2] }],
+      [3, 'availabilityMany', byRef(false)],
+      [4, 'availabilityMany', byRef(true)],
+      [5, 'availabilityMany', byRef(false)],
+    ]);
+    expect([1, 3, 4, 5].map(codeOf)).toEqual([
+      'UNKNOWN_OP',
+      'BAD_FIELD',
+      'RATE_LIMITED',
+      'RATE_LIMITED',
+    ]);
+    h.now.ms += 1_000;
+    h.send(socket, [
+      [6, 'availabilityMany', byRef(false)],
+      [7, 'availabilityMany', byRef(true)],
+      [8, 'availabilityMany', byRef(false)],
+    ]);
+    expect([6, 7, 8].map(codeOf)).toEqual(['BAD_FIELD', 'OK', 'OK']);
   });
 
   it('closes on a text frame, an undecodable frame, or an unsupported version', () => {

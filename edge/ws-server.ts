@@ -526,7 +526,8 @@ export class WsServer {
    */
   private resolveSkuRefs(connection: Connection, args: AvailabilityManyArgs): ErrorBody | null {
     const refs = args.skuRefs;
-    if (refs === undefined) return null;
+    // Below version 2 the op itself is refused (runNow), defining nothing.
+    if (refs === undefined || connection.version < 2) return null;
     connection.skuTable ??= new SkuTable();
     const engine = this.options.context.engine;
     const into = this.skuIndexScratch.subarray(0, refs.length);
