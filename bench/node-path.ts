@@ -8,12 +8,14 @@
  * The ring is drained in-line (as the writer would after a commit) so it never fills.
  */
 
-import { BatchRunner } from '../edge/index.js';
+import { BatchRunner, SkuTable } from '../edge/index.js';
 import type { Engine } from '../engine/index.js';
 import {
+  type AvailabilityManyArgs,
   f64ColumnOfNumbers,
   i32ColumnOfNumbers,
   MessageKinds,
+  SKUS_PER_BATCH_MAX,
   validateArgs,
   WireCodec,
   type WireMessage,
@@ -28,6 +30,8 @@ export interface NodePathCase {
 }
 
 const RING_BYTES = 1 << 26;
+/** The resolved SKU indexes of the frame being run (the WebSocket server keeps one too). */
+const SKU_INDEX_SCRATCH = new Int32Array(SKUS_PER_BATCH_MAX);
 
 /** A log over a ring nobody commits: `drain` frees what was appended, as a commit would. */
 export function benchLog(): { log: SharedLog; drain(): void } {
@@ -66,27 +70,67 @@ function orderFrames(codec: WireCodec, skus: number, batch: number, frames: numb
   return made;
 }
 
-function availabilityFrame(codec: WireCodec, skus: number, batch: number, perQuery: number) {
-  const skuIds: string[] = [];
-  for (let at = 0; at < batch * perQuery; at++) skuIds.push(`sku-${(at * 37) % skus}`);
-  const args = {
+/**
+ * An `availabilityMany` frame naming its SKUs by id, or by ref (`byRef`): refs into a table
+ * where ref n is `sku-n`, defined ahead (as after a connection's first requests).
+ */
+function availabilityFrame(
+  codec: WireCodec,
+  skus: number,
+  batch: number,
+  perQuery: number,
+  byRef: boolean,
+) {
+  const skuIndexes: number[] = [];
+  for (let at = 0; at < batch * perQuery; at++) skuIndexes.push((at * 37) % skus);
+  const args: Record<string, unknown> = {
     queries: batch,
     lat: f64ColumnOfNumbers(new Array(batch).fill(BENCH_CUSTOMER.lat), batch),
     lng: f64ColumnOfNumbers(new Array(batch).fill(BENCH_CUSTOMER.lng), batch),
     skuCounts: i32ColumnOfNumbers(new Array(batch).fill(perQuery), batch),
-    skus: skuIds,
     breakdown: true,
   };
+  if (byRef) args.skuRefs = i32ColumnOfNumbers(skuIndexes, skuIndexes.length);
+  else args.skus = skuIndexes.map((index) => `sku-${index}`);
   return codec.encodeRequests([[1, 'availabilityMany', args]]);
 }
 
-/** One frame as a worker runs it: decode, check, run, encode the answer frame. */
-function runFrame(codec: WireCodec, runner: BatchRunner, bytes: Uint8Array, log: SharedLog) {
+/** A connection's SKU table holding `sku-n` at ref n, for n below `skus`. */
+function definedTable(engine: Engine, skus: number): SkuTable {
+  const table = new SkuTable();
+  const refs = Int32Array.from({ length: skus }, (_, ref) => ref);
+  const ids = Array.from({ length: skus }, (_, ref) => `sku-${ref}`);
+  const into = new Int32Array(skus);
+  const refused = table.resolve(refs, refs, ids, (id) => engine.skuIndexOf(id), into);
+  if (refused !== null) throw new Error(`bench: ${refused.message}`);
+  return table;
+}
+
+/**
+ * One frame as a worker runs it: decode, check, resolve SKU refs through `table` (as the
+ * WebSocket server does), run, encode the answer frame.
+ */
+function runFrame(
+  codec: WireCodec,
+  runner: BatchRunner,
+  bytes: Uint8Array,
+  log: SharedLog,
+  table: SkuTable | null = null,
+  engine: Engine | null = null,
+) {
   const decoded = codec.decodeRequestFrame(bytes);
   if (!decoded.ok) throw new Error(`bench: ${decoded.message}`);
   const [id, op, args] = decoded.requests[0];
   const checked = validateArgs(op as 'placeOrders' | 'availabilityMany', args);
   if (!checked.ok) throw new Error(`bench: ${checked.error.message}`);
+  const many = checked.args as AvailabilityManyArgs;
+  if (table !== null && engine !== null && many.skuRefs !== undefined) {
+    const into = SKU_INDEX_SCRATCH.subarray(0, many.skuRefs.length);
+    const indexOf = (sku: string) => engine.skuIndexOf(sku);
+    const refused = table.resolve(many.skuRefs, undefined, undefined, indexOf, into);
+    if (refused !== null) throw new Error(`bench: ${refused.message}`);
+    many.skuIndexes = into;
+  }
   const value =
     op === 'placeOrders'
       ? runner.placeOrders(checked.args as never, () => log.ring.tail())
@@ -99,7 +143,7 @@ export function nodePathCases(
   engine: Engine,
   skus: number,
   log: { log: SharedLog; drain(): void },
-): { orders: NodePathCase; availability: NodePathCase } {
+): { orders: NodePathCase; availability: NodePathCase; availabilityByRef: NodePathCase } {
   const codec = new WireCodec();
   const runner = new BatchRunner(engine);
   const orderBatch = 64;
@@ -108,7 +152,9 @@ export function nodePathCases(
   let round = 0;
   let next = 0;
   const queryBatch = 16;
-  const query = availabilityFrame(codec, skus, queryBatch, 20);
+  const query = availabilityFrame(codec, skus, queryBatch, 20, false);
+  const queryByRef = availabilityFrame(codec, skus, queryBatch, 20, true);
+  const table = definedTable(engine, skus);
   return {
     orders: {
       entries: orderBatch,
@@ -127,6 +173,12 @@ export function nodePathCases(
       entries: queryBatch,
       run() {
         runFrame(codec, runner, query, log.log);
+      },
+    },
+    availabilityByRef: {
+      entries: queryBatch,
+      run() {
+        runFrame(codec, runner, queryByRef, log.log, table, engine);
       },
     },
   };

@@ -269,6 +269,11 @@ async function main(): Promise<number> {
       batch: paths.availability.entries,
       run: paths.availability.run,
     },
+    {
+      name: `node path: the same by SKU ref (refs defined before), per query`,
+      batch: paths.availabilityByRef.entries,
+      run: paths.availabilityByRef.run,
+    },
     ...engineCases(engine, dcs, skus),
   ];
   for (const entry of cases) bench.add(entry.name, entry.run);

@@ -16,6 +16,7 @@ export {
 export * from './constants.js';
 export { demoExamples, seedDemoNetwork, startBanner } from './demo.js';
 export { BatchRunner } from './batch.js';
+export { SkuTable } from './sku-table.js';
 export { httpStatusOf, statusLine } from './errors.js';
 export {
   type DemoKeys,
