@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SKU_REFS_MAX } from '../protocol/limits.js';
 import { SkuTable } from './sku-table.js';
 
 /** A catalogue that knows `ids` (index = position); counts its look-ups. */
@@ -75,7 +76,7 @@ describe('SkuTable', () => {
     expect(resolve(table, known, [0]).error).toMatchObject({ field: 'skuRefs[0]' });
     expect(resolve(table, known, [1]).error).toBeNull();
     expect(table.size).toBe(1);
-    expect(resolve(table, known, [65_535]).error).toMatchObject({ code: 'BAD_FIELD' });
+    expect(resolve(table, known, [SKU_REFS_MAX - 1]).error).toMatchObject({ code: 'BAD_FIELD' });
   });
 
   it('refuses a definition that renames a ref, with nothing of the request applied', () => {
@@ -118,9 +119,9 @@ describe('SkuTable', () => {
       resolve(
         table,
         known,
-        [65_535, 3],
+        [SKU_REFS_MAX - 1, 3],
         [
-          [65_535, 'eggs'],
+          [SKU_REFS_MAX - 1, 'eggs'],
           [3, 'milk'],
         ],
       ),

@@ -76,10 +76,11 @@ export const QUERIES_PER_BATCH_MAX = 256;
 export const SKUS_PER_BATCH_MAX = 8192;
 /**
  * Protocol v2: entries of a connection's SKU table (`availabilityMany`'s `skuRefs`): refs are
- * 0..skuRefsMax-1. A quick-commerce catalogue fits many times over; the table costs a node at
- * most an id and an int per entry per connection.
+ * 0..skuRefsMax-1. A dark store's catalogue (5-20 k SKUs) fits; past it a client names new
+ * SKUs by id. The bound is per connection, like a connection's subscriptions (64 x 500 SKU
+ * ids): at most an id and two ints per entry, about 1.5 MB for a full table of 64-byte ids.
  */
-export const SKU_REFS_MAX = 65_536;
+export const SKU_REFS_MAX = 16_384;
 
 /** Browse page size. */
 export const BROWSE_LIMIT_MAX = 500;
