@@ -70,16 +70,21 @@ export class SkuTable {
     return null;
   }
 
-  /** The first definition that would give a defined ref another id (or repeats one so). */
+  /**
+   * The first definition that would give a defined ref another id, or give one ref two ids in
+   * the same request. Linear in the definitions (a request may carry thousands).
+   */
   private conflict(defineRefs: Int32Array, defineSkus: readonly string[]): ErrorBody | null {
+    const inRequest = defineRefs.length > 1 ? new Map<number, string>() : null;
     for (let at = 0; at < defineRefs.length; at++) {
       const ref = defineRefs[at];
       const id = defineSkus[at];
       const held = ref < this.indexes.length && this.indexes[ref] !== UNDEFINED_REF;
       let other = held && this.ids[ref] !== id ? this.ids[ref] : undefined;
-      // Two definitions of one ref in the same request must agree too.
-      for (let before = 0; other === undefined && before < at; before++) {
-        if (defineRefs[before] === ref && defineSkus[before] !== id) other = defineSkus[before];
+      if (other === undefined && inRequest !== null) {
+        const earlier = inRequest.get(ref);
+        if (earlier === undefined) inRequest.set(ref, id);
+        else if (earlier !== id) other = earlier;
       }
       if (other !== undefined) {
         return errorOf(
