@@ -8,6 +8,7 @@ import { CloseCodes, MessageKinds } from '../protocol/messages.js';
 import { http, startTestNode, type TestNode } from './testing/harness.js';
 import {
   hostileArgs,
+  hostileRefArgs,
   hostileBody,
   hostileOp,
   toWireValue,
@@ -18,6 +19,7 @@ import {
 // stays open), frames that break the protocol (each closes its connection), and HTTP bodies.
 const ENVELOPE_FRAMES = 5_000;
 const VIOLATING_FRAMES = 2_000;
+const REF_FRAMES = 2_000;
 const HTTP_BODIES = 3_000;
 const VIOLATION_PARALLELISM = 32;
 
@@ -127,6 +129,56 @@ describe(`fuzz (${describeSeed(SEED)})`, () => {
     expect(unanswered.size, REPLAY).toBe(0);
     expect(socket.readyState, REPLAY).toBe(WebSocket.OPEN);
     expect(codes.get('UNKNOWN_OP'), REPLAY).toBeGreaterThan(0);
+    socket.close();
+  });
+
+  it('answers hostile availabilityMany requests by SKU ref on version 2, and stays open', async () => {
+    const prng = new Prng(SEED, 5);
+    const packr = createPackr();
+    const codec = new WireCodec();
+    const socket = await openSocket(test.keys.reader);
+    const unanswered = new Set<number>();
+    const codes = new Map<string, number>();
+    let nextId = 1;
+    socket.on('message', (data: Buffer) => {
+      const decoded = codec.decodeMessageFrame(data);
+      expect(decoded.ok, REPLAY).toBe(true);
+      if (!decoded.ok) return;
+      for (const [id, kind, body] of decoded.messages) {
+        if (kind === MessageKinds.NOTICE) continue;
+        expect(unanswered.delete(id), `${REPLAY}: unexpected answer ${id}`).toBe(true);
+        const code = kind === MessageKinds.OK ? 'OK' : (body as { code: string }).code;
+        expect(code === 'OK' || isErrorCode(code), `${REPLAY}: unknown code ${code}`).toBe(true);
+        expect(code, REPLAY).not.toBe('INTERNAL');
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+    });
+    const send = (requests: unknown[][]) => {
+      for (const [id] of requests) unanswered.add(id as number);
+      socket.send(packr.pack(toWireValue(requests)));
+    };
+    send([[nextId++, 'hello', { versions: [2] }]]);
+    for (let frame = 0; frame < REF_FRAMES; frame++) {
+      send(
+        Array.from({ length: prng.range(1, 4) }, () => [
+          nextId++,
+          'availabilityMany',
+          hostileRefArgs(prng),
+        ]),
+      );
+      if (frame % 200 === 199) {
+        while (unanswered.size > 0) await new Promise((done) => setTimeout(done, 5));
+      }
+    }
+    const deadline = Date.now() + 30_000;
+    while (unanswered.size > 0 && Date.now() < deadline) {
+      await new Promise((done) => setTimeout(done, 10));
+    }
+    expect(unanswered.size, REPLAY).toBe(0);
+    expect(socket.readyState, REPLAY).toBe(WebSocket.OPEN);
+    // Both ways were taken: requests answered through the table, and refusals of bad refs.
+    expect(codes.get('OK') ?? 0, REPLAY).toBeGreaterThan(REF_FRAMES / 40);
+    expect(codes.get('BAD_FIELD') ?? 0, REPLAY).toBeGreaterThan(0);
     socket.close();
   });
 

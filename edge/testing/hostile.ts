@@ -11,7 +11,12 @@
 
 import type { Packr } from 'msgpackr';
 import type { Prng } from '../../engine/testing/index.js';
-import { OP_LIST } from '../../protocol/index.js';
+import {
+  f64ColumnOfNumbers,
+  i32ColumnOfNumbers,
+  OP_LIST,
+  SKU_REFS_MAX,
+} from '../../protocol/index.js';
 
 export const HOSTILE_ID_PREFIX = 'fz-';
 
@@ -190,6 +195,63 @@ export function hostileArgs(prng: Prng, op: string): Record<string, unknown> {
   if (op === '' || prng.chance(0.05)) return {};
   return base;
 }
+
+/**
+ * Args for a version-2 `availabilityMany` that names its SKUs by ref: columns of plausible
+ * (sometimes wrong) lengths, refs mostly low (so later requests reuse them) and sometimes out of
+ * range, definitions with hostile ids that now and then give a ref a second id or come without
+ * their partner column, then a few fields replaced by junk.
+ */
+export function hostileRefArgs(prng: Prng): Record<string, unknown> {
+  const queries = prng.pick([1, 1, 2, 3, 0, 257]);
+  const counts = Array.from({ length: Math.max(queries, 0) }, () =>
+    prng.pick([0, 1, 2, 5, -1, 501]),
+  );
+  const total = counts.reduce((sum, count) => sum + Math.max(count, 0), 0);
+  const length = (wanted: number) => (prng.chance(0.05) ? wanted + 1 : wanted);
+  const refs = Array.from({ length: length(total) }, () =>
+    prng.chance(0.03) ? prng.pick([-1, SKU_REFS_MAX, 0x7fff_ffff]) : prng.int(24),
+  );
+  const defines = prng.int(6);
+  const defineRefs = Array.from({ length: defines }, () => prng.int(24));
+  const defineSkus = Array.from({ length: length(defines) }, () =>
+    prng.chance(0.7) ? `${HOSTILE_ID_PREFIX}r${prng.int(24)}` : hostileId(prng),
+  );
+  const latCount = length(queries);
+  const args: Record<string, unknown> = {
+    queries,
+    lat: f64ColumnOfNumbers(
+      Array.from({ length: latCount }, () => prng.uniform(-91, 91)),
+      latCount,
+    ),
+    lng: f64ColumnOfNumbers(
+      Array.from({ length: queries }, () => prng.uniform(-180, 180)),
+      queries,
+    ),
+    skuCounts: i32ColumnOfNumbers(counts, counts.length),
+    skuRefs: i32ColumnOfNumbers(refs, refs.length),
+  };
+  if (defines > 0 || prng.chance(0.1)) {
+    args.defineRefs = i32ColumnOfNumbers(defineRefs, defineRefs.length);
+    if (prng.chance(0.95)) args.defineSkus = defineSkus;
+  }
+  if (prng.chance(0.05)) args.skus = [hostileId(prng)];
+  const mutations = prng.chance(0.8) ? 0 : prng.range(1, 3);
+  for (let index = 0; index < mutations; index++) {
+    setOwn(args, prng.pick(REF_FIELD_NAMES), junkValue(prng));
+  }
+  return args;
+}
+
+const REF_FIELD_NAMES = [
+  'queries',
+  'lat',
+  'lng',
+  'skuCounts',
+  'skuRefs',
+  'defineRefs',
+  'defineSkus',
+];
 
 /** An op name: usually a real one, sometimes unknown or absurd. */
 export function hostileOp(prng: Prng, exclude: readonly string[] = []): string {
