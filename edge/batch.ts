@@ -100,6 +100,7 @@ export class BatchRunner {
       ttlSeconds: undefined,
       maxMinutes: undefined,
       skus: [],
+      skuIndexes: null,
       qty: [],
       lineStart: 0,
       lineCount: 0,
@@ -125,7 +126,9 @@ export class BatchRunner {
     request.policy = args.policy;
     request.ttlSeconds = args.ttlSeconds;
     request.maxMinutes = args.maxMinutes;
-    request.skus = args.skus;
+    // By ref, the WebSocket server resolved the indexes and set `skus` to the ids.
+    request.skus = args.skus!;
+    request.skuIndexes = args.skuIndexes ?? null;
     request.qty = args.qty;
     let ticket = 0;
     let lineStart = 0;

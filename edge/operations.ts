@@ -21,6 +21,7 @@ import {
   type Op,
   OP_MUTATES,
   OP_SINCE_V2,
+  type NamedSkus,
   type OpArgs,
   type Role,
   roleAllows,
@@ -155,6 +156,18 @@ export function refusalOf(
  * waits for the durability its answer needs. Returns the outcome, or a promise of it for
  * mutations (durability) and catalogue upserts (the main thread).
  */
+/**
+ * Whether a batch request's SKUs can be read: by id, or by refs the WebSocket server resolved
+ * through the connection's table (a request by refs that reached an op any other way cannot).
+ */
+function resolvedSkus(args: NamedSkus): boolean {
+  return args.skuRefs === undefined ? args.skus !== undefined : args.skuIndexes !== undefined;
+}
+
+function refsUnresolved(): ErrorBody {
+  return errorOf('BAD_FIELD', 'skuRefs needs a WebSocket connection');
+}
+
 export function runOperation(
   context: OperationContext,
   op: Op,
@@ -233,10 +246,7 @@ function dispatch(
     }
     case 'availabilityMany': {
       const args = input as OpArgs['availabilityMany'];
-      // Refs name SKUs in a connection's table: the WebSocket server resolves them first.
-      if (args.skus === undefined && args.skuIndexes === undefined) {
-        return failure(errorOf('BAD_FIELD', 'skuRefs needs a WebSocket connection'));
-      }
+      if (!resolvedSkus(args)) return failure(refsUnresolved());
       return { ok: true, value: context.batch.availabilityMany(args) };
     }
     case 'browse': {
@@ -268,10 +278,10 @@ function mutate(
   const engine = context.engine;
   switch (op) {
     case 'placeOrders': {
+      const args = input as OpArgs['placeOrders'];
+      if (!resolvedSkus(args)) return failure(refsUnresolved());
       const log = context.log;
-      const value = context.batch.placeOrders(input as OpArgs['placeOrders'], () =>
-        log.lastAppendedTicket(),
-      );
+      const value = context.batch.placeOrders(args, () => log.lastAppendedTicket());
       context.ticket = context.batch.ticket;
       return { ok: true, value };
     }

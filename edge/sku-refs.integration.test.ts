@@ -38,10 +38,10 @@ afterAll(async () => {
 });
 
 /** A version-2 WebSocket speaking raw frames; `send` resolves with the answers by id. */
-async function rawConnection() {
+async function rawConnection(key = test.keys.reader) {
   const codec = new WireCodec();
   const socket = new WebSocket(test.node.wsUrl, {
-    headers: { authorization: `Bearer ${test.keys.reader}` },
+    headers: { authorization: `Bearer ${key}` },
     perMessageDeflate: false,
   });
   const answers = new Map<number, WireMessage>();
@@ -215,5 +215,75 @@ describe('the SDK by SKU refs', () => {
     expect(session.skuRefs).not.toBe(first);
     await check();
     expect(session.skuRefs?.size).toBe(4);
+  });
+
+  it('places orders by ref: the same answers, refusals naming the SKU, nothing placed for a bad ref', async () => {
+    const orderer = await InventoryClient.connect(test.node.wsUrl, {
+      apiKey: test.keys.orderer,
+      reconnect: false,
+    });
+    clients.push(orderer);
+    const session = (orderer as unknown as { session: { skuRefs: { size: number } | null } })
+      .session;
+    const order = (orderId: string, lines: { sku: string; qty: number }[]) => ({
+      orderId,
+      location: HERE,
+      lines,
+      mode: 'hold' as const,
+    });
+    const batch = await orderer.placeOrders([
+      order('ref-o1', [
+        { sku: 'r-tea', qty: 2 },
+        { sku: 'r-scone', qty: 1 },
+      ]),
+      order('ref-o2', [{ sku: 'r-none', qty: 1 }]),
+      order('ref-o3', [{ sku: 'r-scone', qty: 99 }]),
+    ]);
+    expect(session.skuRefs?.size).toBe(3);
+    expect(batch.result(0)).toBe('created');
+    expect(batch.order(0)?.allocation).toEqual([
+      { sku: 'r-tea', dc: 'r-ldn', qty: 2 },
+      { sku: 'r-scone', dc: 'r-ldn', qty: 1 },
+    ]);
+    expect(batch.error(1)).toMatchObject({ code: 'UNKNOWN_SKU' });
+    expect(batch.error(1)?.lines?.[0]).toMatchObject({ sku: 'r-none' });
+    expect(batch.error(2)).toMatchObject({ code: 'OUT_OF_STOCK' });
+    expect(batch.error(2)?.lines?.[0]).toMatchObject({ sku: 'r-scone', requested: 99 });
+    // Placed again (now by refs the node holds): the first answer again, nothing taken twice.
+    const again = await orderer.placeOrders([
+      order('ref-o1', [
+        { sku: 'r-tea', qty: 2 },
+        { sku: 'r-scone', qty: 1 },
+      ]),
+    ]);
+    expect(again.result(0)).toBe('exists');
+    expect(test.node.engine.getStock('r-ldn', 'r-tea')).toMatchObject({
+      ok: true,
+      stock: { reserved: 2 },
+    });
+    // A raw request with a ref the connection never defined places nothing.
+    const raw = await rawConnection(test.keys.orderer);
+    try {
+      const [refused] = await raw.send([
+        [
+          'placeOrders',
+          {
+            orders: 1,
+            orderIds: ['ref-o4'],
+            lat: f64Column(Float64Array.of(HERE.lat), 1),
+            lng: f64Column(Float64Array.of(HERE.lng), 1),
+            lineCounts: i32Column(Int32Array.of(1), 1),
+            skuRefs: i32Column(Int32Array.of(7), 1),
+            qty: i32Column(Int32Array.of(1), 1),
+            mode: 'hold',
+          },
+        ],
+      ]);
+      expect(refused[2]).toMatchObject({ code: 'BAD_FIELD', field: 'skuRefs[0]' });
+      const lookup = await orderer.getOrder({ orderId: 'ref-o4' }).catch((error) => error);
+      expect(lookup).toMatchObject({ code: 'ORDER_NOT_FOUND' });
+    } finally {
+      raw.close();
+    }
   });
 });

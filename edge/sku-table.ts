@@ -1,5 +1,6 @@
 /**
- * A WebSocket connection's SKU table (protocol v2, `availabilityMany`'s `skuRefs`): the client
+ * A WebSocket connection's SKU table (protocol v2, the `skuRefs` of `availabilityMany` and
+ * `placeOrders`): the client
  * names each SKU id once per connection, at a ref of its choosing (0..SKU_REFS_MAX-1), and
  * then sends 4-byte refs instead of the id's bytes. The node resolves a ref to the engine's
  * SKU index once and keeps it (SKUs are never removed, so an index stays right), so a query
@@ -68,6 +69,13 @@ export class SkuTable {
       into[at] = index;
     }
     return null;
+  }
+
+  /** The ids of `refs`, all defined (as after a `resolve` of them that returned null). */
+  idsOf(refs: Int32Array): string[] {
+    const ids = new Array<string>(refs.length);
+    for (let at = 0; at < refs.length; at++) ids[at] = this.ids[refs[at]];
+    return ids;
   }
 
   /**

@@ -42,7 +42,6 @@ import type {
   WebSocket,
 } from 'uWebSockets.js';
 import {
-  type AvailabilityManyArgs,
   type CloseCode,
   CloseCodes,
   type ErrorBody,
@@ -51,6 +50,7 @@ import {
   isOp,
   MessageKinds,
   OP_MUTATES,
+  type NamedSkus,
   type Op,
   type SubscribeArgs,
   type UnsubscribeArgs,
@@ -492,8 +492,8 @@ export class WsServer {
       this.refuse(frame, id, op, checked.error);
       return;
     }
-    if (op === 'availabilityMany') {
-      const unresolved = this.resolveSkuRefs(connection, checked.args as AvailabilityManyArgs);
+    if (op === 'availabilityMany' || op === 'placeOrders') {
+      const unresolved = this.resolveSkuRefs(connection, checked.args as NamedSkus, op);
       if (unresolved !== null) {
         this.refuse(frame, id, op, unresolved);
         return;
@@ -520,11 +520,12 @@ export class WsServer {
   }
 
   /**
-   * An `availabilityMany` by refs: applies its definitions to the connection's SKU table and
-   * sets `skuIndexes` (the engine's indexes, in a scratch the request uses before this thread
-   * runs anything else). Null when done or when the request names its SKUs by id.
+   * A batch request by refs: applies its definitions to the connection's SKU table and sets
+   * `skuIndexes` (the engine's indexes, in a scratch the request uses before this thread runs
+   * anything else), and for `placeOrders` `skus` (the ids, which refusals name). Null when
+   * done or when the request names its SKUs by id.
    */
-  private resolveSkuRefs(connection: Connection, args: AvailabilityManyArgs): ErrorBody | null {
+  private resolveSkuRefs(connection: Connection, args: NamedSkus, op: Op): ErrorBody | null {
     const refs = args.skuRefs;
     // Below version 2 the op itself is refused (runNow), defining nothing.
     if (refs === undefined || connection.version < 2) return null;
@@ -538,8 +539,10 @@ export class WsServer {
       (sku) => engine.skuIndexOf(sku),
       into,
     );
-    if (error === null) args.skuIndexes = into;
-    return error;
+    if (error !== null) return error;
+    args.skuIndexes = into;
+    if (op === 'placeOrders') args.skus = connection.skuTable.idsOf(refs);
+    return null;
   }
 
   /** Records the version a hello settled on; an unsupported one closes after the answer. */

@@ -110,6 +110,11 @@ export interface OrderRequest {
   ttlSeconds: number | undefined;
   maxMinutes: number | undefined;
   skus: readonly unknown[];
+  /**
+   * The catalogue's indexes of `skus` when the caller resolved them already (a request by SKU
+   * ref); -1 for an id the catalogue lacks. Null or absent: look each id up.
+   */
+  skuIndexes?: Int32Array | null;
   qty: ArrayLike<unknown>;
   lineStart: number;
   lineCount: number;

@@ -490,26 +490,11 @@ export interface UnsubscribeArgs {
  * `lineCounts` have N entries; their lines are `skus` / `qty`, order after order. `mode`,
  * `policy`, `ttlSeconds` and `maxMinutes` apply to every order of the batch.
  */
-export interface PlaceOrdersArgs {
-  orders: number;
-  orderIds: unknown[];
-  lat: Float64Array;
-  lng: Float64Array;
-  lineCounts: Int32Array;
-  skus: unknown[];
-  qty: Int32Array;
-  mode: OrderMode;
-  policy?: AllocationPolicy;
-  ttlSeconds?: number;
-  maxMinutes?: number;
-}
-
-/** A batch of availability queries as columns (protocol v2). */
-export interface AvailabilityManyArgs {
-  queries: number;
-  lat: Float64Array;
-  lng: Float64Array;
-  skuCounts: Int32Array;
+/**
+ * How a batch request names its SKUs: by id (`skus`), or by ref into the connection's SKU
+ * table (`skuRefs`, with the definitions `defineRefs` / `defineSkus`).
+ */
+export interface NamedSkus {
   /** The SKUs by id; or, instead, `skuRefs`. */
   skus?: unknown[];
   /** The SKUs as refs into the connection's SKU table (WebSocket only). */
@@ -519,9 +504,31 @@ export interface AvailabilityManyArgs {
   defineSkus?: string[];
   /**
    * Not on the wire: the engine's SKU indexes for `skuRefs` (-1: unknown), which the WebSocket
-   * server resolves through the connection's table before the request runs.
+   * server resolves through the connection's table before the request runs (it also sets
+   * `skus` to the ids, for answers that name a SKU).
    */
   skuIndexes?: Int32Array;
+}
+
+export interface PlaceOrdersArgs extends NamedSkus {
+  orders: number;
+  orderIds: unknown[];
+  lat: Float64Array;
+  lng: Float64Array;
+  lineCounts: Int32Array;
+  qty: Int32Array;
+  mode: OrderMode;
+  policy?: AllocationPolicy;
+  ttlSeconds?: number;
+  maxMinutes?: number;
+}
+
+/** A batch of availability queries as columns (protocol v2). */
+export interface AvailabilityManyArgs extends NamedSkus {
+  queries: number;
+  lat: Float64Array;
+  lng: Float64Array;
+  skuCounts: Int32Array;
   maxMinutes?: number;
   breakdown?: boolean;
 }

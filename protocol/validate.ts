@@ -46,6 +46,7 @@ import {
   type AdjustArgs,
   type AvailabilityArgs,
   type AvailabilityManyArgs,
+  type NamedSkus,
   type BrowseArgs,
   type ChangeOrderArgs,
   type ConfirmArgs,
@@ -776,8 +777,6 @@ function validatePlaceOrders(
     'lineCounts',
   );
   if (lines instanceof Invalid) return lines;
-  const skus = readEntries(args.skus, lines.total, 'skus');
-  if (skus instanceof Invalid) return skus;
   const qty = readI32Column(args.qty, lines.total);
   if (qty === undefined)
     return new Invalid('BAD_FIELD', 'qty', `must be an i32 column of ${lines.total}`);
@@ -799,10 +798,11 @@ function validatePlaceOrders(
     lat: coordinates.lat,
     lng: coordinates.lng,
     lineCounts: lines.counts,
-    skus,
     qty,
     mode,
   };
+  const named = readNamedSkus(args, lines.total, out);
+  if (named !== undefined) return named;
   if (ttlSeconds !== undefined) out.ttlSeconds = ttlSeconds;
   if (policy === 'single-dc' || policy === 'split') out.policy = policy;
   if (maxMinutes !== undefined) out.maxMinutes = maxMinutes;
@@ -810,14 +810,14 @@ function validatePlaceOrders(
 }
 
 /**
- * `availabilityMany`'s SKUs, into `out`: `skus` (ids), or `skuRefs` (refs into the connection's
+ * A batch request's SKUs, into `out`: `skus` (ids), or `skuRefs` (refs into the connection's
  * SKU table) with the optional definitions `defineRefs` / `defineSkus`. Refs are checked
  * against the range here and against the table when the request runs.
  */
 function readNamedSkus(
   args: Record<string, unknown>,
   total: number,
-  out: AvailabilityManyArgs,
+  out: NamedSkus,
 ): Invalid | undefined {
   const hasRefs = isPresent(args.skuRefs);
   if (isPresent(args.skus) || !hasRefs) {

@@ -197,12 +197,15 @@ export function hostileArgs(prng: Prng, op: string): Record<string, unknown> {
 }
 
 /**
- * Args for a version-2 `availabilityMany` that names its SKUs by ref: columns of plausible
+ * Args for a version-2 `availabilityMany` (or `placeOrders`) that names its SKUs by ref: columns of plausible
  * (sometimes wrong) lengths, refs mostly low (so later requests reuse them) and sometimes out of
  * range, definitions with hostile ids that now and then give a ref a second id or come without
  * their partner column, then a few fields replaced by junk.
  */
-export function hostileRefArgs(prng: Prng): Record<string, unknown> {
+export function hostileRefArgs(
+  prng: Prng,
+  op: 'availabilityMany' | 'placeOrders' = 'availabilityMany',
+): Record<string, unknown> {
   const queries = prng.pick([1, 1, 2, 3, 0, 257]);
   const counts = Array.from({ length: Math.max(queries, 0) }, () =>
     prng.pick([0, 1, 2, 5, -1, 501]),
@@ -219,7 +222,6 @@ export function hostileRefArgs(prng: Prng): Record<string, unknown> {
   );
   const latCount = length(queries);
   const args: Record<string, unknown> = {
-    queries,
     lat: f64ColumnOfNumbers(
       Array.from({ length: latCount }, () => prng.uniform(-91, 91)),
       latCount,
@@ -228,9 +230,22 @@ export function hostileRefArgs(prng: Prng): Record<string, unknown> {
       Array.from({ length: queries }, () => prng.uniform(-180, 180)),
       queries,
     ),
-    skuCounts: i32ColumnOfNumbers(counts, counts.length),
     skuRefs: i32ColumnOfNumbers(refs, refs.length),
   };
+  if (op === 'availabilityMany') {
+    args.queries = queries;
+    args.skuCounts = i32ColumnOfNumbers(counts, counts.length);
+  } else {
+    // Orders by ref; their SKUs are hostile ids no test created, so none is placed.
+    args.orders = queries;
+    args.orderIds = Array.from({ length: Math.max(queries, 0) }, () => hostileId(prng));
+    args.lineCounts = i32ColumnOfNumbers(counts, counts.length);
+    args.qty = i32ColumnOfNumbers(
+      Array.from({ length: total }, () => prng.pick([1, 2, 0, -1])),
+      total,
+    );
+    args.mode = prng.pick(['hold', 'commit', 'maybe']);
+  }
   if (defines > 0 || prng.chance(0.1)) {
     args.defineRefs = i32ColumnOfNumbers(defineRefs, defineRefs.length);
     if (prng.chance(0.95)) args.defineSkus = defineSkus;
@@ -245,6 +260,10 @@ export function hostileRefArgs(prng: Prng): Record<string, unknown> {
 
 const REF_FIELD_NAMES = [
   'queries',
+  'orders',
+  'orderIds',
+  'lineCounts',
+  'qty',
   'lat',
   'lng',
   'skuCounts',

@@ -134,12 +134,18 @@ export class OrderParser {
     }
     const stamp = ++this.stamp;
     const skus = input.skus as readonly unknown[];
+    const resolved = input.skuIndexes ?? null;
+    const known = catalogue.skus.length;
     const quantities = input.qty as ArrayLike<unknown>;
     let refusals: LineRefusal[] | null = null;
     for (let line = 0; line < count; line++) {
       const id = skus[input.lineStart + line];
       const qty = quantities[input.lineStart + line];
-      const sku = typeof id === 'string' ? catalogue.skuIndexes.get(id) : undefined;
+      let sku: number | undefined;
+      if (resolved !== null) {
+        const index = resolved[input.lineStart + line];
+        sku = index >= 0 && index < known ? index : undefined;
+      } else sku = typeof id === 'string' ? catalogue.skuIndexes.get(id) : undefined;
       let code: LineRefusal['code'] | null = null;
       if (sku === undefined) code = 'UNKNOWN_SKU';
       else if (!isQuantity(qty)) code = 'BAD_QUANTITY';

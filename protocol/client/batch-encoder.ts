@@ -15,9 +15,9 @@
  *   checked and encoded again.
  * - Numbers in columns are little-endian (the wire's column rule); MessagePack's own floats
  *   and integers are big-endian.
- * - With the connection's SKU table (sku-refs.ts), `availabilityMany` writes `skuRefs` and the
- *   definitions of the refs the node may lack instead of `skus`; when the table is full it
- *   writes `skus`, byte for byte as without a table.
+ * - With the connection's SKU table (sku-refs.ts), `availabilityMany` and `placeOrders` write
+ *   `skuRefs` and the definitions of the refs the node may lack instead of `skus`; when the
+ *   table is full they write `skus`, byte for byte as without a table.
  */
 
 import { isValidId } from '../validate.js';
@@ -83,6 +83,8 @@ const VALUES: Readonly<Record<string, Uint8Array>> = {
 };
 
 const NIL_FALSE = 0xc2;
+/** What BatchEncoder's SKU id scratch holds between requests. */
+const NO_SKU = '';
 
 export class BatchEncoder {
   private bytes: Uint8Array = new Uint8Array(SCRATCH_BYTES_INITIAL);
@@ -90,6 +92,8 @@ export class BatchEncoder {
   private at = 0;
   private readonly skuForms = new Map<string, Uint8Array>();
   private defineScratch = new Int32Array(0);
+  /** The SKU ids of the request being written, in order; NO_SKU otherwise. */
+  private readonly skuIds: string[] = [];
 
   /**
    * Whether every id of `skus` is a valid SKU id, remembering each one's encoding. Lists are not
@@ -114,14 +118,17 @@ export class BatchEncoder {
 
   /**
    * The `placeOrders` args of `count` carried orders (`orderAt(entry)` in request order,
-   * `lineTotal` lines in all), as MessagePack bytes.
+   * `lineTotal` lines in all), as MessagePack bytes; with `refs`, the lines' SKUs by ref (see
+   * `availabilityMany`).
    */
   placeOrders(
     count: number,
     lineTotal: number,
     options: OrderOptions,
     orderAt: (entry: number) => PlaceOrderInput,
+    refs: SkuRefs | null = null,
   ): Uint8Array {
+    this.defined = null;
     this.at = 0;
     const optional =
       (options.policy !== undefined ? 1 : 0) +
@@ -142,15 +149,15 @@ export class BatchEncoder {
     this.raw(KEYS.lineCounts);
     this.binHeader(count * 4);
     for (let entry = 0; entry < count; entry++) this.i32(orderAt(entry).lines.length);
-    this.raw(KEYS.skus);
-    this.arrayHeader(lineTotal);
+    const ids = this.skuIds;
     let written = 0;
     for (let entry = 0; entry < count; entry++) {
       const lines = orderAt(entry).lines;
-      for (let line = 0; line < lines.length; line++) this.sku(lines[line].sku);
+      for (let line = 0; line < lines.length; line++) ids[written + line] = lines[line].sku;
       written += lines.length;
     }
     if (written !== lineTotal) throw new Error(`placeOrders: ${written} lines, ${lineTotal} said`);
+    this.skus(lineTotal, refs);
     this.raw(KEYS.qty);
     this.binHeader(lineTotal * 4);
     for (let entry = 0; entry < count; entry++) {
@@ -212,17 +219,14 @@ export class BatchEncoder {
     }
     if (written !== skuTotal)
       throw new Error(`availabilityMany: ${written} SKUs, ${skuTotal} said`);
-    const skusAt = this.at;
-    if (refs === null || !this.skuRefColumns(count, skuTotal, queryAt, refs)) {
-      // No table, or it is full: the SKUs go by id (over whatever the refs wrote).
-      this.at = skusAt;
-      this.raw(KEYS.skus);
-      this.arrayHeader(skuTotal);
-      for (let entry = 0; entry < count; entry++) {
-        const skus = queryAt(entry).skus;
-        for (let sku = 0; sku < skus.length; sku++) this.sku(skus[sku]);
-      }
+    const ids = this.skuIds;
+    written = 0;
+    for (let entry = 0; entry < count; entry++) {
+      const skus = queryAt(entry).skus;
+      for (let sku = 0; sku < skus.length; sku++) ids[written + sku] = skus[sku];
+      written += skus.length;
     }
+    this.skus(skuTotal, refs);
     this.queryOptions(maxMinutes, breakdown);
     return this.bytes.slice(0, this.at);
   }
@@ -231,29 +235,39 @@ export class BatchEncoder {
   defined: Int32Array | null = null;
 
   /**
+   * The SKUs gathered in `skuIds[0..total)`: by ref with `refs`, else (or when the table is
+   * full) by id; `skuIds` is emptied after.
+   */
+  private skus(total: number, refs: SkuRefs | null): void {
+    const ids = this.skuIds;
+    const skusAt = this.at;
+    if (refs === null || !this.skuRefColumns(total, refs)) {
+      // No table, or it is full: the SKUs go by id (over whatever the refs wrote).
+      this.at = skusAt;
+      this.raw(KEYS.skus);
+      this.arrayHeader(total);
+      for (let at = 0; at < total; at++) this.sku(ids[at]);
+    }
+    ids.fill(NO_SKU, 0, total);
+  }
+
+  /**
    * `skuRefs` and the definitions the node may lack; false, with the map untouched, when the
    * table is full and some SKU has no ref.
    */
-  private skuRefColumns(
-    count: number,
-    skuTotal: number,
-    queryAt: (entry: number) => AvailabilityQuery,
-    refs: SkuRefs,
-  ): boolean {
+  private skuRefColumns(total: number, refs: SkuRefs): boolean {
     refs.begin();
-    if (this.defineScratch.length < skuTotal) this.defineScratch = new Int32Array(skuTotal);
+    if (this.defineScratch.length < total) this.defineScratch = new Int32Array(total);
     const defines = this.defineScratch;
+    const ids = this.skuIds;
     let defineCount = 0;
     this.raw(KEYS.skuRefs);
-    this.binHeader(skuTotal * 4);
-    for (let entry = 0; entry < count; entry++) {
-      const skus = queryAt(entry).skus;
-      for (let sku = 0; sku < skus.length; sku++) {
-        const ref = refs.refOf(skus[sku]);
-        if (ref < 0) return false;
-        this.i32(ref);
-        if (refs.mustDefine(ref)) defines[defineCount++] = ref;
-      }
+    this.binHeader(total * 4);
+    for (let at = 0; at < total; at++) {
+      const ref = refs.refOf(ids[at]);
+      if (ref < 0) return false;
+      this.i32(ref);
+      if (refs.mustDefine(ref)) defines[defineCount++] = ref;
     }
     if (defineCount > 0) {
       this.raw(KEYS.defineRefs);

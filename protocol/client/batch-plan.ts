@@ -164,7 +164,12 @@ function orderPart(
   const count = indexes.length;
   return {
     op: 'placeOrders',
-    args: encoder.placeOrders(count, filling.items, options, (entry) => orders[indexes[entry]]),
+    args: NOT_ENCODED_YET,
+    encode(refs) {
+      const orderAt = (entry: number) => orders[indexes[entry]];
+      const args = encoder.placeOrders(count, filling.items, options, orderAt, refs);
+      return { args, defined: encoder.defined };
+    },
     weight: count,
     read(kind, body) {
       if (kind !== MessageKinds.OK) return errorFromBody(body);

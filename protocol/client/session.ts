@@ -487,17 +487,18 @@ class EntryChunk extends Request {
     this.compact();
     const calls = this.calls;
     const encoder = this.session.encoder;
+    this.refs = this.session.skuRefs;
     if (this.op === 'placeOrders') {
       this.args = encoder.placeOrders(
         calls.length,
         this.items,
         this.orderOptions!,
         (entry) => calls[entry].args as PlaceOrderInput,
+        this.refs,
       );
     } else {
       const group = this.queryGroup!;
       this.skuCounts = new Int32Array(calls.length);
-      this.refs = this.session.skuRefs;
       this.args = encoder.availabilityMany(
         calls.length,
         this.items,
@@ -507,8 +508,8 @@ class EntryChunk extends Request {
         this.skuCounts,
         this.refs,
       );
-      this.defined = encoder.defined;
     }
+    this.defined = encoder.defined;
     return this.args;
   }
 

@@ -1,8 +1,8 @@
 /**
  * The client's half of a connection's SKU table (PROTOCOL.md, "SKU refs"): which ref each
  * SKU id was given on this connection, and which of those definitions the node is known to
- * hold. `availabilityMany` requests then carry 4-byte refs, plus the definitions of the refs
- * the node may not hold yet.
+ * hold. `availabilityMany` and `placeOrders` requests then carry 4-byte refs, plus the
+ * definitions of the refs the node may not hold yet.
  *
  * Invariants:
  * - Refs are given in order from 0, one per distinct id, never reused: at most `max`.
