@@ -92,6 +92,20 @@ describe('SharedKeyBuckets', () => {
     expect(buckets.tokens(SLOT)).toBe(10);
   });
 
+  it('credits an interval once when a thread refills with a reading older than the stamp', () => {
+    const buckets = new SharedKeyBuckets(createKeyBuckets());
+    const limit = { requestsPerSecond: 1_000, burst: 50 };
+    buckets.reset(SLOT, limit.burst, 5_000);
+    expect(buckets.take(SLOT, 50, 50)).toBe(50);
+    buckets.refill(SLOT, limit, 5_020);
+    expect(buckets.tokens(SLOT)).toBe(20);
+    // A thread that read 5,010 before another stamped 5,020: nothing, and the stamp stays.
+    buckets.refill(SLOT, limit, 5_010);
+    expect(buckets.tokens(SLOT)).toBe(20);
+    buckets.refill(SLOT, limit, 5_030);
+    expect(buckets.tokens(SLOT)).toBe(30);
+  });
+
   it('takes what is needed at least, what is wanted at most, and nothing below the need', () => {
     const buckets = new SharedKeyBuckets(createKeyBuckets());
     buckets.reset(SLOT, 10, 0);

@@ -35,6 +35,13 @@
 import { CONNECTION_KEYS_MAX } from './connection-limits.js';
 import type { KeyTable } from './keys.js';
 
+/**
+ * How far behind a bucket's stamp a clock reading must be to count as the clock stepped back
+ * (NTP) rather than a reading that lost a race with another thread's (at most a preemption,
+ * milliseconds, apart).
+ */
+const CLOCK_STEP_BACK_MS = 1_000;
+
 export interface RateLimit {
   /** Requests a second, sustained. */
   requestsPerSecond: number;
@@ -105,10 +112,18 @@ export class SharedKeyBuckets {
     // difference is the true one.
     const elapsedMs = (now - stamp) | 0;
     if (elapsedMs === 0) return;
-    // Whoever exchanges the stamp owns [stamp, now): no interval is credited twice. A clock
-    // that went backwards credits nothing and restarts the stamp from now.
+    if (elapsedMs < 0) {
+      // A reading older than the stamp: mostly this thread read the clock, was preempted, and
+      // another thread stamped a later reading meanwhile. Moving the stamp back would credit
+      // [now, stamp) a second time, so it is left, and nothing is credited. Only a clock
+      // stepped back by CLOCK_STEP_BACK_MS or more restarts the stamp from now (else the key
+      // would get no tokens until the clock caught up).
+      if (elapsedMs > -CLOCK_STEP_BACK_MS) return;
+      Atomics.compareExchange(words, base + BUCKET_STAMP, stamp, now);
+      return;
+    }
+    // Whoever exchanges the stamp owns [stamp, now): no interval is credited twice.
     if (Atomics.compareExchange(words, base + BUCKET_STAMP, stamp, now) !== stamp) return;
-    if (elapsedMs < 0) return;
     const capMilli = limit.burst * MILLI;
     const addMilli = Math.min(capMilli, elapsedMs * limit.requestsPerSecond);
     for (let attempt = 0; attempt < CAS_ATTEMPTS_MAX; attempt++) {
