@@ -101,7 +101,7 @@ function definedTable(engine: Engine, skus: number): SkuTable {
   const refs = Int32Array.from({ length: skus }, (_, ref) => ref);
   const ids = Array.from({ length: skus }, (_, ref) => `sku-${ref}`);
   const into = new Int32Array(skus);
-  const refused = table.resolve(refs, refs, ids, (id) => engine.skuIndexOf(id), into);
+  const refused = table.resolve(refs, refs, ids, engine, into);
   if (refused !== null) throw new Error(`bench: ${refused.message}`);
   return table;
 }
@@ -125,11 +125,9 @@ function runFrame(
   if (!checked.ok) throw new Error(`bench: ${checked.error.message}`);
   const many = checked.args as AvailabilityManyArgs;
   if (table !== null && engine !== null && many.skuRefs !== undefined) {
-    const into = SKU_INDEX_SCRATCH.subarray(0, many.skuRefs.length);
-    const indexOf = (sku: string) => engine.skuIndexOf(sku);
-    const refused = table.resolve(many.skuRefs, undefined, undefined, indexOf, into);
+    const refused = table.resolve(many.skuRefs, undefined, undefined, engine, SKU_INDEX_SCRATCH);
     if (refused !== null) throw new Error(`bench: ${refused.message}`);
-    many.skuIndexes = into;
+    many.skuIndexes = SKU_INDEX_SCRATCH;
   }
   const value =
     op === 'placeOrders'

@@ -85,100 +85,92 @@ function openSocket(key: string): Promise<WebSocket> {
   });
 }
 
+/**
+ * A socket that sends frames of requests and checks each answer as it comes: one per request,
+ * a known code, never INTERNAL; `codes` counts them ('OK' for ok answers). Notices, and pushes
+ * of subscriptions a hostile request may happen to open, are not answers.
+ */
+async function answeringSocket(key: string) {
+  const packr = createPackr();
+  const codec = new WireCodec();
+  const socket = await openSocket(key);
+  const unanswered = new Set<number>();
+  const codes = new Map<string, number>();
+  socket.on('message', (data: Buffer) => {
+    const decoded = codec.decodeMessageFrame(data);
+    expect(decoded.ok, REPLAY).toBe(true);
+    if (!decoded.ok) return;
+    for (const [id, kind, body] of decoded.messages) {
+      if (kind === MessageKinds.NOTICE || kind === MessageKinds.PUSH) continue;
+      expect(unanswered.delete(id), `${REPLAY}: unexpected answer ${id}`).toBe(true);
+      const code = kind === MessageKinds.OK ? 'OK' : (body as { code: string }).code;
+      expect(code === 'OK' || isErrorCode(code), `${REPLAY}: unknown code ${code}`).toBe(true);
+      expect(code, REPLAY).not.toBe('INTERNAL');
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+  });
+  return {
+    codes,
+    send(requests: unknown[][]): void {
+      for (const [id] of requests) unanswered.add(id as number);
+      socket.send(packr.pack(toWireValue(requests)));
+    },
+    /** Every 200th frame, waits for the answers so far (what is in flight stays bounded). */
+    async pace(frame: number): Promise<void> {
+      if (frame % 200 !== 199) return;
+      while (unanswered.size > 0) await new Promise((done) => setTimeout(done, 5));
+    },
+    /** Waits (30 s at most) for every answer; the connection is still open. */
+    async drained(): Promise<void> {
+      const deadline = Date.now() + 30_000;
+      while (unanswered.size > 0 && Date.now() < deadline) {
+        await new Promise((done) => setTimeout(done, 10));
+      }
+      expect(unanswered.size, REPLAY).toBe(0);
+      expect(socket.readyState, REPLAY).toBe(WebSocket.OPEN);
+    },
+    close: () => socket.close(),
+  };
+}
+
 describe(`fuzz (${describeSeed(SEED)})`, () => {
   it('answers every request of well-formed frames with hostile contents, and stays open', async () => {
     const prng = new Prng(SEED, 1);
-    const packr = createPackr();
-    const codec = new WireCodec();
-    const socket = await openSocket(test.keys.admin);
-    const unanswered = new Set<number>();
-    const codes = new Map<string, number>();
+    const session = await answeringSocket(test.keys.admin);
     let nextId = 1;
-    socket.on('message', (data: Buffer) => {
-      const decoded = codec.decodeMessageFrame(data);
-      expect(decoded.ok, REPLAY).toBe(true);
-      if (!decoded.ok) return;
-      for (const [id, kind, body] of decoded.messages) {
-        // Notices, and pushes of the subscriptions a hostile request may happen to open.
-        if (kind === MessageKinds.NOTICE || kind === MessageKinds.PUSH) continue;
-        expect(unanswered.delete(id), `${REPLAY}: unexpected answer ${id}`).toBe(true);
-        if (kind === MessageKinds.ERROR) {
-          const code = (body as { code: string }).code;
-          expect(isErrorCode(code), `${REPLAY}: unknown code ${code}`).toBe(true);
-          expect(code, REPLAY).not.toBe('INTERNAL');
-          codes.set(code, (codes.get(code) ?? 0) + 1);
-        }
-      }
-    });
     for (let frame = 0; frame < ENVELOPE_FRAMES; frame++) {
-      const requests = Array.from({ length: prng.range(1, 4) }, () => {
-        const id = nextId++;
-        unanswered.add(id);
-        const op = hostileOp(prng, ['hello']);
-        return [id, op, hostileArgs(prng, op)];
-      });
-      socket.send(packr.pack(toWireValue(requests)));
-      if (frame % 200 === 199) {
-        while (unanswered.size > 0) await new Promise((done) => setTimeout(done, 5));
-      }
+      session.send(
+        Array.from({ length: prng.range(1, 4) }, () => {
+          const op = hostileOp(prng, ['hello']);
+          return [nextId++, op, hostileArgs(prng, op)];
+        }),
+      );
+      await session.pace(frame);
     }
-    const deadline = Date.now() + 30_000;
-    while (unanswered.size > 0 && Date.now() < deadline) {
-      await new Promise((done) => setTimeout(done, 10));
-    }
-    expect(unanswered.size, REPLAY).toBe(0);
-    expect(socket.readyState, REPLAY).toBe(WebSocket.OPEN);
-    expect(codes.get('UNKNOWN_OP'), REPLAY).toBeGreaterThan(0);
-    socket.close();
+    await session.drained();
+    expect(session.codes.get('UNKNOWN_OP'), REPLAY).toBeGreaterThan(0);
+    session.close();
   });
 
   it('answers hostile batch requests by SKU ref on version 2, and stays open', async () => {
     const prng = new Prng(SEED, 5);
-    const packr = createPackr();
-    const codec = new WireCodec();
-    const socket = await openSocket(test.keys.orderer);
-    const unanswered = new Set<number>();
-    const codes = new Map<string, number>();
+    const session = await answeringSocket(test.keys.orderer);
     let nextId = 1;
-    socket.on('message', (data: Buffer) => {
-      const decoded = codec.decodeMessageFrame(data);
-      expect(decoded.ok, REPLAY).toBe(true);
-      if (!decoded.ok) return;
-      for (const [id, kind, body] of decoded.messages) {
-        if (kind === MessageKinds.NOTICE) continue;
-        expect(unanswered.delete(id), `${REPLAY}: unexpected answer ${id}`).toBe(true);
-        const code = kind === MessageKinds.OK ? 'OK' : (body as { code: string }).code;
-        expect(code === 'OK' || isErrorCode(code), `${REPLAY}: unknown code ${code}`).toBe(true);
-        expect(code, REPLAY).not.toBe('INTERNAL');
-        codes.set(code, (codes.get(code) ?? 0) + 1);
-      }
-    });
-    const send = (requests: unknown[][]) => {
-      for (const [id] of requests) unanswered.add(id as number);
-      socket.send(packr.pack(toWireValue(requests)));
-    };
-    send([[nextId++, 'hello', { versions: [2] }]]);
+    session.send([[nextId++, 'hello', { versions: [2] }]]);
     for (let frame = 0; frame < REF_FRAMES; frame++) {
-      send(
+      session.send(
         Array.from({ length: prng.range(1, 4) }, () => {
           const op = prng.chance(0.7) ? 'availabilityMany' : 'placeOrders';
           return [nextId++, op, hostileRefArgs(prng, op)];
         }),
       );
-      if (frame % 200 === 199) {
-        while (unanswered.size > 0) await new Promise((done) => setTimeout(done, 5));
-      }
+      await session.pace(frame);
     }
-    const deadline = Date.now() + 30_000;
-    while (unanswered.size > 0 && Date.now() < deadline) {
-      await new Promise((done) => setTimeout(done, 10));
-    }
-    expect(unanswered.size, REPLAY).toBe(0);
-    expect(socket.readyState, REPLAY).toBe(WebSocket.OPEN);
+    await session.drained();
     // Both ways were taken: requests answered through the table, and refusals of bad refs.
-    expect(codes.get('OK') ?? 0, REPLAY).toBeGreaterThan(REF_FRAMES / 40);
-    expect(codes.get('BAD_FIELD') ?? 0, REPLAY).toBeGreaterThan(0);
-    socket.close();
+    expect(session.codes.get('OK') ?? 0, REPLAY).toBeGreaterThan(REF_FRAMES / 40);
+    expect(session.codes.get('BAD_FIELD') ?? 0, REPLAY).toBeGreaterThan(0);
+    session.close();
   });
 
   it('closes only the connection that breaks the protocol, with a notice and a close code', async () => {

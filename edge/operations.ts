@@ -156,18 +156,6 @@ export function refusalOf(
  * waits for the durability its answer needs. Returns the outcome, or a promise of it for
  * mutations (durability) and catalogue upserts (the main thread).
  */
-/**
- * Whether a batch request's SKUs can be read: by id, or by refs the WebSocket server resolved
- * through the connection's table (a request by refs that reached an op any other way cannot).
- */
-function resolvedSkus(args: NamedSkus): boolean {
-  return args.skuRefs === undefined ? args.skus !== undefined : args.skuIndexes !== undefined;
-}
-
-function refsUnresolved(): ErrorBody {
-  return errorOf('BAD_FIELD', 'skuRefs needs a WebSocket connection');
-}
-
 export function runOperation(
   context: OperationContext,
   op: Op,
@@ -178,6 +166,18 @@ export function runOperation(
   const outcome = runNow(context, op, args, principal, version);
   if (outcome instanceof Promise || context.ticket === 0) return outcome;
   return waitThenAnswer(context, context.ticket, outcome);
+}
+
+/**
+ * Whether a batch request's SKUs can be read: by id, or by refs the WebSocket server resolved
+ * through the connection's table (a request by refs that reached an op any other way cannot).
+ */
+function resolvedSkus(args: NamedSkus): boolean {
+  return args.skuRefs === undefined ? args.skus !== undefined : args.skuIndexes !== undefined;
+}
+
+function refsUnresolved(): ErrorBody {
+  return errorOf('BAD_FIELD', 'skuRefs needs a WebSocket connection');
 }
 
 /** The outcome once `ticket` is durable; READ_ONLY (nothing acknowledged) if the log fails. */

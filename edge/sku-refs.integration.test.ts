@@ -9,12 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WireCodec } from '../protocol/codec.js';
 import { InventoryClient } from '../protocol/client/index.js';
 import { i32Column, f64Column } from '../protocol/columns.js';
-import { SKU_REFS_MAX } from '../protocol/limits.js';
+import { SKU_REFS_MAX, SKUS_PER_BATCH_MAX } from '../protocol/limits.js';
 import { MessageKinds, type WireMessage } from '../protocol/messages.js';
 import { startTestNode, type TestNode } from './testing/harness.js';
 
 const HERE = { lat: 51.5072, lng: -0.1276 };
 const SKUS = ['r-tea', 'r-jam', 'r-scone'];
+/** Nine SKUs for orders of nine lines: a batch of them has more lines than a query batch SKUs. */
+const BULK_SKUS = Array.from({ length: 9 }, (_, at) => `r-bulk-${at}`);
 
 let test: TestNode;
 const clients: InventoryClient[] = [];
@@ -30,6 +32,10 @@ beforeAll(async () => {
   for (const id of SKUS) await admin.upsertSku({ id, name: id });
   await admin.receive({ dc: 'r-ldn', sku: 'r-tea', qty: 50 });
   await admin.receive({ dc: 'r-ldn', sku: 'r-scone', qty: 5 });
+  for (const id of BULK_SKUS) {
+    await admin.upsertSku({ id, name: id });
+    await admin.receive({ dc: 'r-ldn', sku: id, qty: 10_000 });
+  }
 });
 
 afterAll(async () => {
@@ -285,5 +291,24 @@ describe('the SDK by SKU refs', () => {
     } finally {
       raw.close();
     }
+  });
+
+  it('places a batch by ref with more lines than an availabilityMany may have SKUs', async () => {
+    const orderer = await InventoryClient.connect(test.node.wsUrl, {
+      apiKey: test.keys.orderer,
+      reconnect: false,
+    });
+    clients.push(orderer);
+    const lines = BULK_SKUS.map((sku) => ({ sku, qty: 1 }));
+    const orders = Array.from({ length: 1_000 }, (_, at) => ({
+      orderId: `ref-bulk-${at}`,
+      location: HERE,
+      lines,
+      mode: 'hold' as const,
+    }));
+    expect(orders.length * lines.length).toBeGreaterThan(SKUS_PER_BATCH_MAX);
+    const batch = await orderer.placeOrders(orders);
+    expect(batch.refusedCount).toBe(0);
+    expect(batch.order(999)?.allocation.map((line) => line.sku)).toEqual(BULK_SKUS);
   });
 });

@@ -8,7 +8,7 @@ function catalogue(ids: string[]) {
   return {
     ids,
     lookups,
-    indexOf: (id: string) => {
+    skuIndexOf: (id: string) => {
       lookups.push(id);
       return ids.indexOf(id);
     },
@@ -26,7 +26,7 @@ function resolve(
     Int32Array.from(refs),
     defines.length === 0 ? undefined : Int32Array.from(defines.map(([ref]) => ref)),
     defines.length === 0 ? undefined : defines.map(([, id]) => id),
-    known.indexOf,
+    known,
     into,
   );
   return { error, indexes: [...into] };

@@ -25,14 +25,21 @@ const UNDEFINED_REF = -2;
 const UNKNOWN_SKU = -1;
 const TABLE_CAPACITY_INITIAL = 256;
 
+/** Where a ref's id is looked up (the engine): its SKU index, or -1 for an unknown id. */
+export interface SkuCatalogue {
+  skuIndexOf(id: string): number;
+}
+
 export class SkuTable {
   private ids: string[] = [];
   private indexes = new Int32Array(TABLE_CAPACITY_INITIAL).fill(UNDEFINED_REF);
   /** The refs in the order they were defined (to take back a refused request's). */
-  private order: number[] = [];
+  private readonly order: number[] = [];
 
   /** Refs defined so far. */
-  size = 0;
+  get size(): number {
+    return this.order.length;
+  }
 
   /**
    * Applies `defineRefs` / `defineSkus` (checked first, all or nothing), then writes the
@@ -44,7 +51,7 @@ export class SkuTable {
     refs: Int32Array,
     defineRefs: Int32Array | undefined,
     defineSkus: readonly string[] | undefined,
-    indexOf: (id: string) => number,
+    catalogue: SkuCatalogue,
     into: Int32Array,
   ): ErrorBody | null {
     const sizeBefore = this.size;
@@ -63,7 +70,7 @@ export class SkuTable {
         return errorOf('BAD_FIELD', message, { field: `skuRefs[${at}]` });
       }
       if (index === UNKNOWN_SKU) {
-        index = indexOf(ids[ref]);
+        index = catalogue.skuIndexOf(ids[ref]);
         indexes[ref] = index;
       }
       into[at] = index;
@@ -111,12 +118,13 @@ export class SkuTable {
     this.ids[ref] = id;
     // Looked up at first use, and again while the catalogue lacks it.
     this.indexes[ref] = UNKNOWN_SKU;
-    this.order[this.size++] = ref;
+    this.order.push(ref);
   }
 
   /** Takes back the definitions made since the table held `size` refs. */
   private undefineFrom(size: number): void {
-    while (this.size > size) this.indexes[this.order[--this.size]] = UNDEFINED_REF;
+    const order = this.order;
+    while (order.length > size) this.indexes[order.pop()!] = UNDEFINED_REF;
   }
 
   private grow(needed: number): void {

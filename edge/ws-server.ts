@@ -128,7 +128,7 @@ class Connection implements PushTarget {
   flushQueued = false;
   /** The protocol version its hello settled on (1 until then). */
   version = 1;
-  /** Its SKU table, made at its first `availabilityMany` by refs. */
+  /** Its SKU table, made at its first batch request by refs. */
   skuTable: SkuTable | null = null;
   /**
    * Ids of subscribe requests whose answer has not been handed to uWS yet. While there are
@@ -229,8 +229,11 @@ export class WsServer {
   private flushScheduled = false;
   private nextConnectionId = 1;
   private readonly metrics: ThreadMetrics | null;
-  /** The engine's SKU indexes of the `availabilityMany` by refs being run. */
-  private readonly skuIndexScratch = new Int32Array(SKUS_PER_BATCH_MAX);
+  /**
+   * The engine's SKU indexes of the batch request by refs being run; grown to the longest
+   * (a `placeOrders` may have more lines than an `availabilityMany` has SKUs).
+   */
+  private skuIndexScratch = new Int32Array(SKUS_PER_BATCH_MAX);
   private readonly keyLimits: KeyRateLimiter | null;
   /** A cluster node's region ownership, checked again before acknowledgements leave. */
   private readonly ownership: { refusal(): ErrorBody | null } | null;
@@ -530,15 +533,13 @@ export class WsServer {
     // Below version 2 the op itself is refused (runNow), defining nothing.
     if (refs === undefined || connection.version < 2) return null;
     connection.skuTable ??= new SkuTable();
+    if (this.skuIndexScratch.length < refs.length) {
+      this.skuIndexScratch = new Int32Array(refs.length);
+    }
+    // The scratch whole: readers index it by the request's own positions, as they do `skus`.
+    const into = this.skuIndexScratch;
     const engine = this.options.context.engine;
-    const into = this.skuIndexScratch.subarray(0, refs.length);
-    const error = connection.skuTable.resolve(
-      refs,
-      args.defineRefs,
-      args.defineSkus,
-      (sku) => engine.skuIndexOf(sku),
-      into,
-    );
+    const error = connection.skuTable.resolve(refs, args.defineRefs, args.defineSkus, engine, into);
     if (error !== null) return error;
     args.skuIndexes = into;
     if (op === 'placeOrders') args.skus = connection.skuTable.idsOf(refs);

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeSeed, seedFromEnv } from '../engine/testing/index.js';
-import { InventoryClient } from '../protocol/client/index.js';
 import { type HttpScenarioOptions, measureScenario } from './http-load.js';
 import { type NodeProcess, startNodeProcess } from './node-process.js';
-import { provisionDataset } from './provision.js';
+import { provisionAt } from './provision.js';
 import { formatStageBudget } from './stage-budget.js';
 import { buildDataset, makeRunId } from './workload.js';
 
@@ -27,11 +26,7 @@ describe('loadtest:http against a real node', () => {
       extraArgs: ['--no-demo'],
     });
     const dataset = buildDataset({ seed, dcs: 4, skus: 100, stockPerCell: 100_000 });
-    const admin = await InventoryClient.connect(node.wsUrl, {
-      apiKey: node.keys.admin,
-      reconnect: false,
-    });
-    await provisionDataset(admin, dataset).finally(() => admin.close());
+    await provisionAt(node.wsUrl, { apiKey: node.keys.admin }, dataset);
     options = {
       url: node.url,
       readerKey: node.keys.reader,

@@ -24,7 +24,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { CA_FILE_VARIABLE, makeSelfSignedCertificate, readCaOption } from '../edge/index.js';
-import { InventoryClient } from '../protocol/client/index.js';
 import {
   choiceFlag,
   type CommandLine,
@@ -39,7 +38,7 @@ import {
   UsageError,
 } from './cli.js';
 import { type NodeProcess, nodeUrls, readKeysFile, startNodeProcess } from './node-process.js';
-import { provisionDataset } from './provision.js';
+import { provisionAt } from './provision.js';
 import { formatStageBudget, runScraped, type StageBudget } from './stage-budget.js';
 import { describeMachine, fileStamp, machineInfo, outDir, writeJson } from './report.js';
 import {
@@ -285,12 +284,7 @@ async function main(): Promise<number> {
     const dataset = buildDataset(
       datasetOptionsDefault(intFlag(values, 'seed', SEED_DEFAULT, 0, 2 ** 32)),
     );
-    const admin = await InventoryClient.connect(nodeUrls(url).wsUrl, {
-      apiKey: keys.admin,
-      reconnect: false,
-      ca,
-    });
-    await provisionDataset(admin, dataset).finally(() => admin.close());
+    await provisionAt(nodeUrls(url).wsUrl, { apiKey: keys.admin, ca }, dataset);
     const options: HttpScenarioOptions = {
       url,
       readerKey: keys.reader,

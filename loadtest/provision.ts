@@ -7,7 +7,7 @@
  * are outstanding at once, well under the SDK's queue and the node's in-flight limits.
  */
 
-import type { InventoryClient } from '../protocol/client/index.js';
+import { type ConnectOptions, InventoryClient } from '../protocol/client/index.js';
 import type { Dataset } from './workload.js';
 
 /** Calls in flight while provisioning. */
@@ -62,4 +62,17 @@ export async function provisionDataset(
     summary.unitsReceived += qty;
   });
   return summary;
+}
+
+/**
+ * Opens an admin connection to `wsUrl` (no reconnects), provisions `dataset` through it and
+ * closes it, whether provisioning succeeded or not.
+ */
+export async function provisionAt(
+  wsUrl: string,
+  options: ConnectOptions,
+  dataset: Dataset,
+): Promise<ProvisionSummary> {
+  const admin = await InventoryClient.connect(wsUrl, { reconnect: false, ...options });
+  return provisionDataset(admin, dataset).finally(() => admin.close());
 }

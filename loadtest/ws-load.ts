@@ -24,7 +24,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedFromEnv } from '../engine/testing/index.js';
-import { InventoryClient } from '../protocol/client/index.js';
 import { CA_FILE_VARIABLE, makeSelfSignedCertificate, readCaOption } from '../edge/index.js';
 import {
   choiceFlag,
@@ -46,7 +45,7 @@ import {
   startNodeProcess,
 } from './node-process.js';
 import { formatMs } from './histogram.js';
-import { provisionDataset } from './provision.js';
+import { provisionAt } from './provision.js';
 import { formatStageBudget, runScraped, type StageBudget } from './stage-budget.js';
 import {
   describeLoad,
@@ -468,14 +467,9 @@ interface Measured {
 }
 
 async function measure(options: WsLoadOptions, target: Target, runId: string): Promise<Measured> {
-  const admin = await InventoryClient.connect(target.wsUrl, {
-    apiKey: target.adminKey,
-    timeoutMs: TIMEOUT_MS_DEFAULT,
-    reconnect: false,
-    ca: target.ca?.pem,
-  });
   const dataset = buildDataset(options.run.dataset);
-  const provisioned = await provisionDataset(admin, dataset).finally(() => admin.close());
+  const connect = { apiKey: target.adminKey, timeoutMs: TIMEOUT_MS_DEFAULT, ca: target.ca?.pem };
+  const provisioned = await provisionAt(target.wsUrl, connect, dataset);
   process.stderr.write(`dataset: ${JSON.stringify(provisioned)}\n`);
   const configs = runConfigs(options, target, runId);
   const metricsUrl = `${nodeUrls(target.wsUrl).url}/metrics`;

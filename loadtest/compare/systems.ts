@@ -22,7 +22,7 @@ import {
   InventoryError,
 } from '../../protocol/client/index.js';
 import { startNodeProcess } from '../node-process.js';
-import { provisionDataset } from '../provision.js';
+import { provisionAt } from '../provision.js';
 import { type Dataset, OrderIds, type OrderDraw, placeOrderArgs } from '../workload.js';
 import { AVAILABILITY_WINDOW_MINUTES } from './dataset.js';
 
@@ -124,12 +124,7 @@ export async function startEngineSystem(
     extraArgs: ['--no-demo'],
   });
   try {
-    const admin = await InventoryClient.connect(node.wsUrl, {
-      apiKey: node.keys.admin,
-      timeoutMs: CALL_TIMEOUT_MS,
-      reconnect: false,
-    });
-    await provisionDataset(admin, dataset).finally(() => admin.close());
+    await provisionAt(node.wsUrl, { apiKey: node.keys.admin, timeoutMs: CALL_TIMEOUT_MS }, dataset);
   } catch (error) {
     await node.stop();
     throw error;

@@ -10,9 +10,7 @@
  * - The output of `placeOrders` / `availabilityMany` is a fresh copy: the scratch buffer is
  *   reused by the next call at once.
  * - The SKU cache holds only ids that pass `isValidId`, each with exactly its encoding; it is
- *   bounded (SKU_IDS_CACHED_MAX) and emptied when full. A cached SKU list is used only while
- *   its array still holds the same ids (compared on every use), so a list changed in place is
- *   checked and encoded again.
+ *   bounded (SKU_IDS_CACHED_MAX) and emptied when full.
  * - Numbers in columns are little-endian (the wire's column rule); MessagePack's own floats
  *   and integers are big-endian.
  * - With the connection's SKU table (sku-refs.ts), `availabilityMany` and `placeOrders` write
@@ -231,7 +229,7 @@ export class BatchEncoder {
     return this.bytes.slice(0, this.at);
   }
 
-  /** The refs whose definitions the last `availabilityMany` carried, or null. */
+  /** The refs whose definitions the last `placeOrders` / `availabilityMany` carried, or null. */
   defined: Int32Array | null = null;
 
   /**

@@ -111,28 +111,25 @@ export interface EncodedPart {
   defined: Int32Array | null;
 }
 
-export interface PartPlan<C> {
+/**
+ * One request of a batch: an entry sent alone (`args`, a map for the codec), or a column request
+ * (`encode`, run when the part is sent: its SKUs by ref when `refs` is not null).
+ */
+export type PartPlan<C> = {
   op: Op;
-  /**
-   * The args, as a map for the codec, or already encoded (column requests); unused when
-   * `encode` is there.
-   */
-  args: Record<string, unknown> | Uint8Array;
-  /** Encodes the args when the part is sent (its SKUs by ref when `refs` is not null). */
-  encode?: (refs: SkuRefs | null) => EncodedPart;
   /** Entries it counts against the in-flight window. */
   weight: number;
   read(kind: number, body: unknown): PartOutcome<C>;
-}
+} & (
+  | { args: Record<string, unknown>; encode?: undefined }
+  | { encode: (refs: SkuRefs | null) => EncodedPart; args?: undefined }
+);
 
 export interface BatchPlan<C, V> {
   parts: PartPlan<C>[];
   /** The view over every part's columns, in the caller's order. */
   assemble(answers: readonly C[]): V;
 }
-
-/** `args` of a part whose `encode` makes them. */
-const NOT_ENCODED_YET = new Uint8Array(0);
 
 function malformed(op: Op): InventoryError {
   return new InventoryError('BAD_FRAME', `the node's ${op} answer is not well-formed columns`);
@@ -164,7 +161,6 @@ function orderPart(
   const count = indexes.length;
   return {
     op: 'placeOrders',
-    args: NOT_ENCODED_YET,
     encode(refs) {
       const orderAt = (entry: number) => orders[indexes[entry]];
       const args = encoder.placeOrders(count, filling.items, options, orderAt, refs);
@@ -276,7 +272,6 @@ function queryPart(
   const skuCounts = new Int32Array(count);
   return {
     op: 'availabilityMany',
-    args: NOT_ENCODED_YET,
     encode(refs) {
       const args = encoder.availabilityMany(
         count,

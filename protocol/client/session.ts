@@ -596,11 +596,11 @@ class BatchPart extends Request {
   private refs: SkuRefs | null = null;
 
   build(): Record<string, unknown> | Uint8Array {
-    const encode = this.plan.encode;
-    if (encode === undefined) return this.plan.args;
+    const plan = this.plan;
+    if (plan.encode === undefined) return plan.args;
     if (this.encoded === undefined) {
       this.refs = this.session.skuRefs;
-      this.encoded = encode(this.refs);
+      this.encoded = plan.encode(this.refs);
     }
     return this.encoded.args;
   }
