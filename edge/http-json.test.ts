@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../engine/index.js';
 import { describeSeed, Prng, seedFromEnv } from '../engine/testing/index.js';
 import { BatchRunner } from './batch.js';
-import { AvailabilityJsonWriter } from './http-json.js';
+import { AvailabilityJsonWriter, availabilityColumnsBody } from './http-json.js';
 
 const SEED = seedFromEnv();
 const REPLAY = `replay with ${describeSeed(SEED)}`;
@@ -145,6 +145,101 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
     }
     expect(answers, REPLAY).toBeGreaterThan(NETWORKS * QUERIES_PER_NETWORK * 0.5);
     expect(fromColumns, REPLAY).toBeGreaterThan(answers * 0.1);
+  });
+
+  it('writes form=columns as JSON.stringify writes its body, which agrees with the objects', () => {
+    const prng = new Prng(SEED, 4);
+    const writer = new AvailabilityJsonWriter(WRITER_BYTES);
+    let written = 0;
+    let compared = 0;
+    for (let network = 0; network < NETWORKS; network++) {
+      const { engine, centre, ids } = randomNetwork(prng);
+      const runner = new BatchRunner(engine);
+      for (let query = 0; query < QUERIES_PER_NETWORK; query++) {
+        const count = prng.range(0, Math.min(ids.length + 2, 40));
+        const skus = Array.from({ length: count }, () =>
+          prng.chance(0.9) ? prng.pick(ids) : `unknown-${prng.int(5)}`,
+        );
+        const lat = centre.lat + prng.uniform(-0.1, 0.1);
+        const lng = centre.lng + prng.uniform(-0.1, 0.1);
+        const breakdown = prng.chance(0.8);
+        const columns = runner.availabilityOne({ lat, lng, skus, breakdown });
+        if ('code' in columns) continue;
+        const label = `${REPLAY}: network ${network} query ${query}`;
+        const body = availabilityColumnsBody(columns, skus);
+        const bytes = writer.columnsForm(columns, skus);
+        const plain = [...skus, ...body.dcs].every(
+          (id) => /^[\x20-\x7e]*$/.test(id) && !id.includes('"') && !id.includes('\\'),
+        );
+        expect(bytes === null, `${label}: gave up on plain ids`).toBe(!plain);
+        if (bytes !== null) {
+          written++;
+          expect(Buffer.from(bytes).toString('utf8'), label).toBe(JSON.stringify(body));
+        }
+        // The body says what the object answer says, SKU by SKU and DC by DC.
+        const result = engine.availability({ lat, lng }, skus, undefined, breakdown);
+        if (!result.ok) continue;
+        compared++;
+        expect(body.skus, label).toEqual(skus);
+        expect(body.dcs.length, label).toBe(result.dcsInRange);
+        expect(body.perDc === null, label).toBe(!breakdown);
+        skus.forEach((sku, index) => {
+          const entry = result.skus[sku];
+          expect(body.available[index], label).toBe(entry.unknown ? -1 : entry.available);
+          expect(body.etaMinutes[index], label).toBe(entry.etaMinutes);
+          if (body.perDc === null) return;
+          const row = body.perDc.slice(index * body.dcs.length, (index + 1) * body.dcs.length);
+          const expected = body.dcs.map(
+            (dc) => entry.dcs.find((hit) => hit.dc === dc)?.available ?? 0,
+          );
+          expect(row, label).toEqual(expected);
+          for (const hit of entry.dcs) {
+            expect(body.dcEtaMinutes[body.dcs.indexOf(hit.dc)], label).toBe(hit.etaMinutes);
+          }
+        });
+      }
+    }
+    expect(compared, REPLAY).toBeGreaterThan(NETWORKS * QUERIES_PER_NETWORK * 0.5);
+    expect(written, REPLAY).toBeGreaterThan(compared * 0.5);
+  });
+
+  it('writes form=columns counts of every size, and gives up past its buffer', () => {
+    const prng = new Prng(SEED, 5);
+    const writer = new AvailabilityJsonWriter(WRITER_BYTES);
+    const i32 = (values: number[]) => new Uint8Array(Int32Array.from(values).buffer);
+    const counts = [0, 9, 10, 99, 100, 999, 1000, 65_535, 2 ** 31 - 1];
+    for (let round = 0; round < 200; round++) {
+      const skuCount = prng.range(0, 8);
+      const dcCount = prng.range(0, 5);
+      const draw = () => (prng.chance(0.3) ? prng.pick(counts) : prng.int(2 ** 31 - 1));
+      const columns = {
+        dcCounts: i32([dcCount]),
+        dcs: Array.from({ length: dcCount }, (_, index) => `dc-${index}`),
+        dcIndex: i32(Array.from({ length: dcCount }, (_, index) => index)),
+        dcEtaTenths: i32(Array.from({ length: dcCount }, () => prng.int(14_400))),
+        available: i32(Array.from({ length: skuCount }, () => (prng.chance(0.1) ? -1 : draw()))),
+        etaTenths: i32(Array.from({ length: skuCount }, () => prng.int(14_400) - 1)),
+        perDc: prng.chance(0.2) ? null : i32(Array.from({ length: skuCount * dcCount }, draw)),
+      };
+      const skus = Array.from({ length: skuCount }, (_, index) => `s${index}`);
+      const bytes = writer.columnsForm(columns, skus);
+      const body = availabilityColumnsBody(columns, skus);
+      expect(bytes, REPLAY).not.toBeNull();
+      expect(Buffer.from(bytes!).toString('utf8'), REPLAY).toBe(JSON.stringify(body));
+    }
+    const small = new AvailabilityJsonWriter(1024);
+    const wide = {
+      dcCounts: i32([4]),
+      dcs: ['a', 'b', 'c', 'd'],
+      dcIndex: i32([0, 1, 2, 3]),
+      dcEtaTenths: i32([1, 2, 3, 4]),
+      available: i32(Array.from({ length: 40 }, () => 1)),
+      etaTenths: i32(Array.from({ length: 40 }, () => 1)),
+      perDc: i32(Array.from({ length: 160 }, () => 1)),
+    };
+    const skus = Array.from({ length: 40 }, (_, index) => `s${index}`);
+    expect(small.columnsForm(wide, skus)).toBeNull();
+    expect(small.columnsForm({ ...wide, available: i32([5]), perDc: null }, ['x'])).not.toBeNull();
   });
 
   it('writes numbers as JSON does, or gives up', () => {

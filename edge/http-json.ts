@@ -21,6 +21,7 @@ const QUOTE = 0x22;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 const DOT = 0x2e;
+const MINUS = 0x2d;
 const ZERO = 0x30;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
@@ -42,6 +43,7 @@ const ENTRY_BYTES_MAX = 512;
  * only up to 1e21, so the bound keeps well inside.
  */
 const INTEGER_FAST_MAX = 1e15;
+const INT32_MAX = 0x7fffffff;
 /** DCs of one answer the typed path prepares texts for; an answer with more takes the object path. */
 const DC_FRAGMENTS_MAX = 64;
 
@@ -64,6 +66,16 @@ const KEY_DC_OPEN = bytesOf('{"dc":');
 const KEY_DC_AVAILABLE = bytesOf(',"available":');
 const KEY_UNKNOWN_TRUE = bytesOf(',"unknown":true');
 const NULL = bytesOf('null');
+/** The `form=columns` answer's keys, each with what separates it from the column before. */
+const KEY_COLUMNS_DCS = bytesOf('{"dcs":[');
+const KEY_COLUMNS_DC_ETA = bytesOf('],"dcEtaMinutes":[');
+const KEY_COLUMNS_SKUS = bytesOf('],"skus":[');
+const KEY_COLUMNS_AVAILABLE = bytesOf('],"available":[');
+const KEY_COLUMNS_ETA = bytesOf('],"etaMinutes":[');
+const KEY_COLUMNS_PER_DC = bytesOf('],"perDc":[');
+const KEY_COLUMNS_PER_DC_NONE = bytesOf('],"perDc":null');
+/** The `form=columns` answer's bytes besides its ids and numbers: keys and brackets. */
+const COLUMNS_FIXED_BYTES = 128;
 const TRUE = bytesOf('true');
 const FALSE = bytesOf('false');
 
@@ -166,6 +178,70 @@ export class AvailabilityJsonWriter {
     at = this.digits(dcCount, this.put(KEY_DCS_IN_RANGE, at));
     bytes[at++] = CLOSE_BRACE;
     return bytes.subarray(0, at);
+  }
+
+  /**
+   * The `form=columns` JSON of one query's typed answer, borrowed like the others: `{ dcs,
+   * dcEtaMinutes, skus, available, etaMinutes, perDc }`, exactly `JSON.stringify` of
+   * `availabilityColumnsBody(answer, skus)`. Null where an id needs escapes or the answer
+   * would not fit; the caller then stringifies that body.
+   */
+  columnsForm(answer: AvailabilityColumns, skus: readonly string[]): Uint8Array | null {
+    const bytes = this.bytes;
+    const dcCount = readI32(answer.dcCounts, 0);
+    const skuCount = skus.length;
+    const perDc = answer.perDc ?? null;
+    // Every number written is at most 11 bytes and a comma; ids at most ID_BYTES_MAX and 3.
+    const numbers = dcCount * 2 + skuCount * 2 + (perDc === null ? 0 : skuCount * dcCount);
+    const bound = COLUMNS_FIXED_BYTES + (dcCount + skuCount) * (ID_BYTES_MAX + 3) + numbers * 12;
+    if (bound > bytes.length) return null;
+    let at = this.put(KEY_COLUMNS_DCS, 0);
+    for (let hit = 0; hit < dcCount; hit++) {
+      if (hit > 0) bytes[at++] = COMMA;
+      at = this.string(answer.dcs[readI32(answer.dcIndex, hit)], at);
+      if (at === GAVE_UP) return null;
+    }
+    at = this.put(KEY_COLUMNS_DC_ETA, at);
+    for (let hit = 0; hit < dcCount; hit++) {
+      if (hit > 0) bytes[at++] = COMMA;
+      at = this.tenths(readI32(answer.dcEtaTenths, hit), at);
+    }
+    at = this.put(KEY_COLUMNS_SKUS, at);
+    for (let sku = 0; sku < skuCount; sku++) {
+      if (sku > 0) bytes[at++] = COMMA;
+      at = this.string(skus[sku], at);
+      if (at === GAVE_UP) return null;
+    }
+    at = this.put(KEY_COLUMNS_AVAILABLE, at);
+    for (let sku = 0; sku < skuCount; sku++) {
+      if (sku > 0) bytes[at++] = COMMA;
+      at = this.count(readI32(answer.available, sku), at);
+    }
+    at = this.put(KEY_COLUMNS_ETA, at);
+    for (let sku = 0; sku < skuCount; sku++) {
+      if (sku > 0) bytes[at++] = COMMA;
+      at = this.tenths(readI32(answer.etaTenths, sku), at);
+    }
+    if (perDc === null) {
+      at = this.put(KEY_COLUMNS_PER_DC_NONE, at);
+    } else {
+      at = this.put(KEY_COLUMNS_PER_DC, at);
+      const cells = skuCount * dcCount;
+      for (let cell = 0; cell < cells; cell++) {
+        if (cell > 0) bytes[at++] = COMMA;
+        at = this.count(readI32(perDc, cell), at);
+      }
+      bytes[at++] = CLOSE_BRACKET;
+    }
+    bytes[at++] = CLOSE_BRACE;
+    return bytes.subarray(0, at);
+  }
+
+  /** A count column's value: units, or -1 (an unknown SKU's `available`). */
+  private count(value: number, start: number): number {
+    if (value >= 0) return this.digits(value, start);
+    this.bytes[start] = MINUS;
+    return this.digits(-value, start + 1);
   }
 
   /**
@@ -364,18 +440,35 @@ function writeString(bytes: Uint8Array, text: string, start: number): number {
   return at;
 }
 
-/** A non-negative integer below INTEGER_FAST_MAX, in decimal. */
+/**
+ * A non-negative integer below INTEGER_FAST_MAX, in decimal. Counts (most below 1,000) take
+ * the short branches; int32 values divide as integers, larger ones as doubles.
+ */
 function writeDigits(bytes: Uint8Array, value: number, start: number): number {
   if (value < 10) {
     bytes[start] = ZERO + value;
     return start + 1;
   }
-  let count = 1;
-  for (let power = 10; power <= value; power *= 10) count++;
+  if (value < 100) {
+    const tens = (value / 10) | 0;
+    bytes[start] = ZERO + tens;
+    bytes[start + 1] = ZERO + value - tens * 10;
+    return start + 2;
+  }
+  let count = 3;
+  for (let power = 1000; power <= value; power *= 10) count++;
   let rest = value;
-  for (let index = count - 1; index >= 0; index--) {
-    bytes[start + index] = ZERO + (rest % 10);
-    rest = Math.floor(rest / 10);
+  if (value <= INT32_MAX) {
+    for (let index = count - 1; index >= 0; index--) {
+      const next = (rest / 10) | 0;
+      bytes[start + index] = ZERO + rest - next * 10;
+      rest = next;
+    }
+  } else {
+    for (let index = count - 1; index >= 0; index--) {
+      bytes[start + index] = ZERO + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
   }
   return start + count;
 }
@@ -396,6 +489,54 @@ function writeTenths(bytes: Uint8Array, value: number, start: number): number {
 function readI32(bytes: Uint8Array, index: number): number {
   const at = index * 4;
   return bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24);
+}
+
+/** The body of a `form=columns` availability answer: see `columnsForm`, which writes it. */
+export interface AvailabilityColumnsBody {
+  /** The DCs that deliver to the location within the window, nearest first. */
+  dcs: string[];
+  /** Each such DC's ETA to the location, in minutes (tenths). */
+  dcEtaMinutes: (number | null)[];
+  /** The SKUs asked, in request order. */
+  skus: string[];
+  /** Per SKU: the units free across the DCs; -1 for a SKU the node does not know. */
+  available: number[];
+  /** Per SKU: the best ETA among the DCs that have it; null when none has it. */
+  etaMinutes: (number | null)[];
+  /** Per SKU, a row of one count per DC (0 where none); null with `breakdown=false`. */
+  perDc: number[] | null;
+}
+
+/** The `form=columns` body of one query's typed answer (`skus` the ids asked, in order). */
+export function availabilityColumnsBody(
+  answer: AvailabilityColumns,
+  skus: readonly string[],
+): AvailabilityColumnsBody {
+  const dcCount = readI32(answer.dcCounts, 0);
+  const dcs: string[] = new Array(dcCount);
+  const dcEtaMinutes: (number | null)[] = new Array(dcCount);
+  for (let hit = 0; hit < dcCount; hit++) {
+    dcs[hit] = answer.dcs[readI32(answer.dcIndex, hit)];
+    dcEtaMinutes[hit] = minutesOf(readI32(answer.dcEtaTenths, hit));
+  }
+  const available: number[] = new Array(skus.length);
+  const etaMinutes: (number | null)[] = new Array(skus.length);
+  for (let sku = 0; sku < skus.length; sku++) {
+    available[sku] = readI32(answer.available, sku);
+    etaMinutes[sku] = minutesOf(readI32(answer.etaTenths, sku));
+  }
+  let perDc: number[] | null = null;
+  if (answer.perDc) {
+    const cells = skus.length * dcCount;
+    perDc = new Array(cells);
+    for (let cell = 0; cell < cells; cell++) perDc[cell] = readI32(answer.perDc, cell);
+  }
+  return { dcs, dcEtaMinutes, skus: skus.slice(), available, etaMinutes, perDc };
+}
+
+/** An ETA in tenths of a minute as minutes; ETA_NONE (-1) as null, as writeTenths writes it. */
+function minutesOf(tenths: number): number | null {
+  return tenths < 0 ? null : tenths / 10;
 }
 
 /** Canonical array-index strings: an object puts these keys first, in numeric order. */

@@ -14,6 +14,8 @@
 import {
   argsFromBody,
   argsFromQuery,
+  type AvailabilityForm,
+  availabilityFromQuery,
   decodePathSegment,
   type ErrorBody,
   type Op,
@@ -23,7 +25,10 @@ import {
 } from '../protocol/index.js';
 import { errorOf } from './errors.js';
 
-export type RouteArgs = { ok: true; args: unknown } | { ok: false; error: ErrorBody };
+/** Checked args; `form` is how an availability answer is written (objects by default). */
+export type RouteArgs =
+  | { ok: true; args: unknown; form?: AvailabilityForm }
+  | { ok: false; error: ErrorBody };
 
 /** The methods the API routes by, as uWS names them (lower case). */
 export type HttpMethod = 'get' | 'post' | 'put';
@@ -57,7 +62,10 @@ function queryRoute(pattern: string, op: QueryOp): HttpRoute {
     op,
     params: [],
     hasBody: false,
-    toArgs: (query, _params, _body, limits) => argsFromQuery(op, query, limits),
+    toArgs:
+      op === 'availability'
+        ? (query, _params, _body, limits) => availabilityFromQuery(query, limits)
+        : (query, _params, _body, limits) => argsFromQuery(op, query, limits),
   };
 }
 

@@ -50,7 +50,7 @@ import {
   JSON_CONTENT_TYPE,
   startStreamedRefusal,
 } from './http-answer.js';
-import { AvailabilityJsonWriter } from './http-json.js';
+import { AvailabilityJsonWriter, availabilityColumnsBody } from './http-json.js';
 import {
   HTTP_ANSWER_BUFFER_BYTES,
   HTTP_LINGER_BYTES_MAX,
@@ -359,7 +359,8 @@ export class HttpServer {
     }
     if (op === 'availability') {
       pending?.settle();
-      this.answerAvailability(res, checked.args as AvailabilityArgs, identity, startMs);
+      const args = checked.args as AvailabilityArgs;
+      this.answerAvailability(res, args, checked.form === 'columns', identity, startMs);
       return;
     }
     const outcome = runOperation(this.context, op, checked.args, identity);
@@ -415,18 +416,24 @@ export class HttpServer {
    * Availability, the read served at volume: run as protocol v2 runs it (typed columns, no
    * object per SKU or DC) and written as JSON straight from the columns. Where the v1 answer
    * object would order or merge keys differently (see AvailabilityJsonWriter.columns), the
-   * query runs again on the object path, so every answer is exactly the v1 JSON.
+   * query runs again on the object path, so every answer is exactly the v1 JSON. With
+   * `columns` (`form=columns`), the answer is those columns as JSON arrays.
    */
   private answerAvailability(
     res: HttpResponse,
     args: AvailabilityArgs,
+    columns: boolean,
     identity: KeyIdentity,
     startMs: number,
   ): void {
     const outcome = runOperation(this.context, 'availability', args, identity, 2);
     if (outcome instanceof Promise) throw new Error('availability settles at once');
     if (outcome.ok) {
-      const json = this.availabilityJson.columns(outcome.value as AvailabilityColumns, args.skus);
+      const answer = outcome.value as AvailabilityColumns;
+      const json = columns
+        ? (this.availabilityJson.columnsForm(answer, args.skus) ??
+          JSON.stringify(availabilityColumnsBody(answer, args.skus)))
+        : this.availabilityJson.columns(answer, args.skus);
       if (json !== null) {
         this.answers.write(res, 200, JSON_CONTENT_TYPE, json);
         this.metrics?.observe('availability', TRANSPORT_HTTP, null, startMs);

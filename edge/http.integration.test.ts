@@ -82,6 +82,36 @@ describe('HTTP reads', () => {
     expect(answer.body.skus.baguette).toEqual({ available: 14, etaMinutes: 5, dcs: [] });
   });
 
+  it('answers the same availability as columns with form=columns', async () => {
+    const query = `lat=${HERE.lat}&lng=${HERE.lng}&skus=baguette,cheese,nope`;
+    const objects = await http(port, `/v1/availability?${query}`, { key: keys.reader });
+    const answer = await http(port, `/v1/availability?${query}&form=columns`, {
+      key: keys.reader,
+    });
+    expect(answer.status).toBe(200);
+    const { dcs, dcEtaMinutes, skus, available, etaMinutes, perDc } = answer.body;
+    expect(skus).toEqual(['baguette', 'cheese', 'nope']);
+    expect(dcs.length).toBe(objects.body.dcsInRange);
+    expect([...dcs].sort()).toEqual(['paris-a', 'paris-b']);
+    expect(available).toEqual([14, 3, -1]);
+    expect(etaMinutes).toEqual([5, objects.body.skus.cheese.etaMinutes, null]);
+    skus.forEach((sku: string, row: number) => {
+      for (const hit of objects.body.skus[sku].dcs) {
+        const column = dcs.indexOf(hit.dc);
+        expect(perDc[row * dcs.length + column]).toBe(hit.available);
+        expect(dcEtaMinutes[column]).toBe(hit.etaMinutes);
+      }
+    });
+    expect(perDc.reduce((sum: number, units: number) => sum + units, 0)).toBe(17);
+    const totals = await http(port, `/v1/availability?${query}&form=columns&breakdown=false`, {
+      key: keys.reader,
+    });
+    expect(totals.body).toMatchObject({ available: [14, 3, -1], perDc: null });
+    const refused = await http(port, `/v1/availability?${query}&form=rows`, { key: keys.reader });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'BAD_FIELD', field: 'form' });
+  });
+
   it('browses SKUs near a location, by category', async () => {
     const answer = await http(port, `/v1/browse?lat=${HERE.lat}&lng=${HERE.lng}&category=dairy`, {
       key: keys.reader,

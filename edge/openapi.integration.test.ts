@@ -220,6 +220,17 @@ describe('live answers match the response schemas', () => {
     await call(test, 'get', `/v1/availability?lat=${FAR.lat}&lng=${FAR.lng}&skus=rye`, {
       key: reader,
     });
+    const columns = await call(test, 'get', `/v1/availability?${at}&skus=rye,nope&form=columns`, {
+      key: reader,
+    });
+    expect(columns.body.available[1]).toBe(-1);
+    await call(test, 'get', `/v1/availability?${at}&skus=rye&form=columns&breakdown=false`, {
+      key: reader,
+    });
+    expect(
+      (await call(test, 'get', `/v1/availability?${at}&skus=rye&form=rows`, { key: reader }))
+        .status,
+    ).toBe(400);
     const first = await call(test, 'get', `/v1/browse?${at}&limit=1`, { key: reader });
     expect(first.body.nextCursor).not.toBeNull();
     const cursor = encodeURIComponent(first.body.nextCursor);

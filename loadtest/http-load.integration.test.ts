@@ -71,6 +71,15 @@ describe('loadtest:http against a real node', () => {
     expect(text).toContain('load generator (autocannon)');
   });
 
+  it('asks for availability in both forms, every answer a 2xx', async () => {
+    for (const scenario of ['availability', 'availability-columns'] as const) {
+      const { run } = await measureScenario(scenario, options, null);
+      expect(run.errors, `${scenario} ${context}`).toBe(0);
+      expect(run.non2xx, `${scenario} ${context}`).toBe(0);
+      expect(run['2xx'], `${scenario} ${context}`).toBeGreaterThan(0);
+    }
+  });
+
   it('gives no budget without a key that reads /metrics, and still runs', async () => {
     const { run, budget } = await measureScenario('healthz', options, 'not-a-key');
     expect(run.non2xx).toBe(0);

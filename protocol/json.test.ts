@@ -7,9 +7,11 @@ import { describe, expect, it } from 'vitest';
 import {
   argsFromBody,
   argsFromQuery,
+  availabilityFromQuery,
   decodePathSegment,
   httpStatus,
   parseJsonBody,
+  queryParams,
 } from './json.js';
 
 describe('parseJsonBody', () => {
@@ -118,6 +120,54 @@ describe('argsFromQuery', () => {
       ok: false,
       error: { code: 'TOO_MANY_SKUS' },
     });
+  });
+
+  it('reads the availability answer form, objects by default, after the args', () => {
+    expect(availabilityFromQuery('lat=1&lng=2&skus=a')).toMatchObject({
+      ok: true,
+      form: 'objects',
+    });
+    expect(availabilityFromQuery('lat=1&lng=2&skus=a&form=columns')).toEqual({
+      ok: true,
+      args: { lat: 1, lng: 2, skus: ['a'] },
+      form: 'columns',
+    });
+    expect(availabilityFromQuery('form=objects&lat=1&lng=2&skus=a')).toMatchObject({
+      form: 'objects',
+    });
+    expect(availabilityFromQuery('lat=1&lng=2&skus=a&form=rows')).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_FIELD', field: 'form' },
+    });
+    expect(availabilityFromQuery('lat=1&lng=2&skus=a&form=')).toMatchObject({
+      error: { field: 'form' },
+    });
+    expect(availabilityFromQuery('lat=91&lng=2&skus=a&form=rows')).toMatchObject({
+      error: { code: 'BAD_LOCATION' },
+    });
+    // The same args whichever way the query is read (escapes go through URLSearchParams).
+    expect(availabilityFromQuery('lat=1&lng=2&skus=a%2Cb&form=columns')).toMatchObject({
+      args: { skus: ['a', 'b'] },
+      form: 'columns',
+    });
+  });
+
+  it('reads an unescaped query as URLSearchParams does', () => {
+    const names = ['lat', 'lng', 'skus', 'form', 'a', 'ab', ''];
+    const pieces = ['lat', 'lng', 'skus', 'form', 'a', 'ab', '=', '&', '&&', '1', 'x=y', ',', '?'];
+    let state = 7;
+    const next = (bound: number) => {
+      state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+      return state % bound;
+    };
+    for (let round = 0; round < 5_000; round++) {
+      let query = '';
+      const length = next(12);
+      for (let index = 0; index < length; index++) query += pieces[next(pieces.length)];
+      const expected = new URLSearchParams(query);
+      const read = queryParams(query);
+      for (const name of names) expect(read.get(name), `${query} ${name}`).toBe(expected.get(name));
+    }
   });
 
   it('maps browse and stock queries', () => {

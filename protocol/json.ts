@@ -11,10 +11,11 @@
 
 import { type ErrorBody, type ErrorCode, ErrorCodes, errorBody, isErrorCode } from './codes.js';
 import { HTTP_BODY_BYTES_MAX } from './limits.js';
-import { isPlainMap, type Op, type OpArgs } from './messages.js';
+import { type AvailabilityArgs, isPlainMap, type Op, type OpArgs } from './messages.js';
 import {
   DEFAULT_VALIDATION_LIMITS,
   type Validated,
+  type ValidationError,
   type ValidationLimits,
   validateArgs,
 } from './validate.js';
@@ -92,6 +93,19 @@ export function argsFromBody<O extends Op>(
 export type QueryOp = 'availability' | 'browse' | 'getStock';
 
 /**
+ * The JSON forms of an HTTP availability answer (`form=` in the query): `objects`, the default,
+ * a map per SKU with a list per DC; `columns`, the version-2 layout as JSON arrays (the DCs in
+ * range once, per-SKU totals and ETAs, the per-DC counts as one flat array).
+ */
+export const AVAILABILITY_FORMS = ['objects', 'columns'] as const;
+export type AvailabilityForm = (typeof AVAILABILITY_FORMS)[number];
+
+/** Checked availability args from a query string, with the answer form it asked for. */
+export type AvailabilityQuery =
+  | { ok: true; args: AvailabilityArgs; form: AvailabilityForm }
+  | { ok: false; error: ValidationError };
+
+/**
  * Args for a GET op from its raw query string (without the leading `?`):
  * `availability` lat, lng, skus (comma separated), maxMinutes, breakdown (true or false);
  * `browse` lat, lng, category,
@@ -102,7 +116,11 @@ export function argsFromQuery<O extends QueryOp>(
   query: string,
   limits: Readonly<ValidationLimits> = DEFAULT_VALIDATION_LIMITS,
 ): Validated<OpArgs[O]> {
-  const params = new URLSearchParams(query);
+  if (op === 'availability') {
+    const checked = availabilityFromQuery(query, limits);
+    return (checked.ok ? { ok: true, args: checked.args } : checked) as Validated<OpArgs[O]>;
+  }
+  const params = queryParams(query);
   const args: Record<string, unknown> = {};
   if (op === 'getStock') {
     copyParam(params, args, 'dc', false);
@@ -112,29 +130,95 @@ export function argsFromQuery<O extends QueryOp>(
   copyParam(params, args, 'lat', true);
   copyParam(params, args, 'lng', true);
   copyParam(params, args, 'maxMinutes', true);
-  if (op === 'availability') {
-    const skus = params.get('skus');
-    // Split at most one past the limit: enough to refuse TOO_MANY_SKUS, no more.
-    if (skus !== null) {
-      args.skus = skus === '' ? [] : skus.split(',', limits.skusPerRequestMax + 1);
-    }
-    const breakdown = params.get('breakdown');
-    if (breakdown !== null) {
-      // Anything but the two words reaches validation as a string and is refused there.
-      args.breakdown = breakdown === 'true' ? true : breakdown === 'false' ? false : breakdown;
-    }
-  } else {
-    copyParam(params, args, 'category', false);
-    copyParam(params, args, 'cursor', false);
-    copyParam(params, args, 'limit', true);
-  }
+  copyParam(params, args, 'category', false);
+  copyParam(params, args, 'cursor', false);
+  copyParam(params, args, 'limit', true);
   return validateArgs(op, args, limits);
+}
+
+/**
+ * `availability` args from a query string, and `form` (objects or columns; objects when
+ * absent). The args are checked first, so a query wrong in both is refused for its args.
+ */
+export function availabilityFromQuery(
+  query: string,
+  limits: Readonly<ValidationLimits> = DEFAULT_VALIDATION_LIMITS,
+): AvailabilityQuery {
+  const params = queryParams(query);
+  const args: Record<string, unknown> = {};
+  copyParam(params, args, 'lat', true);
+  copyParam(params, args, 'lng', true);
+  copyParam(params, args, 'maxMinutes', true);
+  const skus = params.get('skus');
+  // Split at most one past the limit: enough to refuse TOO_MANY_SKUS, no more.
+  if (skus !== null) {
+    args.skus = skus === '' ? [] : skus.split(',', limits.skusPerRequestMax + 1);
+  }
+  const breakdown = params.get('breakdown');
+  if (breakdown !== null) {
+    // Anything but the two words reaches validation as a string and is refused there.
+    args.breakdown = breakdown === 'true' ? true : breakdown === 'false' ? false : breakdown;
+  }
+  const checked = validateArgs('availability', args, limits);
+  if (!checked.ok) return checked;
+  const form = params.get('form') ?? 'objects';
+  if (form !== 'objects' && form !== 'columns') {
+    const message = `must be one of ${AVAILABILITY_FORMS.join(', ')}`;
+    return { ok: false, error: { code: 'BAD_FIELD', message, field: 'form' } };
+  }
+  return { ok: true, args: checked.args, form };
 }
 
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
+/** The one thing read from a query string: the first value of a name, or null. */
+interface QueryParams {
+  get(name: string): string | null;
+}
+
+const EQUALS = 0x3d;
+
+/**
+ * A query string without escapes (no `%`, no `+`) or leading `?`, read in place: `get` finds the first
+ * `name=` pair, as URLSearchParams does, without decoding or copying every pair first. The
+ * query an availability request carries at volume is of this kind; any other goes to
+ * URLSearchParams.
+ */
+class PlainQuery implements QueryParams {
+  constructor(private readonly query: string) {}
+
+  get(name: string): string | null {
+    const query = this.query;
+    let from = 0;
+    while (from <= query.length) {
+      const ampersand = query.indexOf('&', from);
+      const end = ampersand === -1 ? query.length : ampersand;
+      const keyEnd = from + name.length;
+      // An empty pair (`&&`) is no parameter.
+      if (end > from && keyEnd <= end && query.startsWith(name, from)) {
+        if (keyEnd === end) return '';
+        if (query.charCodeAt(keyEnd) === EQUALS) {
+          // A value is everything up to the pair's end, later `=` included.
+          return query.slice(keyEnd + 1, end);
+        }
+      }
+      if (ampersand === -1) return null;
+      from = ampersand + 1;
+    }
+    return null;
+  }
+}
+
+/** A query string's parameters, decoded as URLSearchParams decodes them. */
+export function queryParams(query: string): QueryParams {
+  if (query.includes('%') || query.includes('+') || query.startsWith('?')) {
+    return new URLSearchParams(query);
+  }
+  return new PlainQuery(query);
+}
+
 function copyParam(
-  params: URLSearchParams,
+  params: QueryParams,
   args: Record<string, unknown>,
   name: string,
   numeric: boolean,
