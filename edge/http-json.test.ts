@@ -166,12 +166,12 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
         const columns = runner.availabilityOne({ lat, lng, skus, breakdown });
         if ('code' in columns) continue;
         const label = `${REPLAY}: network ${network} query ${query}`;
-        const body = availabilityColumnsBody(columns, skus);
-        const bytes = writer.columnsForm(columns, skus);
-        const plain = [...skus, ...body.dcs].every(
+        const body = availabilityColumnsBody(columns, skus.length);
+        const bytes = writer.columnsForm(columns, skus.length);
+        const plain = body.dcs.every(
           (id) => /^[\x20-\x7e]*$/.test(id) && !id.includes('"') && !id.includes('\\'),
         );
-        expect(bytes === null, `${label}: gave up on plain ids`).toBe(!plain);
+        expect(bytes === null, `${label}: gave up on plain DC ids`).toBe(!plain);
         if (bytes !== null) {
           written++;
           expect(Buffer.from(bytes).toString('utf8'), label).toBe(JSON.stringify(body));
@@ -180,7 +180,7 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
         const result = engine.availability({ lat, lng }, skus, undefined, breakdown);
         if (!result.ok) continue;
         compared++;
-        expect(body.skus, label).toEqual(skus);
+        expect(body.available.length, label).toBe(skus.length);
         expect(body.dcs.length, label).toBe(result.dcsInRange);
         expect(body.perDc === null, label).toBe(!breakdown);
         skus.forEach((sku, index) => {
@@ -221,9 +221,8 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
         etaTenths: i32(Array.from({ length: skuCount }, () => prng.int(14_400) - 1)),
         perDc: prng.chance(0.2) ? null : i32(Array.from({ length: skuCount * dcCount }, draw)),
       };
-      const skus = Array.from({ length: skuCount }, (_, index) => `s${index}`);
-      const bytes = writer.columnsForm(columns, skus);
-      const body = availabilityColumnsBody(columns, skus);
+      const bytes = writer.columnsForm(columns, skuCount);
+      const body = availabilityColumnsBody(columns, skuCount);
       expect(bytes, REPLAY).not.toBeNull();
       expect(Buffer.from(bytes!).toString('utf8'), REPLAY).toBe(JSON.stringify(body));
     }
@@ -237,9 +236,12 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
       etaTenths: i32(Array.from({ length: 40 }, () => 1)),
       perDc: i32(Array.from({ length: 160 }, () => 1)),
     };
-    const skus = Array.from({ length: 40 }, (_, index) => `s${index}`);
-    expect(small.columnsForm(wide, skus)).toBeNull();
-    expect(small.columnsForm({ ...wide, available: i32([5]), perDc: null }, ['x'])).not.toBeNull();
+    expect(small.columnsForm(wide, 40)).toBeNull();
+    expect(small.columnsForm({ ...wide, available: i32([5]), perDc: null }, 1)).not.toBeNull();
+    // DC ids that need escapes are left to JSON.stringify.
+    for (const id of ['a"b', 'a\\b', 'thé', 'a\nb']) {
+      expect(writer.columnsForm({ ...wide, dcs: ['a', 'b', id, 'd'] }, 40), id).toBeNull();
+    }
   });
 
   it('writes numbers as JSON does, or gives up', () => {

@@ -69,7 +69,6 @@ const NULL = bytesOf('null');
 /** The `form=columns` answer's keys, each with what separates it from the column before. */
 const KEY_COLUMNS_DCS = bytesOf('{"dcs":[');
 const KEY_COLUMNS_DC_ETA = bytesOf('],"dcEtaMinutes":[');
-const KEY_COLUMNS_SKUS = bytesOf('],"skus":[');
 const KEY_COLUMNS_AVAILABLE = bytesOf('],"available":[');
 const KEY_COLUMNS_ETA = bytesOf('],"etaMinutes":[');
 const KEY_COLUMNS_PER_DC = bytesOf('],"perDc":[');
@@ -181,19 +180,18 @@ export class AvailabilityJsonWriter {
   }
 
   /**
-   * The `form=columns` JSON of one query's typed answer, borrowed like the others: `{ dcs,
-   * dcEtaMinutes, skus, available, etaMinutes, perDc }`, exactly `JSON.stringify` of
-   * `availabilityColumnsBody(answer, skus)`. Null where an id needs escapes or the answer
-   * would not fit; the caller then stringifies that body.
+   * The `form=columns` JSON of one query's typed answer for `skuCount` SKUs, borrowed like
+   * the others: `{ dcs, dcEtaMinutes, available, etaMinutes, perDc }`, exactly `JSON.stringify`
+   * of `availabilityColumnsBody(answer, skuCount)`. Null where a DC id needs escapes or the
+   * answer would not fit; the caller then stringifies that body.
    */
-  columnsForm(answer: AvailabilityColumns, skus: readonly string[]): Uint8Array | null {
+  columnsForm(answer: AvailabilityColumns, skuCount: number): Uint8Array | null {
     const bytes = this.bytes;
     const dcCount = readI32(answer.dcCounts, 0);
-    const skuCount = skus.length;
     const perDc = answer.perDc ?? null;
     // Every number written is at most 11 bytes and a comma; ids at most ID_BYTES_MAX and 3.
     const numbers = dcCount * 2 + skuCount * 2 + (perDc === null ? 0 : skuCount * dcCount);
-    const bound = COLUMNS_FIXED_BYTES + (dcCount + skuCount) * (ID_BYTES_MAX + 3) + numbers * 12;
+    const bound = COLUMNS_FIXED_BYTES + dcCount * (ID_BYTES_MAX + 3) + numbers * 12;
     if (bound > bytes.length) return null;
     let at = this.put(KEY_COLUMNS_DCS, 0);
     for (let hit = 0; hit < dcCount; hit++) {
@@ -205,12 +203,6 @@ export class AvailabilityJsonWriter {
     for (let hit = 0; hit < dcCount; hit++) {
       if (hit > 0) bytes[at++] = COMMA;
       at = this.tenths(readI32(answer.dcEtaTenths, hit), at);
-    }
-    at = this.put(KEY_COLUMNS_SKUS, at);
-    for (let sku = 0; sku < skuCount; sku++) {
-      if (sku > 0) bytes[at++] = COMMA;
-      at = this.string(skus[sku], at);
-      if (at === GAVE_UP) return null;
     }
     at = this.put(KEY_COLUMNS_AVAILABLE, at);
     for (let sku = 0; sku < skuCount; sku++) {
@@ -497,9 +489,7 @@ export interface AvailabilityColumnsBody {
   dcs: string[];
   /** Each such DC's ETA to the location, in minutes (tenths). */
   dcEtaMinutes: (number | null)[];
-  /** The SKUs asked, in request order. */
-  skus: string[];
-  /** Per SKU: the units free across the DCs; -1 for a SKU the node does not know. */
+  /** Per SKU asked, in request order: the units free across the DCs; -1 for an unknown SKU. */
   available: number[];
   /** Per SKU: the best ETA among the DCs that have it; null when none has it. */
   etaMinutes: (number | null)[];
@@ -507,10 +497,10 @@ export interface AvailabilityColumnsBody {
   perDc: number[] | null;
 }
 
-/** The `form=columns` body of one query's typed answer (`skus` the ids asked, in order). */
+/** The `form=columns` body of one query's typed answer for `skuCount` SKUs. */
 export function availabilityColumnsBody(
   answer: AvailabilityColumns,
-  skus: readonly string[],
+  skuCount: number,
 ): AvailabilityColumnsBody {
   const dcCount = readI32(answer.dcCounts, 0);
   const dcs: string[] = new Array(dcCount);
@@ -519,19 +509,19 @@ export function availabilityColumnsBody(
     dcs[hit] = answer.dcs[readI32(answer.dcIndex, hit)];
     dcEtaMinutes[hit] = minutesOf(readI32(answer.dcEtaTenths, hit));
   }
-  const available: number[] = new Array(skus.length);
-  const etaMinutes: (number | null)[] = new Array(skus.length);
-  for (let sku = 0; sku < skus.length; sku++) {
+  const available: number[] = new Array(skuCount);
+  const etaMinutes: (number | null)[] = new Array(skuCount);
+  for (let sku = 0; sku < skuCount; sku++) {
     available[sku] = readI32(answer.available, sku);
     etaMinutes[sku] = minutesOf(readI32(answer.etaTenths, sku));
   }
   let perDc: number[] | null = null;
   if (answer.perDc) {
-    const cells = skus.length * dcCount;
+    const cells = skuCount * dcCount;
     perDc = new Array(cells);
     for (let cell = 0; cell < cells; cell++) perDc[cell] = readI32(answer.perDc, cell);
   }
-  return { dcs, dcEtaMinutes, skus: skus.slice(), available, etaMinutes, perDc };
+  return { dcs, dcEtaMinutes, available, etaMinutes, perDc };
 }
 
 /** An ETA in tenths of a minute as minutes; ETA_NONE (-1) as null, as writeTenths writes it. */

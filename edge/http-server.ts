@@ -431,8 +431,8 @@ export class HttpServer {
     if (outcome.ok) {
       const answer = outcome.value as AvailabilityColumns;
       const json = columns
-        ? (this.availabilityJson.columnsForm(answer, args.skus) ??
-          JSON.stringify(availabilityColumnsBody(answer, args.skus)))
+        ? (this.availabilityJson.columnsForm(answer, args.skus.length) ??
+          JSON.stringify(availabilityColumnsBody(answer, args.skus.length)))
         : this.availabilityJson.columns(answer, args.skus);
       if (json !== null) {
         this.answers.write(res, 200, JSON_CONTENT_TYPE, json);

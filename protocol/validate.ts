@@ -303,8 +303,10 @@ function readLines(
   for (let index = 0; index < count; index++) {
     const line = value[index];
     if (!isPlainMap(line)) return new Invalid('BAD_FIELD', `${field}[${index}]`, 'must be a map');
-    const sku = readId(line.sku, 'BAD_ID', `${field}[${index}].sku`);
-    if (sku instanceof Invalid) return sku;
+    const sku = line.sku;
+    // Field names are made only for a refusal: this runs once per line of every order.
+    const problem = idProblem(sku);
+    if (problem !== undefined) return new Invalid('BAD_ID', `${field}[${index}].sku`, problem);
     const qty = line.qty;
     if (!isIntIn(qty, qtyMin, QUANTITY_MAX)) {
       return new Invalid(
@@ -313,7 +315,7 @@ function readLines(
         `must be an integer in [${qtyMin}, ${QUANTITY_MAX}]`,
       );
     }
-    lines[index] = { sku, qty };
+    lines[index] = { sku: sku as string, qty };
   }
   const duplicate = duplicateLineIndex(lines);
   if (duplicate >= 0) {
@@ -358,9 +360,11 @@ function readIdList(
   }
   const ids: string[] = new Array(value.length);
   for (let index = 0; index < value.length; index++) {
-    const id = readId(value[index], 'BAD_ID', `${field}[${index}]`);
-    if (id instanceof Invalid) return id;
-    ids[index] = id;
+    const id = value[index];
+    // The field's name is made only for a refusal: this runs once per id of every query.
+    const problem = idProblem(id);
+    if (problem !== undefined) return new Invalid('BAD_ID', `${field}[${index}]`, problem);
+    ids[index] = id as string;
   }
   return ids;
 }
