@@ -45,7 +45,11 @@ const BATCH = 1_000;
 const LINES = 3;
 const AVAILABILITY_SKUS = 20;
 
-function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
+/**
+ * `drain` frees the log's ring after each batch of orders, as the writer's commits would: an
+ * engine whose log fills goes read-only (every place then answers READ_ONLY).
+ */
+function engineCases(engine: Engine, dcs: number, skus: number, drain: () => void): BenchCase[] {
   const shared = engine.shared();
   const stock = new StockTable(shared.config, shared.stock);
   const hits = new DcHits();
@@ -128,6 +132,7 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
           }
           engine.cancelInto(orderId, orderAnswers);
         }
+        drain();
       },
     },
     {
@@ -150,6 +155,7 @@ function engineCases(engine: Engine, dcs: number, skus: number): BenchCase[] {
           if (!placed.ok) throw new Error(`bench: ${placed.error.code}`);
           engine.cancel(orderId);
         }
+        drain();
       },
     },
     {
@@ -274,13 +280,16 @@ async function main(): Promise<number> {
       batch: paths.availabilityByRef.entries,
       run: paths.availabilityByRef.run,
     },
-    ...engineCases(engine, dcs, skus),
+    ...engineCases(engine, dcs, skus, log.drain),
   ];
   for (const entry of cases) bench.add(entry.name, entry.run);
   await bench.run();
   const figures: BenchFigure[] = bench.tasks.map((task, at) => {
     const result = task.result;
-    if (!('period' in result)) throw new Error(`bench ${task.name} did not complete`);
+    if (!('period' in result)) {
+      const why = result.state === 'errored' ? `: ${result.error.message}` : ` (${result.state})`;
+      throw new Error(`bench ${task.name} did not complete${why}`);
+    }
     return { name: task.name, opsPerSec: Math.round(cases[at].batch / (result.period / 1000)) };
   });
   if (values.out !== undefined) {
