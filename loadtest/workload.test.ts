@@ -11,6 +11,7 @@ import {
   OrderSource,
   orderMixDefault,
   placeOrderArgs,
+  QueryPool,
   QuerySource,
 } from './workload.js';
 
@@ -89,6 +90,18 @@ describe('order and query sources', () => {
     const query = new QuerySource(dataset, 20, 1, 0).next();
     expect(new Set(query.skus).size).toBe(20);
     expect(Number.isFinite(query.lat) && Number.isFinite(query.lng)).toBe(true);
+  });
+
+  it('pools the source queries, the first ones, in turn', () => {
+    const expected = new QuerySource(dataset, 20, 1, 3);
+    const firsts = Array.from({ length: 5 }, () => expected.next());
+    const pool = new QueryPool(new QuerySource(dataset, 20, 1, 3), 5);
+    const handed = Array.from({ length: 12 }, () => pool.next());
+    expect(handed.slice(0, 5)).toEqual(firsts);
+    expect(handed[5]).toBe(handed[0]);
+    expect(handed[11]).toBe(handed[1]);
+    expect(new Set(handed).size).toBe(5);
+    expect(() => new QueryPool(expected, 0)).toThrow(RangeError);
   });
 
   it('makes unique order ids within the 64-byte limit', () => {

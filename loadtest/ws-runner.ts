@@ -32,6 +32,7 @@ import {
   type OrderMixOptions,
   OrderSource,
   placeOrderArgs,
+  QueryPool,
   QuerySource,
 } from './workload.js';
 
@@ -204,9 +205,15 @@ class RunState {
 interface LaneSources {
   prng: Prng;
   orders: OrderSource;
-  queries: QuerySource;
+  queries: QueryPool;
   orderIds: OrderIds;
 }
+
+/**
+ * Queries each connection draws before the run and sends in turn (QueryPool): with 4
+ * connections, 65,536 distinct queries, about 4 MB per connection.
+ */
+const QUERY_POOL_SIZE = 16_384;
 
 /** Connections per process are bounded by this, so stream numbers never overlap. */
 export const CONNECTIONS_PER_PROCESS_MAX = 4_096;
@@ -216,7 +223,10 @@ function laneSources(dataset: Dataset, config: WsRunConfig, connection: number):
   return {
     prng: new Prng(config.dataset.seed, stream),
     orders: new OrderSource(dataset, config.mix, stream),
-    queries: new QuerySource(dataset, config.skusPerQuery, config.mix.zipfExponent, stream),
+    queries: new QueryPool(
+      new QuerySource(dataset, config.skusPerQuery, config.mix.zipfExponent, stream),
+      config.availabilityShare > 0 ? QUERY_POOL_SIZE : 1,
+    ),
     orderIds: new OrderIds(config.runId, stream),
   };
 }
@@ -341,8 +351,8 @@ async function runLane(
   const share = state.config.availabilityShare;
   while (state.claim()) {
     if (share > 0 && (share >= 1 || sources.prng.chance(share))) {
-      const args = sources.queries.next();
-      if (!state.config.breakdown) args.breakdown = false;
+      const query = sources.queries.next();
+      const args = state.config.breakdown ? query : { ...query, breakdown: false };
       await state.timed('availability', () => client.availability(args));
     } else {
       await placeOne(state, client, dataset, sources);
