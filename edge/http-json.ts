@@ -1,10 +1,12 @@
 /**
  * A JSON writer for the one large answer the HTTP API serves at volume: availability, with its
  * per-DC breakdown (`{ skus: { <id>: { available, etaMinutes, dcs: [{ dc, available,
- * etaMinutes }], unknown? } }, dcsInRange }`). It writes UTF-8 bytes straight into a buffer allocated once
- * per thread, about twice as fast as `JSON.stringify` on this shape (median CPU time for a
- * 20-SKU, 6-DC answer of 5.4 KB on the 2-core development machine: 28 µs against 50 µs), and
- * uWS takes the bytes without the string-to-UTF-8 conversion a string needs.
+ * etaMinutes }], unknown? } }, dcsInRange }`), and the same answer in `form=columns` (`{ dcs,
+ * dcEtaMinutes, available, etaMinutes, perDc }`, see `columnsForm`). It writes UTF-8 bytes
+ * straight into a buffer allocated once per thread, about twice as fast as `JSON.stringify` on
+ * the first shape (median CPU time for a 20-SKU, 6-DC answer of 5.4 KB on the 2-core
+ * development machine: 28 µs against 50 µs), and uWS takes the bytes without the
+ * string-to-UTF-8 conversion a string needs.
  *
  * Invariants: the bytes written are exactly those of `JSON.stringify(value)`, or nothing: the
  * writer walks each object's own keys in their order, knows how to write each key it expects,
@@ -12,7 +14,7 @@
  * unknown key, a value of another type, an object that is not plain, a string needing escapes
  * or not ASCII, or an answer larger than the buffer. (It takes `Object.prototype` to have no
  * enumerable keys, as nothing in the process adds any.) The returned view is borrowed: it is
- * valid until the next `availability` call, so it must be written or copied before then.
+ * valid until the writer's next call, so it must be written or copied before then.
  */
 
 import { type AvailabilityColumns, ID_BYTES_MAX } from '../protocol/index.js';

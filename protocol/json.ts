@@ -179,10 +179,10 @@ interface QueryParams {
 const EQUALS = 0x3d;
 
 /**
- * A query string without escapes (no `%`, no `+`) or leading `?`, read in place: `get` finds the first
- * `name=` pair, as URLSearchParams does, without decoding or copying every pair first. The
- * query an availability request carries at volume is of this kind; any other goes to
- * URLSearchParams.
+ * A query string without escapes (no `%`, no `+`) or leading `?`, read in place: `get` finds
+ * the first `name=` pair, as URLSearchParams does, without decoding or copying every pair
+ * first. The query an availability request carries at volume is of this kind; any other goes
+ * to URLSearchParams.
  */
 class PlainQuery implements QueryParams {
   constructor(private readonly query: string) {}
