@@ -69,6 +69,11 @@ function randomNetwork(prng: Prng) {
   return { engine, centre, ids };
 }
 
+/** A customer location within about 10 km of a network's centre. */
+function near(prng: Prng, centre: { lat: number; lng: number }) {
+  return { lat: centre.lat + prng.uniform(-0.1, 0.1), lng: centre.lng + prng.uniform(-0.1, 0.1) };
+}
+
 describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
   it('writes what JSON.stringify writes for real engine answers', () => {
     const prng = new Prng(SEED, 1);
@@ -82,10 +87,7 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
         const skus = Array.from({ length: count }, () =>
           prng.chance(0.9) ? prng.pick(ids) : `unknown-${prng.int(5)}`,
         );
-        const location = {
-          lat: centre.lat + prng.uniform(-0.1, 0.1),
-          lng: centre.lng + prng.uniform(-0.1, 0.1),
-        };
+        const location = near(prng, centre);
         const result = engine.availability(location, skus, undefined, prng.chance(0.8));
         if (!result.ok) continue;
         const { ok: _ok, ...value } = result;
@@ -121,8 +123,7 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
               prng.chance(0.9) ? prng.pick(pool) : `unknown-${prng.int(5)}`,
             );
         if (skus.length === 0) continue;
-        const lat = centre.lat + prng.uniform(-0.1, 0.1);
-        const lng = centre.lng + prng.uniform(-0.1, 0.1);
+        const { lat, lng } = near(prng, centre);
         const breakdown = prng.chance(0.8);
         const result = engine.availability({ lat, lng }, skus, undefined, breakdown);
         const columns = runner.availabilityOne({ lat, lng, skus, breakdown });
@@ -160,8 +161,7 @@ describe(`AvailabilityJsonWriter (${describeSeed(SEED)})`, () => {
         const skus = Array.from({ length: count }, () =>
           prng.chance(0.9) ? prng.pick(ids) : `unknown-${prng.int(5)}`,
         );
-        const lat = centre.lat + prng.uniform(-0.1, 0.1);
-        const lng = centre.lng + prng.uniform(-0.1, 0.1);
+        const { lat, lng } = near(prng, centre);
         const breakdown = prng.chance(0.8);
         const columns = runner.availabilityOne({ lat, lng, skus, breakdown });
         if ('code' in columns) continue;

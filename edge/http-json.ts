@@ -201,41 +201,44 @@ export class AvailabilityJsonWriter {
       at = this.string(answer.dcs[readI32(answer.dcIndex, hit)], at);
       if (at === GAVE_UP) return null;
     }
-    at = this.put(KEY_COLUMNS_DC_ETA, at);
-    for (let hit = 0; hit < dcCount; hit++) {
-      if (hit > 0) bytes[at++] = COMMA;
-      at = this.tenths(readI32(answer.dcEtaTenths, hit), at);
-    }
-    at = this.put(KEY_COLUMNS_AVAILABLE, at);
-    for (let sku = 0; sku < skuCount; sku++) {
-      if (sku > 0) bytes[at++] = COMMA;
-      at = this.count(readI32(answer.available, sku), at);
-    }
-    at = this.put(KEY_COLUMNS_ETA, at);
-    for (let sku = 0; sku < skuCount; sku++) {
-      if (sku > 0) bytes[at++] = COMMA;
-      at = this.tenths(readI32(answer.etaTenths, sku), at);
-    }
+    at = this.tenthsList(answer.dcEtaTenths, dcCount, this.put(KEY_COLUMNS_DC_ETA, at));
+    at = this.countList(answer.available, skuCount, this.put(KEY_COLUMNS_AVAILABLE, at));
+    at = this.tenthsList(answer.etaTenths, skuCount, this.put(KEY_COLUMNS_ETA, at));
     if (perDc === null) {
       at = this.put(KEY_COLUMNS_PER_DC_NONE, at);
     } else {
-      at = this.put(KEY_COLUMNS_PER_DC, at);
-      const cells = skuCount * dcCount;
-      for (let cell = 0; cell < cells; cell++) {
-        if (cell > 0) bytes[at++] = COMMA;
-        at = this.count(readI32(perDc, cell), at);
-      }
+      at = this.countList(perDc, skuCount * dcCount, this.put(KEY_COLUMNS_PER_DC, at));
       bytes[at++] = CLOSE_BRACKET;
     }
     bytes[at++] = CLOSE_BRACE;
     return bytes.subarray(0, at);
   }
 
-  /** A count column's value: units, or -1 (an unknown SKU's `available`). */
-  private count(value: number, start: number): number {
-    if (value >= 0) return this.digits(value, start);
-    this.bytes[start] = MINUS;
-    return this.digits(-value, start + 1);
+  /** The first `count` values of an int32 column, comma separated: units, or -1 (unknown). */
+  private countList(column: Uint8Array, count: number, start: number): number {
+    const bytes = this.bytes;
+    let at = start;
+    for (let index = 0; index < count; index++) {
+      if (index > 0) bytes[at++] = COMMA;
+      const value = readI32(column, index);
+      if (value < 0) {
+        bytes[at++] = MINUS;
+        at = this.digits(-value, at);
+      } else {
+        at = this.digits(value, at);
+      }
+    }
+    return at;
+  }
+
+  /** The first `count` ETAs of a tenths column, comma separated, as JSON writes minutes. */
+  private tenthsList(column: Uint8Array, count: number, start: number): number {
+    let at = start;
+    for (let index = 0; index < count; index++) {
+      if (index > 0) this.bytes[at++] = COMMA;
+      at = this.tenths(readI32(column, index), at);
+    }
+    return at;
   }
 
   /**

@@ -81,11 +81,17 @@ describe('SharedKeyBuckets', () => {
     expect(buckets.tokens(SLOT)).toBe(100);
   });
 
-  it('credits nothing when the clock goes back, and carries on from the earlier time', () => {
+  /** A bucket of 50 at 1,000 a second, stamped 5,000 and emptied. */
+  function emptiedAt5000() {
     const buckets = new SharedKeyBuckets(createKeyBuckets());
     const limit = { requestsPerSecond: 1_000, burst: 50 };
     buckets.reset(SLOT, limit.burst, 5_000);
     expect(buckets.take(SLOT, 50, 50)).toBe(50);
+    return { buckets, limit };
+  }
+
+  it('credits nothing when the clock goes back, and carries on from the earlier time', () => {
+    const { buckets, limit } = emptiedAt5000();
     buckets.refill(SLOT, limit, 4_000);
     expect(buckets.tokens(SLOT)).toBe(0);
     buckets.refill(SLOT, limit, 4_010);
@@ -93,10 +99,7 @@ describe('SharedKeyBuckets', () => {
   });
 
   it('credits an interval once when a thread refills with a reading older than the stamp', () => {
-    const buckets = new SharedKeyBuckets(createKeyBuckets());
-    const limit = { requestsPerSecond: 1_000, burst: 50 };
-    buckets.reset(SLOT, limit.burst, 5_000);
-    expect(buckets.take(SLOT, 50, 50)).toBe(50);
+    const { buckets, limit } = emptiedAt5000();
     buckets.refill(SLOT, limit, 5_020);
     expect(buckets.tokens(SLOT)).toBe(20);
     // A thread that read 5,010 before another stamped 5,020: nothing, and the stamp stays.

@@ -71,7 +71,7 @@ const REQUEST_TIMEOUT_S = 30;
  * Distinct availability queries (customer location, Zipf-drawn SKUs) built before the run;
  * each connection sends them in turn. Built once, so the generator does not pay a request
  * build per request that `/healthz`, its yardstick, does not pay (about 9 µs here). autocannon
- * builds a connection's list when it opens it (64 × 1,024 builds: about 0.5 s, inside the
+ * builds a connection's list when it opens it (64 × 1,024 builds: under a second, inside the
  * stage budget's interval though not the measured seconds). Orders are built per request, as
  * each needs an order id of its own.
  */
