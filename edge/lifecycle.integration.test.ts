@@ -265,6 +265,22 @@ describe('npm start (edge/main.js)', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('stops gracefully on a signal that arrives while it is still starting', async () => {
+    const dataDir = makeDataDir();
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const args = ['--port', String(await freePort()), '--data', dataDir, '--threads', '2'];
+    const run = runMain([...args, '--demo-dcs', '5', '--demo-skus', '40']);
+    // The log has recovered; the workers have not started and nothing is announced yet.
+    for (let waited = 0; waited < 20_000; waited += 2) {
+      if (run.output().stderr.includes('"recovered"')) break;
+      await new Promise((done) => setTimeout(done, 2));
+    }
+    expect(run.output().stdout).not.toContain('Try it:');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.output().stderr).toContain('SIGTERM: shutting down');
+  });
+
   it('refuses to start on the JavaScript fallback of uWebSockets.js', async () => {
     const dataDir = makeDataDir();
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -50,9 +50,14 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  const starting = startNode(cli.options);
+  // Signals are handled from the start, before the node announces itself ("node ready", the
+  // banner): whoever stops it on reading either line, or during a long recovery, gets a
+  // graceful stop once it has started, not the signal's default action.
+  const signaled = stopOnSignals(() => starting.then((started) => started.close()), EXIT_FAILURE);
   let node: Awaited<ReturnType<typeof startNode>>;
   try {
-    node = await startNode(cli.options);
+    node = await starting;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const code = error instanceof PortInUseError ? `${error.code}: ` : '';
@@ -69,7 +74,6 @@ async function main(): Promise<number> {
     return (isRegisteredCode(registered) ? exitCodeOf(registered) : null) ?? EXIT_FAILURE;
   }
   process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));
-  const signaled = stopOnSignals(() => node.close(), EXIT_FAILURE);
   const stopped = new Promise<number>((done) => {
     signaled.then(done);
     process.on('SIGHUP', () => reloadKeys(node));

@@ -44,11 +44,14 @@ async function main(): Promise<number> {
   const options = parsed.options;
   if (capacity !== null)
     options.engineConfig = { ...options.engineConfig, orderCapacity: capacity };
-  const node = await startNode(options);
+  const starting = startNode(options);
+  // Handled before the listening line: a caller may signal as soon as it reads it.
+  const stopped = stopOnSignals(() => starting.then((node) => node.close()), 1);
+  const node = await starting;
   process.stdout.write(
     `inventory node listening on ${node.url} (order capacity ${capacity ?? 'default'})\n`,
   );
-  return stopOnSignals(() => node.close(), 1);
+  return stopped;
 }
 
 main().then(
