@@ -265,7 +265,7 @@ describe('npm start (edge/main.js)', () => {
     expect(await second.exited).toBe(0);
   });
 
-  it('stops gracefully on a signal that arrives while it is still starting', async () => {
+  it('handles signals that arrive while it is still starting: SIGHUP reloads, SIGTERM stops', async () => {
     const dataDir = makeDataDir();
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const args = ['--port', String(await freePort()), '--data', dataDir, '--threads', '2'];
@@ -276,8 +276,10 @@ describe('npm start (edge/main.js)', () => {
       await new Promise((done) => setTimeout(done, 2));
     }
     expect(run.output().stdout).not.toContain('Try it:');
+    run.child.kill('SIGHUP');
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
+    expect(run.output().stderr).toContain('SIGHUP: reloading the API keys');
     expect(run.output().stderr).toContain('SIGTERM: shutting down');
   });
 

@@ -52,9 +52,13 @@ async function main(): Promise<number> {
   }
   const starting = startNode(cli.options);
   // Signals are handled from the start, before the node announces itself ("node ready", the
-  // banner): whoever stops it on reading either line, or during a long recovery, gets a
-  // graceful stop once it has started, not the signal's default action.
+  // banner): whoever signals it on reading either line, or during a long recovery, gets a
+  // graceful stop (SIGINT, SIGTERM) or a key reload (SIGHUP) once it has started, not the
+  // signal's default action, which ends the process.
   const signaled = stopOnSignals(() => starting.then((started) => started.close()), EXIT_FAILURE);
+  process.on('SIGHUP', () => {
+    starting.then(reloadKeys, () => {});
+  });
   let node: Awaited<ReturnType<typeof startNode>>;
   try {
     node = await starting;
@@ -73,10 +77,8 @@ async function main(): Promise<number> {
     const registered = (error as { code?: unknown }).code;
     return (isRegisteredCode(registered) ? exitCodeOf(registered) : null) ?? EXIT_FAILURE;
   }
-  process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));
   const stopped = new Promise<number>((done) => {
     signaled.then(done);
-    process.on('SIGHUP', () => reloadKeys(node));
     // A broken invariant stopped the node: exit so a supervisor restarts it from its log.
     node.halted.then(() => done(EXIT_SOFTWARE));
     // A cluster node that may no longer write its region (deposed: another node took it
@@ -99,6 +101,8 @@ async function main(): Promise<number> {
     process.on('uncaughtException', crash);
     process.on('unhandledRejection', crash);
   });
+  // Announced once every handler is in place (the signals' above, before the node started).
+  process.stdout.write(startBanner(node.url, node.keys, demoExamples(node.engine)));
   return stopped;
 }
 
