@@ -153,7 +153,10 @@ export async function runForked(
   cpus: string | null,
 ): Promise<GeneratorOutcome> {
   const file = typeof entry === 'string' ? entry : fileURLToPath(entry);
-  const children = configs.map(() => fork(file, [CHILD_FLAG], { stdio: 'inherit', execArgv: [] }));
+  // Each child gets the parent's young-generation size (`npm run loadtest` sets it) and no
+  // other flag of the parent's (a profiler's, an inspector's).
+  const execArgv = process.execArgv.filter((flag) => flag.startsWith('--max-semi-space-size'));
+  const children = configs.map(() => fork(file, [CHILD_FLAG], { stdio: 'inherit', execArgv }));
   const onProgress = progressPrinter();
   const outcomes = children.map((child, index) => outcomeOf(child, index, onProgress));
   // A failure is reported through Promise.all below; this keeps the others from going unhandled.
