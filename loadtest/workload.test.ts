@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeSeed, seedFromEnv } from '../engine/testing/index.js';
+import { describeSeed, Prng, seedFromEnv } from '../engine/testing/index.js';
 import { mergeResults } from './ws-processes.js';
 import { createLatencyHistogram, encodeHistogram, recordLatencyUs } from './histogram.js';
 import { takeOrderCapacity } from './node-launcher-args.js';
@@ -13,6 +13,7 @@ import {
   placeOrderArgs,
   QueryPool,
   QuerySource,
+  sortAscending,
 } from './workload.js';
 
 const seed = seedFromEnv(11);
@@ -48,6 +49,16 @@ describe('order and query sources', () => {
       ).toEqual(order.skuIndexes);
       for (const qty of order.quantities) expect(qty >= 1 && qty <= 2, context).toBe(true);
       expect(order.dcIndex >= 0 && order.dcIndex < 6, context).toBe(true);
+    }
+  });
+
+  it('sorts draws in place as Array.prototype.sort does, duplicates included', () => {
+    const prng = new Prng(seed, 3);
+    for (let trial = 0; trial < 500; trial++) {
+      const values = Array.from({ length: prng.int(12) }, () => prng.int(8) - 2);
+      const expected = [...values].sort((a, b) => a - b);
+      sortAscending(values);
+      expect(values, context).toEqual(expected);
     }
   });
 

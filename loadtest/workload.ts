@@ -214,7 +214,7 @@ export class OrderSource {
       draw.dcIndex = this.prng.int(this.dataset.dcs.length);
       this.distinct.draw(draw.skuIndexes, 0, lines);
     }
-    draw.skuIndexes.sort(compareNumbers);
+    sortAscending(draw.skuIndexes);
     for (let line = 0; line < lines; line++) {
       draw.quantities[line] = 1 + this.prng.int(this.mix.qtyPerLineMax);
     }
@@ -222,8 +222,22 @@ export class OrderSource {
   }
 }
 
-function compareNumbers(a: number, b: number): number {
-  return a - b;
+/**
+ * Sorts a few numbers in place, ascending: an insertion sort, because `Array.prototype.sort`
+ * allocated about 680 bytes for each 3-line order (a third of the generator's garbage per
+ * one-call order, in a sampling heap profile), which the generator then paid for in scavenges
+ * on the cores the node also needs.
+ */
+export function sortAscending(values: number[]): void {
+  for (let index = 1; index < values.length; index++) {
+    const value = values[index];
+    let at = index - 1;
+    while (at >= 0 && values[at] > value) {
+      values[at + 1] = values[at];
+      at--;
+    }
+    values[at + 1] = value;
+  }
 }
 
 /**
