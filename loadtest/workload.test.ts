@@ -115,6 +115,16 @@ describe('order and query sources', () => {
     expect(() => new QueryPool(expected, 0)).toThrow(RangeError);
   });
 
+  it('pools totals-only queries when asked for no breakdown, the same queries otherwise', () => {
+    const withBreakdown = new QueryPool(new QuerySource(dataset, 20, 1, 4), 3);
+    const totalsOnly = new QueryPool(new QuerySource(dataset, 20, 1, 4), 3, false);
+    for (let turn = 0; turn < 3; turn++) {
+      const full = withBreakdown.next();
+      expect(full.breakdown).toBeUndefined();
+      expect(totalsOnly.next()).toEqual({ ...full, breakdown: false });
+    }
+  });
+
   it('makes unique order ids within the 64-byte limit', () => {
     const runId = makeRunId(Date.now(), () => 0.999_999);
     const ids = new Set<string>();

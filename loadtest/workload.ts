@@ -252,12 +252,18 @@ export class QueryPool {
   private readonly queries: readonly AvailabilityArgs[];
   private turn = 0;
 
+  /** `breakdown` false: every query asks for totals only (`breakdown: false`). */
   constructor(
     private readonly source: QuerySource,
     size: number,
+    breakdown = true,
   ) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError('size must be at least 1');
-    this.queries = Array.from({ length: size }, () => source.next());
+    this.queries = Array.from({ length: size }, () => {
+      const query = source.next();
+      if (!breakdown) query.breakdown = false;
+      return query;
+    });
   }
 
   next(): AvailabilityArgs {

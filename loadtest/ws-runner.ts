@@ -226,6 +226,7 @@ function laneSources(dataset: Dataset, config: WsRunConfig, connection: number):
     queries: new QueryPool(
       new QuerySource(dataset, config.skusPerQuery, config.mix.zipfExponent, stream),
       config.availabilityShare > 0 ? QUERY_POOL_SIZE : 1,
+      config.breakdown,
     ),
     orderIds: new OrderIds(config.runId, stream),
   };
@@ -351,8 +352,7 @@ async function runLane(
   const share = state.config.availabilityShare;
   while (state.claim()) {
     if (share > 0 && (share >= 1 || sources.prng.chance(share))) {
-      const query = sources.queries.next();
-      const args = state.config.breakdown ? query : { ...query, breakdown: false };
+      const args = sources.queries.next();
       await state.timed('availability', () => client.availability(args));
     } else {
       await placeOne(state, client, dataset, sources);
