@@ -14,6 +14,7 @@ describe('parseCli', () => {
       dataDir: './data',
       fsync: 'fsync',
       allowJsFallback: false,
+      commitOrderTable: false,
       keys: null,
     });
     const parsed = parseCli(
@@ -35,6 +36,7 @@ describe('parseCli', () => {
         '10',
         '--no-demo',
         '--allow-js-fallback',
+        '--commit-order-table',
       ],
       { INVENTORY_KEYS: KEYS },
     );
@@ -49,6 +51,7 @@ describe('parseCli', () => {
       rateLimit: { requestsPerSecond: 100, burst: 10 },
       demo: null,
       allowJsFallback: true,
+      commitOrderTable: true,
       keys: { reader: [], orderer: [], admin: ['a'.repeat(32)] },
     });
   });

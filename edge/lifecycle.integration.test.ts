@@ -283,6 +283,33 @@ describe('npm start (edge/main.js)', () => {
     expect(run.output().stderr).toContain('SIGTERM: shutting down');
   });
 
+  it('commits the order table at start with --commit-order-table, and not without', async () => {
+    const rssBytes = async (commit: boolean): Promise<number> => {
+      const dataDir = makeDataDir();
+      cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+      const args = ['--port', String(await freePort()), '--data', dataDir, '--threads', '1'];
+      const capacity = [
+        '--order-capacity',
+        String(1 << 20),
+        '--demo-dcs',
+        '3',
+        '--demo-skus',
+        '20',
+      ];
+      const run = runMain([...args, ...capacity, ...(commit ? ['--commit-order-table'] : [])]);
+      await run.waitFor(/Try it:/);
+      const status = readFileSync(`/proc/${run.child.pid}/status`, 'utf8');
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+      expect(run.output().stderr.includes('order table committed')).toBe(commit);
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+    };
+    // 2^20 slots hold 128 MiB of records and 8 MiB of hashes and stamps.
+    const lazy = await rssBytes(false);
+    const committed = await rssBytes(true);
+    expect(committed - lazy).toBeGreaterThan(130 * 1024 * 1024);
+  });
+
   it('refuses to start on the JavaScript fallback of uWebSockets.js', async () => {
     const dataDir = makeDataDir();
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -33,7 +33,7 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DEFAULT_CONFIG, type Engine, sharedBytes } from '../engine/index.js';
+import { commitOrderTable, DEFAULT_CONFIG, type Engine, sharedBytes } from '../engine/index.js';
 import type { LowStockAlert } from '../protocol/index.js';
 import { CatalogueOwner, type WorkerPort } from './catalogue-sync.js';
 import { CatalogueView } from './catalogue-view.js';
@@ -300,6 +300,14 @@ export async function startNode(overrides: Partial<NodeOptions> = {}): Promise<S
   }
   const { engine, log } = opened;
   logCapacities(engine, logger);
+  if (options.commitOrderTable) {
+    const started = performance.now();
+    commitOrderTable(engine.shared());
+    logger.info('order table committed', {
+      bytes: sharedBytes(engine.config).orders,
+      ms: Math.round(performance.now() - started),
+    });
+  }
   let seeded = false;
   try {
     if (opened.fresh && options.demo !== null) {

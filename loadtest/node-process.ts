@@ -35,7 +35,9 @@ export interface NodeProcessOptions {
   cpus: string | null;
   /**
    * Order-table slots; null keeps the engine's default and runs `dist/edge/main.js` itself,
-   * otherwise the node runs through `dist/loadtest/node-launcher.js`, which accepts the size.
+   * otherwise the node runs through `dist/loadtest/node-launcher.js`, which accepts the size,
+   * with `--commit-order-table`: a throughput run measures the node's steady state, not the
+   * page faults of its table's first touches (README, "Memory at the reference scale").
    */
   orderCapacity: number | null;
   /** Extra flags for the node's command line. */
@@ -110,7 +112,9 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
       ? join(repoRoot(), 'dist', 'edge', 'main.js')
       : join(repoRoot(), 'dist', 'loadtest', 'node-launcher.js');
   const capacityArgs =
-    options.orderCapacity === null ? [] : ['--order-capacity', String(options.orderCapacity)];
+    options.orderCapacity === null
+      ? []
+      : ['--order-capacity', String(options.orderCapacity), '--commit-order-table'];
   const tls = options.tls ?? null;
   const tlsArgs = tls === null ? [] : ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile];
   // INVENTORY_NODE_CPU_PROF=<dir>: profile the node (every thread) into that folder.
