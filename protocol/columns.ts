@@ -28,7 +28,7 @@ export function readI32Column(value: unknown, count: number): Int32Array | undef
   if (bytes.byteOffset % I32_BYTES === 0) {
     return new Int32Array(bytes.buffer, bytes.byteOffset, count);
   }
-  return new Int32Array(bytes.slice().buffer, 0, count);
+  return new Int32Array(Uint8Array.prototype.slice.call(bytes).buffer, 0, count);
 }
 
 /** An f64 column of exactly `count` values, or undefined when `value` is not one. */
@@ -38,7 +38,7 @@ export function readF64Column(value: unknown, count: number): Float64Array | und
   if (bytes.byteOffset % F64_BYTES === 0) {
     return new Float64Array(bytes.buffer, bytes.byteOffset, count);
   }
-  return new Float64Array(bytes.slice().buffer, 0, count);
+  return new Float64Array(Uint8Array.prototype.slice.call(bytes).buffer, 0, count);
 }
 
 /**
