@@ -21,7 +21,7 @@
 import type { DurabilityPolicy } from '../wal/index.js';
 import { ORDERS_PER_BATCH_MAX } from '../protocol/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedFromEnv } from '../engine/testing/index.js';
 import { CA_FILE_VARIABLE, makeSelfSignedCertificate, readCaOption } from '../edge/index.js';
@@ -89,12 +89,12 @@ const OPS_MAX_DEFAULT = 20_000_000;
 const OPS_MAX_CEILING = 1_000_000_000;
 const TIMEOUT_MS_DEFAULT = 30_000;
 /**
- * Order-table slots of a started node: 1 M. Committed orders stay live until fulfilled, and
- * the default table (256 K slots) starts refusing orders (CAPACITY_EXHAUSTED) after about
- * 100,000 of them, when its first 16-slot bucket fills. More slots cost the node's expiry
- * sweep, which visits every slot (see loadtest/RESULTS.md).
+ * Order-table slots of a started node: 4 M. Committed orders stay live until fulfilled, so a
+ * table holds about 85 % of itself in orders before refusing them (CAPACITY_EXHAUSTED): 4 M
+ * slots hold a 2 s warm-up and 10 s at more than 250,000 orders/s. The node commits the
+ * table's pages at start (`--commit-order-table`, about 0.55 s).
  */
-const ORDER_CAPACITY_DEFAULT = 1 << 20;
+const ORDER_CAPACITY_DEFAULT = 1 << 22;
 const CAPACITY_HINT =
   'CAPACITY_EXHAUSTED: the order table is full of live orders; start the node with a larger ' +
   '--order-capacity, or fulfil orders (--fulfil-share 1)';
@@ -113,6 +113,29 @@ const SCENARIO_AVAILABILITY_SHARE: Record<Scenario, number> = {
   orders: 0,
   availability: 1,
 };
+/**
+ * Requests in flight per connection and entries per batch request, by scenario, when not
+ * given. Throughput needs enough in flight to keep both sides busy; the bars' p99 (2 ms for
+ * availability, 5 ms for orders) allows no more than that: by Little's law the mean latency
+ * is what is in flight divided by the rate, so 128 queries at 200,000/s wait 0.64 ms on
+ * average and 256 orders at 100,000/s 2.6 ms (a commit is about 0.5 ms of it). Measured in
+ * loadtest/RESULTS.md against the earlier 256 in flight per connection in batches of 64.
+ */
+const SCENARIO_WINDOW: Record<Scenario, { window: number; batch: number }> = {
+  mixed: { window: 64, batch: 32 },
+  orders: { window: 64, batch: 32 },
+  availability: { window: 32, batch: 32 },
+};
+
+/**
+ * Worker threads of a started node, when not given: the cores the generator processes leave
+ * (at least one). The node and the generator share the machine; with one worker per core as
+ * well, three busy threads share two cores here and each waits for the scheduler (p99 2.2 ms
+ * against 2.6 ms and 177 k against 133 k queries/s in 4 alternating pairs; RESULTS.md).
+ */
+export function startedNodeThreads(cores: number, processes: number): number {
+  return Math.max(1, cores - processes);
+}
 
 export const USAGE = `Usage: npm run loadtest -- [options]
 
@@ -126,7 +149,8 @@ TLS: --ca <file>         PEM CA to trust for wss:// (or ${CA_FILE_VARIABLE}); th
                          then run forked, with NODE_EXTRA_CA_CERTS set to it
 Node started with --start:
   --tls                  serve wss:// with a self-signed certificate made for the run
-  --threads <n>          worker threads (default 2, one per core here)
+  --threads <n>          worker threads (default: the cores the generator processes leave,
+                         at least 1; 1 here, the generator taking the other core)
   --fsync <policy>       fsync | write | none (default fsync)
   --node-cpus <list>     pin the node with taskset -c (e.g. 0)
   --order-capacity <n>   order-table slots, a power of two (default ${ORDER_CAPACITY_DEFAULT}):
@@ -137,9 +161,10 @@ Load:
   --availability-share <0..1>            override the scenario's share of queries
   --processes <k>        generator processes (default 1)    --load-cpus <list> pin them
   --connections <n>      SDK connections per process (default 4)
-  --window <n>           requests (or batch entries) in flight per connection (default 256)
+  --window <n>           requests (or batch entries) in flight per connection (default 64;
+                         32 for --scenario availability)
   --batch <n>            entries per placeOrders / availabilityMany request (SDK batch API,
-                         default 64); 0: one SDK call per order or query
+                         default 32); 0: one SDK call per order or query
   --duration <s>         measured seconds (default 10)      --warmup <s> (default 2)
   --max-ops <n>          requests in all, across processes (default ${OPS_MAX_DEFAULT})
   --hold-share <0..1>    orders placed as hold + confirm instead of commit (default 0)
@@ -284,7 +309,13 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
     keys,
     ca,
     tls: values.tls === true,
-    threads: intFlag(values, 'threads', 2, 1, 256),
+    threads: intFlag(
+      values,
+      'threads',
+      startedNodeThreads(availableParallelism(), processes),
+      1,
+      256,
+    ),
     fsync: policyFlag(values, 'fsync', 'fsync', ['fsync', 'write', 'none'] as const),
     nodeCpus: cpuListFlag(values, 'node-cpus'),
     orderCapacity: orderCapacityFlag(values),
@@ -295,8 +326,8 @@ export function parseWsLoadArgs(argv: readonly string[]): WsLoadOptions | null {
     out: typeof values.out === 'string' ? values.out : null,
     run: {
       connections: intFlag(values, 'connections', 4, 1, CONNECTIONS_PER_PROCESS_MAX),
-      window: intFlag(values, 'window', 256, 1, WINDOW_MAX),
-      batch: intFlag(values, 'batch', 64, 0, ORDERS_PER_BATCH_MAX),
+      window: intFlag(values, 'window', SCENARIO_WINDOW[scenario].window, 1, WINDOW_MAX),
+      batch: intFlag(values, 'batch', SCENARIO_WINDOW[scenario].batch, 0, ORDERS_PER_BATCH_MAX),
       warmupMs: numberFlag(values, 'warmup', 2, 0, DURATION_S_MAX) * 1000,
       durationMs: numberFlag(values, 'duration', 10, 0.1, DURATION_S_MAX) * 1000,
       opsMax: Math.ceil(
