@@ -1,7 +1,8 @@
 /** `npm run loadtest`'s defaults: the in-flight shape by scenario, the started node's threads. */
 
 import { describe, expect, it } from 'vitest';
-import { parseWsLoadArgs, startedNodeThreads } from './ws-load.js';
+import { startedNodeThreads } from './node-process.js';
+import { parseWsLoadArgs } from './ws-load.js';
 
 describe('parseWsLoadArgs defaults', () => {
   it('keeps fewer queries than orders in flight, for the tighter p99 bar', () => {

@@ -43,6 +43,7 @@ import {
   nodeUrls,
   readKeysFile,
   startNodeProcess,
+  startedNodeThreads,
 } from './node-process.js';
 import { formatMs } from './histogram.js';
 import { provisionAt } from './provision.js';
@@ -126,16 +127,6 @@ const SCENARIO_WINDOW: Record<Scenario, { window: number; batch: number }> = {
   orders: { window: 64, batch: 32 },
   availability: { window: 32, batch: 32 },
 };
-
-/**
- * Worker threads of a started node, when not given: the cores the generator processes leave
- * (at least one). The node and the generator share the machine; with one worker per core as
- * well, three busy threads share two cores here and each waits for the scheduler (p99 2.2 ms
- * against 2.6 ms and 177 k against 133 k queries/s in 4 alternating pairs; RESULTS.md).
- */
-export function startedNodeThreads(cores: number, processes: number): number {
-  return Math.max(1, cores - processes);
-}
 
 export const USAGE = `Usage: npm run loadtest -- [options]
 

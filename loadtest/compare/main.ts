@@ -19,6 +19,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { seedFromEnv } from '../../engine/testing/index.js';
 import type { AvailabilityArgs } from '../../protocol/client/index.js';
@@ -62,6 +63,7 @@ import {
   SKUS_PER_QUERY,
 } from './availability.js';
 import { CHECK_CONCURRENCY, CHECK_DATASET, checkConservation } from './check.js';
+import { startedNodeThreads } from '../node-process.js';
 import { buildCompareDataset, searchRadiusKm } from './dataset.js';
 import { type Measured, measure } from './measure.js';
 import { htmlReport, type PlotChart } from './plot.js';
@@ -123,7 +125,8 @@ export const USAGE = `Usage: npm run compare -- [options]
   --concurrency <n>      orders (queries) in flight at once, the same for every system (default
                          128); PostgreSQL runs one transaction per connection, so its pool has n
   --connections <n>      engine and Redis connections carrying them (default 4)
-  --threads <n>          engine worker threads (default 2)
+  --threads <n>          engine worker threads (default: the cores less the one of this
+                         load generator, at least 1; 1 here)
   --duration <s>         measured seconds per system and scenario (default 10)
   --warmup <s>           seconds before measuring (default 2)
   --max-orders <n>       orders (queries) per system and scenario, warm-up included
@@ -192,7 +195,8 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | null
     agreementQueries: intFlag(values, 'agreement', AGREEMENT_QUERIES_DEFAULT, 1, 10_000),
     concurrency,
     connections: Math.min(concurrency, intFlag(values, 'connections', 4, 1, 1_024)),
-    threads: intFlag(values, 'threads', 2, 1, 64),
+    // The generator is this one process.
+    threads: intFlag(values, 'threads', startedNodeThreads(availableParallelism(), 1), 1, 64),
     warmupMs: numberFlag(values, 'warmup', 2, 0, 600) * 1000,
     durationMs: numberFlag(values, 'duration', 10, 0.5, 3_600) * 1000,
     ordersMax: intFlag(values, 'max-orders', ORDERS_MAX_DEFAULT, 1, 1_000_000_000),
@@ -585,6 +589,10 @@ async function main(): Promise<number> {
       `${options.skus} SKUs, ${formatCount(options.stock)} units per cell, 3-line orders and ` +
       `${SKUS_PER_QUERY}-SKU queries, concurrency ${options.concurrency}, ` +
       `${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s per run`,
+  );
+  say(
+    `engine node: ${options.threads} worker thread(s); this process drives every system, ` +
+      `${options.connections} engine or Redis connection(s)`,
   );
   const { rows, servers } = await runOrders(options, dataset, runId, say);
   const pair = options.scenarios.includes('availability') ? availabilityPair(options) : null;
