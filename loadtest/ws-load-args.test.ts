@@ -11,7 +11,7 @@ describe('parseWsLoadArgs defaults', () => {
     expect(availability.run.window * availability.run.connections).toBe(128);
     expect(availability.run.batch).toBe(32);
     expect(orders.run.window * orders.run.connections).toBe(256);
-    expect(orders.run.batch).toBe(32);
+    expect(orders.run.batch).toBe(orders.run.window);
   });
 
   it('lets the flags override the scenario shape', () => {

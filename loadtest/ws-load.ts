@@ -116,15 +116,17 @@ const SCENARIO_AVAILABILITY_SHARE: Record<Scenario, number> = {
 };
 /**
  * Requests in flight per connection and entries per batch request, by scenario, when not
- * given. Throughput needs enough in flight to keep both sides busy; the bars' p99 (2 ms for
- * availability, 5 ms for orders) allows no more than that: by Little's law the mean latency
- * is what is in flight divided by the rate, so 128 queries at 200,000/s wait 0.64 ms on
- * average and 256 orders at 100,000/s 2.6 ms (a commit is about 0.5 ms of it). Measured in
- * loadtest/RESULTS.md against the earlier 256 in flight per connection in batches of 64.
+ * given: one batch in flight per connection. Throughput needs enough in flight to keep both
+ * sides busy; the bars' p99 (2 ms for availability, 5 ms for orders) allows no more than
+ * that: by Little's law the mean latency is what is in flight divided by the rate, so 128
+ * queries at 200,000/s wait 0.64 ms on average and 256 orders at 100,000/s 2.6 ms (a commit
+ * is about 0.5 ms of it). Two smaller batches in flight per connection did worse than one
+ * (orders: 64 in batches of 32, 91 k/s and p99 6.3 ms, against 109 k/s and 5.4 ms in one
+ * batch of 64). Measured in loadtest/RESULTS.md.
  */
 const SCENARIO_WINDOW: Record<Scenario, { window: number; batch: number }> = {
-  mixed: { window: 64, batch: 32 },
-  orders: { window: 64, batch: 32 },
+  mixed: { window: 64, batch: 64 },
+  orders: { window: 64, batch: 64 },
   availability: { window: 32, batch: 32 },
 };
 
@@ -155,7 +157,8 @@ Load:
   --window <n>           requests (or batch entries) in flight per connection (default 64;
                          32 for --scenario availability)
   --batch <n>            entries per placeOrders / availabilityMany request (SDK batch API,
-                         default 32); 0: one SDK call per order or query
+                         default: the window, one batch in flight per connection); 0: one
+                         SDK call per order or query
   --duration <s>         measured seconds (default 10)      --warmup <s> (default 2)
   --max-ops <n>          requests in all, across processes (default ${OPS_MAX_DEFAULT})
   --hold-share <0..1>    orders placed as hold + confirm instead of commit (default 0)
