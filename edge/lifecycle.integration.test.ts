@@ -304,10 +304,11 @@ describe('npm start (edge/main.js)', () => {
       expect(run.output().stderr.includes('order table committed')).toBe(commit);
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
     };
-    // 2^20 slots hold 128 MiB of records and 8 MiB of hashes and stamps.
+    // 2^20 slots hold 128 MiB of records and 8 MiB of hashes and stamps; a node without the
+    // flag has touched almost none of it (the demo places no order).
     const lazy = await rssBytes(false);
     const committed = await rssBytes(true);
-    expect(committed - lazy).toBeGreaterThan(130 * 1024 * 1024);
+    expect(committed - lazy).toBeGreaterThan(100 * 1024 * 1024);
   });
 
   it('refuses to start on the JavaScript fallback of uWebSockets.js', async () => {

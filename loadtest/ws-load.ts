@@ -143,7 +143,7 @@ TLS: --ca <file>         PEM CA to trust for wss:// (or ${CA_FILE_VARIABLE}); th
 Node started with --start:
   --tls                  serve wss:// with a self-signed certificate made for the run
   --threads <n>          worker threads (default: the cores the generator processes leave,
-                         at least 1; 1 here, the generator taking the other core)
+                         never fewer than 1; 1 here, the generator taking the other core)
   --fsync <policy>       fsync | write | none (default fsync)
   --node-cpus <list>     pin the node with taskset -c (e.g. 0)
   --order-capacity <n>   order-table slots, a power of two (default ${ORDER_CAPACITY_DEFAULT}):
