@@ -21,6 +21,11 @@ function bytesOf(value: unknown): Uint8Array | undefined {
   return value instanceof Uint8Array ? value : undefined;
 }
 
+/** The bytes copied to a buffer of their own (`Buffer#slice` would be a view). */
+function copyOf(bytes: Uint8Array): ArrayBuffer {
+  return Uint8Array.prototype.slice.call(bytes).buffer;
+}
+
 /** An i32 column of exactly `count` values, or undefined when `value` is not one. */
 export function readI32Column(value: unknown, count: number): Int32Array | undefined {
   const bytes = bytesOf(value);
@@ -28,7 +33,7 @@ export function readI32Column(value: unknown, count: number): Int32Array | undef
   if (bytes.byteOffset % I32_BYTES === 0) {
     return new Int32Array(bytes.buffer, bytes.byteOffset, count);
   }
-  return new Int32Array(Uint8Array.prototype.slice.call(bytes).buffer, 0, count);
+  return new Int32Array(copyOf(bytes), 0, count);
 }
 
 /** An f64 column of exactly `count` values, or undefined when `value` is not one. */
@@ -38,7 +43,7 @@ export function readF64Column(value: unknown, count: number): Float64Array | und
   if (bytes.byteOffset % F64_BYTES === 0) {
     return new Float64Array(bytes.buffer, bytes.byteOffset, count);
   }
-  return new Float64Array(Uint8Array.prototype.slice.call(bytes).buffer, 0, count);
+  return new Float64Array(copyOf(bytes), 0, count);
 }
 
 /**

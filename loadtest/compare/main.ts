@@ -34,6 +34,7 @@ import {
   UsageError,
 } from '../cli.js';
 import { decodeHistogram, formatMs, percentileSeries } from '../histogram.js';
+import { startedNodeThreads } from '../node-process.js';
 import {
   describeLoad,
   describeMachine,
@@ -63,7 +64,6 @@ import {
   SKUS_PER_QUERY,
 } from './availability.js';
 import { CHECK_CONCURRENCY, CHECK_DATASET, checkConservation } from './check.js';
-import { startedNodeThreads } from '../node-process.js';
 import { buildCompareDataset, searchRadiusKm } from './dataset.js';
 import { type Measured, measure } from './measure.js';
 import { htmlReport, type PlotChart } from './plot.js';
