@@ -57,6 +57,7 @@ function mainStats(log: LogStats = LOG): MainStats {
       { thread: 'main', userSeconds: 1.5, systemSeconds: 0.25 },
       { thread: 'log-writer', userSeconds: 0.5, systemSeconds: 2 },
     ],
+    snapshots: { started: 4, taken: 2, failed: 1, running: true, lastSeconds: 8.5 },
   };
 }
 
@@ -255,6 +256,20 @@ describe('NodeMetrics log histograms', () => {
     expect(find(samples, `${batch}_sum`)).toEqual([5_211]);
     expect(find(samples, 'inventory_log_commits_total')).toEqual([7]);
     expect(find(samples, 'inventory_log_ring_capacity_bytes')).toEqual([1 << 20]);
+  });
+
+  it("renders the node's snapshots: started, taken, failed, running and the last duration", () => {
+    const node = new NodeMetrics(() => 0);
+    const { samples, types } = parsePrometheusText(node.render(mainStats()));
+    expect(types.get('inventory_snapshots_started_total')).toBe('counter');
+    expect(find(samples, 'inventory_snapshots_started_total')).toEqual([4]);
+    expect(find(samples, 'inventory_snapshots_total')).toEqual([2]);
+    expect(find(samples, 'inventory_snapshot_failures_total')).toEqual([1]);
+    expect(find(samples, 'inventory_snapshot_running')).toEqual([1]);
+    expect(find(samples, 'inventory_snapshot_last_duration_seconds')).toEqual([8.5]);
+    const idle = { started: 0, taken: 0, failed: 0, running: false, lastSeconds: 0 };
+    const none = parsePrometheusText(node.render({ ...mainStats(), snapshots: idle }));
+    expect(find(none.samples, 'inventory_snapshot_running')).toEqual([0]);
   });
 
   it('renders CPU time by thread and mode as one counter family', () => {

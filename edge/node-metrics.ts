@@ -83,6 +83,18 @@ export interface MainStats {
   memory: NodeJS.MemoryUsage;
   /** CPU time by thread (Linux); empty elsewhere. */
   threads: ThreadCpuSample[];
+  snapshots: SnapshotStats;
+}
+
+/** The node's own snapshots (the fold thread's CPU shows under the thread label `other`). */
+export interface SnapshotStats {
+  /** Snapshots started since the node started: taken, failed, and the one running. */
+  started: number;
+  taken: number;
+  failed: number;
+  running: boolean;
+  /** Seconds the last snapshot that finished took, taken or failed (0 before any). */
+  lastSeconds: number;
 }
 
 export interface ThreadCpuSample {
@@ -213,6 +225,7 @@ export class NodeMetrics {
     this.renderSubscriptions(out);
     this.renderLog(out, main.log);
     renderNode(out, main);
+    renderSnapshots(out, main.snapshots);
     renderThreads(out, main.threads);
     return out.text();
   }
@@ -484,6 +497,38 @@ function renderNode(out: PrometheusWriter, main: MainStats): void {
       'nodejs_external_memory_bytes',
       'Memory outside the JavaScript heap (shared stock, buffers).',
       main.memory.external,
+    ],
+  ];
+  for (const [name, help, value] of gauges) {
+    out.family(name, 'gauge', help);
+    out.sample(name, null, value);
+  }
+}
+
+function renderSnapshots(out: PrometheusWriter, snapshots: SnapshotStats): void {
+  const counters: [string, string, number][] = [
+    [
+      'inventory_snapshots_started_total',
+      'Snapshots the node started (folding the log in a background thread).',
+      snapshots.started,
+    ],
+    ['inventory_snapshots_total', 'Snapshots taken (written, the log compacted).', snapshots.taken],
+    ['inventory_snapshot_failures_total', 'Snapshots that failed.', snapshots.failed],
+  ];
+  for (const [name, help, value] of counters) {
+    out.family(name, 'counter', help);
+    out.sample(name, null, value);
+  }
+  const gauges: [string, string, number][] = [
+    [
+      'inventory_snapshot_running',
+      'Whether a snapshot is being taken (1) now.',
+      snapshots.running ? 1 : 0,
+    ],
+    [
+      'inventory_snapshot_last_duration_seconds',
+      'Duration of the last snapshot that finished.',
+      snapshots.lastSeconds,
     ],
   ];
   for (const [name, help, value] of gauges) {

@@ -67,7 +67,7 @@ import {
 } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { LowStockTracker } from './low-stock.js';
-import { NodeMetrics, type ThreadCpuSample } from './node-metrics.js';
+import { NodeMetrics, type SnapshotStats, type ThreadCpuSample } from './node-metrics.js';
 import { createOrderEventRing, OrderEventWriter } from './order-event-ring.js';
 import { OrderEventTail } from './order-event-tail.js';
 import {
@@ -419,6 +419,14 @@ class NodeRuntime {
   /** The snapshot being taken, if any (one at a time). */
   private snapshotting: Promise<void> | null = null;
   private snapshotLsn = 0;
+  /** Counts for /metrics (node-metrics.ts SnapshotStats). */
+  private readonly snapshotStats: SnapshotStats = {
+    started: 0,
+    taken: 0,
+    failed: 0,
+    running: false,
+    lastSeconds: 0,
+  };
   private tickTimer: NodeJS.Timeout | null = null;
   private metricsTimer: NodeJS.Timeout | null = null;
   private collecting: Promise<void> | null = null;
@@ -516,13 +524,18 @@ class NodeRuntime {
     const durable = this.log.durableLsn();
     if (durable - this.snapshotLsn < this.options.snapshotEveryRecords) return;
     const started = this.options.clock();
+    const stats = this.snapshotStats;
+    stats.started++;
+    stats.running = true;
     this.snapshotting = this.log
       .snapshot()
       .then((result) => {
         if (!result.ok) {
+          stats.failed++;
           this.logger.error('snapshot failed', { error: result.error });
           return;
         }
+        stats.taken++;
         this.snapshotLsn = durable;
         this.logger.info('snapshot taken', {
           lsn: result.value.manifest?.lsn ?? null,
@@ -531,8 +544,13 @@ class NodeRuntime {
           durationMs: this.options.clock() - started,
         });
       })
-      .catch((error: unknown) => this.logger.error('snapshot failed', { error }))
+      .catch((error: unknown) => {
+        stats.failed++;
+        this.logger.error('snapshot failed', { error });
+      })
       .finally(() => {
+        stats.running = false;
+        stats.lastSeconds = (this.options.clock() - started) / 1000;
         this.snapshotting = null;
       });
   }
@@ -728,6 +746,7 @@ class NodeRuntime {
       lowStockAlerts: this.tracker.alerts,
       memory: process.memoryUsage(),
       threads: this.threadCpu(),
+      snapshots: { ...this.snapshotStats },
     });
   }
 

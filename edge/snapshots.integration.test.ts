@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { parsePrometheusText } from './prometheus-text.js';
 import { http, startTestNode } from './testing/harness.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/wal/cli.js');
@@ -66,6 +67,15 @@ describe('snapshots on a running node', () => {
       await new Promise((done) => setTimeout(done, 1_500));
     }
     expect(placed.length).toBeGreaterThan(200);
+    const metrics = await http(port, '/metrics', { key: first.keys.reader });
+    const { samples } = parsePrometheusText(metrics.text);
+    const value = (name: string) => samples.find((sample) => sample.name === name)?.value;
+    expect(value('inventory_snapshots_total')).toBeGreaterThanOrEqual(2);
+    expect(value('inventory_snapshots_started_total')).toBeGreaterThanOrEqual(
+      value('inventory_snapshots_total')!,
+    );
+    expect(value('inventory_snapshot_failures_total')).toBe(0);
+    expect(value('inventory_snapshot_last_duration_seconds')).toBeGreaterThan(0);
     await first.stop(true);
     const info = await logInfo(first.dataDir);
     expect(info.snapshots.length).toBeGreaterThanOrEqual(2);

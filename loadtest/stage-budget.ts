@@ -18,6 +18,9 @@ export interface NodeScrape {
   commits: number;
   commitSeconds: number;
   batchRecords: number;
+  /** The node's snapshots started so far, and whether one is running (0 / false: none). */
+  snapshotsStarted: number;
+  snapshotRunning: boolean;
 }
 
 /** Fetches and parses the node's /metrics; null when it cannot (TLS, no key, an old node). */
@@ -35,6 +38,8 @@ export async function scrapeNode(metricsUrl: string, key: string): Promise<NodeS
   let commits = 0;
   let commitSeconds = 0;
   let batchRecords = 0;
+  let snapshotsStarted = 0;
+  let snapshotRunning = false;
   for (const { name, labels, value } of samples) {
     if (name === 'inventory_thread_cpu_seconds_total') {
       const entry = threads.get(labels.thread) ?? { user: 0, system: 0 };
@@ -44,8 +49,10 @@ export async function scrapeNode(metricsUrl: string, key: string): Promise<NodeS
     } else if (name === 'inventory_log_commit_duration_seconds_count') commits = value;
     else if (name === 'inventory_log_commit_duration_seconds_sum') commitSeconds = value;
     else if (name === 'inventory_log_batch_records_sum') batchRecords = value;
+    else if (name === 'inventory_snapshots_started_total') snapshotsStarted = value;
+    else if (name === 'inventory_snapshot_running') snapshotRunning = value === 1;
   }
-  return { threads, commits, commitSeconds, batchRecords };
+  return { threads, commits, commitSeconds, batchRecords, snapshotsStarted, snapshotRunning };
 }
 
 export interface ScrapedRun<T> {
@@ -109,6 +116,12 @@ export interface StageBudget {
   commitMeanMs: number;
   /** Share of the span the log writer spent inside commits (1: it never waited for work). */
   writerBusyShare: number;
+  /**
+   * The node's snapshots that ran during the span, in part or whole: a snapshot folds the log
+   * in a background thread, whose CPU is in the `other` row and which the answers share the
+   * cores with (loadtest/RESULTS.md).
+   */
+  snapshots: number;
 }
 
 const THREAD_ORDER = (thread: string) =>
@@ -166,6 +179,9 @@ export function stageBudget(
     recordsPerCommit: commits > 0 ? (after.batchRecords - before.batchRecords) / commits : 0,
     commitMeanMs: commits > 0 ? (commitSeconds * 1000) / commits : 0,
     writerBusyShare: spanSeconds > 0 ? commitSeconds / spanSeconds : 0,
+    snapshots:
+      Math.max(0, after.snapshotsStarted - before.snapshotsStarted) +
+      (before.snapshotRunning ? 1 : 0),
   };
 }
 
@@ -189,6 +205,12 @@ export function formatStageBudget(budget: StageBudget, unit = 'answer'): string 
         `${budget.recordsPerCommit.toFixed(1)} records each, ` +
         `${budget.commitMeanMs.toFixed(2)} ms per commit (write + sync), ` +
         `writer inside a commit ${(budget.writerBusyShare * 100).toFixed(0)}% of the time`,
+    );
+  }
+  if (budget.snapshots > 0) {
+    lines.push(
+      `node snapshots during the run: ${budget.snapshots} (folding the log in a background ` +
+        'thread, counted under "node other"; --snapshot-every sets how often)',
     );
   }
   return lines.join('\n');
