@@ -60,7 +60,7 @@ const LMDB_MAGIC = 0xbeefc0de;
 const LMDB_MAGIC_SEARCH_BYTES = 64;
 const STORE_PAGE_BYTES = 4096;
 
-const STRUCTURED_OPTIONS = {
+export const STRUCTURED_OPTIONS = {
   useRecords: false,
   moreTypes: true,
   structuredClone: false,
