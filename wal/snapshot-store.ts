@@ -95,6 +95,13 @@ class ChunkWriter {
   ) {}
 
   write(bytes: Uint8Array): void {
+    if (this.filled + bytes.length < SNAPSHOT_CHUNK_BYTES) {
+      // The common case, a piece (an order) that fits: no view of it to make.
+      this.chunk.set(bytes, this.filled);
+      this.filled += bytes.length;
+      this.totalBytes += bytes.length;
+      return;
+    }
     let offset = 0;
     while (offset < bytes.length) {
       const take = Math.min(bytes.length - offset, SNAPSHOT_CHUNK_BYTES - this.filled);
