@@ -475,10 +475,7 @@ function renderLogGauges(out: PrometheusWriter, log: LogStats): void {
       log.batchRecordsLast,
     ],
   ];
-  for (const [name, help, value] of gauges) {
-    out.family(name, 'gauge', help);
-    out.sample(name, null, value);
-  }
+  writeScalars(out, 'gauge', gauges);
 }
 
 function renderNode(out: PrometheusWriter, main: MainStats): void {
@@ -499,8 +496,17 @@ function renderNode(out: PrometheusWriter, main: MainStats): void {
       main.memory.external,
     ],
   ];
-  for (const [name, help, value] of gauges) {
-    out.family(name, 'gauge', help);
+  writeScalars(out, 'gauge', gauges);
+}
+
+/** Families of one unlabelled sample each: [name, help, value]. */
+function writeScalars(
+  out: PrometheusWriter,
+  type: 'gauge' | 'counter',
+  rows: readonly [string, string, number][],
+): void {
+  for (const [name, help, value] of rows) {
+    out.family(name, type, help);
     out.sample(name, null, value);
   }
 }
@@ -515,10 +521,7 @@ function renderSnapshots(out: PrometheusWriter, snapshots: SnapshotStats): void 
     ['inventory_snapshots_total', 'Snapshots taken (written, the log compacted).', snapshots.taken],
     ['inventory_snapshot_failures_total', 'Snapshots that failed.', snapshots.failed],
   ];
-  for (const [name, help, value] of counters) {
-    out.family(name, 'counter', help);
-    out.sample(name, null, value);
-  }
+  writeScalars(out, 'counter', counters);
   const gauges: [string, string, number][] = [
     [
       'inventory_snapshot_running',
@@ -531,10 +534,7 @@ function renderSnapshots(out: PrometheusWriter, snapshots: SnapshotStats): void 
       snapshots.lastSeconds,
     ],
   ];
-  for (const [name, help, value] of gauges) {
-    out.family(name, 'gauge', help);
-    out.sample(name, null, value);
-  }
+  writeScalars(out, 'gauge', gauges);
 }
 
 function renderThreads(out: PrometheusWriter, threads: readonly ThreadCpuSample[]): void {
