@@ -93,6 +93,39 @@ describe('snapshot store', () => {
     await store.close();
   });
 
+  it('loads snapshots with orders whatever their chunk size, the 1 MiB of earlier versions too', async () => {
+    const store = openStore({ path: dirs.make(), policy: 'write' });
+    const source = new FakeEngine(3, 20_001, 5);
+    source.state.orders = Array.from({ length: 40_000 }, (_, n) => ({
+      slot: n,
+      orderId: `order-${n}`,
+      state: n % 3,
+      flags: 0,
+      fingerprint: n * 7,
+      createdAt: 1_780_000_000_000 + n,
+      updatedAt: 1_780_000_000_000 + n,
+      expiresAt: 0,
+      lat: 12.5 + n / 1e6,
+      lng: 77.5,
+      etaMinutes: 10 + (n % 30),
+      allocation: [n % 3, n % 20_001, 1 + (n % 4)],
+    }));
+    for (const [lsn, chunkBytes] of [
+      [70, 1024 * 1024],
+      [80, SNAPSHOT_CHUNK_BYTES],
+      [90, 4_099],
+    ]) {
+      const manifest = writeSnapshot(store, source, lsn, 0, () => 0, chunkBytes);
+      expect(manifest.chunkCount).toBe(Math.ceil(manifest.totalBytes / chunkBytes));
+      expect(checkSnapshot(store, manifest), `chunks of ${chunkBytes}`).toBeNull();
+      const target = new FakeEngine(0, 0, 0);
+      expect(loadSnapshot(store, manifest, target), `chunks of ${chunkBytes}`).toBeNull();
+      expect(target.state).toEqual(source.state);
+      expect(target.stock).toEqual(source.stock);
+    }
+    await store.close();
+  });
+
   it('finds a damaged or missing chunk and a damaged manifest', async () => {
     const store = openStore({ path: dirs.make(), policy: 'write' });
     const manifest = writeSnapshot(store, new FakeEngine(3, 100_000, 1), 9, 0, () => 0);

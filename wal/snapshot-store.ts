@@ -83,7 +83,7 @@ const MANIFEST_SEQUENCE = 0xffff_ffff;
 
 /** Cuts a byte stream into chunks and writes them a few per transaction. */
 class ChunkWriter {
-  private readonly chunk = new Uint8Array(SNAPSHOT_CHUNK_BYTES);
+  private readonly chunk: Uint8Array;
   private filled = 0;
   private readonly pending: Buffer[] = [];
   sequence = 0;
@@ -92,10 +92,13 @@ class ChunkWriter {
   constructor(
     private readonly store: Store,
     private readonly lsn: number,
-  ) {}
+    private readonly chunkBytes: number,
+  ) {
+    this.chunk = new Uint8Array(chunkBytes);
+  }
 
   write(bytes: Uint8Array): void {
-    if (this.filled + bytes.length < SNAPSHOT_CHUNK_BYTES) {
+    if (this.filled + bytes.length < this.chunkBytes) {
       // The common case, a piece (an order) that fits: no view of it to make.
       this.chunk.set(bytes, this.filled);
       this.filled += bytes.length;
@@ -104,11 +107,11 @@ class ChunkWriter {
     }
     let offset = 0;
     while (offset < bytes.length) {
-      const take = Math.min(bytes.length - offset, SNAPSHOT_CHUNK_BYTES - this.filled);
+      const take = Math.min(bytes.length - offset, this.chunkBytes - this.filled);
       this.chunk.set(bytes.subarray(offset, offset + take), this.filled);
       this.filled += take;
       offset += take;
-      if (this.filled === SNAPSHOT_CHUNK_BYTES) this.seal();
+      if (this.filled === this.chunkBytes) this.seal();
     }
     this.totalBytes += bytes.length;
   }
@@ -203,10 +206,12 @@ export function writeSnapshot(
   lsn: number,
   createdAt: number,
   durationMs: () => number,
+  /** Bytes per chunk; readers take any size (tests write the size of earlier versions). */
+  chunkBytes = SNAPSHOT_CHUNK_BYTES,
 ): SnapshotManifest {
   assert(store.snapshotManifests.get(lsn) === undefined, `a snapshot at LSN ${lsn} exists`);
   const state = engine.exportState();
-  const writer = new ChunkWriter(store, lsn);
+  const writer = new ChunkWriter(store, lsn, chunkBytes);
   const stateByteLength = writeState(store.packr, state, writer);
   for (let dc = 0; dc < state.dcs.length; dc++) {
     const cells = engine.exportStockOfDc(dc);
