@@ -279,7 +279,7 @@ export class RecordWriter {
 const VALUE_DEPTH_MAX = 16;
 
 /** A short ASCII string as MessagePack bytes (fixstr), computed once. */
-function fixstr(text: string): readonly number[] {
+export function fixstr(text: string): readonly number[] {
   return [0xa0 | text.length, ...Array.from(text, (char) => char.charCodeAt(0))];
 }
 
@@ -299,15 +299,15 @@ const PLACE_FIELDS = [
   'fingerprint',
   'allocation',
 ] as const;
-const KEY_TYPE = fixstr('type');
-const VALUE_PLACE = fixstr('place');
-const KEY_AT = fixstr('at');
-const KEY_ORDER_ID = fixstr('orderId');
-const KEY_MODE = fixstr('mode');
-const KEY_POLICY = fixstr('policy');
-const KEY_LAT = fixstr('lat');
-const KEY_LNG = fixstr('lng');
-const KEY_ETA = fixstr('etaMinutes');
-const KEY_EXPIRES_AT = fixstr('expiresAt');
-const KEY_FINGERPRINT = fixstr('fingerprint');
-const KEY_ALLOCATION = fixstr('allocation');
+export const KEY_TYPE = fixstr('type');
+export const VALUE_PLACE = fixstr('place');
+export const KEY_AT = fixstr('at');
+export const KEY_ORDER_ID = fixstr('orderId');
+export const KEY_MODE = fixstr('mode');
+export const KEY_POLICY = fixstr('policy');
+export const KEY_LAT = fixstr('lat');
+export const KEY_LNG = fixstr('lng');
+export const KEY_ETA = fixstr('etaMinutes');
+export const KEY_EXPIRES_AT = fixstr('expiresAt');
+export const KEY_FINGERPRINT = fixstr('fingerprint');
+export const KEY_ALLOCATION = fixstr('allocation');

@@ -2,45 +2,10 @@ import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { Prng, seedFromEnv } from '../engine/testing/index.js';
 import { RecordWriter } from './record-writer.js';
+import { EDGE_NUMBERS } from './testing/records.js';
 
 const unpackr = new Unpackr({ mapsAsObjects: true, int64AsType: 'number', useRecords: false });
 const packr = new Packr({ useRecords: false, variableMapSize: false, useFloat32: 0 });
-
-/**
- * Numbers at every boundary of MessagePack's integer and float forms. (-0 is written as 0, as
- * msgpackr writes it; no record carries a signed zero.)
- */
-const EDGE_NUMBERS = [
-  0,
-  1,
-  31,
-  32,
-  127,
-  128,
-  255,
-  256,
-  65_535,
-  65_536,
-  0xffff_ffff,
-  0x1_0000_0000,
-  -1,
-  -32,
-  -33,
-  -128,
-  -129,
-  -32_768,
-  -32_769,
-  -0x8000_0000,
-  -0x8000_0001,
-  1_700_000_000_123,
-  Number.MAX_SAFE_INTEGER,
-  -Number.MAX_SAFE_INTEGER,
-  0.5,
-  -0.25,
-  12.9716,
-  1e-300,
-  1e300,
-];
 
 function randomString(prng: Prng, long = false): string {
   const length = long && prng.int(40) === 0 ? prng.int(70_000) : prng.int(40);

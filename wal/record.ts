@@ -34,6 +34,7 @@ import {
   WRITER_SESSION_RANGE,
 } from './constants.js';
 import { crc32, crc32Uint32 } from './crc32.js';
+import { PlaceRecordReader } from './record-reader.js';
 import { RecordWriter } from './record-writer.js';
 
 /**
@@ -86,9 +87,13 @@ export class RecordEncoder {
 /** One per thread: turns stored values back into records. */
 export class RecordDecoder {
   private readonly unpackr = new Unpackr(RECORD_UNPACK_OPTIONS);
+  /** `place` records as RecordWriter writes them, read without msgpackr (record-reader.ts). */
+  private readonly places = new PlaceRecordReader();
 
   /** Decodes a verified stored value; null when the payload is not a record we know. */
   decode(value: Uint8Array): LogRecord | null {
+    const place = this.places.read(value, RECORD_HEADER_BYTES);
+    if (place !== undefined) return place;
     let record: unknown;
     try {
       record = this.unpackr.unpack(value.subarray(RECORD_HEADER_BYTES));
@@ -102,6 +107,8 @@ export class RecordDecoder {
 
   /** Decodes a bare payload (as found in a ring frame). */
   decodePayload(payload: Uint8Array): LogRecord | null {
+    const place = this.places.read(payload, 0);
+    if (place !== undefined) return place;
     try {
       const record = this.unpackr.unpack(payload);
       return RECORD_TYPES.has(record?.type) ? (record as LogRecord) : null;
