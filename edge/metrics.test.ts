@@ -57,7 +57,7 @@ function mainStats(log: LogStats = LOG): MainStats {
       { thread: 'main', userSeconds: 1.5, systemSeconds: 0.25 },
       { thread: 'log-writer', userSeconds: 0.5, systemSeconds: 2 },
     ],
-    snapshots: { started: 4, taken: 2, failed: 1, running: true, lastSeconds: 8.5 },
+    snapshots: { taken: 2, failed: 1, running: true, lastSeconds: 8.5 },
   };
 }
 
@@ -267,7 +267,7 @@ describe('NodeMetrics log histograms', () => {
     expect(find(samples, 'inventory_snapshot_failures_total')).toEqual([1]);
     expect(find(samples, 'inventory_snapshot_running')).toEqual([1]);
     expect(find(samples, 'inventory_snapshot_last_duration_seconds')).toEqual([8.5]);
-    const idle = { started: 0, taken: 0, failed: 0, running: false, lastSeconds: 0 };
+    const idle = { taken: 0, failed: 0, running: false, lastSeconds: 0 };
     const none = parsePrometheusText(node.render({ ...mainStats(), snapshots: idle }));
     expect(find(none.samples, 'inventory_snapshot_running')).toEqual([0]);
   });

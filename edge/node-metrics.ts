@@ -88,8 +88,7 @@ export interface MainStats {
 
 /** The node's own snapshots (the fold thread's CPU shows under the thread label `other`). */
 export interface SnapshotStats {
-  /** Snapshots started since the node started: taken, failed, and the one running. */
-  started: number;
+  /** Snapshots since the node started, taken and failed; started adds the one running. */
   taken: number;
   failed: number;
   running: boolean;
@@ -516,7 +515,7 @@ function renderSnapshots(out: PrometheusWriter, snapshots: SnapshotStats): void 
     [
       'inventory_snapshots_started_total',
       'Snapshots the node started (folding the log in a background thread).',
-      snapshots.started,
+      snapshots.taken + snapshots.failed + (snapshots.running ? 1 : 0),
     ],
     ['inventory_snapshots_total', 'Snapshots taken (written, the log compacted).', snapshots.taken],
     ['inventory_snapshot_failures_total', 'Snapshots that failed.', snapshots.failed],

@@ -421,7 +421,6 @@ class NodeRuntime {
   private snapshotLsn = 0;
   /** Counts for /metrics (node-metrics.ts SnapshotStats). */
   private readonly snapshotStats: SnapshotStats = {
-    started: 0,
     taken: 0,
     failed: 0,
     running: false,
@@ -525,7 +524,6 @@ class NodeRuntime {
     if (durable - this.snapshotLsn < this.options.snapshotEveryRecords) return;
     const started = this.options.clock();
     const stats = this.snapshotStats;
-    stats.started++;
     stats.running = true;
     this.snapshotting = this.log
       .snapshot()

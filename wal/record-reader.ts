@@ -26,18 +26,21 @@ import {
   KEY_ORDER_ID,
   KEY_POLICY,
   KEY_TYPE,
+  PLACE_MAP_HEADER,
   VALUE_PLACE,
 } from './record-writer.js';
 
-/** A fixmap of eleven entries, then `"type": "place"`, then the key `"at"`. */
-const PLACE_HEAD = [0x8b, ...KEY_TYPE, ...VALUE_PLACE, ...KEY_AT];
+/** The place map's header, then `"type": "place"`, then the key `"at"`. */
+const PLACE_HEAD = [PLACE_MAP_HEADER, ...KEY_TYPE, ...VALUE_PLACE, ...KEY_AT];
+/** What the reader holds between reads: nothing (the record's bytes are the caller's). */
+const NO_BYTES = new Uint8Array(0);
 const ASCII_END = 0x80;
 
 /** Marks a read that failed; every step returns a number or this. */
 const FAILED = Number.NaN;
 
 export class PlaceRecordReader {
-  private bytes: Uint8Array = new Uint8Array(0);
+  private bytes: Uint8Array = NO_BYTES;
   private at = 0;
   private end = 0;
   private readonly float = new Float64Array(1);
@@ -98,7 +101,7 @@ export class PlaceRecordReader {
         allocation,
       } as unknown as LogRecord;
     } finally {
-      this.bytes = new Uint8Array(0);
+      this.bytes = NO_BYTES;
     }
   }
 
@@ -126,40 +129,44 @@ export class PlaceRecordReader {
       this.at = at + 1;
       return head - 0x100;
     }
-    const size =
-      head === 0xcc || head === 0xd0
-        ? 1
-        : head === 0xcd || head === 0xd1
-          ? 2
-          : head === 0xce || head === 0xd2
-            ? 4
-            : head === 0xcb
-              ? 8
-              : 0;
-    if (size === 0 || at + 1 + size > this.end) return FAILED;
-    this.at = at + 1 + size;
     const b = at + 1;
     switch (head) {
       case 0xcc:
-        return bytes[b];
+        return this.skip(b, 1) ? bytes[b] : FAILED;
       case 0xcd:
-        return (bytes[b] << 8) | bytes[b + 1];
+        return this.skip(b, 2) ? (bytes[b] << 8) | bytes[b + 1] : FAILED;
       case 0xce:
-        return ((bytes[b] << 24) | (bytes[b + 1] << 16) | (bytes[b + 2] << 8) | bytes[b + 3]) >>> 0;
+        return this.skip(b, 4) ? this.int32(b) >>> 0 : FAILED;
       case 0xd0:
-        return (bytes[b] << 24) >> 24;
+        return this.skip(b, 1) ? (bytes[b] << 24) >> 24 : FAILED;
       case 0xd1:
-        return (((bytes[b] << 8) | bytes[b + 1]) << 16) >> 16;
+        return this.skip(b, 2) ? (((bytes[b] << 8) | bytes[b + 1]) << 16) >> 16 : FAILED;
       case 0xd2:
-        return (bytes[b] << 24) | (bytes[b + 1] << 16) | (bytes[b + 2] << 8) | bytes[b + 3];
-      default: {
+        return this.skip(b, 4) ? this.int32(b) : FAILED;
+      case 0xcb: {
+        if (!this.skip(b, 8)) return FAILED;
         // Float 64, big-endian on the wire; the float view is little-endian (as the snapshot
         // and column code asserts of the platform).
         const target = this.floatBytes;
         for (let index = 0; index < 8; index++) target[7 - index] = bytes[b + index];
         return this.float[0];
       }
+      default:
+        return FAILED;
     }
+  }
+
+  /** Moves past `size` bytes from `from`; false (not moved) when they are not all there. */
+  private skip(from: number, size: number): boolean {
+    if (from + size > this.end) return false;
+    this.at = from + size;
+    return true;
+  }
+
+  /** The big-endian int32 at `from`. */
+  private int32(from: number): number {
+    const bytes = this.bytes;
+    return (bytes[from] << 24) | (bytes[from + 1] << 16) | (bytes[from + 2] << 8) | bytes[from + 3];
   }
 
   /** An ASCII string (fixstr, str 8 or str 16), or undefined. */
@@ -198,8 +205,7 @@ export class PlaceRecordReader {
       count = (bytes[at] << 8) | bytes[at + 1];
       at += 2;
     } else if (head === 0xdd && at + 3 < this.end) {
-      count =
-        ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+      count = this.int32(at) >>> 0;
       at += 4;
     } else return undefined;
     // Every number takes at least a byte: a count past the bytes left is damage.

@@ -65,7 +65,7 @@ export class RecordWriter {
       return;
     }
     this.room(1);
-    this.bytes[this.at++] = 0x80 | PLACE_FIELDS.length;
+    this.bytes[this.at++] = PLACE_MAP_HEADER;
     this.key(KEY_TYPE);
     this.key(VALUE_PLACE);
     this.key(KEY_AT);
@@ -299,6 +299,8 @@ const PLACE_FIELDS = [
   'fingerprint',
   'allocation',
 ] as const;
+/** A place record's map header: a fixmap of its fields. */
+export const PLACE_MAP_HEADER = 0x80 | PLACE_FIELDS.length;
 export const KEY_TYPE = fixstr('type');
 export const VALUE_PLACE = fixstr('place');
 export const KEY_AT = fixstr('at');

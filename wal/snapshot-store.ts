@@ -98,17 +98,12 @@ class ChunkWriter {
   }
 
   write(bytes: Uint8Array): void {
-    if (this.filled + bytes.length < this.chunkBytes) {
-      // The common case, a piece (an order) that fits: no view of it to make.
-      this.chunk.set(bytes, this.filled);
-      this.filled += bytes.length;
-      this.totalBytes += bytes.length;
-      return;
-    }
     let offset = 0;
     while (offset < bytes.length) {
       const take = Math.min(bytes.length - offset, this.chunkBytes - this.filled);
-      this.chunk.set(bytes.subarray(offset, offset + take), this.filled);
+      // A piece that fits whole (an order, most of the time) is copied without a view of it.
+      const piece = take === bytes.length ? bytes : bytes.subarray(offset, offset + take);
+      this.chunk.set(piece, this.filled);
       this.filled += take;
       offset += take;
       if (this.filled === this.chunkBytes) this.seal();
