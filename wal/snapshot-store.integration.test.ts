@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineState } from '../engine/index.js';
 import type { LogRecord } from '../engine/log.js';
-import { SNAPSHOT_CHUNK_BYTES } from './constants.js';
+import { SNAPSHOT_CHUNK_BYTES, STORE_ONE_PAGE_VALUE_BYTES } from './constants.js';
 import type { SnapshotableEngine } from './engine-port.js';
 import {
   checkSnapshot,
@@ -112,6 +112,7 @@ describe('snapshot store', () => {
     }));
     for (const [lsn, chunkBytes] of [
       [70, 1024 * 1024],
+      [75, 256 * 1024],
       [80, SNAPSHOT_CHUNK_BYTES],
       [90, 4_099],
     ]) {
@@ -123,6 +124,24 @@ describe('snapshot store', () => {
       expect(target.state).toEqual(source.state);
       expect(target.stock).toEqual(source.stock);
     }
+    await store.close();
+  });
+
+  it('fits a chunk and its CRC in one overflow page, and a byte more takes two', async () => {
+    const store = openStore({ path: dirs.make(), policy: 'write' });
+    const pagesOf = (lsn: number, bytes: number) => {
+      const before = store.snapshotChunks.getStats() as { overflowPages: number };
+      store.snapshotChunks.putSync([lsn, 0], Buffer.alloc(bytes, 7));
+      const after = store.snapshotChunks.getStats() as { overflowPages: number };
+      return after.overflowPages - before.overflowPages;
+    };
+    expect(pagesOf(1, STORE_ONE_PAGE_VALUE_BYTES)).toBe(1);
+    expect(pagesOf(2, STORE_ONE_PAGE_VALUE_BYTES + 1)).toBe(2);
+    const manifest = writeSnapshot(store, new FakeEngine(3, 20_001, 2), 3, 0, () => 0);
+    const stats = store.snapshotChunks.getStats() as { overflowPages: number };
+    // Every chunk but the last is full; the last may be small enough to sit in a leaf.
+    expect(stats.overflowPages - 3).toBeGreaterThanOrEqual(manifest.chunkCount - 1);
+    expect(stats.overflowPages - 3).toBeLessThanOrEqual(manifest.chunkCount);
     await store.close();
   });
 
