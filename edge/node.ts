@@ -534,7 +534,9 @@ class NodeRuntime {
           return;
         }
         stats.taken++;
-        this.snapshotLsn = durable;
+        // The fold snapshots the log as far as it is committed when the fold starts, which is
+        // past `durable`: counting from `durable` started another fold with nothing to add.
+        this.snapshotLsn = result.value.manifest?.lsn ?? Math.max(durable, result.value.baseLsn);
         this.logger.info('snapshot taken', {
           lsn: result.value.manifest?.lsn ?? null,
           replayed: result.value.replayed,

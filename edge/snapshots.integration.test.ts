@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { createLogger } from './logger.js';
 import { parsePrometheusText } from './prometheus-text.js';
 import { http, startTestNode } from './testing/harness.js';
 
@@ -27,7 +28,16 @@ async function logInfo(dataDir: string) {
 
 describe('snapshots on a running node', () => {
   it('snapshots every N records, compacts the log, and recovers from it', async () => {
+    const taken: { lsn: number | null }[] = [];
     const first = await startTestNode({
+      logger: createLogger({
+        level: 'info',
+        clock: Date.now,
+        write: (line) => {
+          const entry = JSON.parse(line);
+          if (entry.message === 'snapshot taken') taken.push(entry);
+        },
+      }),
       snapshotEveryRecords: 100,
       snapshotCheckMs: 50,
       // Compaction keeps only what the snapshots need: no window for event consumers.
@@ -85,6 +95,12 @@ describe('snapshots on a running node', () => {
     );
     expect(value('inventory_snapshot_failures_total')).toBe(0);
     expect(value('inventory_snapshot_last_duration_seconds')).toBeGreaterThan(0);
+    // Each fold wrote a snapshot past the previous one: none was started with nothing to add.
+    expect(taken.length).toBe(value('inventory_snapshots_total'));
+    for (let n = 0; n < taken.length; n++) {
+      expect(taken[n].lsn).not.toBeNull();
+      if (n > 0) expect(taken[n].lsn).toBeGreaterThan(taken[n - 1].lsn!);
+    }
     await first.stop(true);
     const info = await logInfo(first.dataDir);
     expect(info.snapshots.length).toBeGreaterThanOrEqual(2);
