@@ -238,6 +238,8 @@ export const SNAPSHOT_FORMAT_VERSION = 1;
  * snapshot-store.integration.test.ts).
  */
 export const STORE_ONE_PAGE_VALUE_BYTES = 4_072;
+/** Each stored snapshot chunk and manifest starts with its CRC32 (LE). */
+export const SNAPSHOT_CRC_BYTES = 4;
 /**
  * Snapshot bytes per chunk (one LMDB value); bounds each value and each CRC. A chunk and its
  * 4-byte CRC fill one overflow page. A value of several pages needs that many contiguous free
@@ -246,7 +248,7 @@ export const STORE_ONE_PAGE_VALUE_BYTES = 4_072;
  * 16 KiB one 7 ms, a one-page chunk 0.25 ms (loadtest/RESULTS.md). Readers take chunks of any
  * size, so this may change without a new format.
  */
-export const SNAPSHOT_CHUNK_BYTES = STORE_ONE_PAGE_VALUE_BYTES - 4;
+export const SNAPSHOT_CHUNK_BYTES = STORE_ONE_PAGE_VALUE_BYTES - SNAPSHOT_CRC_BYTES;
 /**
  * Chunks per transaction (128 KiB). The snapshot and the log share one LMDB environment, so
  * while a chunk transaction writes and syncs, the log writer waits for the write lock; 32

@@ -20,6 +20,7 @@ import {
   COMPACT_DELETES_PER_TXN,
   SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_CHUNKS_PER_TXN,
+  SNAPSHOT_CRC_BYTES,
   SNAPSHOT_FORMAT_VERSION,
   SNAPSHOTS_KEPT,
 } from './constants.js';
@@ -29,7 +30,6 @@ import type { SnapshotableEngine } from './engine-port.js';
 import { logBounds, type Store } from './store.js';
 
 const UINT32_RANGE = 0x1_0000_0000;
-const CHUNK_HEADER_BYTES = 4;
 /** Bytes of one (available, onHand) pair. */
 const STOCK_CELL_BYTES = 8;
 
@@ -64,18 +64,18 @@ function keyCrc(crc: number, lsn: number, sequence: number): number {
 }
 
 function sealed(bytes: Uint8Array, lsn: number, sequence: number): Buffer {
-  const value = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + bytes.length);
-  value.set(bytes, CHUNK_HEADER_BYTES);
+  const value = Buffer.allocUnsafe(SNAPSHOT_CRC_BYTES + bytes.length);
+  value.set(bytes, SNAPSHOT_CRC_BYTES);
   value.writeUInt32LE(keyCrc(crc32(bytes), lsn, sequence), 0);
   return value;
 }
 
 /** The bytes of a sealed value, or null when its CRC does not match its key. */
 function unseal(value: Uint8Array | undefined, lsn: number, sequence: number): Uint8Array | null {
-  if (value === undefined || value.length < CHUNK_HEADER_BYTES) return null;
+  if (value === undefined || value.length < SNAPSHOT_CRC_BYTES) return null;
   const stored = (value[0] | (value[1] << 8) | (value[2] << 16) | (value[3] << 24)) >>> 0;
-  const crc = keyCrc(crc32(value, CHUNK_HEADER_BYTES, value.length), lsn, sequence);
-  return crc === stored ? value.subarray(CHUNK_HEADER_BYTES) : null;
+  const crc = keyCrc(crc32(value, SNAPSHOT_CRC_BYTES, value.length), lsn, sequence);
+  return crc === stored ? value.subarray(SNAPSHOT_CRC_BYTES) : null;
 }
 
 /** The manifest's sequence number in its CRC, distinct from any chunk's. */
