@@ -233,9 +233,8 @@ export const DATA_MAGIC = 'qcommerce-inventory-wal';
 
 export const SNAPSHOT_FORMAT_VERSION = 1;
 /**
- * The largest LMDB value that fits one overflow page of the store's 4 KiB pages in the LMDB
- * lmdb-js ships (its page header is 20 bytes, not upstream's 16; measured, and checked by
- * snapshot-store.integration.test.ts).
+ * The largest LMDB value that fits one overflow page of the store's 4 KiB pages: 24 bytes less,
+ * in the LMDB lmdb-js ships (measured, and checked by snapshot-store.integration.test.ts).
  */
 export const STORE_ONE_PAGE_VALUE_BYTES = 4_072;
 /** Each stored snapshot chunk and manifest starts with its CRC32 (LE). */
