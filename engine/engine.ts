@@ -480,6 +480,11 @@ export class Engine implements EngineApi {
     importState(this.context, this.book, state, (record) => this.applyCatalogue(record));
   }
 
+  /** Loads more exported orders after `importState`, into their slots (which must be free). */
+  importOrders(orders: EngineState['orders']): void {
+    this.book.importOrders(orders);
+  }
+
   importStockOfDc(dc: number, cells: Int32Array): void {
     importStockOfDc(this.context, dc, cells);
   }

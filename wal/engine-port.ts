@@ -22,6 +22,8 @@ export interface SnapshotableEngine {
   exportState(): EngineState;
   /** Loads a state into a fresh engine (nothing placed, no stock yet). */
   importState(state: EngineState): void;
+  /** Loads more orders after `importState` (a snapshot's orders arrive a batch at a time). */
+  importOrders(orders: EngineState['orders']): void;
   /** One DC's counters, [available, onHand] per SKU of the catalogue. */
   exportStockOfDc(dc: number): Int32Array;
   importStockOfDc(dc: number, cells: Int32Array): void;

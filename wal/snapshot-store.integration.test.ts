@@ -63,7 +63,10 @@ class FakeEngine implements SnapshotableEngine {
     return this.state;
   }
   importState(state: EngineState): void {
-    this.state = state;
+    this.state = { ...state, orders: [...state.orders] };
+  }
+  importOrders(orders: EngineState['orders']): void {
+    this.state.orders.push(...orders);
   }
   exportStockOfDc(dc: number): Int32Array {
     return this.stock[dc];

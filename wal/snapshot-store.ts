@@ -14,7 +14,7 @@
  */
 
 import { endianness } from 'node:os';
-import type { Packr } from 'msgpackr';
+import type { Packr, Unpackr } from 'msgpackr';
 import type { EngineState } from '../engine/index.js';
 import {
   COMPACT_DELETES_PER_TXN,
@@ -187,6 +187,97 @@ export function writeState(
   return written;
 }
 
+const FIXMAP = 0x80;
+const FIXMAP_MAX = 15;
+const MAP16 = 0xde;
+const MAP32 = 0xdf;
+
+/** A MessagePack map or array header at `at`: its entry count and length, or null. */
+function headerAt(
+  bytes: Uint8Array,
+  at: number,
+  fix: number,
+  fixMax: number,
+  of16: number,
+  of32: number,
+): { count: number; length: number } | null {
+  if (at >= bytes.length) return null;
+  const byte = bytes[at];
+  if (byte >= fix && byte <= fix + fixMax) return { count: byte - fix, length: 1 };
+  if (byte === of16 && at + 3 <= bytes.length) {
+    return { count: (bytes[at + 1] << 8) | bytes[at + 2], length: 3 };
+  }
+  if (byte === of32 && at + 5 <= bytes.length) {
+    const count =
+      ((bytes[at + 1] << 24) | (bytes[at + 2] << 16) | (bytes[at + 3] << 8) | bytes[at + 4]) >>> 0;
+    return { count, length: 5 };
+  }
+  return null;
+}
+
+/** Orders handed to the engine per call while a snapshot loads. */
+const IMPORT_ORDERS_BATCH = 4_096;
+
+/**
+ * Reads a packed state laid out as `writeState` writes it (a map whose last key is `orders`)
+ * without holding every order at once: `onHead` gets the state with an empty order list, then
+ * `onOrders` the orders a batch at a time, so they die young instead of a million of them
+ * living through the load. Returns false, having called nothing, when the bytes are laid out
+ * otherwise (the caller unpacks them whole).
+ */
+export function readStateStreaming(
+  unpackr: Unpackr,
+  bytes: Uint8Array,
+  onHead: (state: EngineState) => void,
+  onOrders: (orders: EngineState['orders']) => void,
+): boolean {
+  const map = headerAt(bytes, 0, FIXMAP, FIXMAP_MAX, MAP16, MAP32);
+  if (map === null || map.count === 0) return false;
+  const head: Record<string, unknown> = {};
+  let key: string | null = null;
+  let entries = 0;
+  let ordersAt = -1;
+  unpackr.unpackMultiple(bytes.subarray(map.length), (value, _start, end) => {
+    if (key === null) {
+      if (typeof value !== 'string') return false;
+      if (value === 'orders') {
+        if (entries === map.count - 1) ordersAt = map.length + (end ?? 0);
+        return false;
+      }
+      key = value;
+      return true;
+    }
+    head[key] = value;
+    key = null;
+    entries++;
+    return true;
+  });
+  if (ordersAt < 0) return false;
+  const list = headerAt(bytes, ordersAt, FIXARRAY, FIXARRAY_MAX, ARRAY16, ARRAY32);
+  if (list === null) return false;
+  onHead({ ...(head as unknown as EngineState), orders: [] });
+  const first = ordersAt + list.length;
+  let read = 0;
+  if (list.count > 0) {
+    let batch: EngineState['orders'] = [];
+    unpackr.unpackMultiple(bytes.subarray(first), (order) => {
+      batch.push(order);
+      read++;
+      if (batch.length === IMPORT_ORDERS_BATCH) {
+        onOrders(batch);
+        batch = [];
+      }
+    });
+    if (batch.length > 0) onOrders(batch);
+  } else if (first !== bytes.length) {
+    throw new Error('bytes follow the empty order list');
+  }
+  if (read !== list.count) {
+    throw new Error(`the order list holds ${read} orders, its header says ${list.count}`);
+  }
+  return true;
+}
+
 function stockBytes(cells: Int32Array): Uint8Array {
   return new Uint8Array(cells.buffer, cells.byteOffset, cells.byteLength);
 }
@@ -332,25 +423,41 @@ export function loadSnapshot(
   const stateBytes = new Uint8Array(manifest.stateBytes);
   const problem = reader.read(stateBytes);
   if (problem !== null) return problem;
-  const state = store.unpackr.unpack(stateBytes) as EngineState;
-  if (state.dcs.length !== manifest.dcCount || state.skus.length !== manifest.skuCount) {
-    return 'the state does not match its manifest';
-  }
-  try {
-    engine.importState(state);
-    const cells = new Int32Array(manifest.skuCount * 2);
-    for (let dc = 0; dc < manifest.dcCount; dc++) {
-      const stockProblem = reader.read(stockBytes(cells));
-      if (stockProblem !== null) return stockProblem;
-      engine.importStockOfDc(dc, cells);
+  // The engine's refusals are kept apart from the bytes' own problems.
+  let refused: unknown = null;
+  let mismatched = false;
+  const load = (step: () => void) => {
+    if (refused !== null || mismatched) return;
+    try {
+      step();
+    } catch (error) {
+      refused = error;
     }
+  };
+  const head = (state: EngineState) => {
+    mismatched = state.dcs.length !== manifest.dcCount || state.skus.length !== manifest.skuCount;
+    load(() => engine.importState(state));
+  };
+  try {
+    const streamed = readStateStreaming(store.unpackr, stateBytes, head, (orders) =>
+      load(() => engine.importOrders(orders)),
+    );
+    if (!streamed) head(store.unpackr.unpack(stateBytes) as EngineState);
   } catch (error) {
-    // The engine's refusals carry a code (SnapshotImportError); keep it in the problem.
-    const code = (error as { code?: unknown }).code;
-    const why = error instanceof Error ? error.message : String(error);
-    return `the engine refused the snapshot: ${typeof code === 'string' ? `${code}: ` : ''}${why}`;
+    return `the state does not decode: ${error instanceof Error ? error.message : String(error)}`;
   }
-  return null;
+  if (mismatched) return 'the state does not match its manifest';
+  const cells = new Int32Array(manifest.skuCount * 2);
+  for (let dc = 0; dc < manifest.dcCount && refused === null; dc++) {
+    const stockProblem = reader.read(stockBytes(cells));
+    if (stockProblem !== null) return stockProblem;
+    load(() => engine.importStockOfDc(dc, cells));
+  }
+  if (refused === null) return null;
+  // The engine's refusals carry a code (SnapshotImportError); keep it in the problem.
+  const code = (refused as { code?: unknown }).code;
+  const why = refused instanceof Error ? refused.message : String(refused);
+  return `the engine refused the snapshot: ${typeof code === 'string' ? `${code}: ` : ''}${why}`;
 }
 
 /** Removes a snapshot: the manifest first, so a half-removed snapshot is never listed. */
