@@ -32,6 +32,7 @@ import {
   logSubject,
   type RegionDefinition,
   type RegionOwner,
+  retrying,
 } from '../protocol/index.js';
 import {
   createReplicationBuffer,
@@ -76,6 +77,10 @@ const SHIP_DRAIN_MS_MAX = 5_000;
 const CATCH_UP_MS_MAX = 30_000;
 /** Pause between two takeover attempts that found the stream moving. */
 const TAKEOVER_RETRY_MS = 50;
+/** Tries at watching the owner key (each may wait out a JetStream API timeout), and the pause
+ * between two. */
+const OWNER_WATCH_ATTEMPTS = 5;
+const OWNER_WATCH_RETRY_MS = 250;
 
 export interface MemberOptions {
   region: string;
@@ -243,8 +248,24 @@ export class ClusterMember {
     void this.poll();
   }
 
+  /**
+   * Watches the region's owner key. Creating the watch is a JetStream API request, which times
+   * out while the NATS cluster elects a leader (a killed server): retried a few times, then the
+   * error stands, as a member that cannot reach the cluster at all must not start.
+   */
   private async watchOwner(): Promise<void> {
-    const watch = await this.connection.owners.watch({ key: this.options.region });
+    const region = this.options.region;
+    const watch = await retrying(() => this.connection.owners.watch({ key: region }), {
+      attempts: OWNER_WATCH_ATTEMPTS,
+      pauseMs: OWNER_WATCH_RETRY_MS,
+      stopped: () => this.closing,
+      onRetry: (error, attempt) =>
+        this.options.logger.log('warn', 'could not watch the region owner; retrying', {
+          region,
+          attempt,
+          error: String(error),
+        }),
+    });
     this.watch = watch;
     void (async () => {
       for await (const entry of watch as AsyncIterable<KvWatchEntry>) {

@@ -14,4 +14,5 @@ export * from './frame-scan.js';
 export * from './json.js';
 export * from './limits.js';
 export * from './messages.js';
+export * from './retry.js';
 export * from './validate.js';

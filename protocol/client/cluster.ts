@@ -32,6 +32,7 @@ import {
 } from '../cluster.js';
 import { setMaxListeners } from 'node:events';
 import { CLIENT_QUEUE_MAX, CLIENT_TIMEOUT_MS_DEFAULT, IN_FLIGHT_MAX } from '../limits.js';
+import { retrying } from '../retry.js';
 import {
   type AdjustArgs,
   type AvailabilityArgs,
@@ -62,6 +63,9 @@ export const ORDER_REGIONS_MAX = 1 << 20;
 const ROUTE_ATTEMPTS_MAX = 16;
 /** Pause before asking again when the region has no (new) owner yet. */
 const OWNER_POLL_MS = 100;
+/** Tries at watching a bucket while connecting (each may wait out an API timeout). */
+const WATCH_ATTEMPTS = 5;
+const WATCH_RETRY_MS = 250;
 /** Codes after which a call may go to the region's next owner (see the file header). */
 const MOVED_CODES: ReadonlySet<string> = new Set([
   'NOT_OWNER',
@@ -130,7 +134,13 @@ export class ClusterClient {
 
   /** Reads every key of `kv`, then watches it for changes. */
   private async load(kv: KV, apply: (key: string, value: Uint8Array | null) => void) {
-    const watch = await kv.watch();
+    // Creating a watch is a JetStream API request: it times out while the NATS cluster
+    // elects a leader, and works once one is elected.
+    const watch = await retrying(() => kv.watch(), {
+      attempts: WATCH_ATTEMPTS,
+      pauseMs: WATCH_RETRY_MS,
+      stopped: () => this.closed,
+    });
     this.watches.push(watch);
     for await (const key of await kv.keys()) {
       const entry = await kv.get(key);
