@@ -250,8 +250,8 @@ export class ClusterMember {
 
   /**
    * Watches the region's owner key. Creating the watch is a JetStream API request, which times
-   * out while the NATS cluster elects a leader (a killed server): retried a few times, then the
-   * error stands, as a member that cannot reach the cluster at all must not start.
+   * out while the NATS cluster is slow to answer (a leader election, a loaded machine): retried
+   * a few times, then the error stands, as a member that cannot reach the cluster must not start.
    */
   private async watchOwner(): Promise<void> {
     const region = this.options.region;

@@ -1,8 +1,9 @@
 /**
  * Retrying a request that may fail for a while and then work: a NATS JetStream API request
- * times out while the cluster elects a leader (a server was killed), and succeeds once one is
- * elected. A bounded number of tries, a fixed pause between two, and the last error when none
- * worked, so a cluster that cannot be reached at all still fails.
+ * times out while the cluster is slow to answer (electing a leader after a server was killed,
+ * or on a loaded machine), and succeeds once it answers again. A bounded number of tries, a
+ * fixed pause between two, and the last error when none worked, so a cluster that cannot be
+ * reached at all still fails.
  */
 
 export interface RetryOptions {

@@ -134,8 +134,8 @@ export class ClusterClient {
 
   /** Reads every key of `kv`, then watches it for changes. */
   private async load(kv: KV, apply: (key: string, value: Uint8Array | null) => void) {
-    // Creating a watch is a JetStream API request: it times out while the NATS cluster
-    // elects a leader, and works once one is elected.
+    // Creating a watch is a JetStream API request: it times out while the NATS cluster is slow
+    // to answer (a leader election, a loaded machine), and works once it answers again.
     const watch = await retrying(() => kv.watch(), {
       attempts: WATCH_ATTEMPTS,
       pauseMs: WATCH_RETRY_MS,
