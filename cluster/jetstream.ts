@@ -32,6 +32,7 @@ import {
   logSubject,
   OWNERS_BUCKET,
   REGIONS_BUCKET,
+  retrying,
 } from '../protocol/index.js';
 import {
   JETSTREAM_REPLICAS_MAX,
@@ -109,8 +110,14 @@ export async function connectCluster(options: ConnectClusterOptions): Promise<Cl
     const js = jetstream(nc, { timeout: NATS_REQUEST_TIMEOUT_MS });
     const jsm = await jetstreamManager(nc, { timeout: NATS_REQUEST_TIMEOUT_MS });
     const kvm = new Kvm(js);
-    const owners = await openOrCreateBucket(kvm, OWNERS_BUCKET, replicas, options.leaseMs);
-    const regions = await openOrCreateBucket(kvm, REGIONS_BUCKET, replicas, 0);
+    const owners = await retrying(
+      () => openOrCreateBucket(kvm, OWNERS_BUCKET, replicas, options.leaseMs),
+      SETUP_RETRY,
+    );
+    const regions = await retrying(
+      () => openOrCreateBucket(kvm, REGIONS_BUCKET, replicas, 0),
+      SETUP_RETRY,
+    );
     const status = await owners.status();
     const leaseMs = status.ttl;
     if (!(leaseMs > 0)) {
@@ -135,6 +142,13 @@ export async function connectCluster(options: ConnectClusterOptions): Promise<Cl
   }
 }
 
+/**
+ * Creating a replicated bucket or stream fails with "no suitable peers for placement" until the
+ * NATS servers have formed their cluster (just started, or one restarting), and its API
+ * requests time out during a leader election: tried for about 5 s before the error stands.
+ */
+const SETUP_RETRY = { attempts: 20, pauseMs: 250 } as const;
+
 async function openOrCreateBucket(
   kvm: Kvm,
   name: string,
@@ -152,7 +166,14 @@ async function openOrCreateBucket(
 }
 
 /** Opens a region's log stream, creating it (kept whole: no age or size limit) when missing. */
-export async function ensureLogStream(
+export function ensureLogStream(
+  connection: ClusterConnection,
+  region: string,
+): Promise<StreamInfo> {
+  return retrying(() => openOrCreateLogStream(connection, region), SETUP_RETRY);
+}
+
+async function openOrCreateLogStream(
   connection: ClusterConnection,
   region: string,
 ): Promise<StreamInfo> {
