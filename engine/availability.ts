@@ -35,7 +35,8 @@ export class AvailabilityReader {
   private readonly hits = new DcHits();
   private readonly skuScratch = new Int32Array(AVAILABILITY_SKUS_MAX);
   /** Per DC of the current query: its shard and the offset of its cells. */
-  private readonly hitCells: Int32Array[] = new Array(DC_HITS_MAX);
+  // Filled, not `new Array(n)`: a packed array, no hole check on each read.
+  private readonly hitCells: Int32Array[] = Array.from({ length: DC_HITS_MAX }, () => NO_CELLS);
   private readonly hitBases = new Int32Array(DC_HITS_MAX);
   /** Scratch for the object API: one query, read back into an object at once. */
   private readonly scratch = new AvailabilityAnswers(1, AVAILABILITY_SKUS_MAX, DC_HITS_MAX);
@@ -151,29 +152,36 @@ export class AvailabilityReader {
     const breakdown = answers.breakdown;
     let perDc = answers.perDcTotal;
     const rows = answers.perDc;
+    const totals = answers.available;
+    const etas = answers.etaTenths;
+    const dcEtas = answers.dcEtaTenths;
     const indexes = this.skuScratch;
+    const stride = stock.skuStride;
+    // The DCs of one shard share one array: the common case reads it without a lookup per DC.
+    const shared = dcCount > 0 && sameCells(cells, dcCount) ? cells[0] : null;
     for (let at = 0; at < skuCount; at++) {
       const sku = indexes[at];
       let total = 0;
-      let eta = ETA_NONE;
+      let first = -1;
       if (sku < 0) {
         total = -1;
         if (breakdown) rows.fill(0, perDc, perDc + dcCount);
       } else {
-        const offset = sku * stock.skuStride;
+        const offset = sku * stride;
+        // Plain reads: an advisory snapshot, see StockTable.cellsOf. The DCs are in ETA
+        // order, so the first with units gives the SKU's ETA.
         for (let hit = 0; hit < dcCount; hit++) {
-          // Plain read: an advisory snapshot, see StockTable.cellsOf.
-          const available = cells[hit][bases[hit] + offset];
-          const free = Math.max(available, 0);
+          const available =
+            shared === null ? cells[hit][bases[hit] + offset] : shared[bases[hit] + offset];
+          const free = available > 0 ? available : 0;
           if (breakdown) rows[perDc + hit] = free;
-          if (free === 0) continue;
           total += free;
-          if (eta === ETA_NONE) eta = answers.dcEtaTenths[dcStart + hit];
+          if (first < 0 && free > 0) first = hit;
         }
       }
       if (breakdown) perDc += dcCount;
-      answers.available[skuBase + at] = total;
-      answers.etaTenths[skuBase + at] = eta;
+      totals[skuBase + at] = total;
+      etas[skuBase + at] = first < 0 ? ETA_NONE : dcEtas[dcStart + first];
     }
     answers.skuTotal = skuBase + skuCount;
     answers.perDcTotal = perDc;
@@ -311,4 +319,13 @@ export class AvailabilityReader {
     const more = hits.count > 0 && position < end;
     return { ok: true, items, nextCursor: more ? String(position) : null };
   }
+}
+
+const NO_CELLS = new Int32Array(0);
+
+/** Whether the first `count` arrays of `cells` are one array (the DCs share a shard). */
+function sameCells(cells: readonly Int32Array[], count: number): boolean {
+  const first = cells[0];
+  for (let at = 1; at < count; at++) if (cells[at] !== first) return false;
+  return true;
 }

@@ -25,9 +25,9 @@ class ManualClock {
   read = (): number => this.now;
 }
 
-function network(options: EngineOptions = {}): Engine {
+function network(options: EngineOptions = {}, dcsPerShard = 4): Engine {
   const engine = Engine.create(
-    { dcCapacity: 8, skuCapacity: 64, dcsPerShard: 4, orderCapacity: 1024, verify: true },
+    { dcCapacity: 8, skuCapacity: 64, dcsPerShard, orderCapacity: 1024, verify: true },
     options,
   );
   const dcs = [
@@ -212,6 +212,33 @@ describe('availability', () => {
     if (!full.ok || !compact.ok) throw new Error('refused');
     expect(compact.skus.milk).toEqual({ ...full.skus.milk, dcs: [] });
     expect(full.skus.milk.dcs).toHaveLength(2);
+  });
+
+  it('answers alike whether the DCs in range share a stock shard or not', () => {
+    // Four DCs to a shard puts every DC in one array; one to a shard gives each its own.
+    const answers = [4, 1].map((dcsPerShard) => {
+      const engine = network({}, dcsPerShard);
+      stock(engine, 'dc-near', 'milk', 3);
+      stock(engine, 'dc-mid', 'milk', 4);
+      stock(engine, 'dc-mid', 'eggs', 6);
+      stock(engine, 'dc-far', 'tea', 9);
+      const result = engine.availability(CUSTOMER, ['milk', 'eggs', 'tea', 'ghost']);
+      if (!result.ok) throw new Error(result.error.code);
+      return result;
+    });
+    expect(answers[1]).toEqual(answers[0]);
+    const { skus } = answers[1];
+    expect(skus.milk.available).toBe(7);
+    expect(skus.milk.dcs.map((entry) => [entry.dc, entry.available])).toEqual([
+      ['dc-near', 3],
+      ['dc-mid', 4],
+    ]);
+    // The ETA is that of the nearest DC with units, not of the nearest DC.
+    expect(skus.eggs.dcs.map((entry) => [entry.dc, entry.available])).toEqual([['dc-mid', 6]]);
+    expect(skus.eggs.etaMinutes).toBe(skus.eggs.dcs[0].etaMinutes);
+    expect(skus.eggs.etaMinutes).toBeGreaterThan(skus.milk.etaMinutes!);
+    expect(skus.tea).toMatchObject({ available: 0, etaMinutes: null });
+    expect(skus.ghost).toMatchObject({ available: 0, unknown: true });
   });
 
   it('narrows to the delivery window', () => {

@@ -100,6 +100,23 @@ describe('round trips', () => {
     expect(Array.from(result.requests[0][2].blob as Uint8Array)).toEqual([1, 2]);
   });
 
+  it('with aliasBinary, decodes binary as views of the frame and strings as copies', () => {
+    const codec = new WireCodec({}, { aliasBinary: true });
+    const encoded = Buffer.from(
+      codec.encodeMessages([[3, MessageKinds.OK, { note: 'hi', column: Buffer.from([5, 6, 7]) }]]),
+    );
+    const result = codec.decodeMessageFrame(encoded);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const body = result.messages[0][2] as { note: string; column: Uint8Array };
+    expect(Array.from(body.column)).toEqual([5, 6, 7]);
+    expect(body.column.buffer).toBe(encoded.buffer);
+    // The view reads the frame's bytes in place; the string was copied out.
+    encoded.fill(0);
+    expect(Array.from(body.column)).toEqual([0, 0, 0]);
+    expect(body.note).toBe('hi');
+  });
+
   it('encoded frames stay intact after later encodes', () => {
     const codec = new WireCodec();
     const first = codec.encodeRequests([ORDER]);

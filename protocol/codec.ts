@@ -11,7 +11,10 @@
  *   `[id, kind, body]` messages). Bytes are scanned structurally before msgpackr sees them
  *   (frame-scan.ts), so nesting, lengths and extension types are bounded up front.
  * - Decoded values never alias the input: strings are new and binary is copied
- *   (`copyBuffers`), so a borrowed uWS buffer may be released as soon as decode returns.
+ *   (`copyBuffers`), so a borrowed uWS buffer may be released as soon as decode returns. The
+ *   one exception is a codec made with `aliasBinary` (the SDK's): its decoded `bin` values
+ *   are views of the frame, for input that is owned and never written again (a `ws`
+ *   message buffer), which saves a copy of every column an answer carries.
  * - Encoded bytes stay valid: msgpackr hands out a slice of its buffer and never writes over
  *   a slice it handed out (it moves on, then starts a new buffer).
  */
@@ -71,8 +74,16 @@ export function createPackr(): Packr {
   return new Packr({ ...MSGPACKR_OPTIONS });
 }
 
-export function createUnpackr(): Unpackr {
-  return new Unpackr({ ...MSGPACKR_OPTIONS });
+export function createUnpackr(aliasBinary = false): Unpackr {
+  return new Unpackr({ ...MSGPACKR_OPTIONS, copyBuffers: !aliasBinary });
+}
+
+export interface CodecOptions {
+  /**
+   * Decoded `bin` values are views of the input instead of copies: only for input the caller
+   * owns and never writes again (see the invariants above). Default false.
+   */
+  aliasBinary?: boolean;
 }
 
 export type FrameErrorCode = Extract<ErrorCode, 'BAD_FRAME' | 'FRAME_TOO_LARGE'>;
@@ -116,10 +127,10 @@ export class WireCodec {
   private readonly unpackr: Unpackr;
   private readonly scanner: FrameScanner;
 
-  constructor(limits: Partial<CodecLimits> = {}) {
+  constructor(limits: Partial<CodecLimits> = {}, options: CodecOptions = {}) {
     this.limits = { ...DEFAULT_CODEC_LIMITS, ...limits };
     this.packr = createPackr();
-    this.unpackr = createUnpackr();
+    this.unpackr = createUnpackr(options.aliasBinary ?? false);
     this.scanner = new FrameScanner(this.limits.nestingDepthMax);
   }
 

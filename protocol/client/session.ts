@@ -704,7 +704,8 @@ export class Session {
   private readonly random: Random;
   private readonly onNotice: ((notice: NoticeBody) => void) | undefined;
   private readonly onError: (error: unknown) => void;
-  private readonly codec = new WireCodec();
+  /** `ws` hands each message over in a buffer of its own: columns are read in place. */
+  private readonly codec = new WireCodec({}, { aliasBinary: true });
   /** Writes column requests; keeps the encodings of the SKU ids it has checked. */
   readonly encoder = new BatchEncoder();
   /**
