@@ -134,7 +134,8 @@ function runFrame(
       ? runner.placeOrders(checked.args as never, () => log.ring.tail())
       : runner.availabilityMany(checked.args as never);
   const answer: WireMessage[] = [[id, MessageKinds.OK, value]];
-  codec.encodeMessages(answer);
+  // As the WebSocket server encodes it: into the codec's buffer, copied by uWS's send.
+  codec.encodeMessagesTransient(answer);
 }
 
 export function nodePathCases(

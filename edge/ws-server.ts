@@ -705,9 +705,11 @@ export class WsServer {
   }
 
   private sendSplit(ws: WebSocket<ConnectionData>, messages: WireMessage[]): void {
+    // Transient bytes: uWS copies what it does not write at once, and nothing below encodes
+    // again before the send (a split encodes its halves after this frame is dropped).
     let frame: Uint8Array;
     try {
-      frame = this.options.codec.encodeMessages(messages);
+      frame = this.options.codec.encodeMessagesTransient(messages);
     } catch (error) {
       // Only a bug can produce a value MessagePack cannot carry; answer each alone so one bad
       // answer does not take the others with it.

@@ -100,6 +100,25 @@ describe('round trips', () => {
     expect(Array.from(result.requests[0][2].blob as Uint8Array)).toEqual([1, 2]);
   });
 
+  it('encodes transient frames in one buffer that the next encode reuses', () => {
+    const codec = new WireCodec();
+    const messages: WireMessage[] = [[4, MessageKinds.OK, { column: Buffer.alloc(3000, 7) }]];
+    const kept = Uint8Array.from(codec.encodeMessages(messages));
+    const first = codec.encodeMessagesTransient(messages);
+    expect(Array.from(first)).toEqual(Array.from(kept));
+    const second = codec.encodeMessagesTransient([[5, MessageKinds.OK, { n: 1 }]]);
+    // The same bytes of the same buffer: nothing new is allocated for the second frame.
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.byteOffset).toBe(first.byteOffset);
+    const decoded = codec.decodeMessageFrame(second);
+    expect(decoded.ok && decoded.messages).toEqual([[5, MessageKinds.OK, { n: 1 }]]);
+    // A frame kept from encodeMessages is never written over.
+    const held = codec.encodeMessages(messages);
+    const copy = Uint8Array.from(held);
+    codec.encodeMessagesTransient([[6, MessageKinds.OK, { column: Buffer.alloc(5000, 9) }]]);
+    expect(Array.from(held)).toEqual(Array.from(copy));
+  });
+
   it('with aliasBinary, decodes binary as views of the frame and strings as copies', () => {
     const codec = new WireCodec({}, { aliasBinary: true });
     const encoded = Buffer.from(

@@ -16,10 +16,11 @@
  *   are views of the frame, for input that is owned and never written again (a `ws`
  *   message buffer), which saves a copy of every column an answer carries.
  * - Encoded bytes stay valid: msgpackr hands out a slice of its buffer and never writes over
- *   a slice it handed out (it moves on, then starts a new buffer).
+ *   a slice it handed out (it moves on, then starts a new buffer). The one exception is
+ *   `encodeMessagesTransient`, whose bytes the next encode writes over.
  */
 
-import { FLOAT32_OPTIONS, type Options, Packr, Unpackr } from 'msgpackr';
+import { FLOAT32_OPTIONS, type Options, Packr, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
 import type { ErrorCode } from './codes.js';
 import { FrameScanner, ScanOutcomes } from './frame-scan.js';
 import {
@@ -142,6 +143,15 @@ export class WireCodec {
   /** Encodes a server → client frame. Throws on values MessagePack cannot carry. */
   encodeMessages(messages: readonly WireMessage[]): Uint8Array {
     return this.packr.pack(messages);
+  }
+
+  /**
+   * The same bytes as `encodeMessages`, in the codec's own buffer: valid only until this
+   * codec encodes again, for a caller that hands them on at once to something that copies
+   * them (uWS `send`). Nothing is allocated per frame once the buffer is large enough.
+   */
+  encodeMessagesTransient(messages: readonly WireMessage[]): Uint8Array {
+    return this.packr.pack(messages, RESET_BUFFER_MODE);
   }
 
   /** A frame holding one kind-3 notice (id 0), e.g. SHUTTING_DOWN or BAD_FRAME. */
