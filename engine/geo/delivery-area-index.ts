@@ -91,6 +91,50 @@ interface AreaBox {
   dc: number;
 }
 
+/**
+ * A node of rbush's tree as `toJSON()` returns it (the tree itself, not a copy): a leaf's
+ * children are the boxes inserted, an inner node's are nodes. Each holds its bounding box.
+ */
+interface TreeNode {
+  minX: number;
+  minY: number;
+  maxX: number;
+  maxY: number;
+  leaf: boolean;
+  children: (TreeNode | AreaBox)[];
+}
+
+/**
+ * The DCs whose boxes contain (lng, lat), written to `out` from 0; returns how many. The same
+ * boxes as rbush's `search` with a point box, walked without allocating: `search` builds a
+ * result array and a node stack on every call, which was most of what an availability query
+ * at a new location allocated. `stack` is scratch, left empty.
+ */
+function searchPoint(
+  root: TreeNode,
+  lng: number,
+  lat: number,
+  stack: TreeNode[],
+  out: Int32Array,
+): number {
+  let count = 0;
+  if (!(root.minX <= lng && lng <= root.maxX && root.minY <= lat && lat <= root.maxY)) return 0;
+  let node: TreeNode | undefined = root;
+  while (node !== undefined) {
+    const children = node.children;
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i];
+      if (!(child.minX <= lng && lng <= child.maxX && child.minY <= lat && lat <= child.maxY)) {
+        continue;
+      }
+      if (node.leaf) out[count++] = (child as AreaBox).dc;
+      else stack.push(child as TreeNode);
+    }
+    node = stack.pop();
+  }
+  return count;
+}
+
 export class DeliveryAreaIndex {
   readonly dcCapacity: number;
   readonly cacheSize: number;
@@ -123,7 +167,9 @@ export class DeliveryAreaIndex {
   // Scratch, reused by every lookup.
   private readonly keyFloats = new Float64Array(2);
   private readonly keyWords = new Int32Array(this.keyFloats.buffer);
-  private readonly searchBox = { minX: 0, minY: 0, maxX: 0, maxY: 0 };
+  private readonly searchStack: TreeNode[] = [];
+  /** The DCs whose boxes hold the location being searched (at most one per DC). */
+  private readonly candidates: Int32Array;
   private readonly point: number[] = [0, 0];
   private readonly found = new DcHits(DC_HITS_MAX);
 
@@ -145,6 +191,7 @@ export class DeliveryAreaIndex {
     this.prepMinutes = new Float64Array(dcCapacity);
     this.innerSq = new Float64Array(dcCapacity);
     this.outerSq = new Float64Array(dcCapacity);
+    this.candidates = new Int32Array(dcCapacity);
     this.cacheMask = cacheSize - 1;
     this.cache = new Float64Array(cacheSize * CACHE_ENTRY_STRIDE);
     // Version -1 marks every entry empty: versions count up from 0.
@@ -270,17 +317,13 @@ export class DeliveryAreaIndex {
   private collect(lat: number, lng: number): void {
     const found = this.found;
     found.count = 0;
-    const box = this.searchBox;
-    box.minX = lng;
-    box.maxX = lng;
-    box.minY = lat;
-    box.maxY = lat;
     const point = this.point;
     point[0] = lng;
     point[1] = lat;
-    const candidates = this.tree.search(box);
-    for (let i = 0; i < candidates.length; i++) {
-      const dc = candidates[i].dc;
+    const candidates = this.candidates;
+    const count = searchPoint(this.tree.toJSON(), lng, lat, this.searchStack, candidates);
+    for (let i = 0; i < count; i++) {
+      const dc = candidates[i];
       if (this.active[dc] === 0) continue;
       const dx = lng - this.dcLng[dc];
       const dy = lat - this.dcLat[dc];
