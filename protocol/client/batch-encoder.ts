@@ -22,6 +22,7 @@ import { isValidId } from '../validate.js';
 import type { AvailabilityQuery } from './availability-batch.js';
 import type { OrderOptions, PlaceOrderInput } from './order-batch.js';
 import type { SkuRefs } from './sku-refs.js';
+import { StringTable } from './string-table.js';
 
 /** SKU ids whose encoding is kept; past this the cache starts again empty. */
 export const SKU_IDS_CACHED_MAX = 65_536;
@@ -88,7 +89,7 @@ export class BatchEncoder {
   private bytes: Uint8Array = new Uint8Array(SCRATCH_BYTES_INITIAL);
   private view = new DataView(this.bytes.buffer);
   private at = 0;
-  private readonly skuForms = new Map<string, Uint8Array>();
+  private readonly skuForms = new StringTable<Uint8Array>();
   private defineScratch = new Int32Array(0);
   /** The SKU ids of the request being written, in order; NO_SKU otherwise. */
   private readonly skuIds: string[] = [];

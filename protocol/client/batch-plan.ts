@@ -191,6 +191,32 @@ function singleOrderPart(order: PlaceOrderInput): PartPlan<OrderColumns> {
 }
 
 /**
+ * The open part whose options `order` shares. A loop, not `open.find` with an arrow: an arrow
+ * in the planning loop closes over that iteration's order, and V8 then allocates a context
+ * for every iteration, whether the arrow runs or not.
+ */
+function openOrderPart(
+  open: readonly Filling<OrderOptions>[],
+  order: PlaceOrderInput,
+): Filling<OrderOptions> | undefined {
+  for (let at = 0; at < open.length; at++) {
+    if (sharesOrderOptions(open[at].options, order)) return open[at];
+  }
+  return undefined;
+}
+
+/** The open part of queries with the window `minutes` (see openOrderPart). */
+function openQueryPart(
+  open: readonly Filling<QueryOptions>[],
+  minutes: number | undefined,
+): Filling<QueryOptions> | undefined {
+  for (let at = 0; at < open.length; at++) {
+    if (open[at].options.maxMinutes === minutes) return open[at];
+  }
+  return undefined;
+}
+
+/**
  * Cuts `orders` into requests. `version` is the connection's protocol version: below 2, each
  * order is a `placeOrder` of its own.
  */
@@ -219,7 +245,7 @@ export function planPlaceOrders(
     let filling =
       last !== undefined && sharesOrderOptions(last.options, order)
         ? last
-        : open.find((candidate) => sharesOrderOptions(candidate.options, order));
+        : openOrderPart(open, order);
     const bytes = orderBytesMax(order);
     if (
       filling !== undefined &&
@@ -358,7 +384,7 @@ export function planAvailabilityMany(
     let filling =
       last !== undefined && last.options.maxMinutes === minutes
         ? last
-        : open.find((candidate) => candidate.options.maxMinutes === minutes);
+        : openQueryPart(open, minutes);
     const skus = query.skus.length;
     const bytes = queryBytesMax(query);
     if (

@@ -13,8 +13,10 @@
  *   connection too), and requests encoded for the old one are encoded again.
  */
 
+import { StringTable } from './string-table.js';
+
 export class SkuRefs {
-  private readonly refs = new Map<string, number>();
+  private readonly refs = new StringTable<number>();
   private readonly ids: string[] = [];
   private readonly known: Uint8Array;
   /** Per ref: the last encoding that listed its definition (no ref is defined twice in one). */
