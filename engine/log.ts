@@ -82,6 +82,8 @@ export type LogRecordType = LogRecord['type'];
  * Where the engine appends. `append` returns a ticket: a position the caller waits on before
  * it acknowledges (the log's durability policy decides what "durable" means). `writable` is
  * checked before a mutation starts, so a read-only log refuses the request without side effects.
+ * The record is lent for the call: the engine writes the next order's record over the same
+ * object, so an implementation that keeps a record keeps a copy.
  */
 export interface OperationLog {
   writable(): boolean;

@@ -59,7 +59,8 @@ export class CapturingLog implements OperationLog {
 
   append(record: LogRecord): number {
     const ticket = this.inner.append(record);
-    this.appended.push({ ticket, record });
+    // A copy: the engine writes its next record over this object (OperationLog).
+    this.appended.push({ ticket, record: structuredClone(record) });
     return ticket;
   }
 

@@ -38,9 +38,30 @@ export function roomRefusal(room: number, lockWaitMsMax: number): Failure {
   );
 }
 
+type PlaceRecord = Extract<LogRecord, { type: 'place' }>;
+
 export class Placement {
   /** The DCs serving the order's location: at most DC_HITS_MAX, the nearest. */
   private readonly hits = new DcHits();
+  /**
+   * The log record of the order being placed, one object written over for each placement:
+   * nothing keeps it past `placeNew` (the log encodes it, the slot copies it, the observer
+   * gets an event of its own). The doubles start as doubles, so their fields never change
+   * representation.
+   */
+  private readonly record: PlaceRecord = {
+    type: 'place',
+    at: 0.5,
+    orderId: '',
+    mode: 0,
+    policy: 0,
+    lat: 0.5,
+    lng: 0.5,
+    etaMinutes: 0.5,
+    expiresAt: 0.5,
+    fingerprint: 0,
+    allocation: [],
+  };
   /** The allocation of the order being placed or changed. */
   readonly allocation: Allocation;
 
@@ -137,26 +158,22 @@ export class Placement {
     this.slots.writeAnswer(slot, request.orderId, RESULT_CREATED, answers, this.parser);
   }
 
-  private placeRecord(
-    request: OrderRequest,
-    fingerprint: number,
-  ): Extract<LogRecord, { type: 'place' }> {
+  private placeRecord(request: OrderRequest, fingerprint: number): PlaceRecord {
     const now = this.context.clock();
     const commit = request.mode === 'commit';
     const ttlSeconds = request.ttlSeconds ?? this.context.config.holdTtlSecondsDefault;
-    return {
-      type: 'place',
-      at: now,
-      orderId: request.orderId,
-      mode: commit ? 1 : 0,
-      policy: request.policy === 'split' ? 1 : 0,
-      lat: request.lat,
-      lng: request.lng,
-      etaMinutes: this.allocation.etaMinutes,
-      expiresAt: commit ? 0 : now + ttlSeconds * 1000,
-      fingerprint,
-      allocation: this.allocationTriples(),
-    };
+    const record = this.record;
+    record.at = now;
+    record.orderId = request.orderId;
+    record.mode = commit ? 1 : 0;
+    record.policy = request.policy === 'split' ? 1 : 0;
+    record.lat = request.lat;
+    record.lng = request.lng;
+    record.etaMinutes = this.allocation.etaMinutes;
+    record.expiresAt = commit ? 0 : now + ttlSeconds * 1000;
+    record.fingerprint = fingerprint;
+    this.writeTriples(record.allocation);
+    return record;
   }
 
   /** `placeInto` for one order given as an object, answered as an object. */
@@ -237,14 +254,20 @@ export class Placement {
 
   /** The allocation as a log record's flat (dc, sku, qty) triples. */
   allocationTriples(): number[] {
+    const triples: number[] = [];
+    this.writeTriples(triples);
+    return triples;
+  }
+
+  /** Writes the allocation's triples over `triples`, which takes their length. */
+  private writeTriples(triples: number[]): void {
     const allocation = this.allocation;
-    const triples = new Array<number>(allocation.count * 3);
+    triples.length = allocation.count * 3;
     for (let entry = 0; entry < allocation.count; entry++) {
       triples[entry * 3] = allocation.dc[entry];
       triples[entry * 3 + 1] = allocation.sku[entry];
       triples[entry * 3 + 2] = allocation.qty[entry];
     }
-    return triples;
   }
 
   private allocationLines(): { sku: string; dc: string; qty: number }[] {
