@@ -173,7 +173,7 @@ export class AvailabilityReader {
         for (let hit = 0; hit < dcCount; hit++) {
           const available =
             shared === null ? cells[hit][bases[hit] + offset] : shared[bases[hit] + offset];
-          const free = available > 0 ? available : 0;
+          const free = Math.max(available, 0);
           if (breakdown) rows[perDc + hit] = free;
           total += free;
           if (first < 0 && free > 0) first = hit;

@@ -24,9 +24,9 @@ describe('StringTable', () => {
     const table = new StringTable<number>();
     const keys = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', '0', '123', ''];
     for (const key of keys) expect(table.has(key)).toBe(false);
-    keys.forEach((key, at) => table.set(key, at));
+    for (const [at, key] of keys.entries()) table.set(key, at);
     expect(table.size).toBe(keys.length);
-    keys.forEach((key, at) => expect(table.get(key)).toBe(at));
+    for (const [at, key] of keys.entries()) expect(table.get(key)).toBe(at);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getPrototypeOf({})).toBe(Object.prototype);
   });
