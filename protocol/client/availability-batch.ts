@@ -13,7 +13,7 @@
  */
 
 import type { ErrorBody } from '../codes.js';
-import { readI32Column } from '../columns.js';
+import { binBytesOf, ColumnCopies, readI32Column } from '../columns.js';
 import {
   type AvailabilityResult,
   type DcAvailability,
@@ -163,6 +163,16 @@ function readErrors(value: unknown, count: number): [number, ErrorBody][] | unde
  * body is not such an answer (a column missing, of the wrong length, a DC index out of range).
  * `breakdown` says whether `perDc` must be there.
  */
+/** The binary columns of an `availabilityMany` answer (ColumnCopies' capacity). */
+const AVAILABILITY_COLUMN_KEYS = [
+  'dcCounts',
+  'dcIndex',
+  'dcEtaTenths',
+  'available',
+  'etaTenths',
+  'perDc',
+] as const;
+
 export function readAvailabilityColumns(
   body: unknown,
   skuCounts: Int32Array,
@@ -170,7 +180,8 @@ export function readAvailabilityColumns(
 ): AvailabilityColumnsRead | undefined {
   if (!isPlainMap(body)) return undefined;
   const count = skuCounts.length;
-  const dcCounts = readI32Column(body.dcCounts, count);
+  const copies = new ColumnCopies(binBytesOf(body, AVAILABILITY_COLUMN_KEYS));
+  const dcCounts = readI32Column(body.dcCounts, count, copies);
   const dcs = body.dcs;
   const errors = readErrors(body.errors, count);
   if (dcCounts === undefined || !Array.isArray(dcs) || errors === undefined) return undefined;
@@ -184,11 +195,11 @@ export function readAvailabilityColumns(
     skuTotal += skuCounts[query];
     cells += skuCounts[query] * dcCounts[query];
   }
-  const dcIndex = readI32Column(body.dcIndex, dcTotal);
-  const dcEtaTenths = readI32Column(body.dcEtaTenths, dcTotal);
-  const available = readI32Column(body.available, skuTotal);
-  const etaTenths = readI32Column(body.etaTenths, skuTotal);
-  const perDc = breakdown ? readI32Column(body.perDc, cells) : null;
+  const dcIndex = readI32Column(body.dcIndex, dcTotal, copies);
+  const dcEtaTenths = readI32Column(body.dcEtaTenths, dcTotal, copies);
+  const available = readI32Column(body.available, skuTotal, copies);
+  const etaTenths = readI32Column(body.etaTenths, skuTotal, copies);
+  const perDc = breakdown ? readI32Column(body.perDc, cells, copies) : null;
   if (
     dcIndex === undefined ||
     dcEtaTenths === undefined ||
@@ -501,8 +512,8 @@ function dictionary<T>(): Record<string, T> {
 /** Where each of a batch's queries was answered: a part and its query there. */
 export interface QuerySources {
   parts: readonly AvailabilityColumnsRead[];
-  partOf: Int32Array;
-  entryOf: Int32Array;
+  partOf: ArrayLike<number>;
+  entryOf: ArrayLike<number>;
   breakdown: boolean;
 }
 

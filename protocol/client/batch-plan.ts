@@ -227,8 +227,10 @@ export function planPlaceOrders(
   encoder: BatchEncoder,
 ): BatchPlan<OrderColumns, OrderBatchResult> {
   const count = orders.length;
-  const partOf = new Int32Array(count);
-  const entryOf = new Int32Array(count);
+  // Plain arrays, not Int32Arrays: a typed array over 64 bytes has a backing store of its
+  // own, which V8 frees one by one in its scavenges.
+  const partOf = new Array<number>(count).fill(0);
+  const entryOf = new Array<number>(count).fill(0);
   const parts: PartPlan<OrderColumns>[] = [];
   const open: Filling<OrderOptions>[] = [];
   const entriesMax = ordersPerRequestMax(limits);
@@ -362,8 +364,10 @@ export function planAvailabilityMany(
   encoder: BatchEncoder,
 ): BatchPlan<AvailabilityColumnsRead, AvailabilityBatchResult> {
   const count = queries.length;
-  const partOf = new Int32Array(count);
-  const entryOf = new Int32Array(count);
+  // Plain arrays, not Int32Arrays: a typed array over 64 bytes has a backing store of its
+  // own, which V8 frees one by one in its scavenges.
+  const partOf = new Array<number>(count).fill(0);
+  const entryOf = new Array<number>(count).fill(0);
   const parts: PartPlan<AvailabilityColumnsRead>[] = [];
   const open: Filling<QueryOptions>[] = [];
   const entriesMax = queriesPerRequestMax(limits);

@@ -15,7 +15,7 @@
  */
 
 import { type ErrorBody, ErrorCodes } from '../codes.js';
-import { readF64Column, readI32Column } from '../columns.js';
+import { binBytesOf, ColumnCopies, readF64Column, readI32Column } from '../columns.js';
 import { MAX_MINUTES_CEILING, QUANTITY_MAX, TTL_SECONDS_MAX } from '../limits.js';
 import {
   type AllocationLine,
@@ -259,15 +259,30 @@ function readIds(value: unknown): string[] | undefined {
  * Reads a `placeOrders` answer of `count` orders, or undefined when it is not one (a column
  * missing or of the wrong length, an allocation naming a DC it does not list).
  */
+/** The binary columns of a `placeOrders` answer (ColumnCopies' capacity). */
+const ORDER_COLUMN_KEYS = [
+  'results',
+  'status',
+  'etaTenths',
+  'expiresAt',
+  'createdAt',
+  'updatedAt',
+  'allocations',
+  'allocLine',
+  'allocDc',
+  'allocQty',
+] as const;
+
 export function readOrderColumns(body: unknown, count: number): OrderColumns | undefined {
   if (!isPlainMap(body)) return undefined;
-  const results = readI32Column(body.results, count);
-  const status = readI32Column(body.status, count);
-  const etaTenths = readI32Column(body.etaTenths, count);
-  const expiresAt = readF64Column(body.expiresAt, count);
-  const createdAt = readF64Column(body.createdAt, count);
-  const updatedAt = readF64Column(body.updatedAt, count);
-  const allocations = readI32Column(body.allocations, count);
+  const copies = new ColumnCopies(binBytesOf(body, ORDER_COLUMN_KEYS));
+  const results = readI32Column(body.results, count, copies);
+  const status = readI32Column(body.status, count, copies);
+  const etaTenths = readI32Column(body.etaTenths, count, copies);
+  const expiresAt = readF64Column(body.expiresAt, count, copies);
+  const createdAt = readF64Column(body.createdAt, count, copies);
+  const updatedAt = readF64Column(body.updatedAt, count, copies);
+  const allocations = readI32Column(body.allocations, count, copies);
   const dcs = readIds(body.dcs);
   const errors = readErrors(body.errors, count);
   if (
@@ -290,9 +305,9 @@ export function readOrderColumns(body: unknown, count: number): OrderColumns | u
     if (result !== BatchResults.REFUSED && (status[at] < 0 || status[at] >= 5)) return undefined;
     entries += allocations[at];
   }
-  const allocLine = readI32Column(body.allocLine, entries);
-  const allocDc = readI32Column(body.allocDc, entries);
-  const allocQty = readI32Column(body.allocQty, entries);
+  const allocLine = readI32Column(body.allocLine, entries, copies);
+  const allocDc = readI32Column(body.allocDc, entries, copies);
+  const allocQty = readI32Column(body.allocQty, entries, copies);
   if (allocLine === undefined || allocDc === undefined || allocQty === undefined) return undefined;
   for (let entry = 0; entry < entries; entry++) {
     if (allocDc[entry] < 0 || allocDc[entry] >= dcs.length) return undefined;
@@ -545,8 +560,8 @@ export class OrderBatchResult {
 /** Where each of a batch's orders was answered: a part (a wire answer) and its entry there. */
 export interface OrderSources {
   parts: readonly OrderColumns[];
-  partOf: Int32Array;
-  entryOf: Int32Array;
+  partOf: ArrayLike<number>;
+  entryOf: ArrayLike<number>;
 }
 
 /** The columns of every part, merged into the caller's order (DC tables merged too). */
