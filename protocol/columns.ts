@@ -46,11 +46,11 @@ export class ColumnCopies {
   /** Copies `bytes` to an 8-byte boundary; returns where, in `copied`. */
   copy(bytes: Uint8Array): number {
     const length = bytes.byteLength;
-    if (this.buffer === null) this.buffer = new ArrayBuffer(this.capacity);
     if (this.at + length > this.capacity) {
       this.copied = copyOf(bytes);
       return 0;
     }
+    if (this.buffer === null) this.buffer = new ArrayBuffer(this.capacity);
     const offset = this.at;
     new Uint8Array(this.buffer, offset, length).set(bytes);
     this.at = offset + ((length + 7) & ~7);

@@ -332,6 +332,9 @@ function queryStarts(columns: AvailabilityColumnsRead): QueryStarts {
  * For direct loops over `columns`, query q's values start at `skuStart(q)` (available,
  * etaTenths), `dcStart(q)` (dcIndex, dcEtaTenths) and `perDcStart(q)` (perDc, a row of
  * `dcCount(q)` values per SKU).
+ *
+ * The columns are views of the answer frame as it arrived (or of one copy of its unaligned
+ * columns): keeping a result keeps that frame's bytes. Copy (`slice()`) what is kept long.
  */
 export class AvailabilityBatchResult {
   readonly count: number;

@@ -401,7 +401,9 @@ function allocationStarts(allocations: Int32Array): Int32Array {
 /**
  * The answers to a batch of orders, read in place. Order `i` is the caller's `orders[i]`.
  * Numbers come straight from the columns; objects (`order`, `orderResult`, `error`) are built
- * when asked for, each call a new one. The raw columns are `columns`.
+ * when asked for, each call a new one. The raw columns are `columns`: views of the answer
+ * frame as it arrived (or of one copy of its unaligned columns), so keeping a result keeps
+ * that frame's bytes.
  */
 export class OrderBatchResult {
   readonly count: number;
