@@ -242,6 +242,36 @@ describe('availabilityMany against the node', () => {
     expect(view.error(0)).toBeUndefined();
   });
 
+  it('keeps what a result read while later answers arrive on the same connection', async () => {
+    // Columns are read in place from the frame they came in (a view when aligned, else a
+    // copy): a kept result must not see the bytes of later answers, on this connection or
+    // from the same socket reads. Answers of varied sizes put columns at varied offsets.
+    const reader = await connect(test.keys.reader);
+    const skus = ['b-tea', 'b-jam', 'b-scone', 'b-cream', 'b-unknown'];
+    const places = [HERE, NEAR, NOWHERE];
+    type View = Awaited<ReturnType<InventoryClient['availabilityMany']>>;
+    const kept: { view: View; read: unknown }[] = [];
+    const readAll = (view: View) =>
+      Array.from({ length: view.count }, (_, query) => view.skus(query));
+    for (let round = 0; round < 24; round++) {
+      const queries: AvailabilityQuery[] = [];
+      for (let query = 0; query <= round % 5; query++) {
+        const place = places[(round + query) % places.length];
+        queries.push({ ...place, skus: skus.slice(0, 1 + ((round * 7 + query) % skus.length)) });
+      }
+      const views = await Promise.all([
+        reader.availabilityMany(queries),
+        reader.availabilityMany(queries.slice(0, 1), { breakdown: round % 2 === 0 }),
+      ]);
+      for (const view of views) kept.push({ view, read: readAll(view) });
+    }
+    expect(kept).toHaveLength(48);
+    for (const { view, read } of kept) expect(readAll(view)).toEqual(read);
+    // And what was read is what the node answers.
+    const first = { ...HERE, skus: skus.slice(0, 1) };
+    expect(kept[0].read).toEqual(readAll(await reader.availabilityMany([first])));
+  });
+
   it('answers without the breakdown, and refuses a bad location per query', async () => {
     const reader = await connect(test.keys.reader);
     const view = await reader.availabilityMany(
