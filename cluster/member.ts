@@ -33,6 +33,7 @@ import {
   type RegionDefinition,
   type RegionOwner,
   retrying,
+  WATCH_RETRY,
 } from '../protocol/index.js';
 import {
   createReplicationBuffer,
@@ -77,10 +78,6 @@ const SHIP_DRAIN_MS_MAX = 5_000;
 const CATCH_UP_MS_MAX = 30_000;
 /** Pause between two takeover attempts that found the stream moving. */
 const TAKEOVER_RETRY_MS = 50;
-/** Tries at watching the owner key (each may wait out a JetStream API timeout), and the pause
- * between two. */
-const OWNER_WATCH_ATTEMPTS = 5;
-const OWNER_WATCH_RETRY_MS = 250;
 
 export interface MemberOptions {
   region: string;
@@ -256,8 +253,7 @@ export class ClusterMember {
   private async watchOwner(): Promise<void> {
     const region = this.options.region;
     const watch = await retrying(() => this.connection.owners.watch({ key: region }), {
-      attempts: OWNER_WATCH_ATTEMPTS,
-      pauseMs: OWNER_WATCH_RETRY_MS,
+      ...WATCH_RETRY,
       stopped: () => this.closing,
       onRetry: (error, attempt) =>
         this.options.logger.log('warn', 'could not watch the region owner; retrying', {

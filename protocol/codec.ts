@@ -23,6 +23,7 @@
 import { FLOAT32_OPTIONS, type Options, Packr, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
 import type { ErrorCode } from './codes.js';
 import { FrameScanner, ScanOutcomes } from './frame-scan.js';
+import { arrayCountAt } from './msgpack-head.js';
 import {
   FRAME_BYTES_MAX,
   NESTING_DEPTH_MAX,
@@ -178,7 +179,7 @@ export class WireCodec {
         `frame of ${view.length} bytes exceeds ${this.limits.frameBytesMax}`,
       );
     }
-    const count = topArrayCount(view);
+    const count = arrayCountAt(view, 0);
     if (count < 0) return fail('BAD_FRAME', CloseCodes.INVALID_PAYLOAD, 'frame is not an array');
     if (count === 0) return fail('BAD_FRAME', CloseCodes.INVALID_PAYLOAD, 'frame is empty');
     if (count > this.limits.requestsPerFrameMax) {
@@ -211,7 +212,7 @@ export class WireCodec {
     if (view.length > this.limits.responseFrameBytesMax) {
       return fail('FRAME_TOO_LARGE', CloseCodes.MESSAGE_TOO_BIG, 'response frame too large');
     }
-    const count = topArrayCount(view);
+    const count = arrayCountAt(view, 0);
     if (count <= 0) {
       return fail('BAD_FRAME', CloseCodes.INVALID_PAYLOAD, 'frame is not a non-empty array');
     }
@@ -248,17 +249,6 @@ export class WireCodec {
 }
 
 /** The element count of a top-level array header, or -1 when the frame is not an array. */
-function topArrayCount(view: Uint8Array): number {
-  if (view.length === 0) return -1;
-  const head = view[0];
-  if (head >= 0x90 && head <= 0x9f) return head & 0x0f;
-  if (head === 0xdc && view.length >= 3) return (view[1] << 8) | view[2];
-  if (head === 0xdd && view.length >= 5) {
-    return view[1] * 0x1_00_00_00 + ((view[2] << 16) | (view[3] << 8) | view[4]);
-  }
-  return -1;
-}
-
 function scanMessage(scanner: FrameScanner, view: Uint8Array): string {
   return scanner.scan(view) === ScanOutcomes.TOO_DEEP
     ? `frame nests deeper than ${scanner.depthMax} levels`

@@ -11,6 +11,7 @@ export * from './codec.js';
 export * from './codes.js';
 export * from './columns.js';
 export * from './frame-scan.js';
+export * from './msgpack-head.js';
 export * from './json.js';
 export * from './limits.js';
 export * from './messages.js';

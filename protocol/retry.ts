@@ -6,6 +6,12 @@
  * reached at all still fails.
  */
 
+/**
+ * The tries at creating a JetStream watch (a member's owner key, the cluster SDK's buckets):
+ * each may wait out an API timeout, so 5 tries cover a leader election.
+ */
+export const WATCH_RETRY = { attempts: 5, pauseMs: 250 } as const;
+
 export interface RetryOptions {
   attempts: number;
   pauseMs: number;

@@ -14,6 +14,7 @@
  */
 
 import type { LogRecord } from '../engine/index.js';
+import { arrayCountAt, headLength } from '../protocol/index.js';
 import {
   KEY_ALLOCATION,
   KEY_AT,
@@ -195,19 +196,10 @@ export class PlaceRecordReader {
 
   /** An array of numbers (fixarray, array 16 or array 32), or undefined. */
   private numbers(): number[] | undefined {
-    const bytes = this.bytes;
     let at = this.at;
-    if (at >= this.end) return undefined;
-    const head = bytes[at++];
-    let count: number;
-    if (head >= 0x90 && head <= 0x9f) count = head & 0x0f;
-    else if (head === 0xdc && at + 1 < this.end) {
-      count = (bytes[at] << 8) | bytes[at + 1];
-      at += 2;
-    } else if (head === 0xdd && at + 3 < this.end) {
-      count = this.int32(at) >>> 0;
-      at += 4;
-    } else return undefined;
+    const count = arrayCountAt(this.bytes, at, this.end);
+    if (count < 0) return undefined;
+    at += headLength(this.bytes[at]);
     // Every number takes at least a byte: a count past the bytes left is damage.
     if (count > this.end - at) return undefined;
     this.at = at;

@@ -16,6 +16,8 @@
  * throws (a bug: the engine never builds such a record).
  */
 
+import { writeArrayHead, writeMapHead } from '../protocol/index.js';
+
 const BYTES_INITIAL = 1024;
 const UINT32_LIMIT = 0x1_0000_0000;
 
@@ -237,17 +239,7 @@ export class RecordWriter {
   private array(values: readonly unknown[], depth: number): void {
     this.room(5);
     const length = values.length;
-    if (length < 16) {
-      this.bytes[this.at++] = 0x90 | length;
-    } else if (length < 0x1_0000) {
-      this.bytes[this.at++] = 0xdc;
-      this.view.setUint16(this.at, length);
-      this.at += 2;
-    } else {
-      this.bytes[this.at++] = 0xdd;
-      this.view.setUint32(this.at, length);
-      this.at += 4;
-    }
+    this.at += writeArrayHead(this.bytes, this.at, length);
     for (let index = 0; index < length; index++) this.value(values[index], depth + 1);
   }
 
@@ -255,17 +247,7 @@ export class RecordWriter {
     let count = 0;
     for (const key in value) if (value[key] !== undefined) count++;
     this.room(5);
-    if (count < 16) {
-      this.bytes[this.at++] = 0x80 | count;
-    } else if (count < 0x1_0000) {
-      this.bytes[this.at++] = 0xde;
-      this.view.setUint16(this.at, count);
-      this.at += 2;
-    } else {
-      this.bytes[this.at++] = 0xdf;
-      this.view.setUint32(this.at, count);
-      this.at += 4;
-    }
+    this.at += writeMapHead(this.bytes, this.at, count);
     for (const key in value) {
       const entry = value[key];
       if (entry === undefined) continue;

@@ -16,6 +16,7 @@
 import { endianness } from 'node:os';
 import type { Packr, Unpackr } from 'msgpackr';
 import type { EngineState } from '../engine/index.js';
+import { arrayCountAt, headLength, mapCountAt, writeArrayHead } from '../protocol/index.js';
 import {
   COMPACT_DELETES_PER_TXN,
   SNAPSHOT_CHUNK_BYTES,
@@ -137,23 +138,10 @@ class ChunkWriter {
   }
 }
 
-/** MessagePack's array headers: fixarray below 16 entries, array 16 below 65,536, else array 32. */
-const FIXARRAY = 0x90;
-const FIXARRAY_MAX = 15;
-const ARRAY16 = 0xdc;
-const ARRAY16_MAX = 0xffff;
-const ARRAY32 = 0xdd;
-
+/** The array header of `count` entries, as msgpackr writes it. */
 function arrayHeader(count: number): Uint8Array {
-  if (count <= FIXARRAY_MAX) return Uint8Array.of(FIXARRAY | count);
-  if (count <= ARRAY16_MAX) return Uint8Array.of(ARRAY16, count >>> 8, count & 0xff);
-  return Uint8Array.of(
-    ARRAY32,
-    count >>> 24,
-    (count >>> 16) & 0xff,
-    (count >>> 8) & 0xff,
-    count & 0xff,
-  );
+  const header = new Uint8Array(5);
+  return header.subarray(0, writeArrayHead(header, 0, count));
 }
 
 /**
@@ -173,7 +161,7 @@ export function writeState(
   assert(keys[keys.length - 1] === 'orders', "the orders are the state's last key");
   // Borrowed from the packer's buffer: each piece is written out (copied) before the next pack.
   const head = packr.pack({ ...state, orders: [] });
-  assert(head[head.length - 1] === FIXARRAY, 'an empty order list packs as one byte');
+  assert(arrayCountAt(head, head.length - 1) === 0, 'an empty order list packs as one byte');
   let written = head.length - 1;
   writer.write(head.subarray(0, written));
   const header = arrayHeader(state.orders.length);
@@ -185,34 +173,6 @@ export function writeState(
     written += bytes.length;
   }
   return written;
-}
-
-const FIXMAP = 0x80;
-const FIXMAP_MAX = 15;
-const MAP16 = 0xde;
-const MAP32 = 0xdf;
-
-/** A MessagePack map or array header at `at`: its entry count and length, or null. */
-function headerAt(
-  bytes: Uint8Array,
-  at: number,
-  fix: number,
-  fixMax: number,
-  of16: number,
-  of32: number,
-): { count: number; length: number } | null {
-  if (at >= bytes.length) return null;
-  const byte = bytes[at];
-  if (byte >= fix && byte <= fix + fixMax) return { count: byte - fix, length: 1 };
-  if (byte === of16 && at + 3 <= bytes.length) {
-    return { count: (bytes[at + 1] << 8) | bytes[at + 2], length: 3 };
-  }
-  if (byte === of32 && at + 5 <= bytes.length) {
-    const count =
-      ((bytes[at + 1] << 24) | (bytes[at + 2] << 16) | (bytes[at + 3] << 8) | bytes[at + 4]) >>> 0;
-    return { count, length: 5 };
-  }
-  return null;
 }
 
 /** Orders handed to the engine per call while a snapshot loads. */
@@ -231,17 +191,18 @@ export function readStateStreaming(
   onHead: (state: EngineState) => void,
   onOrders: (orders: EngineState['orders']) => void,
 ): boolean {
-  const map = headerAt(bytes, 0, FIXMAP, FIXMAP_MAX, MAP16, MAP32);
-  if (map === null || map.count === 0) return false;
+  const entriesAll = mapCountAt(bytes, 0);
+  if (entriesAll <= 0) return false;
+  const mapHead = headLength(bytes[0]);
   const head: Record<string, unknown> = {};
   let key: string | null = null;
   let entries = 0;
   let ordersAt = -1;
-  unpackr.unpackMultiple(bytes.subarray(map.length), (value, _start, end) => {
+  unpackr.unpackMultiple(bytes.subarray(mapHead), (value, _start, end) => {
     if (key === null) {
       if (typeof value !== 'string') return false;
       if (value === 'orders') {
-        if (entries === map.count - 1) ordersAt = map.length + (end ?? 0);
+        if (entries === entriesAll - 1) ordersAt = mapHead + (end ?? 0);
         return false;
       }
       key = value;
@@ -253,12 +214,12 @@ export function readStateStreaming(
     return true;
   });
   if (ordersAt < 0) return false;
-  const list = headerAt(bytes, ordersAt, FIXARRAY, FIXARRAY_MAX, ARRAY16, ARRAY32);
-  if (list === null) return false;
+  const listed = arrayCountAt(bytes, ordersAt);
+  if (listed < 0) return false;
   onHead({ ...(head as unknown as EngineState), orders: [] });
-  const first = ordersAt + list.length;
+  const first = ordersAt + headLength(bytes[ordersAt]);
   let read = 0;
-  if (list.count > 0) {
+  if (listed > 0) {
     let batch: EngineState['orders'] = [];
     unpackr.unpackMultiple(bytes.subarray(first), (order) => {
       batch.push(order);
@@ -272,8 +233,8 @@ export function readStateStreaming(
   } else if (first !== bytes.length) {
     throw new Error('bytes follow the empty order list');
   }
-  if (read !== list.count) {
-    throw new Error(`the order list holds ${read} orders, its header says ${list.count}`);
+  if (read !== listed) {
+    throw new Error(`the order list holds ${read} orders, its header says ${listed}`);
   }
   return true;
 }

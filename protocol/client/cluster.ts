@@ -32,7 +32,7 @@ import {
 } from '../cluster.js';
 import { setMaxListeners } from 'node:events';
 import { CLIENT_QUEUE_MAX, CLIENT_TIMEOUT_MS_DEFAULT, IN_FLIGHT_MAX } from '../limits.js';
-import { retrying } from '../retry.js';
+import { retrying, WATCH_RETRY } from '../retry.js';
 import {
   type AdjustArgs,
   type AvailabilityArgs,
@@ -63,9 +63,6 @@ export const ORDER_REGIONS_MAX = 1 << 20;
 const ROUTE_ATTEMPTS_MAX = 16;
 /** Pause before asking again when the region has no (new) owner yet. */
 const OWNER_POLL_MS = 100;
-/** Tries at watching a bucket while connecting (each may wait out an API timeout). */
-const WATCH_ATTEMPTS = 5;
-const WATCH_RETRY_MS = 250;
 /** Codes after which a call may go to the region's next owner (see the file header). */
 const MOVED_CODES: ReadonlySet<string> = new Set([
   'NOT_OWNER',
@@ -137,8 +134,7 @@ export class ClusterClient {
     // Creating a watch is a JetStream API request: it times out while the NATS cluster is slow
     // to answer (a leader election, a loaded machine), and works once it answers again.
     const watch = await retrying(() => kv.watch(), {
-      attempts: WATCH_ATTEMPTS,
-      pauseMs: WATCH_RETRY_MS,
+      ...WATCH_RETRY,
       stopped: () => this.closed,
     });
     this.watches.push(watch);
