@@ -42,6 +42,7 @@ export {
 } from './tls.js';
 export { loadUws, requireNativeUws, UwsFallbackError } from './uws.js';
 export { NodeLogError } from './wal-port.js';
+export { ACKS_ACROSS_DEADLINE } from './ownership-check.js';
 export {
   type Labels,
   type MetricType,

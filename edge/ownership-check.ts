@@ -13,6 +13,13 @@ import type { ReplicationMode } from '../wal/index.js';
 import { errorOf } from './errors.js';
 import type { DurableLog } from './operations.js';
 
+/**
+ * The warning a worker logs when acknowledgements it checked before its lease's deadline may
+ * have been written after it (a pause fell between the check and the write; ws-server.ts).
+ */
+export const ACKS_ACROSS_DEADLINE =
+  'acknowledgements checked before the lease deadline may have left after it (a pause between the check and the write)';
+
 /** What a worker thread needs to check ownership (WorkerInit.cluster). */
 export interface WorkerCluster {
   gate: SharedArrayBuffer;

@@ -17,6 +17,7 @@ import { OUTCOMES, seriesOf, ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import type { OperationContext } from './operations.js';
 import { BatchRunner } from './batch.js';
 import { ConnectionLimits, createConnectionCounts } from './connection-limits.js';
+import { ACKS_ACROSS_DEADLINE } from './ownership-check.js';
 import { WsServer } from './ws-server.js';
 
 const KEYS = {
@@ -31,6 +32,8 @@ class FakeSocket {
   readonly frames: WireMessage[][] = [];
   closed: { code: number; reason: string } | null = null;
   bufferedAmount = 0;
+  /** Called after each frame is written (a test's hook between the write and the next turn). */
+  onSend: ((messages: WireMessage[]) => void) | null = null;
 
   constructor(
     private readonly data: unknown,
@@ -52,6 +55,7 @@ class FakeSocket {
     const decoded = this.codec.decodeMessageFrame(message);
     if (!decoded.ok) throw new Error(`server sent an undecodable frame: ${decoded.message}`);
     this.frames.push(decoded.messages);
+    this.onSend?.(decoded.messages);
     return 1;
   }
   end(code: number, reason: string) {
@@ -74,6 +78,8 @@ interface Harness {
   /** Set to make the node lose its region (the context's ownership refuses from then on). */
   ownershipLost: { value: boolean };
   metrics: ThreadMetrics;
+  /** The server's log lines (JSON), warnings and up. */
+  logged: string[];
 }
 
 function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Harness {
@@ -88,6 +94,7 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
   engine.receive('dc', 'sku', 1_000_000, { actor: 'test' });
   const now = { ms: 1_000 };
   const ownershipLost = { value: false };
+  const logged: string[] = [];
   const context: OperationContext = {
     engine,
     log: {
@@ -123,7 +130,11 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
     checkArgs: (op: Op, args) => validateArgs(op, args),
     rateLimit: rate,
     clock: () => now.ms,
-    logger: createLogger({ level: 'silent', clock: () => now.ms }),
+    logger: createLogger({
+      level: 'warn',
+      clock: () => now.ms,
+      write: (line) => logged.push(line),
+    }),
     acceptingConnections: () => true,
   });
   let behavior: WebSocketBehavior<unknown> | undefined;
@@ -166,7 +177,7 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
   const makeDurable = () => {
     for (const resolve of waits.splice(0)) resolve();
   };
-  return { server, engine, connect, send, makeDurable, now, ownershipLost, metrics };
+  return { server, engine, connect, send, makeDurable, now, ownershipLost, metrics, logged };
 }
 
 /** Lets promise callbacks and the server's setImmediate flush run. */
@@ -237,6 +248,42 @@ describe('WsServer', () => {
     // The next frame's write is refused before it changes anything.
     h.send(socket, [[4, 'placeOrder', order('o-after')]]);
     expect(socket.messages().at(-1)).toMatchObject([4, MessageKinds.ERROR, { code: 'NOT_OWNER' }]);
+  });
+
+  it('names acknowledgements whose write the deadline may have overtaken, and only those', async () => {
+    const socket = h.connect(KEYS.orderer[0]);
+    h.send(socket, [[1, 'hello', { versions: [1] }]]);
+    h.send(socket, [[2, 'placeOrder', order('o-kept')]]);
+    h.makeDurable();
+    await settle();
+    await settle();
+    // Still the owner after the write: nothing to report.
+    expect(socket.messages().at(-1)?.slice(0, 2)).toEqual([2, MessageKinds.OK]);
+    h.send(socket, [
+      [3, 'placeOrder', order('o-late-1')],
+      [4, 'placeOrder', order('o-late-2')],
+      [5, 'ping', {}],
+    ]);
+    expect(h.logged).toEqual([]);
+    // The region is lost right after the frame was handed to the socket, as when a pause
+    // falls between the ownership check and the write: the answers left as acknowledgements.
+    socket.onSend = () => {
+      h.ownershipLost.value = true;
+    };
+    h.makeDurable();
+    await settle();
+    // The look after the write runs in the turn after the flush.
+    await settle();
+    const answers = new Map(socket.messages().map(([id, kind]) => [id, kind]));
+    expect(answers.get(3)).toBe(MessageKinds.OK);
+    expect(answers.get(4)).toBe(MessageKinds.OK);
+    expect(h.logged.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        message: ACKS_ACROSS_DEADLINE,
+        acknowledgements: 2,
+      }),
+    ]);
   });
 
   it('holds every answer of a frame that changed something until it is durable', async () => {

@@ -75,6 +75,7 @@ import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import { type OperationContext, type Outcome, refusalOf, runNow } from './operations.js';
 import { type KeyRateLimiter, type RateLimit, TokenBucket } from './rate-limiter.js';
+import { ACKS_ACROSS_DEADLINE } from './ownership-check.js';
 import { SkuTable } from './sku-table.js';
 import type { PushTarget, SubscriptionHub } from './subscriptions.js';
 
@@ -222,6 +223,9 @@ function weightOf(op: string, args: Record<string, unknown>): number {
   return typeof entries === 'number' && Number.isInteger(entries) && entries > 1 ? entries : 1;
 }
 
+/** Hands one encoded frame on (to uWS, or to a list to send after a last check). */
+type EmitFrame = (ws: WebSocket<ConnectionData>, frame: Uint8Array) => void;
+
 export class WsServer {
   private readonly connections = new Set<Connection>();
   /** Connections with answers produced outside a uWS callback, flushed on setImmediate. */
@@ -237,6 +241,9 @@ export class WsServer {
   private readonly keyLimits: KeyRateLimiter | null;
   /** A cluster node's region ownership, checked again before acknowledgements leave. */
   private readonly ownership: { refusal(): ErrorBody | null } | null;
+  /** Acknowledgements handed to uWS this turn, looked at again by `afterAcksSent`. */
+  private acksUnconfirmed = 0;
+  private afterAcksScheduled = false;
   /** Connections accepted since the thread started (a metric). */
   connectionsOpened = 0;
 
@@ -642,15 +649,59 @@ export class WsServer {
     }
     connection.congestedSinceMs = 0;
     if (outbox.length > 0) {
-      if (connection.acksAt.length > 0)
-        this.settleAcks(connection, this.ownership?.refusal() ?? null);
-      this.sendMessages(ws, outbox, 0, outbox.length);
+      if (connection.acksAt.length > 0) {
+        this.sendAcks(connection, ws);
+      } else {
+        this.sendMessages(ws, outbox, 0, outbox.length, this.sendFrame);
+      }
       connection.answered(ws, outbox, 0, outbox.length);
       outbox.length = 0;
     }
     const closing = connection.closeAfterFlush;
     if (closing !== null && connection.open) ws.end(closing.code, closing.reason);
   }
+
+  /**
+   * Sends an outbox that holds acknowledgements (a cluster node). Its frames are encoded first
+   * and ownership is read last, so that between the check and the write there is only the copy
+   * into uWS and the write itself, not the encoding. A pause that falls in that gap (SIGSTOP, a
+   * long GC) still lets these answers out after it, as a network delay would: they were decided
+   * while the node owned its region. `afterAcksSent` looks again once the bytes are written,
+   * and names such answers in the log when the deadline passed in between.
+   */
+  private sendAcks(connection: Connection, ws: WebSocket<ConnectionData>): void {
+    const outbox = connection.outbox;
+    const frames: Uint8Array[] = [];
+    this.sendMessages(ws, outbox, 0, outbox.length, (_, frame) => frames.push(frame.slice()));
+    const refusal = this.ownership?.refusal() ?? null;
+    const acks = connection.acksAt.length;
+    this.settleAcks(connection, refusal);
+    if (refusal !== null) {
+      // Rare (the deadline passed while the frames were encoded): encode them again as refused.
+      this.sendMessages(ws, outbox, 0, outbox.length, this.sendFrame);
+      return;
+    }
+    for (let index = 0; index < frames.length; index++) ws.send(frames[index], true, false);
+    this.acksUnconfirmed += acks;
+    if (!this.afterAcksScheduled) {
+      this.afterAcksScheduled = true;
+      setImmediate(this.afterAcksSent);
+    }
+  }
+
+  /**
+   * Runs in the turn after acknowledgements were handed to uWS, once it has written them. If
+   * the node no longer owns its region now, a pause may have fallen between the check and the
+   * write: those answers may have left after the deadline. They are counted in a warning (an
+   * upper bound: the deadline may also have passed after they left).
+   */
+  private readonly afterAcksSent = (): void => {
+    this.afterAcksScheduled = false;
+    const acks = this.acksUnconfirmed;
+    this.acksUnconfirmed = 0;
+    if (acks === 0 || this.ownership === null || this.ownership.refusal() === null) return;
+    this.options.logger.warn(ACKS_ACROSS_DEADLINE, { acknowledgements: acks });
+  };
 
   /**
    * A cluster node acknowledges a change only while it still owns its region. The log's guard
@@ -696,15 +747,21 @@ export class WsServer {
     all: WireMessage[],
     from: number,
     to: number,
+    emit: EmitFrame,
   ) {
     for (let start = from; start < to; start += WS_ANSWERS_PER_FRAME_MAX) {
       const end = Math.min(to, start + WS_ANSWERS_PER_FRAME_MAX);
       const slice = start === 0 && end === all.length ? all : all.slice(start, end);
-      this.sendSplit(ws, slice);
+      this.sendSplit(ws, slice, emit);
     }
   }
 
-  private sendSplit(ws: WebSocket<ConnectionData>, messages: WireMessage[]): void {
+  private readonly sendFrame: EmitFrame = (ws, frame) => {
+    ws.send(frame, true, false);
+  };
+
+  /** `emit` gets transient bytes: the next encode writes over them. */
+  private sendSplit(ws: WebSocket<ConnectionData>, messages: WireMessage[], emit: EmitFrame): void {
     // Transient bytes: uWS copies what it does not write at once, and nothing below encodes
     // again before the send (a split encodes its halves after this frame is dropped).
     let frame: Uint8Array;
@@ -714,7 +771,7 @@ export class WsServer {
       // Only a bug can produce a value MessagePack cannot carry; answer each alone so one bad
       // answer does not take the others with it.
       if (messages.length > 1) {
-        for (const message of messages) this.sendSplit(ws, [message]);
+        for (const message of messages) this.sendSplit(ws, [message], emit);
         return;
       }
       this.options.logger.error('answer not encodable', { error });
@@ -723,11 +780,11 @@ export class WsServer {
     }
     if (frame.length > FRAME_BYTES_MAX && messages.length > 1) {
       const half = messages.length >>> 1;
-      this.sendSplit(ws, messages.slice(0, half));
-      this.sendSplit(ws, messages.slice(half));
+      this.sendSplit(ws, messages.slice(0, half), emit);
+      this.sendSplit(ws, messages.slice(half), emit);
       return;
     }
-    ws.send(frame, true, false);
+    emit(ws, frame);
   }
 
   private closeWithNotice(
