@@ -38,6 +38,7 @@ import {
   type AvailabilityColumns,
   type ErrorBody,
   HTTP_BODY_BYTES_MAX,
+  OP_MUTATES,
   type Op,
   parseJsonBody,
   type ValidationLimits,
@@ -70,6 +71,7 @@ import type { KeyIdentity, KeyRing } from './keys.js';
 import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_HTTP } from './metrics.js';
 import { type OperationContext, type Outcome, refusalOf, runOperation } from './operations.js';
+import { AckFence } from './ownership-check.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
 import type { KeyRateLimiter } from './rate-limiter.js';
 
@@ -136,6 +138,8 @@ export class HttpServer {
   /** Every answer is written through it, corked. */
   readonly answers = new CorkedAnswers();
   readonly logger: Logger;
+  /** The last check before an acknowledgement is written, on a cluster node. */
+  readonly fence: AckFence | null;
 
   constructor(private readonly options: HttpServerOptions) {
     this.metrics = options.metrics ?? null;
@@ -144,6 +148,8 @@ export class HttpServer {
     this.context = options.context;
     this.limits = options.limits;
     this.logger = options.logger;
+    const ownership = options.context.ownership ?? null;
+    this.fence = ownership === null ? null : new AckFence(ownership, options.logger);
   }
 
   /** Requests accepted and not answered yet (waiting on the log or the main thread). */
@@ -528,7 +534,17 @@ class PendingAnswer {
     try {
       const op = this.op!;
       const text = JSON.stringify(httpBodyOf(op, outcome.value));
+      // A change made durable: on a cluster node, ownership is read again as the last step
+      // before the acknowledgement is written (a primary paused past its lease must not send
+      // it); see AckFence.
+      const fence = OP_MUTATES[op] ? this.server.fence : null;
+      const refusal = fence === null ? null : fence.refusal();
+      if (refusal !== null) {
+        this.answerError(refusal);
+        return;
+      }
       this.write(httpStatusOfResult(op, outcome.value), JSON_CONTENT_TYPE, text, null);
+      fence?.written(1);
     } catch (error) {
       this.failed(error);
     }

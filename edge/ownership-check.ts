@@ -11,6 +11,7 @@ import { OwnershipGate } from '../cluster/gate/index.js';
 import type { ErrorBody, RegionOwner } from '../protocol/index.js';
 import type { ReplicationMode } from '../wal/index.js';
 import { errorOf } from './errors.js';
+import type { Logger } from './logger.js';
 import type { DurableLog } from './operations.js';
 
 /**
@@ -19,6 +20,47 @@ import type { DurableLog } from './operations.js';
  */
 export const ACKS_ACROSS_DEADLINE =
   'acknowledgements checked before the lease deadline may have left after it (a pause between the check and the write)';
+
+/**
+ * The last ownership check before acknowledgements are written, and the look after the write.
+ * A server asks `refusal()` as the last step before it hands acknowledgements to uWS (after
+ * encoding them), then tells `written(count)`. In the next turn, once uWS has written them, the
+ * fence looks again: if the node no longer owns its region, a pause may have fallen between the
+ * check and the write, and those acknowledgements may have left after the deadline. They were
+ * decided while the node owned its region (as an answer delayed on the network would be); the
+ * fence names them in a warning (an upper bound: the deadline may also have passed after they
+ * left). Nothing can take bytes back once written, so this is the accounting, not a guard.
+ */
+export class AckFence {
+  private unconfirmed = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly ownership: { refusal(): ErrorBody | null },
+    private readonly logger: Logger,
+  ) {}
+
+  /** NOT_OWNER when acknowledgements may no longer be written; null while they may. */
+  refusal(): ErrorBody | null {
+    return this.ownership.refusal();
+  }
+
+  /** `count` acknowledgements that `refusal()` allowed were just handed to uWS. */
+  written(count: number): void {
+    this.unconfirmed += count;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.lookAgain);
+  }
+
+  private readonly lookAgain = (): void => {
+    this.scheduled = false;
+    const acks = this.unconfirmed;
+    this.unconfirmed = 0;
+    if (acks === 0 || this.ownership.refusal() === null) return;
+    this.logger.warn(ACKS_ACROSS_DEADLINE, { acknowledgements: acks });
+  };
+}
 
 /** What a worker thread needs to check ownership (WorkerInit.cluster). */
 export interface WorkerCluster {

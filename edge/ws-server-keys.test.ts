@@ -8,15 +8,13 @@ import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../engine/index.js';
 import { WireCodec } from '../protocol/codec.js';
-import { WIRE_LIMITS } from '../protocol/limits.js';
 import { CloseCodes, type Op, type WireMessage } from '../protocol/messages.js';
 import { validateArgs } from '../protocol/validate.js';
-import { BatchRunner } from './batch.js';
 import { ConnectionLimits, createConnectionCounts } from './connection-limits.js';
 import { type KeyConfig, KeyRing, keyTableOf, resolveKeyConfig } from './keys.js';
 import { createLogger } from './logger.js';
-import type { OperationContext } from './operations.js';
 import { createKeyBuckets, KeyRateLimiter, SharedKeyBuckets } from './rate-limiter.js';
+import { testOperationContext } from './testing/context.js';
 import { WsServer } from './ws-server.js';
 
 const KEY_A = 'key-a-0123456789abcdef';
@@ -64,24 +62,7 @@ function setup(keyRate = { requestsPerSecond: 1_000, burst: 5 }) {
     { log: { writable: () => true, append: () => 1 } },
   );
   const now = { ms: 1_000 };
-  const context: OperationContext = {
-    engine,
-    log: {
-      writable: () => true,
-      waitDurable: () => Promise.resolve(),
-      lastAppendedTicket: () => 0,
-    },
-    forwardUpsert: async () => ({ ok: false, error: { code: 'INTERNAL', message: 'unused' } }),
-    clock: () => now.ms,
-    nodeName: 'test-node',
-    limits: WIRE_LIMITS,
-    shuttingDown: () => false,
-    batch: new BatchRunner(engine),
-    ticket: 0,
-    invariantBroken: (error) => {
-      throw error;
-    },
-  };
+  const context = testOperationContext(engine, { clock: () => now.ms });
   const table = keyTableOf(
     resolveKeyConfig(
       config({ reader: [{ id: 'a', key: KEY_A }], orderer: [{ id: 'b', key: KEY_B }] }),

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../engine/index.js';
 import { WireCodec } from '../protocol/codec.js';
 import { f64Column, i32Column } from '../protocol/columns.js';
-import { IN_FLIGHT_MAX, WIRE_LIMITS } from '../protocol/limits.js';
+import { IN_FLIGHT_MAX, } from '../protocol/limits.js';
 import { CloseCodes, MessageKinds, type Op, type WireMessage } from '../protocol/messages.js';
 import { validateArgs } from '../protocol/validate.js';
 import {
@@ -14,10 +14,9 @@ import {
 import { KeyRing } from './keys.js';
 import { createLogger } from './logger.js';
 import { OUTCOMES, seriesOf, ThreadMetrics, TRANSPORT_WS } from './metrics.js';
-import type { OperationContext } from './operations.js';
-import { BatchRunner } from './batch.js';
 import { ConnectionLimits, createConnectionCounts } from './connection-limits.js';
 import { ACKS_ACROSS_DEADLINE } from './ownership-check.js';
+import { NOT_OWNER_REFUSAL, testOperationContext } from './testing/context.js';
 import { WsServer } from './ws-server.js';
 
 const KEYS = {
@@ -95,30 +94,14 @@ function harness(rate = { requestsPerSecond: 1_000_000, burst: 1_000_000 }): Har
   const now = { ms: 1_000 };
   const ownershipLost = { value: false };
   const logged: string[] = [];
-  const context: OperationContext = {
-    engine,
+  const context = testOperationContext(engine, {
     log: {
-      writable: () => true,
       waitDurable: () => new Promise<void>((resolve) => waits.push(resolve)),
       lastAppendedTicket: () => ticket,
     },
-    forwardUpsert: async () => ({ ok: false, error: { code: 'INTERNAL', message: 'unused' } }),
     clock: () => now.ms,
-    nodeName: 'test-node',
-    limits: WIRE_LIMITS,
-    shuttingDown: () => false,
-    batch: new BatchRunner(engine),
-    ticket: 0,
-    invariantBroken: (error) => {
-      throw error;
-    },
-    ownership: {
-      refusal: () =>
-        ownershipLost.value
-          ? { code: 'NOT_OWNER', message: 'this node does not own its region' }
-          : null,
-    },
-  };
+    ownership: { refusal: () => (ownershipLost.value ? NOT_OWNER_REFUSAL : null) },
+  });
   const codec = new WireCodec();
   const metrics = new ThreadMetrics(0, () => now.ms);
   const server = new WsServer({

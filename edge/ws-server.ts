@@ -75,7 +75,7 @@ import type { Logger } from './logger.js';
 import { type ThreadMetrics, TRANSPORT_WS } from './metrics.js';
 import { type OperationContext, type Outcome, refusalOf, runNow } from './operations.js';
 import { type KeyRateLimiter, type RateLimit, TokenBucket } from './rate-limiter.js';
-import { ACKS_ACROSS_DEADLINE } from './ownership-check.js';
+import { AckFence } from './ownership-check.js';
 import { SkuTable } from './sku-table.js';
 import type { PushTarget, SubscriptionHub } from './subscriptions.js';
 
@@ -241,9 +241,8 @@ export class WsServer {
   private readonly keyLimits: KeyRateLimiter | null;
   /** A cluster node's region ownership, checked again before acknowledgements leave. */
   private readonly ownership: { refusal(): ErrorBody | null } | null;
-  /** Acknowledgements handed to uWS this turn, looked at again by `afterAcksSent`. */
-  private acksUnconfirmed = 0;
-  private afterAcksScheduled = false;
+  /** The last check before acknowledgements are written, on a cluster node. */
+  private readonly fence: AckFence | null;
   /** Connections accepted since the thread started (a metric). */
   connectionsOpened = 0;
 
@@ -251,6 +250,7 @@ export class WsServer {
     this.metrics = options.metrics ?? null;
     this.keyLimits = options.keyLimits ?? null;
     this.ownership = options.context.ownership ?? null;
+    this.fence = this.ownership === null ? null : new AckFence(this.ownership, options.logger);
   }
 
   register(app: TemplatedApp): void {
@@ -663,17 +663,15 @@ export class WsServer {
 
   /**
    * Sends an outbox that holds acknowledgements (a cluster node). Its frames are encoded first
-   * and ownership is read last, so that between the check and the write there is only the copy
-   * into uWS and the write itself, not the encoding. A pause that falls in that gap (SIGSTOP, a
-   * long GC) still lets these answers out after it, as a network delay would: they were decided
-   * while the node owned its region. `afterAcksSent` looks again once the bytes are written,
-   * and names such answers in the log when the deadline passed in between.
+   * and ownership is read last (AckFence), so that between the check and the write there is
+   * only the copy into uWS and the write itself, not the encoding.
    */
   private sendAcks(connection: Connection, ws: WebSocket<ConnectionData>): void {
     const outbox = connection.outbox;
+    const fence = this.fence!;
     const frames: Uint8Array[] = [];
     this.sendMessages(ws, outbox, 0, outbox.length, (_, frame) => frames.push(frame.slice()));
-    const refusal = this.ownership?.refusal() ?? null;
+    const refusal = fence.refusal();
     const acks = connection.acksAt.length;
     this.settleAcks(connection, refusal);
     if (refusal !== null) {
@@ -682,26 +680,8 @@ export class WsServer {
       return;
     }
     for (let index = 0; index < frames.length; index++) ws.send(frames[index], true, false);
-    this.acksUnconfirmed += acks;
-    if (!this.afterAcksScheduled) {
-      this.afterAcksScheduled = true;
-      setImmediate(this.afterAcksSent);
-    }
+    fence.written(acks);
   }
-
-  /**
-   * Runs in the turn after acknowledgements were handed to uWS, once it has written them. If
-   * the node no longer owns its region now, a pause may have fallen between the check and the
-   * write: those answers may have left after the deadline. They are counted in a warning (an
-   * upper bound: the deadline may also have passed after they left).
-   */
-  private readonly afterAcksSent = (): void => {
-    this.afterAcksScheduled = false;
-    const acks = this.acksUnconfirmed;
-    this.acksUnconfirmed = 0;
-    if (acks === 0 || this.ownership === null || this.ownership.refusal() === null) return;
-    this.options.logger.warn(ACKS_ACROSS_DEADLINE, { acknowledgements: acks });
-  };
 
   /**
    * A cluster node acknowledges a change only while it still owns its region. The log's guard
