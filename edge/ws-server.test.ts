@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../engine/index.js';
 import { WireCodec } from '../protocol/codec.js';
 import { f64Column, i32Column } from '../protocol/columns.js';
-import { IN_FLIGHT_MAX, } from '../protocol/limits.js';
+import { IN_FLIGHT_MAX } from '../protocol/limits.js';
 import { CloseCodes, MessageKinds, type Op, type WireMessage } from '../protocol/messages.js';
 import { validateArgs } from '../protocol/validate.js';
 import {
