@@ -16,7 +16,7 @@ import type { DurableLog } from './operations.js';
 
 /**
  * The warning a worker logs when acknowledgements it checked before its lease's deadline may
- * have been written after it (a pause fell between the check and the write; ws-server.ts).
+ * have been written after it (a pause fell between the check and the write; see AckFence).
  */
 export const ACKS_ACROSS_DEADLINE =
   'acknowledgements checked before the lease deadline may have left after it (a pause between the check and the write)';

@@ -239,7 +239,7 @@ export class WsServer {
    */
   private skuIndexScratch = new Int32Array(SKUS_PER_BATCH_MAX);
   private readonly keyLimits: KeyRateLimiter | null;
-  /** A cluster node's region ownership, checked again before acknowledgements leave. */
+  /** A cluster node's region ownership: which durable answers are acknowledgements to hold. */
   private readonly ownership: { refusal(): ErrorBody | null } | null;
   /** The last check before acknowledgements are written, on a cluster node. */
   private readonly fence: AckFence | null;

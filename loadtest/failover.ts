@@ -103,7 +103,7 @@ export interface FailoverReport {
   /**
    * Acknowledgements the old primary itself reported as checked before its deadline and
    * perhaps written after it: the pause fell between its last ownership check and the write
-   * (edge/ws-server.ts, `ACKS_ACROSS_DEADLINE`). They were decided while it owned the region,
+   * (edge/ownership-check.ts, `AckFence`). They were decided while it owned the region,
    * as an answer delayed on the network would be. Any zombie acknowledgement beyond these was
    * decided after the deadline: a failure.
    */
