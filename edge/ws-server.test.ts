@@ -269,6 +269,31 @@ describe('WsServer', () => {
     ]);
   });
 
+  it('names acknowledgements uWS kept to write on drain once the region was lost', async () => {
+    const socket = h.connect(KEYS.orderer[0]);
+    h.send(socket, [[1, 'hello', { versions: [1] }]]);
+    // Part of what is sent stays in uWS's buffer (under the soft limit, so answers still go).
+    socket.bufferedAmount = 100;
+    h.send(socket, [[2, 'placeOrder', order('o-kept-in-uws')]]);
+    h.makeDurable();
+    await settle();
+    await settle();
+    expect(socket.messages().at(-1)?.slice(0, 2)).toEqual([2, MessageKinds.OK]);
+    expect(h.logged).toEqual([]);
+    // The node pauses before uWS writes the rest; when it drains, the deadline has passed.
+    h.ownershipLost.value = true;
+    socket.bufferedAmount = 0;
+    socket.behavior.drain!(socket as never);
+    await settle();
+    expect(h.logged.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ message: ACKS_ACROSS_DEADLINE, acknowledgements: 1 }),
+    ]);
+    // Counted once: the buffer was seen empty, so a later drain names nothing.
+    socket.behavior.drain!(socket as never);
+    await settle();
+    expect(h.logged).toHaveLength(1);
+  });
+
   it('holds every answer of a frame that changed something until it is durable', async () => {
     const socket = h.connect(KEYS.orderer[0]);
     h.send(socket, [

@@ -121,6 +121,13 @@ class Connection implements PushTarget {
   readonly acksAt: number[] = [];
   readonly ackOps: Op[] = [];
   readonly ackStartsMs: number[] = [];
+  /**
+   * Acknowledgements handed to uWS since its send buffer was last seen empty. What uWS cannot
+   * write at once it keeps and writes as the socket drains, with no JS in between; the drain
+   * handler hands these to the fence again, so a pause before that write is named too (an
+   * upper bound: some of them may have been written at once).
+   */
+  acksSinceEmpty = 0;
   /** When the client's buffer first went over the soft limit; 0 when it is not congested. */
   congestedSinceMs = 0;
   /** Set when the connection must close once its answers are written (failed hello). */
@@ -373,6 +380,11 @@ export class WsServer {
 
   private drained(ws: WebSocket<ConnectionData>): void {
     const connection = ws.getUserData().connection;
+    if (connection.acksSinceEmpty > 0) {
+      // uWS has just written (part of) what it kept: looked at again in the next turn.
+      this.fence?.written(connection.acksSinceEmpty);
+      if (ws.getBufferedAmount() === 0) connection.acksSinceEmpty = 0;
+    }
     if (ws.getBufferedAmount() < WS_SEND_BUFFER_BYTES_SOFT) this.flush(connection);
   }
 
@@ -679,8 +691,11 @@ export class WsServer {
       this.sendMessages(ws, outbox, 0, outbox.length, this.sendFrame);
       return;
     }
+    // Read before these sends: earlier writes have left the cork by now.
+    if (ws.getBufferedAmount() === 0) connection.acksSinceEmpty = 0;
     for (let index = 0; index < frames.length; index++) ws.send(frames[index], true, false);
     fence.written(acks);
+    connection.acksSinceEmpty += acks;
   }
 
   /**
