@@ -148,8 +148,7 @@ export class HttpServer {
     this.context = options.context;
     this.limits = options.limits;
     this.logger = options.logger;
-    const ownership = options.context.ownership ?? null;
-    this.fence = ownership === null ? null : new AckFence(ownership, options.logger);
+    this.fence = AckFence.of(options.context.ownership, options.logger);
   }
 
   /** Requests accepted and not answered yet (waiting on the log or the main thread). */

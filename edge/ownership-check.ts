@@ -40,6 +40,14 @@ export class AckFence {
     private readonly logger: Logger,
   ) {}
 
+  /** A server's fence: null on a standalone node (no ownership to check). */
+  static of(
+    ownership: { refusal(): ErrorBody | null } | null | undefined,
+    logger: Logger,
+  ): AckFence | null {
+    return ownership === null || ownership === undefined ? null : new AckFence(ownership, logger);
+  }
+
   /** NOT_OWNER when acknowledgements may no longer be written; null while they may. */
   refusal(): ErrorBody | null {
     return this.ownership.refusal();

@@ -246,9 +246,10 @@ export class WsServer {
    */
   private skuIndexScratch = new Int32Array(SKUS_PER_BATCH_MAX);
   private readonly keyLimits: KeyRateLimiter | null;
-  /** A cluster node's region ownership: which durable answers are acknowledgements to hold. */
-  private readonly ownership: { refusal(): ErrorBody | null } | null;
-  /** The last check before acknowledgements are written, on a cluster node. */
+  /**
+   * A cluster node's last ownership check before acknowledgements are written; null on a
+   * standalone node, whose acknowledgements are not held.
+   */
   private readonly fence: AckFence | null;
   /** Connections accepted since the thread started (a metric). */
   connectionsOpened = 0;
@@ -256,8 +257,7 @@ export class WsServer {
   constructor(private readonly options: WsServerOptions) {
     this.metrics = options.metrics ?? null;
     this.keyLimits = options.keyLimits ?? null;
-    this.ownership = options.context.ownership ?? null;
-    this.fence = this.ownership === null ? null : new AckFence(this.ownership, options.logger);
+    this.fence = AckFence.of(options.context.ownership, options.logger);
   }
 
   register(app: TemplatedApp): void {
@@ -469,7 +469,7 @@ export class WsServer {
         messages[index] = [message[0], MessageKinds.ERROR, errorFromUnknown(failed)];
       }
     }
-    const held = this.ownership !== null && connection.open;
+    const held = this.fence !== null && connection.open;
     const outbox = connection.outbox;
     for (let index = 0; index < messages.length; index++) {
       const op = frame.ops[index];
@@ -612,7 +612,7 @@ export class WsServer {
     startMs: number,
   ): void {
     connection.running--;
-    if (this.ownership !== null && connection.open && outcome.ok && OP_MUTATES[op]) {
+    if (this.fence !== null && connection.open && outcome.ok && OP_MUTATES[op]) {
       this.holdAck(connection, op, startMs);
     } else {
       this.metrics?.observe(op, TRANSPORT_WS, outcome.ok ? null : outcome.error.code, startMs);
@@ -702,13 +702,14 @@ export class WsServer {
    * A cluster node acknowledges a change only while it still owns its region. The log's guard
    * (ownership-check.ts) checked when the change became durable, but the answer leaves in a
    * later turn: a primary paused in between (SIGSTOP, a long GC) past its lease must not send
-   * it. So ownership is read again here, right before uWS gets the answers; without it, every
-   * acknowledgement waiting in the outbox becomes the NOT_OWNER refusal (the outcome is then
-   * unknown to the client, which resends by order id to the new owner).
+   * it. So `sendAcks` reads ownership again once the answers are encoded, right before uWS
+   * gets them; without it, every acknowledgement waiting in the outbox becomes the NOT_OWNER
+   * refusal here (the outcome is then unknown to the client, which resends by order id to the
+   * new owner).
    *
-   * `refusal` is the ownership check's answer, read by the caller (null: still the owner, or
-   * the answers are dropped with a closing connection, where the change stands). Each
-   * acknowledgement is counted here, under the outcome the client gets.
+   * `refusal` is that check's answer (null: still the owner, or the answers are dropped with a
+   * closing connection, where the change stands). Each acknowledgement is counted here, under
+   * the outcome the client gets.
    */
   private settleAcks(connection: Connection, refusal: ErrorBody | null): void {
     const { acksAt, ackOps, ackStartsMs, outbox } = connection;
