@@ -240,6 +240,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --dcs <n>              DCs in range of the customer (default 10)
   --skus <n>             SKUs (default 2000)
   --out <file.json>      also write the figures with the machine and Node version
+  --only <text>          only the benchmarks whose name contains <text> (for profiling one)
   -h, --help             this text
 `;
 
@@ -250,6 +251,7 @@ const FLAGS = {
   dcs: { type: 'string', default: '10' },
   skus: { type: 'string', default: '2000' },
   out: { type: 'string' },
+  only: { type: 'string' },
 } as const;
 
 async function main(): Promise<number> {
@@ -282,7 +284,10 @@ async function main(): Promise<number> {
     },
     ...engineCases(engine, dcs, skus, log.drain),
   ];
-  for (const entry of cases) bench.add(entry.name, entry.run);
+  const only = values.only;
+  const chosen = only === undefined ? cases : cases.filter((entry) => entry.name.includes(only));
+  if (chosen.length === 0) throw new Error(`no benchmark name contains "${only}"`);
+  for (const entry of chosen) bench.add(entry.name, entry.run);
   await bench.run();
   const figures: BenchFigure[] = bench.tasks.map((task, at) => {
     const result = task.result;
@@ -290,7 +295,7 @@ async function main(): Promise<number> {
       const why = result.state === 'errored' ? `: ${result.error.message}` : ` (${result.state})`;
       throw new Error(`bench ${task.name} did not complete${why}`);
     }
-    return { name: task.name, opsPerSec: Math.round(cases[at].batch / (result.period / 1000)) };
+    return { name: task.name, opsPerSec: Math.round(chosen[at].batch / (result.period / 1000)) };
   });
   if (values.out !== undefined) {
     const machine = {
