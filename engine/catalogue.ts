@@ -16,8 +16,10 @@ import {
   PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
+  RADIUS_KM_MIN,
   SPEED_KMH_DEFAULT,
   SPEED_KMH_MAX,
+  SPEED_KMH_MIN,
 } from './constants.js';
 import { checkDcRecord, validateArea } from './geo/index.js';
 import type { DcInput, DcRecord, SkuInput, SkuRecord } from './types.js';
@@ -60,14 +62,14 @@ export class Catalogue {
     const hasRadius = input.radiusKm !== undefined && input.radiusKm !== null;
     const hasArea = input.area !== undefined && input.area !== null;
     if (!hasRadius && !hasArea) return refuse('BAD_AREA', 'give radiusKm or area');
-    if (hasRadius && !isNumberInRange(input.radiusKm, 0.01, RADIUS_KM_MAX)) {
-      return refuse('BAD_AREA', `radiusKm must be in (0, ${RADIUS_KM_MAX}]`);
+    if (hasRadius && !isNumberInRange(input.radiusKm, RADIUS_KM_MIN, RADIUS_KM_MAX)) {
+      return refuse('BAD_AREA', `radiusKm must be in [${RADIUS_KM_MIN}, ${RADIUS_KM_MAX}]`);
     }
     if (hasArea && !validateArea(input.area))
       return refuse('BAD_AREA', 'area must be a valid GeoJSON Polygon');
     const speedKmh = input.speedKmh ?? SPEED_KMH_DEFAULT;
-    if (!isNumberInRange(speedKmh, 1, SPEED_KMH_MAX))
-      return refuse('BAD_FIELD', `speedKmh: 1–${SPEED_KMH_MAX}`);
+    if (!isNumberInRange(speedKmh, SPEED_KMH_MIN, SPEED_KMH_MAX))
+      return refuse('BAD_FIELD', `speedKmh: ${SPEED_KMH_MIN}–${SPEED_KMH_MAX}`);
     const prepMinutes = input.prepMinutes ?? PREP_MINUTES_DEFAULT;
     if (!isNumberInRange(prepMinutes, 0, PREP_MINUTES_MAX))
       return refuse('BAD_FIELD', `prepMinutes: 0–${PREP_MINUTES_MAX}`);

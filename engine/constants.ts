@@ -8,30 +8,27 @@
 export {
   AREA_VERTICES_MAX,
   BROWSE_LIMIT_MAX,
+  HOLD_TTL_SECONDS_DEFAULT,
+  MAX_MINUTES_DEFAULT,
+  PREP_MINUTES_DEFAULT,
+  SPEED_KMH_DEFAULT,
   ID_BYTES_MAX,
   MAX_MINUTES_CEILING,
   NAME_LENGTH_MAX,
   PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
+  RADIUS_KM_MIN,
   REASON_LENGTH_MAX as ATTRIBUTION_LENGTH_MAX,
   SKUS_PER_REQUEST_MAX as AVAILABILITY_SKUS_MAX,
   SPEED_KMH_MAX,
+  SPEED_KMH_MIN,
   TTL_SECONDS_MAX as HOLD_TTL_SECONDS_MAX,
 } from '../protocol/index.js';
 
 /** Browse page size. */
 export const BROWSE_LIMIT_DEFAULT = 50;
 
-/** Delivery window. */
-export const MAX_MINUTES_DEFAULT = 60;
-
-/** Hold TTL bounds, in seconds. */
-export const HOLD_TTL_SECONDS_DEFAULT = 10 * 60;
-
-/** Travel model defaults. */
-export const SPEED_KMH_DEFAULT = 20;
-export const PREP_MINUTES_DEFAULT = 8;
 /** Vertices of the polygon that approximates a radius area (turf.circle steps). */
 export const CIRCLE_STEPS = 64;
 

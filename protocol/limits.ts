@@ -91,8 +91,19 @@ export const MAX_MINUTES_CEILING = 24 * 60;
 /** Hold lifetime, in seconds. */
 export const TTL_SECONDS_MAX = 24 * 60 * 60;
 
+/**
+ * Defaults the node applies to what a request leaves out, documented in PROTOCOL.md: the
+ * delivery window, a hold's lifetime, and a DC's courier speed and preparation time.
+ */
+export const MAX_MINUTES_DEFAULT = 60;
+export const HOLD_TTL_SECONDS_DEFAULT = 10 * 60;
+export const SPEED_KMH_DEFAULT = 20;
+export const PREP_MINUTES_DEFAULT = 8;
+
 /** Travel model bounds: a DC's delivery radius, courier speed and preparation time. */
+export const RADIUS_KM_MIN = 0.01;
 export const RADIUS_KM_MAX = 200;
+export const SPEED_KMH_MIN = 1;
 export const SPEED_KMH_MAX = 500;
 export const PREP_MINUTES_MAX = 24 * 60;
 

@@ -431,14 +431,22 @@ export interface StockKeyArgs {
   sku: string;
 }
 
+/**
+ * A DC as `upsertDc` takes it. It needs a delivery area, `radiusKm` or `area` (with both,
+ * `area` is used); a field left out takes its default (PROTOCOL.md), not its previous value.
+ */
 export interface UpsertDcArgs {
   id: string;
   name: string;
   location: Location;
+  /** [0.01, 200] km around `location`. */
   radiusKm?: number;
   area?: PolygonArea;
+  /** Courier speed, [1, 500] km/h; SPEED_KMH_DEFAULT when left out. */
   speedKmh?: number;
+  /** Minutes before the courier leaves, [0, 1440]; PREP_MINUTES_DEFAULT when left out. */
   prepMinutes?: number;
+  /** True when left out. */
   active?: boolean;
 }
 

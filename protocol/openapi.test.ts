@@ -17,12 +17,16 @@ import {
   LINES_PER_ORDER_MAX,
   MAX_MINUTES_CEILING,
   NAME_LENGTH_MAX,
+  PREP_MINUTES_DEFAULT,
   PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
+  RADIUS_KM_MIN,
   REASON_LENGTH_MAX,
   SKUS_PER_REQUEST_MAX,
+  SPEED_KMH_DEFAULT,
   SPEED_KMH_MAX,
+  SPEED_KMH_MIN,
   TTL_SECONDS_MAX,
 } from './limits.js';
 import { isOp, OP_ROLES, type Role } from './messages.js';
@@ -175,7 +179,11 @@ describe('openapi.yaml', () => {
     const dc = schema('UpsertDcRequest').properties;
     expect(dc.name.maxLength).toBe(NAME_LENGTH_MAX);
     expect(dc.radiusKm.maximum).toBe(RADIUS_KM_MAX);
+    expect(dc.radiusKm.minimum).toBe(RADIUS_KM_MIN);
     expect(dc.speedKmh.maximum).toBe(SPEED_KMH_MAX);
+    expect(dc.speedKmh.minimum).toBe(SPEED_KMH_MIN);
+    expect(dc.speedKmh.description).toContain(`${SPEED_KMH_DEFAULT} when not given`);
+    expect(dc.prepMinutes.description).toContain(`${PREP_MINUTES_DEFAULT} when not given`);
     expect(dc.prepMinutes.maximum).toBe(PREP_MINUTES_MAX);
     expect(schema('UpsertSkuRequest').properties.name.maxLength).toBe(NAME_LENGTH_MAX);
     expect(schema('ReceiveRequest').properties.reason.maxLength).toBe(REASON_LENGTH_MAX);

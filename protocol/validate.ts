@@ -33,11 +33,13 @@ import {
   PREP_MINUTES_MAX,
   QUANTITY_MAX,
   RADIUS_KM_MAX,
+  RADIUS_KM_MIN,
   REASON_LENGTH_MAX,
   REQUEST_ID_MAX,
   SEQUENCE_MAX,
   SKUS_PER_REQUEST_MAX,
   SPEED_KMH_MAX,
+  SPEED_KMH_MIN,
   SUBSCRIPTION_DCS_MAX,
   SUBSCRIPTION_SKUS_MAX,
   TTL_SECONDS_MAX,
@@ -267,6 +269,18 @@ function optionalPositive(
   }
   const low = zeroAllowed ? '[0' : '(0';
   return new Invalid('BAD_FIELD', field, `must be a number in ${low}, ${max}]`);
+}
+
+/** An optional number in [min, max] (min > 0). */
+function optionalInRange(
+  value: unknown,
+  min: number,
+  max: number,
+  field: string,
+): number | undefined | Invalid {
+  if (!isPresent(value)) return undefined;
+  if (typeof value === 'number' && value >= min && value <= max) return value;
+  return new Invalid('BAD_FIELD', field, `must be a number in [${min}, ${max}]`);
 }
 
 function readString(value: unknown, lengthMax: number, field: string): string | Invalid {
@@ -593,11 +607,14 @@ function validateUpsertDc(args: Record<string, unknown>): UpsertDcArgs | Invalid
   if (name instanceof Invalid) return name;
   const location = readLocation(args.location, 'location');
   if (location instanceof Invalid) return location;
-  const radiusKm = optionalPositive(args.radiusKm, RADIUS_KM_MAX, false, 'radiusKm');
+  const radiusKm = optionalInRange(args.radiusKm, RADIUS_KM_MIN, RADIUS_KM_MAX, 'radiusKm');
   if (radiusKm instanceof Invalid) return radiusKm;
   const area = isPresent(args.area) ? readArea(args.area) : undefined;
   if (area instanceof Invalid) return area;
-  const speedKmh = optionalPositive(args.speedKmh, SPEED_KMH_MAX, false, 'speedKmh');
+  if (radiusKm === undefined && area === undefined) {
+    return new Invalid('BAD_AREA', 'area', 'give radiusKm or area (a DC needs a delivery area)');
+  }
+  const speedKmh = optionalInRange(args.speedKmh, SPEED_KMH_MIN, SPEED_KMH_MAX, 'speedKmh');
   if (speedKmh instanceof Invalid) return speedKmh;
   const prepMinutes = optionalPositive(args.prepMinutes, PREP_MINUTES_MAX, true, 'prepMinutes');
   if (prepMinutes instanceof Invalid) return prepMinutes;
