@@ -12,14 +12,23 @@ import { ERROR_CODE_LIST, ErrorCodes } from './codes.js';
 import { f64Column, i32Column, readF64Column, readI32Column } from './columns.js';
 import {
   FRAME_BYTES_MAX,
+  HOLD_TTL_SECONDS_DEFAULT,
   IN_FLIGHT_MAX,
   LINES_PER_ORDER_MAX,
+  MAX_MINUTES_DEFAULT,
   ORDERS_PER_BATCH_MAX,
+  PREP_MINUTES_DEFAULT,
+  PREP_MINUTES_MAX,
   QUERIES_PER_BATCH_MAX,
+  RADIUS_KM_MAX,
+  RADIUS_KM_MIN,
   REQUESTS_PER_FRAME_MAX,
   SKU_REFS_MAX,
   SKUS_PER_BATCH_MAX,
   SKUS_PER_REQUEST_MAX,
+  SPEED_KMH_DEFAULT,
+  SPEED_KMH_MAX,
+  SPEED_KMH_MIN,
   SUBSCRIPTIONS_PER_CONNECTION_MAX,
 } from './limits.js';
 import { OP_LIST, type PlaceOrderArgs } from './messages.js';
@@ -56,6 +65,19 @@ describe('PROTOCOL.md', () => {
     expect(doc).toContain(`"skusPerBatchMax": ${SKUS_PER_BATCH_MAX}`);
     expect(doc).toContain(`"skuRefsMax": ${SKU_REFS_MAX}`);
     expect(doc).toContain(`refs 0..${SKU_REFS_MAX - 1} (\`skuRefsMax\`)`);
+  });
+
+  it('quotes the defaults and the DC ranges of limits.ts', () => {
+    expect(doc).toContain(`\`maxMinutes?: number\` (0, 1440], default ${MAX_MINUTES_DEFAULT}`);
+    expect(doc).toContain(`(1..86400, default ${HOLD_TTL_SECONDS_DEFAULT}; holds only)`);
+    expect(doc).toContain(
+      `\`speedKmh?: number\` [${SPEED_KMH_MIN}, ${SPEED_KMH_MAX}] (default ${SPEED_KMH_DEFAULT})`,
+    );
+    expect(doc).toContain(
+      `\`prepMinutes?: number\` [0, ${PREP_MINUTES_MAX}] (default ${PREP_MINUTES_DEFAULT})`,
+    );
+    expect(doc).toContain(`\`radiusKm?: number\` [${RADIUS_KM_MIN}, ${RADIUS_KM_MAX}]`);
+    expect(doc).toContain(`| DC radius | [${RADIUS_KM_MIN}, ${RADIUS_KM_MAX}] km |`);
   });
 
   it('shows example frames the codec produces and decodes', () => {
