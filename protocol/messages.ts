@@ -439,12 +439,12 @@ export interface UpsertDcArgs {
   id: string;
   name: string;
   location: Location;
-  /** [0.01, 200] km around `location`. */
+  /** RADIUS_KM_MIN..RADIUS_KM_MAX km around `location`. */
   radiusKm?: number;
   area?: PolygonArea;
-  /** Courier speed, [1, 500] km/h; SPEED_KMH_DEFAULT when left out. */
+  /** Courier speed, SPEED_KMH_MIN..SPEED_KMH_MAX km/h; SPEED_KMH_DEFAULT when left out. */
   speedKmh?: number;
-  /** Minutes before the courier leaves, [0, 1440]; PREP_MINUTES_DEFAULT when left out. */
+  /** Minutes before the courier leaves, 0..PREP_MINUTES_MAX; PREP_MINUTES_DEFAULT when left out. */
   prepMinutes?: number;
   /** True when left out. */
   active?: boolean;

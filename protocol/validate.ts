@@ -271,7 +271,7 @@ function optionalPositive(
   return new Invalid('BAD_FIELD', field, `must be a number in ${low}, ${max}]`);
 }
 
-/** An optional number in [min, max] (min > 0). */
+/** An optional number in [min, max]. */
 function optionalInRange(
   value: unknown,
   min: number,
@@ -612,7 +612,7 @@ function validateUpsertDc(args: Record<string, unknown>): UpsertDcArgs | Invalid
   const area = isPresent(args.area) ? readArea(args.area) : undefined;
   if (area instanceof Invalid) return area;
   if (radiusKm === undefined && area === undefined) {
-    return new Invalid('BAD_AREA', 'area', 'give radiusKm or area (a DC needs a delivery area)');
+    return new Invalid('BAD_AREA', 'radiusKm', 'or area is required: a DC needs a delivery area');
   }
   const speedKmh = optionalInRange(args.speedKmh, SPEED_KMH_MIN, SPEED_KMH_MAX, 'speedKmh');
   if (speedKmh instanceof Invalid) return speedKmh;
