@@ -97,6 +97,8 @@ const SEED_DEFAULT = 20_241_121;
  * committed order stays live; see systems.ts) and so the cost of its expiry sweep.
  */
 const ORDERS_MAX_DEFAULT = 500_000;
+/** Rounds of the order runs at most: each round of the full sweep takes about 2.5 minutes. */
+const ROUNDS_MAX = 20;
 
 export interface CompareOptions {
   /** Run the conservation check instead of the benchmark. */
@@ -111,6 +113,8 @@ export interface CompareOptions {
   warmupMs: number;
   durationMs: number;
   ordersMax: number;
+  /** Times every order run is repeated, in turn; each ratio is the median of the rounds'. */
+  rounds: number;
   seed: number;
   dcs: number;
   skus: number;
@@ -129,6 +133,10 @@ export const USAGE = `Usage: npm run compare -- [options]
                          load generator, at least 1; 1 here)
   --duration <s>         measured seconds per system and scenario (default 10)
   --warmup <s>           seconds before measuring (default 2)
+  --rounds <n>           run every system and order scenario n times, in turn, each time on
+                         a fresh server, and give each ratio as the median of the n rounds'
+                         ratios, each round's systems measured minutes apart (default 1; 3
+                         or more on a machine whose speed drifts); availability runs once
   --max-orders <n>       orders (queries) per system and scenario, warm-up included
                          (default ${ORDERS_MAX_DEFAULT}); a run that reaches it ends early
   --agreement <n>        availability queries the engine and Redis must answer alike, after
@@ -155,6 +163,7 @@ const FLAGS = {
   duration: { type: 'string' },
   warmup: { type: 'string' },
   'max-orders': { type: 'string' },
+  rounds: { type: 'string' },
   agreement: { type: 'string' },
   dcs: { type: 'string' },
   skus: { type: 'string' },
@@ -200,6 +209,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | null
     warmupMs: numberFlag(values, 'warmup', 2, 0, 600) * 1000,
     durationMs: numberFlag(values, 'duration', 10, 0.5, 3_600) * 1000,
     ordersMax: intFlag(values, 'max-orders', ORDERS_MAX_DEFAULT, 1, 1_000_000_000),
+    rounds: intFlag(values, 'rounds', 1, 1, ROUNDS_MAX),
     seed:
       values.seed === undefined
         ? seedFromEnv(SEED_DEFAULT)
@@ -210,11 +220,12 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions | null
   };
 }
 
-/** One order run: a system in one scenario. */
+/** One order run: a system in one scenario, in one round (1 when there is one). */
 export interface RunRow extends Omit<Measured, 'perSecond'> {
   system: SystemKey;
   name: string;
   scenario: OrderScenarioKey;
+  round: number;
   ordersPerSecond: number;
 }
 
@@ -265,6 +276,7 @@ async function runScenario(
   system: SystemUnderTest,
   key: SystemKey,
   scenario: OrderScenarioKey,
+  round: number,
   options: CompareOptions,
   dataset: Dataset,
 ): Promise<RunRow> {
@@ -278,7 +290,14 @@ async function runScenario(
       () => source.next(),
       driveOptions(options),
     );
-    return { system: key, name: system.name, scenario, ordersPerSecond: perSecond, ...measured };
+    return {
+      system: key,
+      name: system.name,
+      scenario,
+      round,
+      ordersPerSecond: perSecond,
+      ...measured,
+    };
   } finally {
     await clients.close();
   }
@@ -314,7 +333,7 @@ function formatCells(
   const cores = measured.serverCores === null ? '   ?' : measured.serverCores.toFixed(2);
   return [
     name.padEnd(44),
-    scenario.padEnd(8),
+    scenario.padEnd(10),
     formatCount(perSecond).padStart(10),
     formatMs(measured.p50).padStart(8),
     formatMs(measured.p99).padStart(8),
@@ -326,8 +345,9 @@ function formatCells(
   ].join(' ');
 }
 
-function formatRow(row: RunRow): string {
-  return formatCells(row.name, row.scenario, row.ordersPerSecond, row, formatCount(row.refused));
+function formatRow(row: RunRow, rounds: number): string {
+  const scenario = rounds > 1 ? `${row.scenario} ${row.round}` : row.scenario;
+  return formatCells(row.name, scenario, row.ordersPerSecond, row, formatCount(row.refused));
 }
 
 function formatAvailabilityRow(row: AvailabilityRow): string {
@@ -337,7 +357,7 @@ function formatAvailabilityRow(row: AvailabilityRow): string {
 function tableHeader(unit: string): string {
   const header = [
     'system'.padEnd(44),
-    'scenario'.padEnd(8),
+    'scenario'.padEnd(10),
     unit.padStart(10),
     'p50 ms'.padStart(8),
     'p99 ms'.padStart(8),
@@ -350,8 +370,8 @@ function tableHeader(unit: string): string {
   return `${header}\n${'-'.repeat(header.length)}`;
 }
 
-export function resultsTable(rows: readonly RunRow[]): string {
-  return [tableHeader('orders/s'), ...rows.map(formatRow)].join('\n');
+export function resultsTable(rows: readonly RunRow[], rounds: number): string {
+  return [tableHeader('orders/s'), ...rows.map((row) => formatRow(row, rounds))].join('\n');
 }
 
 const AVAILABILITY_CAPTION =
@@ -371,17 +391,47 @@ const RATIO_PAIRS: readonly [SystemKey, SystemKey, string][] = [
   ['engine-fsync', 'postgres', 'equal durability (fsync before the answer)'],
 ];
 
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * Per scenario and pair of systems, the ratio of their orders/s. Each round's two runs make
+ * one ratio; with several rounds the line gives their median, then each round's, and the
+ * medians of the two p99s.
+ */
 export function ratioLines(rows: readonly RunRow[]): string[] {
   const lines: string[] = [];
+  const rounds = Math.max(0, ...rows.map((row) => row.round));
   for (const scenario of ORDER_SCENARIO_KEYS) {
     for (const [engine, other, note] of RATIO_PAIRS) {
-      const a = rows.find((row) => row.system === engine && row.scenario === scenario);
-      const b = rows.find((row) => row.system === other && row.scenario === scenario);
-      if (a === undefined || b === undefined || b.ordersPerSecond === 0) continue;
-      const ratio = a.ordersPerSecond / b.ordersPerSecond;
+      const ratios: number[] = [];
+      const p99s: [number, number][] = [];
+      for (let round = 1; round <= rounds; round++) {
+        const of = (system: SystemKey) =>
+          rows.find(
+            (row) => row.system === system && row.scenario === scenario && row.round === round,
+          );
+        const a = of(engine);
+        const b = of(other);
+        if (a === undefined || b === undefined || b.ordersPerSecond === 0) continue;
+        ratios.push(a.ordersPerSecond / b.ordersPerSecond);
+        p99s.push([a.p99, b.p99]);
+      }
+      if (ratios.length === 0) continue;
+      const each =
+        ratios.length === 1
+          ? ''
+          : `, median of ${ratios.length} rounds (${ratios.map((r) => r.toFixed(2)).join(' / ')})`;
+      const p99a = median(p99s.map(([a]) => a));
+      const p99b = median(p99s.map(([, b]) => b));
       lines.push(
-        `${scenario.padEnd(8)} ${engine} ÷ ${other}: ${ratio.toFixed(2)}× orders/s ` +
-          `(p99 ${formatMs(a.p99)} vs ${formatMs(b.p99)} ms; ${note})`,
+        `${scenario.padEnd(8)} ${engine} ÷ ${other}: ${median(ratios).toFixed(2)}× orders/s` +
+          `${each} (p99 ${formatMs(p99a)} vs ${formatMs(p99b)} ms; ${note})`,
       );
     }
   }
@@ -458,7 +508,11 @@ async function runChecks(options: CompareOptions, runId: string, say: (line: str
   return failed ? 1 : 0;
 }
 
-/** Every system × order scenario, one at a time, each on a freshly started and loaded server. */
+/**
+ * Every system × order scenario, one at a time, each on a freshly started and loaded server;
+ * with several rounds, the whole sweep again, so that each round's ratios compare runs made
+ * minutes apart rather than a whole command apart.
+ */
 async function runOrders(
   options: CompareOptions,
   dataset: Dataset,
@@ -468,19 +522,23 @@ async function runOrders(
   const rows: RunRow[] = [];
   const servers: Record<string, Record<string, string>> = {};
   const scenarios = ORDER_SCENARIO_KEYS.filter((key) => options.scenarios.includes(key));
-  for (const key of options.systems) {
-    for (const scenario of scenarios) {
-      say(`starting ${key} for the ${scenario} scenario...`);
-      const system = await startSystem(key, options, dataset, `${runId}${scenario[0]}`, say);
-      const release = stopOnSignal(() => system.stop());
-      servers[key] = { durability: system.durability, ...system.settings };
-      try {
-        const row = await runScenario(system, key, scenario, options, dataset);
-        say(formatRow(row));
-        rows.push(row);
-      } finally {
-        release();
-        await system.stop();
+  const rounds = options.rounds;
+  for (let round = 1; round <= rounds; round++) {
+    const prefix = rounds > 1 ? `round ${round} of ${rounds}: ` : '';
+    for (const key of options.systems) {
+      for (const scenario of scenarios) {
+        say(`${prefix}starting ${key} for the ${scenario} scenario...`);
+        const system = await startSystem(key, options, dataset, `${runId}${scenario[0]}`, say);
+        const release = stopOnSignal(() => system.stop());
+        servers[key] = { durability: system.durability, ...system.settings };
+        try {
+          const row = await runScenario(system, key, scenario, round, options, dataset);
+          say(formatRow(row, rounds));
+          rows.push(row);
+        } finally {
+          release();
+          await system.stop();
+        }
       }
     }
   }
@@ -552,7 +610,9 @@ function charts(
     series: rows
       .filter((row) => row.scenario === scenario)
       .map((row) => ({
-        label: `${row.name}: ${formatCount(row.ordersPerSecond)} orders/s`,
+        label:
+          `${row.name}${options.rounds > 1 ? `, round ${row.round}` : ''}: ` +
+          `${formatCount(row.ordersPerSecond)} orders/s`,
         points: percentileSeries(decodeHistogram(row.histogram)),
       })),
   }));
@@ -588,7 +648,8 @@ async function main(): Promise<number> {
     `workload: ${options.dcs} DCs (circular areas, up to ${searchRadiusKm(dataset)} km) × ` +
       `${options.skus} SKUs, ${formatCount(options.stock)} units per cell, 3-line orders and ` +
       `${SKUS_PER_QUERY}-SKU queries, concurrency ${options.concurrency}, ` +
-      `${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s per run`,
+      `${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s per run` +
+      (options.rounds > 1 ? `, ${options.rounds} rounds of the order runs` : ''),
   );
   say(
     `engine node: ${options.threads} worker thread(s); this process drives every system, ` +
@@ -611,7 +672,7 @@ async function main(): Promise<number> {
     `machine: ${describeMachine(machine)}`,
     `date: ${date.toISOString()}, ${conditions}`,
     `command: npm run compare -- ${process.argv.slice(2).join(' ')}`,
-    ...(rows.length === 0 ? [] : ['', resultsTable(rows), '', ...ratios]),
+    ...(rows.length === 0 ? [] : ['', resultsTable(rows, options.rounds), '', ...ratios]),
     ...availabilityText,
     '',
     ...HONESTY_NOTES,
