@@ -17,6 +17,8 @@ export interface NodeScrape {
   threads: Map<string, { user: number; system: number }>;
   commits: number;
   commitSeconds: number;
+  /** Commits that took at most each bound, cumulative, by the bound in seconds (no +Inf). */
+  commitBuckets: Map<number, number>;
   batchRecords: number;
   /** The node's snapshots started so far, and whether one is running (0 / false: none). */
   snapshotsStarted: number;
@@ -37,6 +39,7 @@ export async function scrapeNode(metricsUrl: string, key: string): Promise<NodeS
   const threads = new Map<string, { user: number; system: number }>();
   let commits = 0;
   let commitSeconds = 0;
+  const commitBuckets = new Map<number, number>();
   let batchRecords = 0;
   let snapshotsStarted = 0;
   let snapshotRunning = false;
@@ -46,13 +49,24 @@ export async function scrapeNode(metricsUrl: string, key: string): Promise<NodeS
       if (labels.mode === 'user') entry.user = value;
       else entry.system = value;
       threads.set(labels.thread, entry);
+    } else if (name === 'inventory_log_commit_duration_seconds_bucket') {
+      const bound = Number(labels.le);
+      if (Number.isFinite(bound)) commitBuckets.set(bound, value);
     } else if (name === 'inventory_log_commit_duration_seconds_count') commits = value;
     else if (name === 'inventory_log_commit_duration_seconds_sum') commitSeconds = value;
     else if (name === 'inventory_log_batch_records_sum') batchRecords = value;
     else if (name === 'inventory_snapshots_started_total') snapshotsStarted = value;
     else if (name === 'inventory_snapshot_running') snapshotRunning = value === 1;
   }
-  return { threads, commits, commitSeconds, batchRecords, snapshotsStarted, snapshotRunning };
+  return {
+    threads,
+    commits,
+    commitSeconds,
+    commitBuckets,
+    batchRecords,
+    snapshotsStarted,
+    snapshotRunning,
+  };
 }
 
 export interface ScrapedRun<T> {
@@ -117,11 +131,37 @@ export interface StageBudget {
   /** Share of the span the log writer spent inside commits (1: it never waited for work). */
   writerBusyShare: number;
   /**
+   * Share of the span's commits that took longer than each of SLOW_COMMIT_MS (from the
+   * node's commit histogram): the slow flushes every answer queued behind them waits for.
+   */
+  slowCommits: { overMs: number; share: number }[];
+  /**
    * The node's snapshots that ran during the span, in part or whole: a snapshot folds the log
    * in a background thread, whose CPU is in the `other` row and which the answers share the
    * cores with (loadtest/RESULTS.md).
    */
   snapshots: number;
+}
+
+/** The commit times the budget reports the share above: bounds of the node's histogram. */
+export const SLOW_COMMIT_MS: readonly number[] = [1, 2, 5];
+
+/** Per bound in ms, the share of the span's commits above it; none without commits. */
+function slowCommitShares(
+  before: NodeScrape,
+  after: NodeScrape,
+  commits: number,
+): { overMs: number; share: number }[] {
+  if (commits <= 0) return [];
+  const shares: { overMs: number; share: number }[] = [];
+  for (const overMs of SLOW_COMMIT_MS) {
+    const bound = overMs / 1000;
+    const end = after.commitBuckets.get(bound);
+    if (end === undefined) continue;
+    const within = end - (before.commitBuckets.get(bound) ?? 0);
+    shares.push({ overMs, share: Math.max(0, commits - within) / commits });
+  }
+  return shares;
 }
 
 const THREAD_ORDER = (thread: string) =>
@@ -179,6 +219,7 @@ export function stageBudget(
     recordsPerCommit: commits > 0 ? (after.batchRecords - before.batchRecords) / commits : 0,
     commitMeanMs: commits > 0 ? (commitSeconds * 1000) / commits : 0,
     writerBusyShare: spanSeconds > 0 ? commitSeconds / spanSeconds : 0,
+    slowCommits: slowCommitShares(before, after, commits),
     snapshots:
       Math.max(0, after.snapshotsStarted - before.snapshotsStarted) +
       (before.snapshotRunning ? 1 : 0),
@@ -206,6 +247,12 @@ export function formatStageBudget(budget: StageBudget, unit = 'answer'): string 
         `${budget.commitMeanMs.toFixed(2)} ms per commit (write + sync), ` +
         `writer inside a commit ${(budget.writerBusyShare * 100).toFixed(0)}% of the time`,
     );
+    if (budget.slowCommits.length > 0) {
+      const shares = budget.slowCommits.map(
+        ({ overMs, share }) => `over ${overMs} ms ${(share * 100).toFixed(2)}%`,
+      );
+      lines.push(`log: slow commits (what the p99 waits behind): ${shares.join(', ')}`);
+    }
   }
   if (budget.snapshots > 0) {
     lines.push(
