@@ -147,4 +147,29 @@ describe('npm run compare, short', () => {
     },
     TEST_MS_MAX,
   );
+
+  it(
+    "with --rounds, prints each round's runs and the median of the rounds' ratios",
+    async () => {
+      const args = [
+        ...FIGURES_ARGS.slice(2),
+        ...['--systems', 'engine-fsync,redis-always', '--scenarios', 'uniform', '--rounds', '2'],
+      ];
+      const run = await compare(args);
+      const context = `${because}\n${run.stdout}\n${run.stderr}`;
+      expect(run.code, context).toBe(0);
+      for (const name of [FIGURES_NAMES[0], FIGURES_NAMES[2]]) {
+        for (const round of [1, 2]) {
+          expect(run.stdout, context).toMatch(rowPattern(name, `uniform ${round}`));
+        }
+      }
+      const ratio = new RegExp(
+        `^uniform +engine-fsync ÷ redis-always: ${NUMBER}× orders/s, median of 2 rounds ` +
+          `\\(${NUMBER} / ${NUMBER}\\) \\(p99 `,
+        'm',
+      );
+      expect(run.stdout, context).toMatch(ratio);
+    },
+    TEST_MS_MAX,
+  );
 });
