@@ -33,6 +33,7 @@ export {
   slugify,
 } from './metros.js';
 export { describeSeed, Prng, seedFromEnv, ZIPF_N_MAX, Zipf } from './prng.js';
+export { median } from './stats.js';
 export {
   type ComparableState,
   compareWithModel,

@@ -21,7 +21,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { seedFromEnv } from '../../engine/testing/index.js';
+import { median, seedFromEnv } from '../../engine/testing/index.js';
 import type { AvailabilityArgs } from '../../protocol/client/index.js';
 import {
   intFlag,
@@ -390,14 +390,6 @@ const RATIO_PAIRS: readonly [SystemKey, SystemKey, string][] = [
   ['engine-fsync', 'redis-everysec', 'engine more durable'],
   ['engine-fsync', 'postgres', 'equal durability (fsync before the answer)'],
 ];
-
-/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 /**
  * Per scenario and pair of systems, the ratio of their orders/s. Each round's two runs make

@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../cli.js';
-import { median, parseCompareArgs, ratioLines, resultsTable, type RunRow } from './main.js';
+import { median } from '../../engine/testing/index.js';
+import { parseCompareArgs, ratioLines, resultsTable, type RunRow } from './main.js';
 
 function row(
   system: RunRow['system'],
