@@ -256,19 +256,15 @@ function optionalInt(
   return isPresent(value) ? readInt(value, min, max, code, field) : undefined;
 }
 
-/** An optional finite number in (0, max], or in [0, max] when `zeroAllowed`. */
+/** An optional finite number in (0, max]. */
 function optionalPositive(
   value: unknown,
   max: number,
-  zeroAllowed: boolean,
   field: string,
 ): number | undefined | Invalid {
   if (!isPresent(value)) return undefined;
-  if (typeof value === 'number' && value <= max && (value > 0 || (zeroAllowed && value === 0))) {
-    return value;
-  }
-  const low = zeroAllowed ? '[0' : '(0';
-  return new Invalid('BAD_FIELD', field, `must be a number in ${low}, ${max}]`);
+  if (typeof value === 'number' && value > 0 && value <= max) return value;
+  return new Invalid('BAD_FIELD', field, `must be a number in (0, ${max}]`);
 }
 
 /** An optional number in [min, max]. */
@@ -435,7 +431,7 @@ function readRing(ring: unknown[], field: string): number[][] | Invalid {
 }
 
 function optionalMaxMinutes(value: unknown): number | undefined | Invalid {
-  return optionalPositive(value, MAX_MINUTES_CEILING, false, 'maxMinutes');
+  return optionalPositive(value, MAX_MINUTES_CEILING, 'maxMinutes');
 }
 
 // Op validators.
@@ -616,7 +612,7 @@ function validateUpsertDc(args: Record<string, unknown>): UpsertDcArgs | Invalid
   }
   const speedKmh = optionalInRange(args.speedKmh, SPEED_KMH_MIN, SPEED_KMH_MAX, 'speedKmh');
   if (speedKmh instanceof Invalid) return speedKmh;
-  const prepMinutes = optionalPositive(args.prepMinutes, PREP_MINUTES_MAX, true, 'prepMinutes');
+  const prepMinutes = optionalInRange(args.prepMinutes, 0, PREP_MINUTES_MAX, 'prepMinutes');
   if (prepMinutes instanceof Invalid) return prepMinutes;
   const active = optionalBoolean(args.active, 'active');
   if (active instanceof Invalid) return active;
