@@ -91,6 +91,7 @@ export async function openClusterNodeLog(
     // Snapshots stop at what the stream acknowledged: a snapshot must never hold a record a
     // later owner might not have (the node could then not rejoin as a standby).
     snapshot: () => wal.snapshot(member.snapshotLsn()),
+    cancelSnapshot: () => wal.cancelSnapshot(),
     close: () => {
       closing ??= member.close();
       return closing;

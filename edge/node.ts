@@ -7,9 +7,10 @@
  * Invariants:
  * - The node reports ready only after recovery and seeding are durable and every worker
  *   listens; shutdown clears readiness first.
- * - Shutdown order: stop accepting (listen sockets closed), let in-flight requests finish
- *   (bounded by SHUTDOWN_DRAIN_MS_MAX), flush and stop the log, close every connection, and
- *   wait for every worker thread to end. `close()` is idempotent.
+ * - Shutdown order: stop accepting (listen sockets closed) and ask a snapshot fold in progress
+ *   to stop, let in-flight requests finish (bounded by SHUTDOWN_DRAIN_MS_MAX), flush and stop
+ *   the log, close every connection, and wait for every worker thread to end. `close()` is
+ *   idempotent.
  * - The demo network is generated only into a directory without a log; keys.json is written
  *   with mode 0600 and never overwritten when present.
  * - One node per data directory and per port: the log's directory lock is taken before
@@ -528,6 +529,10 @@ class NodeRuntime {
     this.snapshotting = this.log
       .snapshot()
       .then((result) => {
+        if (!result.ok && result.error.code === 'SNAPSHOT_CANCELLED') {
+          this.logger.info('snapshot cancelled: the node is stopping', { error: result.error });
+          return;
+        }
         if (!result.ok) {
           stats.failed++;
           this.logger.error('snapshot failed', { error: result.error });
@@ -985,6 +990,10 @@ class NodeRuntime {
   private async shutdown(): Promise<void> {
     Atomics.store(this.words, STATE_READY, 0);
     Atomics.store(this.words, STATE_SHUTTING_DOWN, 1);
+    // A fold in progress stops at its next step instead of holding the shutdown for its
+    // whole run (tens of seconds on a large log); the next start folds again.
+    if (this.snapshotTimer !== null) clearInterval(this.snapshotTimer);
+    const foldStopped = this.log.cancelSnapshot();
     const live = this.workers.filter((handle) => !handle.exited);
     const deadlineMs = Date.now() + SHUTDOWN_DRAIN_MS_MAX;
     const drained = live.map(async (handle) => {
@@ -1000,7 +1009,7 @@ class NodeRuntime {
     });
     await Promise.all(drained);
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
-    if (this.snapshotTimer !== null) clearInterval(this.snapshotTimer);
+    await foldStopped;
     await this.snapshotting;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     if (this.tailTimer !== null) clearInterval(this.tailTimer);

@@ -64,6 +64,8 @@ export interface NodeLog {
   describe(serves: string): void;
   /** Folds the log into a new snapshot off the serving threads, then compacts the log. */
   snapshot(): Promise<WalResult<SnapshotInfo>>;
+  /** Stops a fold in progress at its next step (SNAPSHOT_CANCELLED); resolves once it ended. */
+  cancelSnapshot(): Promise<void>;
   /** Writes everything appended so far, then stops the writer thread. Idempotent. */
   close(): Promise<void>;
 }
@@ -153,6 +155,7 @@ export async function openNodeLog(options: OpenNodeLogOptions): Promise<OpenedNo
     reader: () => wal.logReader(),
     writerThreadId: () => wal.writerThreadId,
     snapshot: () => wal.snapshot(),
+    cancelSnapshot: () => wal.cancelSnapshot(),
     close: () => {
       closing ??= wal.close().then(() => undefined);
       return closing;

@@ -169,6 +169,11 @@ export const OtherCodes = {
     exit: 'IO_ERROR',
     meaning: 'a snapshot was asked for while another is being taken',
   },
+  SNAPSHOT_CANCELLED: {
+    kind: 'log',
+    exit: 'IO_ERROR',
+    meaning: 'a snapshot was stopped before its manifest was written (the node was stopping)',
+  },
   SNAPSHOT_FAILED: {
     kind: 'log',
     exit: 'IO_ERROR',

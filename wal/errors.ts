@@ -86,6 +86,10 @@ export const WalCodes = {
     hint: 'another writer took over this log; this process stopped writing (run verify)',
   },
   SNAPSHOT_BUSY: { exitCode: EXIT_IO_ERROR, hint: 'a snapshot is already being taken' },
+  SNAPSHOT_CANCELLED: {
+    exitCode: EXIT_IO_ERROR,
+    hint: 'the node stopped while folding; the log and older snapshots are intact, the next fold retries',
+  },
   SNAPSHOT_FAILED: {
     exitCode: EXIT_IO_ERROR,
     hint: 'the log and older snapshots are intact; check the disk and the message, then retry',

@@ -4,7 +4,9 @@ import { Engine } from '../engine/index.js';
 import { describeSeed, Prng, seedFromEnv } from '../engine/testing/index.js';
 import { memoryLogger } from './logger.js';
 import { openWal, type Wal } from './recovery.js';
-import { openStore } from './store.js';
+import { foldSnapshot } from './snapshot.js';
+import { listSnapshots, orphanChunkLsns } from './snapshot-store.js';
+import { logBounds, openStore, type Store } from './store.js';
 import { TempDirs } from './testing/temp-dir.js';
 import { runTestWorker } from './testing/threads.js';
 import {
@@ -247,5 +249,107 @@ describe('recovery', () => {
       expect(engineSnapshot(second.engine)).toEqual(live);
       await second.wal.close();
     });
+  });
+});
+
+/** What a fold may change: the snapshots listed, chunks without a manifest, the log's ends. */
+function storeShape(store: Store) {
+  return {
+    snapshots: listSnapshots(store).map(({ lsn, problem }) => ({ lsn, problem })),
+    orphans: orphanChunkLsns(store),
+    log: logBounds(store),
+  };
+}
+
+/**
+ * A data directory with a snapshot (so a fold loads a base) and 2,000 orders' records after
+ * it; returns the live state the log holds.
+ */
+async function logWithSnapshot(dataDir: string, clock: ManualClock) {
+  const first = await start(dataDir, clock);
+  setupNetwork(first.engine);
+  const prng = new Prng(11);
+  runWorkload(first.engine, prng, clock, 'a', 1_000);
+  await first.wal.log.waitFlushed();
+  const base = await first.wal.snapshot();
+  if (!base.ok || base.value.manifest === null) throw new Error('base snapshot failed');
+  runWorkload(first.engine, prng, clock, 'b', 2_000);
+  first.engine.expireDue();
+  await first.wal.log.waitFlushed();
+  const live = engineSnapshot(first.engine);
+  await first.wal.close();
+  return { live, baseLsn: base.value.manifest.lsn };
+}
+
+describe('cancelling a snapshot fold', () => {
+  it('stops at every step it polls, leaves the store as it was, and a later fold completes', async () => {
+    const dataDir = dirs.missing();
+    const clock = new ManualClock(T0);
+    const { live, baseLsn } = await logWithSnapshot(dataDir, clock);
+
+    const store = openStore({ path: dataDir, policy: 'write' });
+    const before = storeShape(store);
+    expect(before.snapshots).toEqual([{ lsn: baseLsn, problem: null }]);
+    const target = before.log!.last;
+    let stoppedWhileWriting = 0;
+    let polls = 1;
+    // Stop at the first poll, then the second, ...: every step a fold can be stopped at.
+    for (; polls < 10_000; polls++) {
+      let asked = 0;
+      const result = foldSnapshot(store, {
+        clock: () => T0,
+        cancelled: () => {
+          if (++asked < polls) return false;
+          const written = [
+            ...store.snapshotChunks.getKeys({ start: [target, 0], limit: 1, snapshot: false }),
+          ];
+          if (written.length > 0) stoppedWhileWriting++;
+          return true;
+        },
+      });
+      if (result.ok) break;
+      expect(result.error.code, `stopped at poll ${polls}`).toBe('SNAPSHOT_CANCELLED');
+      expect(storeShape(store), `stopped at poll ${polls}`).toEqual(before);
+    }
+    // Polls came from loading the base, replaying and writing; some stops found chunks written.
+    expect(polls).toBeGreaterThan(3);
+    expect(stoppedWhileWriting).toBeGreaterThan(0);
+
+    const completed = storeShape(store);
+    expect(completed.snapshots.map((s) => s.lsn)).toEqual([target, baseLsn]);
+    expect(completed.orphans).toEqual([]);
+    await store.close();
+
+    const again = await start(dataDir, clock);
+    expect(again.report.snapshotLsn).toBe(target);
+    expect(engineSnapshot(again.engine)).toEqual(live);
+    await again.wal.close();
+  });
+
+  it('answers SNAPSHOT_CANCELLED from the snapshot thread, and the next snapshot is taken', async () => {
+    const dataDir = dirs.missing();
+    const clock = new ManualClock(T0);
+    const first = await start(dataDir, clock);
+    setupNetwork(first.engine);
+    runWorkload(first.engine, new Prng(12), clock, 'a', 1_000);
+    await first.wal.log.waitFlushed();
+
+    // Asked to stop before its thread has read anything: it stops at its first poll.
+    const taking = first.wal.snapshot();
+    const cancelled = first.wal.cancelSnapshot();
+    const result = await taking;
+    await cancelled;
+    expect(result.ok ? 'ok' : result.error.code).toBe('SNAPSHOT_CANCELLED');
+
+    const taken = await first.wal.snapshot();
+    expect(taken.ok && taken.value.manifest?.lsn).toBe(first.wal.log.durableLsn());
+    // Nothing runs: cancelling is a no-op that resolves.
+    await first.wal.cancelSnapshot();
+    await first.wal.close();
+
+    const store = openStore({ path: dataDir, policy: 'write' });
+    expect(orphanChunkLsns(store)).toEqual([]);
+    expect(listSnapshots(store).map((s) => s.problem)).toEqual([null]);
+    await store.close();
   });
 });

@@ -566,6 +566,15 @@ export class Wal {
     return this.snapshotter.take(targetLsn);
   }
 
+  /**
+   * Stops a snapshot being folded, if any, at its next step (a node that is stopping does not
+   * wait for a fold: the log and the older snapshots are intact, and the next start folds
+   * again). Resolves once the fold has ended.
+   */
+  cancelSnapshot(): Promise<void> {
+    return this.snapshotter?.cancel() ?? Promise.resolve();
+  }
+
   /** A reader of this directory's committed records, in this thread. */
   logReader(): LogReader {
     return LogReader.of(this.store);

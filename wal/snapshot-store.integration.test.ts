@@ -8,7 +8,9 @@ import {
   compactLog,
   listSnapshots,
   loadSnapshot,
+  orphanChunkLsns,
   pruneAndCompact,
+  SnapshotCancelled,
   writeSnapshot,
 } from './snapshot-store.js';
 import { openStore } from './store.js';
@@ -173,13 +175,81 @@ describe('snapshot store', () => {
     });
     for (const lsn of [100, 200, 300])
       writeSnapshot(store, new FakeEngine(1, 10, lsn), lsn, lsn, () => 0);
-    expect(pruneAndCompact(store)).toEqual({ removedSnapshots: 1, deletedRecords: 200 });
+    expect(pruneAndCompact(store)).toEqual({
+      removedSnapshots: 1,
+      removedOrphans: 0,
+      deletedRecords: 200,
+    });
     expect(listSnapshots(store).map((s) => s.lsn)).toEqual([300, 200]);
     expect(
       [...store.snapshotChunks.getKeys({ snapshot: false })].every((key) => key[0] !== 100),
     ).toBe(true);
     expect([...store.log.getKeys({ limit: 1, snapshot: false })]).toEqual([201]);
     expect(compactLog(store, 250)).toBe(50);
+    await store.close();
+  });
+
+  it('removes the chunks a stopped fold left without a manifest, and nothing else', async () => {
+    const store = openStore({ path: dirs.make(), policy: 'write' });
+    store.log.transactionSync(() => {
+      for (let lsn = 1; lsn <= 400; lsn++) store.log.putSync(lsn, Buffer.from([lsn & 0xff]));
+    });
+    for (const lsn of [100, 200])
+      writeSnapshot(store, new FakeEngine(1, 10, lsn), lsn, lsn, () => 0);
+    // A fold stopped in its third chunk transaction (or killed there): two are on disk.
+    let transactions = 0;
+    expect(() =>
+      writeSnapshot(
+        store,
+        new FakeEngine(3, 100_000, 4),
+        300,
+        0,
+        () => 0,
+        undefined,
+        () => {
+          if (++transactions === 3) throw new SnapshotCancelled();
+        },
+      ),
+    ).toThrow(SnapshotCancelled);
+    expect(store.snapshotManifests.get(300)).toBeUndefined();
+    const orphans = [...store.snapshotChunks.getKeys({ start: [300, 0], snapshot: false })];
+    expect(orphans.length).toBeGreaterThan(0);
+    expect(orphanChunkLsns(store)).toEqual([300]);
+    expect(listSnapshots(store).map((s) => s.lsn)).toEqual([200, 100]);
+
+    // A cleanup told to stop at once leaves them; the next one removes them and only them.
+    expect(pruneAndCompact(store, 0, () => true)).toEqual({
+      removedSnapshots: 0,
+      removedOrphans: 0,
+      deletedRecords: 0,
+    });
+    expect(orphanChunkLsns(store)).toEqual([300]);
+    expect(pruneAndCompact(store)).toEqual({
+      removedSnapshots: 0,
+      removedOrphans: 1,
+      deletedRecords: 100,
+    });
+    expect(orphanChunkLsns(store)).toEqual([]);
+    expect([...store.snapshotChunks.getKeys({ start: [300, 0], snapshot: false })]).toEqual([]);
+    const kept = listSnapshots(store);
+    expect(kept.map((s) => [s.lsn, s.problem])).toEqual([
+      [200, null],
+      [100, null],
+    ]);
+    for (const { manifest } of kept) expect(checkSnapshot(store, manifest!)).toBeNull();
+    await store.close();
+  });
+
+  it('stops compacting between transactions when told to', async () => {
+    const store = openStore({ path: dirs.make(), policy: 'write' });
+    store.log.transactionSync(() => {
+      for (let lsn = 1; lsn <= 2_500; lsn++) store.log.putSync(lsn, Buffer.from([1]));
+    });
+    let asked = 0;
+    // The first transaction runs, the second is refused: 1,000 records go.
+    expect(compactLog(store, 2_500, () => ++asked > 1)).toBe(1_000);
+    expect([...store.log.getKeys({ limit: 1, snapshot: false })]).toEqual([1_001]);
+    expect(compactLog(store, 2_500)).toBe(1_500);
     await store.close();
   });
 });

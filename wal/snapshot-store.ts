@@ -82,6 +82,20 @@ function unseal(value: Uint8Array | undefined, lsn: number, sequence: number): U
 /** The manifest's sequence number in its CRC, distinct from any chunk's. */
 const MANIFEST_SEQUENCE = 0xffff_ffff;
 
+/**
+ * Thrown by a fold's progress callback when the fold must stop (the node is shutting down):
+ * the steps below let it through their own error handling, so it reaches the fold.
+ */
+export class SnapshotCancelled extends Error {
+  constructor() {
+    super('the snapshot was cancelled');
+    this.name = 'SnapshotCancelled';
+  }
+}
+
+/** Called between a fold's steps (transactions, batches of orders); may throw SnapshotCancelled. */
+export type FoldProgress = () => void;
+
 /** Cuts a byte stream into chunks and writes them a few per transaction. */
 class ChunkWriter {
   private readonly chunk: Uint8Array;
@@ -94,6 +108,7 @@ class ChunkWriter {
     private readonly store: Store,
     private readonly lsn: number,
     private readonly chunkBytes: number,
+    private readonly progress: FoldProgress | undefined,
   ) {
     this.chunk = new Uint8Array(chunkBytes);
   }
@@ -121,6 +136,7 @@ class ChunkWriter {
 
   flush(): void {
     if (this.pending.length === 0) return;
+    this.progress?.();
     const first = this.sequence - this.pending.length;
     const chunks = this.store.snapshotChunks;
     chunks.transactionSync(() => {
@@ -255,10 +271,12 @@ export function writeSnapshot(
   durationMs: () => number,
   /** Bytes per chunk; readers take any size (tests write the size of earlier versions). */
   chunkBytes = SNAPSHOT_CHUNK_BYTES,
+  /** Called before each chunk transaction; a throw leaves chunks without a manifest behind. */
+  progress?: FoldProgress,
 ): SnapshotManifest {
   assert(store.snapshotManifests.get(lsn) === undefined, `a snapshot at LSN ${lsn} exists`);
   const state = engine.exportState();
-  const writer = new ChunkWriter(store, lsn, chunkBytes);
+  const writer = new ChunkWriter(store, lsn, chunkBytes, progress);
   const stateByteLength = writeState(store.packr, state, writer);
   for (let dc = 0; dc < state.dcs.length; dc++) {
     const cells = engine.exportStockOfDc(dc);
@@ -379,6 +397,8 @@ export function loadSnapshot(
   store: Store,
   manifest: SnapshotManifest,
   engine: SnapshotableEngine,
+  /** Called before each batch of orders and each DC's stock; its SnapshotCancelled goes through. */
+  progress?: FoldProgress,
 ): string | null {
   const reader = new ChunkReader(store, manifest);
   const stateBytes = new Uint8Array(manifest.stateBytes);
@@ -389,6 +409,7 @@ export function loadSnapshot(
   let mismatched = false;
   const load = (step: () => void) => {
     if (refused !== null || mismatched) return;
+    progress?.();
     try {
       step();
     } catch (error) {
@@ -405,6 +426,7 @@ export function loadSnapshot(
     );
     if (!streamed) head(store.unpackr.unpack(stateBytes) as EngineState);
   } catch (error) {
+    if (error instanceof SnapshotCancelled) throw error;
     return `the state does not decode: ${error instanceof Error ? error.message : String(error)}`;
   }
   if (mismatched) return 'the state does not match its manifest';
@@ -421,10 +443,15 @@ export function loadSnapshot(
   return `the engine refused the snapshot: ${typeof code === 'string' ? `${code}: ` : ''}${why}`;
 }
 
-/** Removes a snapshot: the manifest first, so a half-removed snapshot is never listed. */
-export function deleteSnapshot(store: Store, lsn: number): void {
+/**
+ * Removes a snapshot: the manifest first, so a half-removed snapshot is never listed. With
+ * `stop`, it may end between transactions, leaving chunks without a manifest (orphans, which
+ * the next `pruneAndCompact` removes): false then.
+ */
+export function deleteSnapshot(store: Store, lsn: number, stop?: () => boolean): boolean {
   store.snapshotManifests.removeSync(lsn);
   for (;;) {
+    if (stop?.() === true) return false;
     const keys = [
       ...store.snapshotChunks.getKeys({
         start: [lsn, 0],
@@ -433,17 +460,40 @@ export function deleteSnapshot(store: Store, lsn: number): void {
         snapshot: false,
       }),
     ];
-    if (keys.length === 0) return;
+    if (keys.length === 0) return true;
     store.snapshotChunks.transactionSync(() => {
       for (const key of keys) store.snapshotChunks.removeSync(key);
     });
   }
 }
 
-/** Deletes log records with LSN ≤ `throughLsn`; returns how many. */
-export function compactLog(store: Store, throughLsn: number): number {
+/**
+ * The LSNs of chunks that no manifest names: what a fold left when it was stopped, or when
+ * its process died, before it wrote its manifest. One lookup per distinct LSN.
+ */
+export function orphanChunkLsns(store: Store): number[] {
+  const orphans: number[] = [];
+  let start: [number, number] = [0, 0];
+  for (;;) {
+    let first: unknown;
+    for (const key of store.snapshotChunks.getKeys({ start, limit: 1, snapshot: false })) {
+      first = key;
+    }
+    if (!Array.isArray(first) || typeof first[0] !== 'number') return orphans;
+    const lsn = first[0];
+    if (store.snapshotManifests.get(lsn) === undefined) orphans.push(lsn);
+    start = [lsn + 1, 0];
+  }
+}
+
+/**
+ * Deletes log records with LSN ≤ `throughLsn`, oldest first; returns how many. With `stop`, it
+ * may end between transactions (the rest is compacted next time).
+ */
+export function compactLog(store: Store, throughLsn: number, stop?: () => boolean): number {
   let deleted = 0;
   for (;;) {
+    if (stop?.() === true) return deleted;
     const keys = [
       ...store.log.getKeys({
         end: throughLsn + 1,
@@ -469,10 +519,17 @@ export function compactLog(store: Store, throughLsn: number): number {
 export function pruneAndCompact(
   store: Store,
   retainRecords = 0,
+  /** True ends the work between transactions; what is left is done by the next call. */
+  stop?: () => boolean,
 ): {
   removedSnapshots: number;
+  removedOrphans: number;
   deletedRecords: number;
 } {
+  let removedOrphans = 0;
+  for (const lsn of orphanChunkLsns(store)) {
+    if (deleteSnapshot(store, lsn, stop)) removedOrphans++;
+  }
   const listed = listSnapshots(store);
   const kept: number[] = [];
   let removedSnapshots = 0;
@@ -482,17 +539,18 @@ export function pruneAndCompact(
       continue;
     }
     if (kept.length === 0) continue;
-    deleteSnapshot(store, entry.lsn);
+    deleteSnapshot(store, entry.lsn, stop);
     removedSnapshots++;
   }
-  if (kept.length < SNAPSHOTS_KEPT) return { removedSnapshots, deletedRecords: 0 };
+  const none = { removedSnapshots, removedOrphans, deletedRecords: 0 };
+  if (kept.length < SNAPSHOTS_KEPT) return none;
   let through = kept[kept.length - 1];
   if (retainRecords > 0) {
     const last = logBounds(store)?.last ?? 0;
     through = Math.min(through, last - retainRecords);
   }
-  if (through <= 0) return { removedSnapshots, deletedRecords: 0 };
-  return { removedSnapshots, deletedRecords: compactLog(store, through) };
+  if (through <= 0) return none;
+  return { removedSnapshots, removedOrphans, deletedRecords: compactLog(store, through, stop) };
 }
 
 export interface SnapshotBase {

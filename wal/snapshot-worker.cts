@@ -16,7 +16,13 @@
 /** The snapshot thread's nice value: well below the answering threads (0), above idle (19). */
 const SNAPSHOT_THREAD_NICE = 10;
 
-type SnapshotTask = { dataDir: string; policy: string; targetLsn?: number };
+type SnapshotTask = {
+  dataDir: string;
+  policy: string;
+  targetLsn?: number;
+  retainRecords?: number;
+  cancel?: SharedArrayBuffer;
+};
 
 export = async function snapshot(task: SnapshotTask): Promise<unknown> {
   const { lowerThisThreadPriority } = await import('./thread-priority.js');
