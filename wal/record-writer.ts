@@ -51,6 +51,8 @@ export class RecordWriter {
   private place(record: PlaceFields): void {
     // A place record is exactly its typed fields (engine/log.ts); one with a field missing or of
     // another type is left to the generic path.
+    const allocation = record.allocation;
+    const orderId = record.orderId;
     if (
       typeof record.at !== 'number' ||
       typeof record.mode !== 'number' ||
@@ -60,43 +62,35 @@ export class RecordWriter {
       typeof record.etaMinutes !== 'number' ||
       typeof record.expiresAt !== 'number' ||
       typeof record.fingerprint !== 'number' ||
-      record.orderId === undefined ||
-      !Array.isArray(record.allocation)
+      typeof orderId !== 'string' ||
+      !Array.isArray(allocation) ||
+      !allNumbers(allocation)
     ) {
       this.value(record, 0);
       return;
     }
-    this.room(1);
-    this.bytes[this.at++] = PLACE_MAP_HEADER;
-    this.key(KEY_TYPE);
-    this.key(VALUE_PLACE);
-    this.key(KEY_AT);
-    this.number(record.at as number);
-    this.key(KEY_ORDER_ID);
-    this.value(record.orderId, 1);
-    this.key(KEY_MODE);
-    this.number(record.mode as number);
-    this.key(KEY_POLICY);
-    this.number(record.policy as number);
-    this.key(KEY_LAT);
-    this.number(record.lat as number);
-    this.key(KEY_LNG);
-    this.number(record.lng as number);
-    this.key(KEY_ETA);
-    this.number(record.etaMinutes as number);
-    this.key(KEY_EXPIRES_AT);
-    this.number(record.expiresAt as number);
-    this.key(KEY_FINGERPRINT);
-    this.number(record.fingerprint as number);
-    this.key(KEY_ALLOCATION);
-    this.value(record.allocation, 1);
-  }
-
-  private key(bytes: readonly number[]): void {
-    this.room(bytes.length);
-    const target = this.bytes;
-    let at = this.at;
-    for (let index = 0; index < bytes.length; index++) target[at++] = bytes[index];
+    // Room for the whole record at once: keys, the order id (3 bytes a UTF-16 unit at most, a
+    // 5-byte header), 8 numbers and the allocation's, 9 bytes each at most, its array header.
+    this.room(
+      PLACE_KEY_BYTES + orderId.length * 3 + 5 + (8 + allocation.length) * NUMBER_BYTES_MAX + 5,
+    );
+    const bytes = this.bytes;
+    const view = this.view;
+    this.at = numberField(bytes, view, this.at, PLACE_HEAD, record.at as number);
+    this.at = copyBytes(bytes, this.at, KEY_ORDER_ID_BYTES);
+    this.string(orderId);
+    let at = numberField(bytes, view, this.at, KEY_MODE_BYTES, record.mode as number);
+    at = numberField(bytes, view, at, KEY_POLICY_BYTES, record.policy as number);
+    at = numberField(bytes, view, at, KEY_LAT_BYTES, record.lat as number);
+    at = numberField(bytes, view, at, KEY_LNG_BYTES, record.lng as number);
+    at = numberField(bytes, view, at, KEY_ETA_BYTES, record.etaMinutes as number);
+    at = numberField(bytes, view, at, KEY_EXPIRES_AT_BYTES, record.expiresAt as number);
+    at = numberField(bytes, view, at, KEY_FINGERPRINT_BYTES, record.fingerprint as number);
+    at = copyBytes(bytes, at, KEY_ALLOCATION_BYTES);
+    at += writeArrayHead(bytes, at, allocation.length);
+    for (let index = 0; index < allocation.length; index++) {
+      at = writeNumber(bytes, view, at, allocation[index] as number);
+    }
     this.at = at;
   }
 
@@ -143,44 +137,8 @@ export class RecordWriter {
   }
 
   private number(value: number): void {
-    this.room(9);
-    const bytes = this.bytes;
-    if (Number.isInteger(value) && value >= -0x8000_0000 && value < UINT32_LIMIT) {
-      if (value >= 0) {
-        if (value < 0x80) {
-          bytes[this.at++] = value;
-        } else if (value < 0x100) {
-          bytes[this.at++] = 0xcc;
-          bytes[this.at++] = value;
-        } else if (value < 0x1_0000) {
-          bytes[this.at++] = 0xcd;
-          this.view.setUint16(this.at, value);
-          this.at += 2;
-        } else {
-          bytes[this.at++] = 0xce;
-          this.view.setUint32(this.at, value);
-          this.at += 4;
-        }
-      } else if (value >= -0x20) {
-        bytes[this.at++] = value & 0xff;
-      } else if (value >= -0x80) {
-        bytes[this.at++] = 0xd0;
-        this.view.setInt8(this.at, value);
-        this.at += 1;
-      } else if (value >= -0x8000) {
-        bytes[this.at++] = 0xd1;
-        this.view.setInt16(this.at, value);
-        this.at += 2;
-      } else {
-        bytes[this.at++] = 0xd2;
-        this.view.setInt32(this.at, value);
-        this.at += 4;
-      }
-      return;
-    }
-    bytes[this.at++] = 0xcb;
-    this.view.setFloat64(this.at, value);
-    this.at += 8;
+    this.room(NUMBER_BYTES_MAX);
+    this.at = writeNumber(this.bytes, this.view, this.at, value);
   }
 
   private string(value: string): void {
@@ -257,6 +215,81 @@ export class RecordWriter {
   }
 }
 
+/** The most bytes `writeNumber` writes: a float 64 and its marker. */
+const NUMBER_BYTES_MAX = 9;
+
+/**
+ * Writes `value` at `bytes[at]` (room for NUMBER_BYTES_MAX checked by the caller): an integer
+ * in the int32/uint32 range in its smallest form, anything else as float 64. Returns the end.
+ */
+function writeNumber(bytes: Uint8Array, view: DataView, at: number, value: number): number {
+  if (Number.isInteger(value) && value >= -0x8000_0000 && value < UINT32_LIMIT) {
+    if (value >= 0) {
+      if (value < 0x80) {
+        bytes[at] = value;
+        return at + 1;
+      }
+      if (value < 0x100) {
+        bytes[at] = 0xcc;
+        bytes[at + 1] = value;
+        return at + 2;
+      }
+      if (value < 0x1_0000) {
+        bytes[at] = 0xcd;
+        view.setUint16(at + 1, value);
+        return at + 3;
+      }
+      bytes[at] = 0xce;
+      view.setUint32(at + 1, value);
+      return at + 5;
+    }
+    if (value >= -0x20) {
+      bytes[at] = value & 0xff;
+      return at + 1;
+    }
+    if (value >= -0x80) {
+      bytes[at] = 0xd0;
+      view.setInt8(at + 1, value);
+      return at + 2;
+    }
+    if (value >= -0x8000) {
+      bytes[at] = 0xd1;
+      view.setInt16(at + 1, value);
+      return at + 3;
+    }
+    bytes[at] = 0xd2;
+    view.setInt32(at + 1, value);
+    return at + 5;
+  }
+  bytes[at] = 0xcb;
+  view.setFloat64(at + 1, value);
+  return at + 9;
+}
+
+/** Copies `source` to `bytes[at]` (room checked by the caller); returns the end. */
+function copyBytes(bytes: Uint8Array, at: number, source: Uint8Array): number {
+  for (let index = 0; index < source.length; index++) bytes[at + index] = source[index];
+  return at + source.length;
+}
+
+/** A key, then its number; returns the end. */
+function numberField(
+  bytes: Uint8Array,
+  view: DataView,
+  at: number,
+  key: Uint8Array,
+  value: number,
+): number {
+  return writeNumber(bytes, view, copyBytes(bytes, at, key), value);
+}
+
+function allNumbers(values: readonly unknown[]): boolean {
+  for (let index = 0; index < values.length; index++) {
+    if (typeof values[index] !== 'number') return false;
+  }
+  return true;
+}
+
 /** Records are shallow (a DC's polygon is the deepest: record → dc → area → rings → points). */
 const VALUE_DEPTH_MAX = 16;
 
@@ -295,3 +328,27 @@ export const KEY_ETA = fixstr('etaMinutes');
 export const KEY_EXPIRES_AT = fixstr('expiresAt');
 export const KEY_FINGERPRINT = fixstr('fingerprint');
 export const KEY_ALLOCATION = fixstr('allocation');
+
+/** The place record's constant bytes, each with the key it ends on (see `place`). */
+const PLACE_HEAD = Uint8Array.from([PLACE_MAP_HEADER, ...KEY_TYPE, ...VALUE_PLACE, ...KEY_AT]);
+const KEY_ORDER_ID_BYTES = Uint8Array.from(KEY_ORDER_ID);
+const KEY_MODE_BYTES = Uint8Array.from(KEY_MODE);
+const KEY_POLICY_BYTES = Uint8Array.from(KEY_POLICY);
+const KEY_LAT_BYTES = Uint8Array.from(KEY_LAT);
+const KEY_LNG_BYTES = Uint8Array.from(KEY_LNG);
+const KEY_ETA_BYTES = Uint8Array.from(KEY_ETA);
+const KEY_EXPIRES_AT_BYTES = Uint8Array.from(KEY_EXPIRES_AT);
+const KEY_FINGERPRINT_BYTES = Uint8Array.from(KEY_FINGERPRINT);
+const KEY_ALLOCATION_BYTES = Uint8Array.from(KEY_ALLOCATION);
+/** All of the place record's key bytes (an upper bound for one room check). */
+const PLACE_KEY_BYTES =
+  PLACE_HEAD.length +
+  KEY_ORDER_ID.length +
+  KEY_MODE.length +
+  KEY_POLICY.length +
+  KEY_LAT.length +
+  KEY_LNG.length +
+  KEY_ETA.length +
+  KEY_EXPIRES_AT.length +
+  KEY_FINGERPRINT.length +
+  KEY_ALLOCATION.length;
