@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InventoryClient, InventoryError } from '../protocol/client/index.js';
 import { startTestNode, type TestNode } from './testing/harness.js';
@@ -114,6 +116,43 @@ describe('SDK operations', () => {
     expect(error.code).toBe('OUT_OF_STOCK');
     expect(error.lines?.[0]).toMatchObject({ sku: 'tea', requested: 10_000 });
     expect((await refusal(orderer.getOrder({ orderId: 'missing' }))).code).toBe('ORDER_NOT_FOUND');
+  });
+});
+
+/** A full collection, on demand (the flag exposes `gc` to contexts made after it). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+describe('SDK memory', () => {
+  it('keeps no answer alive once its caller has let go of it', async () => {
+    const orderer = await connect(test.keys.orderer);
+    /** One turn of coalesced calls of both kinds (one chunk per op); only weak refs leave. */
+    const turn = async (n: number): Promise<WeakRef<object>[]> => {
+      const queries = Array.from({ length: 8 }, () =>
+        orderer.availability({ ...HERE, skus: ['tea', 'hot'] }),
+      );
+      const orders = Array.from({ length: 4 }, (_, entry) =>
+        orderer.placeOrder({
+          orderId: `memory-${n}-${entry}`,
+          location: HERE,
+          lines: [{ sku: 'tea', qty: 1 }],
+          mode: 'hold',
+        }),
+      );
+      const settled = await Promise.all([...queries, ...orders]);
+      return settled.map((answer) => new WeakRef(answer));
+    };
+    const answers: WeakRef<object>[] = [];
+    for (let n = 0; n < 20; n++) answers.push(...(await turn(n)));
+    expect(answers).toHaveLength(240);
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    const alive = answers.filter((answer) => answer.deref() !== undefined).length;
+    expect(alive).toBe(0);
   });
 });
 

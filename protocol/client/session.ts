@@ -215,6 +215,9 @@ abstract class Waiter extends Deadlined {
   abstract rejectWith(error: Error): void;
 }
 
+/** What a settled waiter's settle functions become (see `Call.settle`). */
+function settledAlready(): void {}
+
 /** One per-call method's promise: carried by one request, alone or in a chunk. */
 class Call extends Waiter {
   request: Request | null = null;
@@ -226,8 +229,8 @@ class Call extends Waiter {
     session: Session,
     readonly op: Op,
     readonly args: object,
-    private readonly resolve: (value: unknown) => void,
-    private readonly reject: (error: Error) => void,
+    private resolve: (value: unknown) => void,
+    private reject: (error: Error) => void,
     signal: AbortSignal | undefined,
     internal: boolean,
   ) {
@@ -237,17 +240,32 @@ class Call extends Waiter {
   succeed(value: unknown): void {
     if (this.done) return;
     this.session.release(this);
-    this.resolve(value);
+    const resolve = this.resolve;
+    this.settle();
+    resolve(value);
   }
 
   fail(error: Error): void {
     if (this.done) return;
     this.session.release(this);
-    this.reject(error);
+    this.rejectWith(error);
   }
 
   rejectWith(error: Error): void {
-    this.reject(error);
+    const reject = this.reject;
+    this.settle();
+    reject(error);
+  }
+
+  /**
+   * Lets go of the promise's settle functions: a request keeps its calls until it is dropped
+   * (a chunk until later ones push it out of the open list), and through them each promise and
+   * the answer it holds would outlive the caller's use of it, long enough to be promoted to the
+   * old generation and cost a full collection.
+   */
+  private settle(): void {
+    this.resolve = settledAlready;
+    this.reject = settledAlready;
   }
 
   detach(): boolean {
@@ -1142,6 +1160,20 @@ export class Session {
       this.queue = [];
       this.queueHead = 0;
     }
+    this.dropLeftChunks();
+  }
+
+  /**
+   * Takes the chunks that left the queue (sent, or given up) out of the open list: no call can
+   * join them, and the list would keep them, their calls and those calls' answers alive.
+   */
+  private dropLeftChunks(): void {
+    const open = this.openChunks;
+    let kept = 0;
+    for (let index = 0; index < open.length; index++) {
+      if (open[index].state === QUEUED) open[kept++] = open[index];
+    }
+    open.length = kept;
   }
 
   /**
