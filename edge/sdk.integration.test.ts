@@ -156,6 +156,31 @@ describe('SDK memory', () => {
   });
 });
 
+describe('SDK memory with a full window', () => {
+  it('lets go of answers while the window holds the rest of the calls back', async () => {
+    const client = await InventoryClient.connect(test.node.wsUrl, {
+      apiKey: test.keys.reader,
+      timeoutMs: 10_000,
+      reconnect: false,
+      inFlightMax: 8,
+    });
+    clients.push(client);
+    const pending = Array.from({ length: 1_200 }, () => client.ping());
+    /** The first 600 answers, weakly, once they are in; the other 600 are still queued. */
+    const firstHalf = async (): Promise<WeakRef<object>[]> =>
+      (await Promise.all(pending.slice(0, 600))).map((answer) => new WeakRef(answer));
+    const answers = await firstHalf();
+    expect(client.queued).toBeGreaterThan(0);
+    // The caller's own list still holds the promises: drop them before collecting.
+    pending.splice(0, 600);
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    const alive = answers.filter((answer) => answer.deref() !== undefined).length;
+    expect(alive).toBe(0);
+    await Promise.all(pending);
+  });
+});
+
 describe('SDK auth', () => {
   it('refuses an unknown key at connect', async () => {
     const error = await refusal(
