@@ -187,6 +187,9 @@ function fatalUpgradeCode(status: number): ErrorCode | undefined {
   return undefined;
 }
 
+/** What a settled waiter's settle functions become (see `Waiter.settle`). */
+function settledAlready(): void {}
+
 /** Something a caller awaits; it is in the session's deadlines until settled. */
 abstract class Waiter extends Deadlined {
   done = false;
@@ -195,6 +198,8 @@ abstract class Waiter extends Deadlined {
     readonly session: Session,
     readonly signal: AbortSignal | undefined,
     readonly internal: boolean,
+    private resolve: (value: unknown) => void,
+    private reject: (error: Error) => void,
   ) {
     super();
   }
@@ -212,11 +217,31 @@ abstract class Waiter extends Deadlined {
   abstract detach(): boolean;
   /** Whether what it sent may have taken effect (without leaving anything). */
   abstract mayHaveApplied(): boolean;
-  abstract rejectWith(error: Error): void;
-}
 
-/** What a settled waiter's settle functions become (see `Call.settle`). */
-function settledAlready(): void {}
+  protected resolveWith(value: unknown): void {
+    const resolve = this.resolve;
+    this.settle();
+    resolve(value);
+  }
+
+  rejectWith(error: Error): void {
+    const reject = this.reject;
+    this.settle();
+    reject(error);
+  }
+
+  /**
+   * Lets go of the promise's settle functions (and what else it holds, in subclasses): a
+   * request keeps its waiters until it is dropped (a chunk until later ones push it out of the
+   * open list, a queued request until the queue empties), and through them each promise and
+   * the answer it holds would outlive the caller's use of it, long enough to be promoted to
+   * the old generation and cost a full collection.
+   */
+  protected settle(): void {
+    this.resolve = settledAlready;
+    this.reject = settledAlready;
+  }
+}
 
 /** One per-call method's promise: carried by one request, alone or in a chunk. */
 class Call extends Waiter {
@@ -229,43 +254,24 @@ class Call extends Waiter {
     session: Session,
     readonly op: Op,
     readonly args: object,
-    private resolve: (value: unknown) => void,
-    private reject: (error: Error) => void,
+    resolve: (value: unknown) => void,
+    reject: (error: Error) => void,
     signal: AbortSignal | undefined,
     internal: boolean,
   ) {
-    super(session, signal, internal);
+    super(session, signal, internal, resolve, reject);
   }
 
   succeed(value: unknown): void {
     if (this.done) return;
     this.session.release(this);
-    const resolve = this.resolve;
-    this.settle();
-    resolve(value);
+    this.resolveWith(value);
   }
 
   fail(error: Error): void {
     if (this.done) return;
     this.session.release(this);
     this.rejectWith(error);
-  }
-
-  rejectWith(error: Error): void {
-    const reject = this.reject;
-    this.settle();
-    reject(error);
-  }
-
-  /**
-   * Lets go of the promise's settle functions: a request keeps its calls until it is dropped
-   * (a chunk until later ones push it out of the open list), and through them each promise and
-   * the answer it holds would outlive the caller's use of it, long enough to be promoted to the
-   * old generation and cost a full collection.
-   */
-  private settle(): void {
-    this.resolve = settledAlready;
-    this.reject = settledAlready;
   }
 
   detach(): boolean {
@@ -291,11 +297,11 @@ class BatchCall extends Waiter {
     session: Session,
     readonly op: Op,
     private readonly plan: BatchPlan<unknown, unknown>,
-    private readonly resolve: (value: unknown) => void,
-    private readonly reject: (error: Error) => void,
+    resolve: (value: unknown) => void,
+    reject: (error: Error) => void,
     signal: AbortSignal | undefined,
   ) {
-    super(session, signal, false);
+    super(session, signal, false, resolve, reject);
     this.answers = new Array(plan.parts.length);
     this.remaining = plan.parts.length;
   }
@@ -313,7 +319,7 @@ class BatchCall extends Waiter {
       return;
     }
     this.session.release(this);
-    this.resolve(view);
+    this.resolveWith(view);
   }
 
   /**
@@ -328,11 +334,12 @@ class BatchCall extends Waiter {
     let othersSent = false;
     for (const request of this.requests) if (request !== part && request.wasSent) othersSent = true;
     const maybeApplied = othersSent && OP_MUTATES[this.op] && !error.maybeApplied;
-    this.reject(maybeApplied ? maybeAppliedCopy(error) : error);
+    this.rejectWith(maybeApplied ? maybeAppliedCopy(error) : error);
   }
 
-  rejectWith(error: Error): void {
-    this.reject(error);
+  protected override settle(): void {
+    super.settle();
+    this.answers.fill(undefined);
   }
 
   detach(): boolean {
