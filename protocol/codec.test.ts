@@ -136,6 +136,34 @@ describe('round trips', () => {
     expect(body.note).toBe('hi');
   });
 
+  it('never lets decoded binary alias a borrowed frame, however many bins it holds', () => {
+    const codec = new WireCodec();
+    const columns = {
+      lat: Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]),
+      lng: Buffer.from([9, 10, 11, 12, 13, 14, 15, 16]),
+      qty: Buffer.from([17, 18, 19, 20]),
+    };
+    for (const args of [columns, { qty: columns.qty }]) {
+      const frame = new Uint8Array(codec.encodeRequests([[1, 'placeOrders', args]]));
+      const result = codec.decodeRequestFrame(frame);
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      const decoded = result.requests[0][2] as Record<string, Uint8Array>;
+      frame.fill(0);
+      for (const [key, bytes] of Object.entries(args)) {
+        expect(Array.from(decoded[key]), key).toEqual(Array.from(bytes));
+        expect(decoded[key].buffer).not.toBe(frame.buffer);
+      }
+    }
+    // Several bins are views of one copy of the frame, not a buffer each.
+    const frame = codec.encodeRequests([[1, 'placeOrders', columns]]);
+    const result = codec.decodeRequestFrame(frame);
+    if (!result.ok) throw new Error(result.message);
+    const decoded = result.requests[0][2] as Record<string, Uint8Array>;
+    expect(decoded.lng.buffer).toBe(decoded.lat.buffer);
+    expect(decoded.qty.buffer).toBe(decoded.lat.buffer);
+  });
+
   it('encoded frames stay intact after later encodes', () => {
     const codec = new WireCodec();
     const first = codec.encodeRequests([ORDER]);

@@ -11,7 +11,8 @@
  *   `[id, kind, body]` messages). Bytes are scanned structurally before msgpackr sees them
  *   (frame-scan.ts), so nesting, lengths and extension types are bounded up front.
  * - Decoded values never alias the input: strings are new and binary is copied
- *   (`copyBuffers`), so a borrowed uWS buffer may be released as soon as decode returns. The
+ *   (`copyBuffers`; a frame with several `bin` values is copied once and they are views of
+ *   that copy), so a borrowed uWS buffer may be released as soon as decode returns. The
  *   one exception is a codec made with `aliasBinary` (the SDK's): its decoded `bin` values
  *   are views of the frame, for input that is owned and never written again (a `ws`
  *   message buffer), which saves a copy of every column an answer carries.
@@ -123,16 +124,28 @@ function fail(code: FrameErrorCode, closeCode: CloseCode, message: string): Fram
   return { ok: false, code, closeCode, message };
 }
 
+/**
+ * `bin` values in a borrowed frame past which a copying codec copies the frame once and
+ * decodes them as views of that copy, instead of copying each (a columns request carries 4 to
+ * 6). Each copy is a buffer outside the heap, which V8 frees one by one in the scavenge that
+ * finds it dead: they were most of a worker's scavenge pauses.
+ */
+const BINS_COPIED_ONE_BY_ONE_MAX = 1;
+
 export class WireCodec {
   readonly limits: Readonly<CodecLimits>;
   private readonly packr: Packr;
   private readonly unpackr: Unpackr;
+  /** For a copying codec: decodes a private copy of a frame, its `bin` values as views of it. */
+  private readonly copyUnpackr: Unpackr | null;
   private readonly scanner: FrameScanner;
 
   constructor(limits: Partial<CodecLimits> = {}, options: CodecOptions = {}) {
     this.limits = { ...DEFAULT_CODEC_LIMITS, ...limits };
     this.packr = createPackr();
-    this.unpackr = createUnpackr(options.aliasBinary ?? false);
+    const alias = options.aliasBinary ?? false;
+    this.unpackr = createUnpackr(alias);
+    this.copyUnpackr = alias ? null : createUnpackr(true);
     this.scanner = new FrameScanner(this.limits.nestingDepthMax);
   }
 
@@ -238,7 +251,11 @@ export class WireCodec {
     if (this.scanner.scan(view) !== ScanOutcomes.OK) return undefined;
     let value: unknown;
     try {
-      value = this.unpackr.unpack(view);
+      const copy = this.copyUnpackr;
+      value =
+        copy !== null && this.scanner.binCount > BINS_COPIED_ONE_BY_ONE_MAX
+          ? copy.unpack(view.slice())
+          : this.unpackr.unpack(view);
     } catch {
       // The scan admits only what msgpackr decodes; a throw here is a decoder surprise, and
       // the frame is refused like any other undecodable one.

@@ -108,6 +108,9 @@ export class FrameScanner {
     this.kinds = new Uint8Array(depthMax + 1);
   }
 
+  /** `bin` values in the last scan (counted as far as it went). */
+  binCount = 0;
+
   /** Scans `bytes[start, end)`, which must hold exactly one value (end - start < 1 GiB). */
   scan(bytes: Uint8Array, start = 0, end: number = bytes.length): ScanOutcome {
     const remaining = this.remaining;
@@ -115,6 +118,8 @@ export class FrameScanner {
     const depthMax = this.depthMax;
     let depth = 0;
     let position = start;
+    let bins = 0;
+    this.binCount = 0;
     remaining[0] = 1;
     kinds[0] = ARRAY;
     for (;;) {
@@ -144,6 +149,7 @@ export class FrameScanner {
       if (kind === HEAD_SIZED) {
         position += length;
         if (position > end) return ScanOutcomes.MALFORMED;
+        if (HEAD_IS_STRING[head] === 0) this.binCount = ++bins;
         continue;
       }
       const values = kind === HEAD_MAP ? length * 2 : length;
