@@ -143,8 +143,17 @@ describe('round trips', () => {
       lng: Buffer.from([9, 10, 11, 12, 13, 14, 15, 16]),
       qty: Buffer.from([17, 18, 19, 20]),
     };
-    for (const args of [columns, { qty: columns.qty }]) {
-      const frame = new Uint8Array(codec.encodeRequests([[1, 'placeOrders', args]]));
+    const frames = [
+      (args: Record<string, unknown>) =>
+        new Uint8Array(codec.encodeRequests([[1, 'placeOrders', args]])),
+      // A Buffer, whose own slice is a view, not a copy.
+      (args: Record<string, unknown>) =>
+        Buffer.from(codec.encodeRequests([[1, 'placeOrders', args]])),
+    ];
+    for (const [args, made] of [columns, { qty: columns.qty }].flatMap((args) =>
+      frames.map((make) => [args, make] as const),
+    )) {
+      const frame = made(args);
       const result = codec.decodeRequestFrame(frame);
       expect(result.ok).toBe(true);
       if (!result.ok) return;

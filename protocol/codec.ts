@@ -254,7 +254,8 @@ export class WireCodec {
       const copy = this.copyUnpackr;
       value =
         copy !== null && this.scanner.binCount > BINS_COPIED_ONE_BY_ONE_MAX
-          ? copy.unpack(view.slice())
+          ? // A copy whatever the input: Buffer's own slice is a view.
+            copy.unpack(Uint8Array.prototype.slice.call(view))
           : this.unpackr.unpack(view);
     } catch {
       // The scan admits only what msgpackr decodes; a throw here is a decoder surprise, and
