@@ -118,7 +118,6 @@ export class FrameScanner {
     const depthMax = this.depthMax;
     let depth = 0;
     let position = start;
-    let bins = 0;
     this.binCount = 0;
     remaining[0] = 1;
     kinds[0] = ARRAY;
@@ -149,7 +148,7 @@ export class FrameScanner {
       if (kind === HEAD_SIZED) {
         position += length;
         if (position > end) return ScanOutcomes.MALFORMED;
-        if (HEAD_IS_STRING[head] === 0) this.binCount = ++bins;
+        if (HEAD_IS_STRING[head] === 0) this.binCount++;
         continue;
       }
       const values = kind === HEAD_MAP ? length * 2 : length;

@@ -5,6 +5,7 @@
  *
  * A header is fix (one byte: the count in its low 4 bits), 16 (three bytes) or 32 (five
  * bytes), counts big-endian. Written headers take the smallest form, as msgpackr writes them.
+ * `writeUint` writes a non-negative integer the same way (positive fixint, uint 8, 16 or 32).
  */
 
 const FIXARRAY = 0x90;
@@ -29,6 +30,30 @@ export function arrayCountAt(bytes: Uint8Array, at: number, end = bytes.length):
 /** Entries of the map header at `bytes[at]`, or -1 when none ends by `end`. */
 export function mapCountAt(bytes: Uint8Array, at: number, end = bytes.length): number {
   return countAt(bytes, at, end, FIXMAP, MAP16);
+}
+
+/**
+ * Writes `value`, an integer in [0, 2^32), in its smallest form at `bytes[at]` (room for 5
+ * bytes checked by the caller); returns the end. `view` is a DataView of `bytes`' buffer.
+ */
+export function writeUint(bytes: Uint8Array, view: DataView, at: number, value: number): number {
+  if (value < 0x80) {
+    bytes[at] = value;
+    return at + 1;
+  }
+  if (value < 0x100) {
+    bytes[at] = 0xcc;
+    bytes[at + 1] = value;
+    return at + 2;
+  }
+  if (value < 0x1_0000) {
+    bytes[at] = 0xcd;
+    view.setUint16(at + 1, value);
+    return at + 3;
+  }
+  bytes[at] = 0xce;
+  view.setUint32(at + 1, value);
+  return at + 5;
 }
 
 /** Writes an array header for `count` at `bytes[at]`; returns its length. */

@@ -16,7 +16,7 @@
  * throws (a bug: the engine never builds such a record).
  */
 
-import { writeArrayHead, writeMapHead } from '../protocol/index.js';
+import { writeArrayHead, writeMapHead, writeUint } from '../protocol/index.js';
 
 const BYTES_INITIAL = 1024;
 const UINT32_LIMIT = 0x1_0000_0000;
@@ -224,25 +224,7 @@ const NUMBER_BYTES_MAX = 9;
  */
 function writeNumber(bytes: Uint8Array, view: DataView, at: number, value: number): number {
   if (Number.isInteger(value) && value >= -0x8000_0000 && value < UINT32_LIMIT) {
-    if (value >= 0) {
-      if (value < 0x80) {
-        bytes[at] = value;
-        return at + 1;
-      }
-      if (value < 0x100) {
-        bytes[at] = 0xcc;
-        bytes[at + 1] = value;
-        return at + 2;
-      }
-      if (value < 0x1_0000) {
-        bytes[at] = 0xcd;
-        view.setUint16(at + 1, value);
-        return at + 3;
-      }
-      bytes[at] = 0xce;
-      view.setUint32(at + 1, value);
-      return at + 5;
-    }
+    if (value >= 0) return writeUint(bytes, view, at, value);
     if (value >= -0x20) {
       bytes[at] = value & 0xff;
       return at + 1;

@@ -18,6 +18,7 @@
  *   table is full they write `skus`, byte for byte as without a table.
  */
 
+import { writeUint } from '../msgpack-head.js';
 import { isValidId } from '../validate.js';
 import type { AvailabilityQuery } from './availability-batch.js';
 import type { OrderOptions, PlaceOrderInput } from './order-batch.js';
@@ -406,21 +407,7 @@ export class BatchEncoder {
   /** A non-negative integer below 2^32, in its smallest form. */
   private uint(value: number): void {
     this.ensure(5);
-    const bytes = this.bytes;
-    if (value < 0x80) bytes[this.at++] = value;
-    else if (value < 0x100) {
-      bytes[this.at] = 0xcc;
-      bytes[this.at + 1] = value;
-      this.at += 2;
-    } else if (value < 0x10000) {
-      bytes[this.at] = 0xcd;
-      this.view.setUint16(this.at + 1, value);
-      this.at += 3;
-    } else {
-      bytes[this.at] = 0xce;
-      this.view.setUint32(this.at + 1, value);
-      this.at += 5;
-    }
+    this.at = writeUint(this.bytes, this.view, this.at, value);
   }
 
   /** An option's number: an integer in its smallest form, anything else as float 64. */
