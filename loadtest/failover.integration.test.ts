@@ -6,7 +6,9 @@
  * full runs (20 failovers, async, a NATS server killed) are `npm run loadtest:failover`.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seedFromEnv } from '../engine/testing/prng.js';
 import { statFields } from '../wal/index.js';
@@ -16,8 +18,10 @@ const RUN_MS_MAX = 150_000;
 /** The run's own deadline: it stops every process it started with time left before the test's. */
 const DEADLINE_MS = RUN_MS_MAX - 40_000;
 
-/** PIDs of this process's children (NATS servers and nodes are started by it). */
-function childPids(): number[] {
+const PROGRAM = resolve(import.meta.dirname, '../dist/loadtest/failover.js');
+
+/** PIDs of the children of `parent` (this process's by default: it starts NATS and the nodes). */
+function childPids(parent = process.pid): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -27,11 +31,18 @@ function childPids(): number[] {
     } catch {
       continue;
     }
-    const parent = Number(statFields(stat)[1]);
-    if (parent === process.pid) pids.push(Number(entry));
+    if (Number(statFields(stat)[1]) === parent) pids.push(Number(entry));
   }
   return pids.sort((a, b) => a - b);
 }
+
+/**
+ * The lease of these runs: short, so a failover takes seconds, but with room for scheduling.
+ * A primary renews every lease / 3 and deposes itself when its renewals stall past the lease;
+ * on two cores shared with the rest of the suite a renewal can wait a second or more, and a
+ * node that deposes itself stays down here (no supervisor restarts it during the scenario).
+ */
+const LEASE_MS = 4_000;
 
 /** Two kills of the primary under sync replication, short rounds and a short lease. */
 const KILLS = {
@@ -40,10 +51,53 @@ const KILLS = {
   replication: 'sync',
   roundMsMin: 500,
   roundMsMax: 1_000,
-  leaseMs: 2_000,
+  leaseMs: LEASE_MS,
 } as const;
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('failover on a NATS JetStream cluster', () => {
+  it(
+    'npm run loadtest:failover stops its NATS servers and nodes when interrupted',
+    async () => {
+      // They run in process groups of their own, so a Ctrl-C reaches only the tool.
+      const tool = spawn(process.execPath, [PROGRAM, '--scenario', 'kill', '--failovers', '50'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let output = '';
+      const exited = new Promise<number | null>((done) => tool.once('exit', done));
+      await new Promise<void>((done, fail) => {
+        tool.stderr!.on('data', (chunk: Buffer) => {
+          output += chunk.toString('utf8');
+          if (output.includes('under load')) done();
+        });
+        tool.once('exit', () => fail(new Error(`the tool exited early:\n${output}`)));
+      });
+      const started = childPids(tool.pid!);
+      const clusterDir = /--data (\S+)\/bengaluru-1/.exec(
+        started
+          .map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8'))
+          .join(' ')
+          .replaceAll('\0', ' '),
+      )?.[1];
+      expect(started.length).toBe(5);
+      expect(clusterDir).toBeDefined();
+      tool.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(output).toContain("SIGINT: stopping the cluster's processes");
+      expect(started.filter(alive)).toEqual([]);
+      expect(existsSync(clusterDir!)).toBe(false);
+    },
+    RUN_MS_MAX,
+  );
+
   it(
     'stops every process it started when the run passes its deadline',
     async () => {
@@ -83,7 +137,7 @@ describe('failover on a NATS JetStream cluster', () => {
         replication: 'async',
         roundMsMin: 500,
         roundMsMax: 1_000,
-        leaseMs: 2_000,
+        leaseMs: LEASE_MS,
         seed,
         deadlineMs: DEADLINE_MS,
       });

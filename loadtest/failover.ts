@@ -40,6 +40,7 @@ import {
   type LocalCluster,
   type Replication,
   startLocalCluster,
+  stopClustersOnSignals,
 } from './local-cluster.js';
 
 const REGION = 'bengaluru';
@@ -306,12 +307,14 @@ async function killRounds(
         await node.start();
       }
     }
+    log(`failover ${round}: waiting for a running primary`);
     await until(() => primaryIsRunning(cluster, watcher), FAILOVER_MS_MAX, 'a running primary');
     const primary = primaryOf(cluster, watcher);
     const epoch = epochOf(watcher);
     const killedAt = performance.now();
     await primary.kill();
     report.failovers++;
+    log(`failover ${round}: ${primary.name} killed; waiting for a new owner`);
     const restarted = primary.start();
     await until(() => epochOf(watcher) > epoch, FAILOVER_MS_MAX, 'a new owner');
     await until(
@@ -353,6 +356,7 @@ async function zombieRound(
   log: (line: string) => void,
 ): Promise<void> {
   const primary = primaryOf(cluster, watcher);
+  log(`zombie: connecting to the primary ${primary.name}`);
   const direct = await ownerClient(watcher, cluster.keys.orderer);
   let stop = false;
   let continuedAt = Number.POSITIVE_INFINITY;
@@ -371,7 +375,9 @@ async function zombieRound(
   const stoppedAt = performance.now();
   primary.signal('SIGSTOP');
   report.failovers++;
+  log(`zombie: ${primary.name} stopped; waiting for a new owner`);
   await until(() => epochOf(watcher) > epoch, FAILOVER_MS_MAX, 'a new owner');
+  log('zombie: waiting for an order acknowledged by the new owner');
   await until(
     () => ledger.firstAckAfter(stoppedAt) !== null,
     FAILOVER_MS_MAX,
@@ -380,15 +386,18 @@ async function zombieRound(
   report.failoverMs.push(ledger.firstAckAfter(stoppedAt)! - stoppedAt);
   continuedAt = performance.now();
   primary.signal('SIGCONT');
+  log(`zombie: ${primary.name} continued; waiting for it to exit`);
   const code = await Promise.race([
     primary.exited(),
     new Promise((done) => setTimeout(() => done('still running'), 15_000)),
   ]);
   log(`zombie: ${primary.name} stopped then continued; it exited with ${String(code)}`);
   stop = true;
+  log('zombie: waiting for the orders in flight to the old primary');
   await directLoad;
   await direct.close().catch(() => undefined);
   report.zombieAcksExplained += acksAcrossDeadline(primary.output());
+  log(`zombie: restarting ${primary.name}`);
   await primary.start();
 }
 
@@ -429,6 +438,14 @@ function longestStall(ledger: Ledger): number {
 
 export async function runFailover(options: FailoverOptions): Promise<FailoverReport> {
   const prng = new Prng(options.seed);
+  // What the run is doing, for the log and for the deadline's error: a run that hangs says where.
+  const startedAt = performance.now();
+  let stage = 'starting the cluster';
+  const userLog = options.log ?? (() => {});
+  const log = (line: string) => {
+    stage = line;
+    userLog(`${Math.round(performance.now() - startedAt)} ms: ${line}`);
+  };
   const report: FailoverReport = {
     scenario: options.scenario,
     replication: options.replication,
@@ -462,10 +479,14 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRep
   const deadline = new Promise<never>((_, reject) => {
     if (options.deadlineMs === undefined) return;
     const ms = options.deadlineMs;
-    expiry = setTimeout(() => reject(new Error(`the run passed its deadline of ${ms} ms`)), ms);
+    expiry = setTimeout(
+      () => reject(new Error(`the run passed its deadline of ${ms} ms, at: ${stage}`)),
+      ms,
+    );
   });
   try {
-    const rounds = runRounds(cluster, clients, ledger, report, options, prng, () => halted);
+    const stopped = () => halted;
+    const rounds = runRounds(cluster, clients, ledger, report, { ...options, log }, prng, stopped);
     // Past the deadline the rounds fail against a stopped cluster: nobody awaits them then.
     rounds.catch(() => {});
     return await Promise.race([rounds, deadline]);
@@ -490,10 +511,13 @@ async function runRounds(
   const log = options.log ?? (() => {});
   const connect = (apiKey: string) =>
     ClusterClient.connect({ nats: cluster.nats.urls, apiKey, timeoutMs: ORDER_TIMEOUT_MS });
+  log('connecting the admin client; seeding the stock');
   const admin = await connect(cluster.keys.admin);
   clients.push(admin);
   await seedCells(admin, cluster.keys.admin);
+  log('connecting the drivers');
   for (let index = 0; index < DRIVERS; index++) clients.push(await connect(cluster.keys.orderer));
+  log('under load');
   let stop = false;
   const drivers = clients
     .slice(1)
@@ -509,9 +533,11 @@ async function runRounds(
     await new Promise((done) => setTimeout(done, 1_000));
   } finally {
     stop = true;
+    log("waiting for the drivers' orders in flight");
     await Promise.allSettled(drivers);
   }
   report.stallMsMax = longestStall(ledger);
+  log(`verifying ${ledger.orders.size} orders and the stock`);
   await verify(admin, ledger, report);
   for (const known of ledger.orders.values()) {
     if (known.acked !== null) report.acknowledged++;
@@ -571,6 +597,7 @@ const FLAGS = {
 async function main(): Promise<number> {
   const command = parseCommandLine(process.argv.slice(2), FLAGS);
   if (command.help) return showUsage(USAGE);
+  stopClustersOnSignals();
   const { values } = command;
   const roundMsMin = intFlag(values, 'round-ms-min', 500, 1, 600_000);
   const roundMsMax = Math.max(roundMsMin + 1, intFlag(values, 'round-ms-max', 1_500, 2, 600_000));

@@ -204,6 +204,28 @@ function demoKeys(): NodeKeys {
   return { reader: key(), orderer: key(), admin: key() };
 }
 
+/**
+ * The stop functions of the clusters this process started and has not stopped. Their NATS
+ * servers and nodes run in process groups of their own (a Ctrl-C reaches only this process),
+ * so a tool that is interrupted must stop them itself: see `stopClustersOnSignals`.
+ */
+const unstopped = new Set<() => Promise<void>>();
+
+/**
+ * For a tool that runs clusters: on SIGINT or SIGTERM, stop every cluster it started (each
+ * node a SIGTERM, then its NATS servers), then exit 130 or 143.
+ */
+export function stopClustersOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`${signal}: stopping the cluster's processes\n`);
+      void Promise.allSettled([...unstopped].map((stop) => stop())).then(() => {
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
+    });
+  }
+}
+
 /** Starts NATS and every region's nodes; resolves once every region has an owner. */
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'inventory-cluster-'));
@@ -211,10 +233,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   let nats: NatsCluster | null = null;
   const nodes: NodeProcess[] = [];
   const stop = async () => {
+    unstopped.delete(stop);
     await Promise.all(nodes.map((node) => node.stop()));
     await nats?.stop();
     rmSync(dir, { recursive: true, force: true });
   };
+  unstopped.add(stop);
   try {
     nats = await startNatsCluster({ count: options.natsServers, dir });
     const env = {

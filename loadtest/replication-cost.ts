@@ -13,7 +13,7 @@
 import { Prng, seedFromEnv } from '../engine/testing/index.js';
 import { ClusterClient, InventoryClient, type PlaceOrderArgs } from '../protocol/client/index.js';
 import { intFlag, isEntryPoint, parseCommandLine, runMain, showUsage, UsageError } from './cli.js';
-import { type LocalCluster, startLocalCluster } from './local-cluster.js';
+import { type LocalCluster, startLocalCluster, stopClustersOnSignals } from './local-cluster.js';
 import { startNodeProcess } from './node-process.js';
 
 const REGION = 'bengaluru';
@@ -226,6 +226,7 @@ function describe(rows: CostRow[]): string {
 async function main(): Promise<number> {
   const command = parseCommandLine(process.argv.slice(2), FLAGS);
   if (command.help) return showUsage(USAGE);
+  stopClustersOnSignals();
   const seconds = intFlag(command.values, 'seconds', 10, 1, 600);
   const prng = new Prng(seedFromEnv());
   const setups = (command.values.setups ?? SETUPS.join(',')).split(',');
