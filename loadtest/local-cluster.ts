@@ -232,11 +232,16 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const keys = demoKeys();
   let nats: NatsCluster | null = null;
   const nodes: NodeProcess[] = [];
-  const stop = async () => {
-    unstopped.delete(stop);
-    await Promise.all(nodes.map((node) => node.stop()));
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
+  // One stop however many callers (the run's own `finally`, a signal): each waits for it.
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+      await nats?.stop();
+      rmSync(dir, { recursive: true, force: true });
+      unstopped.delete(stop);
+    })();
+    return stopping;
   };
   unstopped.add(stop);
   try {
